@@ -1,0 +1,103 @@
+"""Real public datasets shipped with shipyard, for demos, docs and tests.
+
+>>> from shipyard import datasets
+>>> adult = datasets.load("adult")
+>>> adult.train.shape, adult.test.shape
+((32561, 15), (16281, 15))
+>>> sorted(adult.train[adult.target].unique())
+['<=50K', '>50K']
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import TYPE_CHECKING
+
+from shipyard.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Dataset", "available", "load"]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A bundled dataset with its official split, license and citation."""
+
+    name: str
+    train: pd.DataFrame
+    test: pd.DataFrame
+    target: str
+    sensitive: tuple[str, ...] = ()
+    license: str = ""
+    citation: str = ""
+    description: str = ""
+    splits: tuple[str, ...] = field(default=("train", "test"))
+
+    def split(self, name: str) -> pd.DataFrame:
+        """Return the ``train`` or ``test`` frame by name."""
+        if name not in self.splits:
+            raise DataError(f"Dataset '{self.name}' has no split '{name}'; "
+                            f"choose one of {', '.join(self.splits)}.")
+        return self.train if name == "train" else self.test
+
+
+ADULT_COLUMNS = [
+    "age", "workclass", "fnlwgt", "education", "education-num", "marital-status",
+    "occupation", "relationship", "race", "sex", "capital-gain", "capital-loss",
+    "hours-per-week", "native-country", "income",
+]
+
+
+def _read_adult(filename: str, skiprows: int) -> pd.DataFrame:
+    import pandas as pd
+
+    with resources.files(__name__).joinpath("adult", filename).open("rb") as raw, \
+            gzip.open(raw, "rt", encoding="utf-8") as text:
+        frame = pd.read_csv(text, header=None, names=ADULT_COLUMNS, skipinitialspace=True,
+                            na_values="?", skiprows=skiprows)
+    # The official test file ends each label with a dot ("<=50K."); the train file does not.
+    frame["income"] = frame["income"].str.rstrip(".")
+    return frame
+
+
+def _load_adult() -> Dataset:
+    return Dataset(
+        name="adult",
+        train=_read_adult("adult.data.gz", skiprows=0),
+        # The first line of adult.test is "|1x3 Cross validator", not data.
+        test=_read_adult("adult.test.gz", skiprows=1),
+        target="income",
+        sensitive=("sex", "race"),
+        license="CC BY 4.0 (UCI Machine Learning Repository)",
+        citation="Becker, B. & Kohavi, R. (1996). Adult [Dataset]. UCI Machine Learning "
+                 "Repository. https://doi.org/10.24432/C5XW20",
+        description="1994 US census extract: predict whether income exceeds $50K a year.",
+    )
+
+
+_LOADERS = {"adult": _load_adult}
+
+
+def available() -> list[str]:
+    """Return the names of the bundled datasets."""
+    return sorted(_LOADERS)
+
+
+def load(name: str) -> Dataset:
+    """Load a bundled dataset by name.
+
+    Raises
+    ------
+    DataError
+        When no dataset has that name.
+    """
+    try:
+        loader = _LOADERS[name]
+    except KeyError:
+        raise DataError(f"No bundled dataset named '{name}'. "
+                        f"Available: {', '.join(available())}.") from None
+    return loader()

@@ -1,0 +1,119 @@
+"""The exceptions shipyard raises.
+
+Every error a user can cause derives from :class:`ShipyardError` and carries a message that says
+what was wrong and how to fix it. Where an error specialises a builtin, it inherits that builtin
+too, so existing ``except ValueError`` blocks keep working::
+
+    ShipyardError
+    ├── ConfigError (ValueError)            bad or unknown keys in shipyard.yaml or on the CLI
+    ├── DataError (ValueError)              a data source cannot be read or is unusable
+    │   └── DataValidationError             data breaks its contract (carries the violations)
+    ├── TrainingError (RuntimeError)        no candidate could be trained
+    ├── ExportError (RuntimeError)          a model cannot be exported to the serving format,
+    │                                       or the exported model disagrees with the trained one
+    ├── RegistryError                       registry problems
+    │   ├── ModelNotFoundError (LookupError) no such model, version or alias
+    │   └── BundleIntegrityError            a bundle file is missing, extra or altered
+    └── MissingDependencyError (ImportError) an optional extra is not installed
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "BundleIntegrityError",
+    "ConfigError",
+    "DataError",
+    "DataValidationError",
+    "ExportError",
+    "MissingDependencyError",
+    "ModelNotFoundError",
+    "RegistryError",
+    "ShipyardError",
+    "TrainingError",
+]
+
+
+class ShipyardError(Exception):
+    """Root of every error shipyard raises on purpose."""
+
+
+class ConfigError(ShipyardError, ValueError):
+    """The configuration (file, flags or overrides) is invalid."""
+
+
+class DataError(ShipyardError, ValueError):
+    """A data source cannot be read, or its content cannot be used as asked."""
+
+
+class DataValidationError(DataError):
+    """Data breaks its contract.
+
+    Parameters
+    ----------
+    message
+        The summary shown to the user.
+    violations
+        Every violation found, as mappings with ``column``, ``row``, ``value`` and ``rule``.
+    """
+
+    def __init__(self, message: str, violations: Sequence[dict[str, Any]] = ()) -> None:
+        super().__init__(message)
+        self.violations = list(violations)
+
+
+class TrainingError(ShipyardError, RuntimeError):
+    """Training failed for every candidate, or cannot start."""
+
+
+class ExportError(ShipyardError, RuntimeError):
+    """A model cannot be exported to the serving format, or fails the parity check."""
+
+
+class RegistryError(ShipyardError):
+    """The registry cannot do what was asked."""
+
+
+class ModelNotFoundError(RegistryError, LookupError):
+    """No model, version or alias matches the reference."""
+
+
+class BundleIntegrityError(RegistryError):
+    """A model bundle's files do not match the hashes in its manifest."""
+
+
+class MissingDependencyError(ShipyardError, ImportError):
+    """An optional dependency (a shipyard extra) is not installed."""
+
+
+def require(module: str, extra: str) -> Any:
+    """Import an optional dependency, or explain which extra installs it.
+
+    Parameters
+    ----------
+    module
+        The module to import, for example ``"uvicorn"``.
+    extra
+        The shipyard extra that provides it, for example ``"serve"``.
+
+    Returns
+    -------
+    module
+        The imported module.
+
+    Raises
+    ------
+    MissingDependencyError
+        When the module is not installed.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise MissingDependencyError(
+            f"This feature needs the '{module}' package, which is not installed. "
+            f"Install it with: pip install 'shipyard[{extra}]'"
+        ) from error

@@ -1,0 +1,270 @@
+"""The steps wired together: data -> contract -> split -> train -> export -> evaluate -> register.
+
+:func:`train` runs the whole pipeline a config describes and returns a :class:`TrainRun`;
+:func:`evaluate` scores a registered version on a labelled file through the served path.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from shipyard._version import __version__
+from shipyard.config import PipelineConfig, dump_config
+from shipyard.data.contract import Contract, infer_contract
+from shipyard.data.sources import fingerprint, read_table
+from shipyard.data.split import split_frame
+from shipyard.errors import DataError
+from shipyard.evaluation.metrics import DEFAULT_METRICS, MetricValue, bootstrap_metrics
+from shipyard.evaluation.metrics import default_metric as task_default_metric
+from shipyard.registry.bundle import load_predictor
+from shipyard.registry.store import DEFAULT_ALIAS, ModelVersion, Registry
+from shipyard.runtime.predictor import Predictor
+from shipyard.runtime.preprocess import CompiledPreprocessor
+from shipyard.tasks.detect import class_order, detect_task
+from shipyard.tasks.export import check_parity, export_pipeline
+from shipyard.tasks.tabular import feature_set
+from shipyard.training.trainer import CandidateResult, train_candidates
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["EvaluationRun", "TrainRun", "evaluate", "train"]
+
+Reporter = Callable[[str], None]
+PARITY_ROWS = 2000
+PACKAGES = ("numpy", "pandas", "scikit-learn", "lightgbm", "scipy", "pyarrow", "sqlalchemy",
+            "pydantic")
+
+
+@dataclass
+class TrainRun:
+    """What a training run produced."""
+
+    version: ModelVersion
+    task: str
+    metric: str
+    best: str
+    leaderboard: list[CandidateResult]
+    test_metrics: dict[str, MetricValue]
+    parity: dict[str, float]
+    rows: dict[str, int]
+    notes: list[str] = field(default_factory=list)
+    promoted: bool = False
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary, the shape ``shipyard train --json`` prints."""
+        return {"model": self.version.name, "version": self.version.version,
+                "reference": self.version.reference, "aliases": list(self.version.aliases),
+                "promoted": self.promoted, "task": self.task, "metric": self.metric,
+                "best": self.best, "rows": self.rows, "seconds": round(self.seconds, 2),
+                "test_metrics": {name: value.as_dict()
+                                 for name, value in self.test_metrics.items()},
+                "leaderboard": [row.as_dict() for row in self.leaderboard],
+                "parity": self.parity, "notes": self.notes,
+                "bundle": str(self.version.bundle_path)}
+
+
+@dataclass
+class EvaluationRun:
+    """Metrics of a registered version on a labelled data set."""
+
+    version: ModelVersion
+    rows: int
+    metrics: dict[str, MetricValue]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary, the shape ``shipyard evaluate --json`` prints."""
+        return {"reference": self.version.reference, "rows": self.rows,
+                "metrics": {name: value.as_dict() for name, value in self.metrics.items()}}
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of shipyard, Python and the packages a bundle depends on."""
+    versions = {"shipyard": __version__, "python": platform.python_version()}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _encode_target(series: pd.Series, task: str, classes: list[Any]) -> Any:
+    if task == "regression":
+        return series.to_numpy(dtype=np.float64)
+    index = {str(label): position for position, label in enumerate(classes)}
+    encoded = series.astype(str).map(index)
+    if encoded.isna().any():
+        unknown = sorted(set(series[encoded.isna()].astype(str)))[:5]
+        raise DataError(f"Target '{series.name}' holds labels the training data did not have: "
+                        f"{unknown}; the model can only predict {classes}.")
+    return encoded.to_numpy(dtype=np.int64)
+
+
+def train(config: PipelineConfig, report: Reporter | None = None,
+          registry: Registry | None = None) -> TrainRun:
+    """Run the whole pipeline a config describes and register the model.
+
+    The first version of a model becomes its ``champion``; later versions are registered
+    without moving the alias (promote them with :meth:`Registry.promote`).
+
+    Raises
+    ------
+    DataError
+        When the data cannot be read, breaks its contract, or cannot be split.
+    TrainingError
+        When no candidate model could be trained.
+    ExportError
+        When the exported model disagrees with the trained one.
+    """
+    report = report or (lambda message: None)
+    started = time.perf_counter()
+    target, notes = config.data.target, []
+
+    report(f"reading {config.data.source}")
+    frame = read_table(config.data.source)
+    if target in frame.columns and frame[target].isna().any():
+        missing = int(frame[target].isna().sum())
+        frame = frame[frame[target].notna()].reset_index(drop=True)
+        notes.append(f"dropped {missing} rows whose target '{target}' is missing")
+    contract = infer_contract(frame, target, drop=config.data.drop)
+    if contract.ignored:
+        notes.append(f"not used as features: {', '.join(contract.ignored)}")
+    contract.validate_frame(frame, with_target=True).raise_if_failed("The training data")
+    for column in config.sensitive:
+        if column not in frame.columns:
+            raise DataError(f"Sensitive column '{column}' (from 'sensitive') is not in the data.")
+
+    task = detect_task(frame[target]) if config.task == "auto" else config.task
+    metric = task_default_metric(task) if config.metric == "auto" else config.metric
+    classes = [] if task == "regression" else class_order(frame[target], config.positive_class)
+    if task == "binary" and len(classes) != 2:
+        raise DataError(f"task is 'binary' but '{target}' has {len(classes)} classes; "
+                        "set task to 'multiclass' or 'auto'.")
+
+    classification = task != "regression"
+    if config.data.test_source:
+        test = read_table(config.data.test_source)
+        contract.validate_frame(test, with_target=True).raise_if_failed(
+            f"The test data ({config.data.test_source})")
+        share = config.split.validation_size / (1.0 - config.split.test_size)
+        train_part, validation, _ = split_frame(
+            frame, target, classification=classification, seed=config.seed, test_size=None,
+            validation_size=share, stratify=config.split.stratify)
+    else:
+        train_part, validation, held_out = split_frame(
+            frame, target, classification=classification, seed=config.seed,
+            test_size=config.split.test_size, validation_size=config.split.validation_size,
+            stratify=config.split.stratify)
+        assert held_out is not None
+        test = held_out
+    rows = {"train": len(train_part), "validation": len(validation), "test": len(test)}
+    report(f"{task} task, metric {metric}; rows: train {rows['train']}, "
+           f"validation {rows['validation']}, test {rows['test']}")
+
+    features = feature_set(contract)
+    columns = contract.feature_names
+    result = train_candidates(
+        train_part[columns], _encode_target(train_part[target], task, classes),
+        validation[columns], _encode_target(validation[target], task, classes),
+        features=features, task=task, metric=metric, models=config.training.models,
+        cv_folds=config.training.cv_folds, time_budget=config.training.time_budget,
+        seed=config.seed, report=report)
+
+    report(f"exporting {result.best} and checking parity with the trained model")
+    exported = export_pipeline(result.pipeline, task)
+    predictor = Predictor(contract, CompiledPreprocessor(exported.preprocessing),
+                          exported.scorer(task), task, classes)
+    parity_rows = pd_concat([validation, test]).head(PARITY_ROWS)
+    parity = check_parity(result.pipeline, predictor, parity_rows, task)
+
+    report(f"evaluating on {len(test)} test rows with bootstrap confidence intervals")
+    test_metrics = bootstrap_metrics(
+        _encode_target(test[target], task, classes), predictor.score_frame(test[columns]),
+        DEFAULT_METRICS[task], n_samples=config.evaluation.bootstrap_samples,
+        confidence=config.evaluation.confidence, seed=config.seed)
+
+    registry = registry or Registry.from_config(config.registry)
+    manifest = {
+        "task": task, "target": target, "classes": classes, "metric": metric,
+        "model": {"format": exported.model_format, "path": exported.model_filename,
+                  "family": result.best},
+        "contract": "contract.yaml", "preprocessing": "preprocessing.json",
+        "config": "config.yaml",
+        "metrics": {"test": {name: value.as_dict() for name, value in test_metrics.items()},
+                    "cv": {row.name: row.as_dict() for row in result.leaderboard}},
+        "parity": parity, "rows": rows, "notes": notes,
+        "code_version": __version__,
+        "sensitive": list(config.sensitive),
+    }
+    files = {
+        "contract.yaml": contract.to_yaml().encode(),
+        "preprocessing.json": json.dumps(exported.preprocessing, indent=1,
+                                         allow_nan=False).encode(),
+        exported.model_filename: exported.model_payload.encode(),
+        "config.yaml": dump_config(config).encode(),
+    }
+    parent = _latest_version(registry, config.name)
+    winner = next(row for row in result.leaderboard if row.name == result.best)
+    version = registry.register(
+        config.name, files, manifest, params={"family": result.best, **winner.params},
+        config=dump_config(config), data_fingerprint=fingerprint(frame),
+        package_versions=package_versions(), parent_version=parent)
+    promoted = False
+    if parent is None:
+        version = registry.promote(config.name, version.version, DEFAULT_ALIAS,
+                                   reason="first version of the model")
+        promoted = True
+    report(f"registered {version.reference}" + (" as champion" if promoted else ""))
+    return TrainRun(version, task, metric, result.best, result.leaderboard, test_metrics,
+                    parity, rows, notes, promoted, time.perf_counter() - started)
+
+
+def pd_concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate frames, ignoring their row labels."""
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
+
+
+def _latest_version(registry: Registry, name: str) -> int | None:
+    from shipyard.errors import ModelNotFoundError
+
+    try:
+        versions = registry.versions(name)
+    except ModelNotFoundError:
+        return None
+    return versions[-1].version if versions else None
+
+
+def evaluate(registry: Registry, reference: str, source: str, *, bootstrap_samples: int = 1000,
+             confidence: float = 0.95, seed: int = 0) -> EvaluationRun:
+    """Score a registered version on a labelled file through the served path.
+
+    Raises
+    ------
+    DataError
+        When the file lacks the target or breaks the model's contract.
+    """
+    version = registry.resolve(reference)
+    predictor: Predictor = load_predictor(version.bundle_path, version.manifest_sha256)
+    contract: Contract = predictor.contract
+    frame = read_table(source)
+    target = contract.target.name
+    if target not in frame.columns:
+        raise DataError(f"'{source}' has no target column '{target}'; evaluation needs labels.")
+    contract.validate_frame(frame, with_target=True).raise_if_failed(f"'{source}'")
+    outputs = predictor.score_frame(frame[contract.feature_names])
+    y = _encode_target(frame[target], predictor.task, predictor.classes)
+    metrics = bootstrap_metrics(y, outputs, DEFAULT_METRICS[predictor.task],
+                                n_samples=bootstrap_samples, confidence=confidence, seed=seed)
+    return EvaluationRun(version, len(frame), metrics)

@@ -1,0 +1,123 @@
+"""The model bundle: a folder of files plus ``manifest.json`` holding the SHA-256 of each.
+
+A bundle is written once and never changed. Loading verifies every hash, refuses files the
+manifest does not list, and (when the registry supplies it) checks the manifest's own hash, so a
+single changed byte anywhere is caught before anything is served. Nothing in a bundle is a
+pickle: the serving path reads JSON, YAML and LightGBM's text format only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from shipyard.errors import BundleIntegrityError
+
+__all__ = ["BUNDLE_FORMAT", "MANIFEST", "load_predictor", "read_manifest", "verify_bundle",
+           "write_bundle"]
+
+MANIFEST = "manifest.json"
+BUNDLE_FORMAT = 1
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_bundle(directory: Path, files: Mapping[str, bytes], manifest: Mapping[str, Any]) -> str:
+    """Write ``files`` and a manifest listing their hashes into an empty ``directory``.
+
+    Returns
+    -------
+    str
+        The SHA-256 of the manifest file, for the registry to keep.
+    """
+    directory.mkdir(parents=True, exist_ok=False)
+    hashes = {}
+    for relative, data in sorted(files.items()):
+        target = directory / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        hashes[relative] = _sha256(data)
+    document = {**manifest, "bundle_format": BUNDLE_FORMAT, "files": hashes}
+    encoded = (json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+    (directory / MANIFEST).write_bytes(encoded)
+    return _sha256(encoded)
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """Read a bundle's manifest without verifying the files."""
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise BundleIntegrityError(f"Bundle '{directory}' has no {MANIFEST}; it is not a "
+                                   "shipyard bundle or it was damaged.")
+    try:
+        manifest: dict[str, Any] = json.loads(path.read_bytes())
+    except ValueError as error:
+        raise BundleIntegrityError(f"{path} is not valid JSON ({error}); the bundle is "
+                                   "damaged. Re-register the model.") from error
+    return manifest
+
+
+def verify_bundle(directory: Path, manifest_sha256: str | None = None) -> dict[str, Any]:
+    """Check every file of a bundle against its manifest; return the manifest.
+
+    Raises
+    ------
+    BundleIntegrityError
+        Naming the file that is missing, unlisted or altered, with the expected and found hash.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise BundleIntegrityError(f"Bundle folder '{directory}' does not exist; the registry "
+                                   "points at files that were moved or deleted.")
+    hint = "The bundle was altered after it was registered; do not serve it. Re-train, or " \
+           "restore the folder from a backup."
+    if manifest_sha256 is not None:
+        found = _sha256((directory / MANIFEST).read_bytes()) if (directory / MANIFEST).is_file() \
+            else "missing"
+        if found != manifest_sha256:
+            raise BundleIntegrityError(f"{directory / MANIFEST} has SHA-256 {found}, but the "
+                                       f"registry recorded {manifest_sha256}. {hint}")
+    manifest = read_manifest(directory)
+    listed: dict[str, str] = manifest.get("files", {})
+    for relative, expected in sorted(listed.items()):
+        path = directory / relative
+        if not path.is_file():
+            raise BundleIntegrityError(f"Bundle file '{relative}' is missing from {directory}. "
+                                       f"{hint}")
+        found = _sha256(path.read_bytes())
+        if found != expected:
+            raise BundleIntegrityError(f"Bundle file '{relative}' in {directory} has SHA-256 "
+                                       f"{found}, but the manifest says {expected}. {hint}")
+    present = {str(path.relative_to(directory)) for path in directory.rglob("*")
+               if path.is_file()} - {MANIFEST}
+    unlisted = sorted(present - set(listed))
+    if unlisted:
+        raise BundleIntegrityError(f"Bundle {directory} holds files its manifest does not list: "
+                                   f"{', '.join(unlisted)}. {hint}")
+    return manifest
+
+
+def load_predictor(directory: Path, manifest_sha256: str | None = None,
+                   unknown_fields: str = "reject") -> Any:
+    """Verify a bundle and build its :class:`~shipyard.runtime.Predictor`.
+
+    Only JSON, YAML and LightGBM text are read; no pickle is ever loaded.
+    """
+    from shipyard.data.contract import Contract
+    from shipyard.runtime.models import load_scorer
+    from shipyard.runtime.predictor import Predictor
+    from shipyard.runtime.preprocess import CompiledPreprocessor
+
+    directory = Path(directory)
+    manifest = verify_bundle(directory, manifest_sha256)
+    contract = Contract.from_yaml((directory / manifest["contract"]).read_text(encoding="utf-8"),
+                                  source=str(directory / manifest["contract"]))
+    spec = json.loads((directory / manifest["preprocessing"]).read_bytes())
+    scorer = load_scorer(manifest["model"], directory, manifest["task"])
+    return Predictor(contract, CompiledPreprocessor(spec), scorer, manifest["task"],
+                     manifest.get("classes", []), unknown_fields)

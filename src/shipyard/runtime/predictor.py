@@ -1,0 +1,97 @@
+"""The serving path: validate with the contract, preprocess, score. No pandas or scikit-learn.
+
+A :class:`Predictor` is built from a verified bundle (see :mod:`shipyard.registry.bundle`). The
+same record gets the same answer alone, in a batch, and from the training-time model: the
+exporter checks that before a bundle is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from shipyard.runtime.models import FloatArray, Scorer
+from shipyard.runtime.preprocess import CompiledPreprocessor
+from shipyard.runtime.validate import RecordValidator
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from shipyard.data.contract import Contract
+
+__all__ = ["Predictor"]
+
+
+class Predictor:
+    """Turn request records into predictions.
+
+    Parameters
+    ----------
+    contract
+        The model's data contract, used to validate every record.
+    preprocessor
+        The compiled preprocessing.
+    scorer
+        The model.
+    task
+        ``binary``, ``multiclass`` or ``regression``.
+    classes
+        Class labels in output order (classification only).
+    unknown_fields
+        Passed to :class:`RecordValidator`.
+    """
+
+    def __init__(self, contract: Contract, preprocessor: CompiledPreprocessor, scorer: Scorer,
+                 task: str, classes: Sequence[Any] = (), unknown_fields: str = "reject") -> None:
+        self.contract = contract
+        self.preprocessor = preprocessor
+        self.scorer = scorer
+        self.task = task
+        self.classes = list(classes)
+        self.validator = RecordValidator(contract, unknown_fields)
+
+    def score_records(self, records: Sequence[Mapping[str, Any]]) -> FloatArray:
+        """Validate records and return raw outputs: probabilities, or regression values."""
+        self.validator.check_records(list(records))
+        rows = [self.preprocessor.transform_record(record) for record in records]
+        features = np.array(rows, dtype=np.float64).reshape(len(rows),
+                                                            self.preprocessor.n_outputs)
+        return self.scorer.score(features)
+
+    def predict_records(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Validate and predict; each answer holds ``prediction`` (and ``probabilities``)."""
+        return self.format_outputs(self.score_records(records))
+
+    def format_outputs(self, outputs: FloatArray) -> list[dict[str, Any]]:
+        """Turn raw outputs into JSON-ready answers."""
+        if self.task == "regression":
+            return [{"prediction": float(value)} for value in outputs]
+        answers = []
+        labels = [str(label) for label in self.classes]
+        for row in outputs.tolist():
+            best = max(range(len(row)), key=row.__getitem__)
+            answers.append({"prediction": self.classes[best],
+                            "probabilities": dict(zip(labels, row, strict=True))})
+        return answers
+
+    def score_frame(self, frame: pd.DataFrame) -> FloatArray:
+        """Score a whole frame through the batch path (columns at a time)."""
+        columns = {name: _column_values(frame[name]) for name in self.preprocessor.input_columns}
+        return self.scorer.score(self.preprocessor.transform_columns(columns))
+
+    def labels_from_outputs(self, outputs: FloatArray) -> list[Any]:
+        """The predicted label (or value) of each row of raw outputs."""
+        if self.task == "regression":
+            return [float(value) for value in outputs]
+        return [self.classes[index] for index in np.argmax(outputs, axis=1)]
+
+
+def _column_values(series: pd.Series) -> Any:
+    """Numeric columns as float arrays (fast path); others as objects with None for missing."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(series):
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    return series.to_numpy(dtype=object, na_value=None)

@@ -1,0 +1,5 @@
+"""Training: candidates fitted, cross-validated and ranked."""
+
+from shipyard.training.trainer import CandidateResult, TrainingResult, train_candidates
+
+__all__ = ["CandidateResult", "TrainingResult", "train_candidates"]
