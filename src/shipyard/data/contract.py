@@ -208,7 +208,6 @@ class Contract(BaseModel):
 def _check_series(column: ColumnContract,
                   series: pd.Series) -> Iterable[tuple[str, list[Any], list[Any]]]:
     import numpy as np
-    import pandas as pd
 
     missing = series.isna()
     if not column.nullable and missing.any():
@@ -217,7 +216,7 @@ def _check_series(column: ColumnContract,
     if column.type in NUMERIC_TYPES:
         if column.type == "boolean" and present.dtype == bool:
             return
-        numbers = pd.to_numeric(present, errors="coerce")
+        numbers = _real_numbers(present)
         bad_type = numbers.isna()
         if column.type == "integer":
             bad_type |= ~bad_type & (np.floor(numbers.fillna(0)) != numbers.fillna(0))
@@ -231,9 +230,24 @@ def _check_series(column: ColumnContract,
             if limit is not None and breaks.any():
                 yield rule, list(numbers.index[breaks]), numbers[breaks].tolist()
     elif column.categories is not None:
-        unknown = ~present.astype(str).isin(column.categories)
+        unknown = ~present.map(str).isin(column.categories)
         if unknown.any():
             yield "category", list(present.index[unknown]), present[unknown].tolist()
+
+
+def _real_numbers(present: pd.Series) -> pd.Series:
+    """Present values as real numbers, NaN where a value is none (text, complex, a date)."""
+    import numpy as np
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(present) or pd.api.types.is_timedelta64_dtype(present):
+        return pd.Series(np.nan, index=present.index, dtype=np.float64)
+    converted = pd.to_numeric(present, errors="coerce")
+    if converted.dtype.kind == "c":
+        # One complex value makes to_numeric return a complex column; complex is not a number.
+        real = present.map(lambda value: not isinstance(value, complex | np.complexfloating))
+        converted = pd.to_numeric(present.astype(object).where(real), errors="coerce")
+    return converted
 
 
 def _plain(value: Any) -> Any:

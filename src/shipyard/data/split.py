@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, NamedTuple
 
 from shipyard.errors import DataError
@@ -46,10 +47,15 @@ def split_frame(frame: pd.DataFrame, target: str, *, classification: bool, seed:
         counts = part[target].value_counts()
         return part[target] if counts.min() >= 2 else None
 
-    train, rest = train_test_split(frame, test_size=held_out, random_state=seed,
+    def rows(share: float) -> int:
+        # Counts, not shares, go to scikit-learn: it rounds shares up, so float error in
+        # 0.1 + 0.2 would move a row (2,000 rows gave 1,399/200/401, not 1,400/200/400).
+        return math.floor(len(frame) * share + 0.5)
+
+    train, rest = train_test_split(frame, test_size=rows(held_out), random_state=seed,
                                    stratify=labels(frame))
     if test_size is None:
         return Split(train, rest, None)
-    validation, test = train_test_split(rest, test_size=test_size / held_out,
-                                        random_state=seed, stratify=labels(rest))
+    validation, test = train_test_split(rest, test_size=rows(test_size), random_state=seed,
+                                        stratify=labels(rest))
     return Split(train, validation, test)

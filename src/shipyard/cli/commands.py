@@ -1,0 +1,359 @@
+"""The ``shipyard`` command: each command parses its flags and calls one library function.
+
+Flags map to config keys (``shipyard.config.CLI_FLAGS``), so a run can be repeated from the
+config saved with the model. Domain errors print one line and exit 1; usage errors exit 2;
+``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+import yaml
+
+from shipyard.cli import output
+from shipyard.config import (
+    CLI_FLAGS,
+    PipelineConfig,
+    RegistryConfig,
+    apply_overrides,
+    load_config,
+    load_config_dict,
+)
+from shipyard.errors import ConfigError, ShipyardError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(name="shipyard", help="Carry a model from raw data to a served service.",
+                  no_args_is_help=True, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]})
+models_app = typer.Typer(help="List, inspect and promote registered models.",
+                         no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handles_errors(command: F) -> F:
+    """Turn shipyard errors into one line on stderr and exit code 1 (tracebacks with --debug).
+
+    The command must take ``context: typer.Context`` first: the root's ``--debug`` is read
+    from it, so no global state is needed.
+    """
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ShipyardError as error:
+            context = kwargs.get("context", args[0] if args else None)
+            # Typer passes its own click Context, which is not always a typer.Context.
+            root = context.find_root() if hasattr(context, "find_root") else None
+            if root is not None and root.params.get("debug"):
+                raise
+            output.error_console.print(f"[bold red]Error:[/bold red] {error}", highlight=False)
+            raise typer.Exit(1) from None
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def root(debug: Annotated[bool, typer.Option("--debug",
+                                             help="Show tracebacks for errors.")] = False) -> None:
+    """Carry a model from raw data to a served service."""
+
+
+# -- shared options -------------------------------------------------------------------------
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c",
+                                                   help="Pipeline spec (shipyard.yaml).")]
+HomeOption = Annotated[str | None, typer.Option(help="Registry folder (registry.home).")]
+RegistryOption = Annotated[str | None, typer.Option(
+    "--registry", help="Registry database URL (registry.url).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def _parse_sets(assignments: list[str]) -> dict[str, Any]:
+    overrides = {}
+    for assignment in assignments:
+        key, equals, value = assignment.partition("=")
+        if not equals or not key:
+            raise ConfigError(f"--set expects KEY=VALUE, got '{assignment}'; for example "
+                              "--set training.cv_folds=3.")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
+def _registry_config(config: Path | None, home: str | None, url: str | None) -> RegistryConfig:
+    if config is not None:
+        base = load_config(config).registry
+    else:
+        default = Path("shipyard.yaml")
+        base = load_config(default).registry if default.is_file() else RegistryConfig()
+    updates = {key: value for key, value in (("home", home), ("url", url)) if value is not None}
+    return base.model_copy(update=updates) if updates else base
+
+
+def _open_registry(config: Path | None, home: str | None, url: str | None) -> Any:
+    from shipyard.registry.store import Registry
+
+    return Registry.from_config(_registry_config(config, home, url))
+
+
+# -- train / evaluate -----------------------------------------------------------------------
+
+
+def build_config(config: Path | None, flags: dict[str, Any], sets: list[str]) -> PipelineConfig:
+    """Merge a config file, flags (by :data:`CLI_FLAGS`) and ``--set`` overrides."""
+    overrides = {CLI_FLAGS[flag]: value for flag, value in flags.items()
+                 if value is not None and value != [] and value != ()}
+    overrides.update(_parse_sets(sets))
+    if config is not None:
+        return load_config(config, overrides)
+    default = Path("shipyard.yaml")
+    if default.is_file():
+        return load_config(default, overrides)
+    raw = apply_overrides({}, overrides)
+    source = raw.get("data", {}).get("source")
+    if source and "name" not in raw:
+        stem = Path(str(source).split(":")[-1]).name.split(".")[0]
+        raw["name"] = "".join(c if c.isalnum() or c in "._-" else "-" for c in stem) or "model"
+    if "data" not in raw:
+        raise ConfigError("Nothing to train: pass --config shipyard.yaml, or --data FILE and "
+                          "--target COLUMN.")
+    return load_config_dict(raw)
+
+
+@app.command()
+@handles_errors
+def train(context: typer.Context, 
+    config: ConfigOption = None,
+    data: Annotated[str | None, typer.Option(help="CSV/Parquet file or dataset:NAME "
+                                                  "(data.source).")] = None,
+    target: Annotated[str | None, typer.Option(help="Column to predict (data.target).")] = None,
+    test_data: Annotated[str | None, typer.Option(help="Separate labelled test file "
+                                                       "(data.test_source).")] = None,
+    name: Annotated[str | None, typer.Option(help="Model name (name).")] = None,
+    task: Annotated[str | None, typer.Option(help="auto, binary, multiclass or regression "
+                                                  "(task).")] = None,
+    metric: Annotated[str | None, typer.Option(help="Selection metric (metric).")] = None,
+    time_budget: Annotated[float | None, typer.Option(
+        help="Seconds for the search (training.time_budget).")] = None,
+    cv_folds: Annotated[int | None, typer.Option(help="Folds (training.cv_folds).")] = None,
+    models: Annotated[list[str] | None, typer.Option(
+        "--model", help="Candidate family, repeatable (training.models).")] = None,
+    drop: Annotated[list[str] | None, typer.Option(help="Column never used as a feature, "
+                                                        "repeatable (data.drop).")] = None,
+    sensitive: Annotated[list[str] | None, typer.Option(
+        help="Sensitive column, repeatable (sensitive).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (seed).")] = None,
+    home: HomeOption = None,
+    registry: RegistryOption = None,
+    sets: Annotated[list[str] | None, typer.Option(
+        "--set", help="Any config key, as KEY=VALUE (repeatable).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train, evaluate and register a model from a data file or a shipyard.yaml."""
+    from shipyard.lifecycle import train as run_training
+
+    flags = {"data": data, "target": target, "test_data": test_data, "name": name,
+             "task": task, "metric": metric, "time_budget": time_budget, "cv_folds": cv_folds,
+             "models": models, "drop": drop, "sensitive": sensitive, "seed": seed,
+             "home": home, "registry": registry}
+    pipeline = build_config(config, flags, sets or [])
+    run = run_training(pipeline, report=output.reporter())
+    if as_json:
+        output.print_json(run.as_dict())
+    else:
+        output.print_train_run(run.as_dict())
+
+
+@app.command()
+@handles_errors
+def evaluate(context: typer.Context, 
+    reference: Annotated[str, typer.Argument(help="NAME, NAME@ALIAS or NAME:VERSION.")],
+    data: Annotated[str, typer.Option(help="Labelled CSV/Parquet file or dataset:NAME:SPLIT.")],
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Score a registered model on labelled data: metrics with confidence intervals."""
+    from shipyard.lifecycle import evaluate as run_evaluation
+
+    result = run_evaluation(_open_registry(config, home, registry), reference, data)
+    if as_json:
+        output.print_json(result.as_dict())
+        return
+    output.console.print(output.metrics_table(
+        f"{result.version.reference} on {result.rows} rows of {data}",
+        result.as_dict()["metrics"]))
+
+
+# -- models ---------------------------------------------------------------------------------
+
+
+@models_app.command("list")
+@handles_errors
+def models_list(context: typer.Context, config: ConfigOption = None, home: HomeOption = None,
+                registry: RegistryOption = None, as_json: JsonOption = False) -> None:
+    """List registered models."""
+    from rich.table import Table
+
+    summaries = _open_registry(config, home, registry).models()
+    if as_json:
+        output.print_json(summaries)
+        return
+    if not summaries:
+        output.console.print("No models registered yet; train one with 'shipyard train'.")
+        return
+    table = Table()
+    for column in ("name", "task", "versions", "latest", "aliases", "created"):
+        table.add_column(column)
+    for item in summaries:
+        aliases = ", ".join(f"{alias} -> {version}" for alias, version in item["aliases"].items())
+        table.add_row(item["name"], item["task"], str(item["versions"]), str(item["latest"]),
+                      aliases, item["created_at"][:19])
+    output.console.print(table)
+
+
+@models_app.command("show")
+@handles_errors
+def models_show(context: typer.Context, reference: Annotated[str, typer.Argument(help="NAME, NAME@ALIAS or "
+                                                              "NAME:VERSION.")],
+                config: ConfigOption = None, home: HomeOption = None,
+                registry: RegistryOption = None, as_json: JsonOption = False) -> None:
+    """Show one version: metrics, parameters, lineage, bundle."""
+    opened = _open_registry(config, home, registry)
+    version = opened.resolve(reference)
+    data = version.as_dict()
+    data["events"] = [event for event in opened.events(version.name)
+                      if event["version"] == version.version]
+    if as_json:
+        output.print_json(data)
+        return
+    output.console.print(f"[bold]{version.reference}[/bold] ({version.task}) "
+                         f"aliases: {', '.join(version.aliases) or 'none'}")
+    output.console.print(f"created {data['created_at']}, data fingerprint "
+                         f"{version.data_fingerprint}, parent {version.parent_version}")
+    output.console.print(f"parameters: {version.params}")
+    test_metrics = version.metrics.get("test", {})
+    if test_metrics:
+        output.console.print(output.metrics_table("Test metrics", test_metrics))
+    output.console.print(f"bundle: {version.bundle_path} (manifest sha256 "
+                         f"{version.manifest_sha256})")
+
+
+@models_app.command("promote")
+@handles_errors
+def models_promote(context: typer.Context, name: Annotated[str, typer.Argument(help="Model name.")],
+                   version: Annotated[int, typer.Argument(help="Version to promote.")],
+                   alias: Annotated[str, typer.Option(help="Alias to move.")] = "champion",
+                   reason: Annotated[str, typer.Option(help="Why, for the audit log.")] = "",
+                   config: ConfigOption = None, home: HomeOption = None,
+                   registry: RegistryOption = None) -> None:
+    """Point an alias (default: champion) at a version; the move is logged."""
+    promoted = _open_registry(config, home, registry).promote(name, version, alias, reason)
+    output.console.print(f"{alias} -> {promoted.reference}")
+
+
+# -- serve / predict ------------------------------------------------------------------------
+
+
+@app.command()
+@handles_errors
+def serve(context: typer.Context, 
+    reference: Annotated[str, typer.Argument(help="NAME (its champion), NAME@ALIAS or "
+                                                  "NAME:VERSION.")],
+    host: Annotated[str | None, typer.Option(help="Interface (serving.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (serving.port).")] = None,
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    registry: RegistryOption = None,
+) -> None:
+    """Serve a registered model over HTTP after verifying its bundle."""
+    from shipyard.config import ServingConfig
+    from shipyard.errors import require
+
+    require("uvicorn", "serve")
+    from shipyard.serving import build_app, run_server
+
+    settings = load_config(config).serving if config else ServingConfig()
+    updates = {key: value for key, value in (("host", host), ("port", port))
+               if value is not None}
+    settings = settings.model_copy(update=updates)
+    app_ = build_app(_open_registry(config, home, registry), reference, settings)
+    output.error_console.print(f"Serving {reference} on http://{settings.host}:{settings.port}"
+                               " (OpenAPI at /openapi.json); Ctrl+C stops.")
+    run_server(app_, settings.host, settings.port)
+
+
+@app.command()
+@handles_errors
+def predict(context: typer.Context, 
+    reference: Annotated[str, typer.Argument(help="NAME, NAME@ALIAS or NAME:VERSION.")],
+    data: Annotated[Path, typer.Option(help="CSV or Parquet file to score.")],
+    output_path: Annotated[Path, typer.Option("--output", "-o",
+                                              help="New CSV or Parquet file to write.")],
+    chunk_size: Annotated[int, typer.Option(min=1, help="Rows per chunk.")] = 50_000,
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    registry: RegistryOption = None,
+) -> None:
+    """Score a file in chunks through the served path, with a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from shipyard.scoring import count_rows, score_file
+
+    predictor = _open_registry(config, home, registry).load_predictor(reference)
+    total = count_rows(data) if data.is_file() else None
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=output.error_console) as progress:
+        task_id = progress.add_task(f"scoring {data.name}", total=total)
+        rows = score_file(predictor, data, output_path, chunk_size=chunk_size,
+                          progress=lambda n: progress.advance(task_id, n))
+    output.console.print(f"Scored {rows} rows into {output_path}")
+
+
+# -- demo -----------------------------------------------------------------------------------
+
+
+@app.command()
+@handles_errors
+def demo(context: typer.Context, 
+    time_budget: Annotated[float | None, typer.Option(
+        help="Seconds for the search (training.time_budget).")] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train on the bundled Adult data, register, serve, and call the server over HTTP."""
+    from shipyard.errors import require
+
+    require("uvicorn", "serve")
+    from shipyard.demo import run_demo
+
+    overrides = {key: value for key, value in (("training.time_budget", time_budget),
+                                               ("registry.home", home)) if value is not None}
+    result = run_demo(overrides, report=output.reporter())
+    if as_json:
+        output.print_json(result.as_dict())
+        return
+    output.print_train_run(result.run.as_dict())
+    output.console.print(f"\nAnswers from {result.url} for 3 real records of the Adult test set:")
+    for call in result.calls:
+        record, answer = call["record"], call["answer"]
+        probability = max(answer["probabilities"].values())
+        output.console.print(
+            f"  age {record['age']}, {record['education']}, {record['occupation']}, "
+            f"{record['hours-per-week']} h/week -> [bold]{answer['prediction']}[/bold] "
+            f"(p={probability:.3f}; actual {call['actual']}; from {answer['model']}:"
+            f"{answer['version']})", highlight=False)
+    output.console.print("Server stopped.")
+
+
+def main() -> None:
+    """Entry point of the ``shipyard`` script."""
+    app(prog_name="shipyard")

@@ -1,0 +1,130 @@
+"""Batch scoring: stream a CSV or Parquet file through the served path into a new file.
+
+Files are read in chunks, so their size is bounded by disk, not memory. Each chunk is checked
+against the contract (nothing is scored from rows that break it) and scored through the same
+compiled preprocessing and model runtime as the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.data.sources import CSV_SUFFIXES, PARQUET_SUFFIXES
+from shipyard.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from shipyard.runtime.predictor import Predictor
+
+__all__ = ["count_rows", "score_file"]
+
+Progress = Callable[[int], None]
+
+
+def _kind(path: Path, role: str) -> str:
+    name = path.name.lower()
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    raise DataError(f"Cannot tell the format of the {role} file '{path}': use .csv or .parquet.")
+
+
+def count_rows(source: Path) -> int | None:
+    """Rows in a file, cheaply: Parquet metadata, or CSV line count minus the header."""
+    if _kind(source, "input") == "parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(source).metadata.num_rows)
+    if source.name.lower().endswith(".gz"):
+        return None
+    with source.open("rb") as handle:
+        return max(sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+                   - 1, 0)
+
+
+def _chunks(source: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
+    import pandas as pd
+
+    if _kind(source, "input") == "parquet":
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(source).iter_batches(batch_size=chunk_size):
+            yield batch.to_pandas()
+    else:
+        separator = "\t" if ".tsv" in source.name.lower() else ","
+        yield from pd.read_csv(source, sep=separator, chunksize=chunk_size,
+                               skipinitialspace=True)
+
+
+def _with_predictions(chunk: pd.DataFrame, predictor: Predictor, outputs: Any) -> pd.DataFrame:
+    result = chunk.copy()
+    result["prediction"] = predictor.labels_from_outputs(outputs)
+    if predictor.task != "regression":
+        for index, label in enumerate(predictor.classes):
+            result[f"probability_{label}"] = outputs[:, index]
+    return result
+
+
+def score_file(predictor: Predictor, source: str | Path, output: str | Path, *,
+               chunk_size: int = 50_000, progress: Progress | None = None) -> int:
+    """Score every row of ``source`` and write it, with predictions, to ``output``.
+
+    The output keeps the input columns and adds ``prediction`` (and one
+    ``probability_<class>`` column per class). It is written to a temporary file first and
+    moved into place only when every chunk succeeded, so a failure leaves no partial output.
+
+    Returns
+    -------
+    int
+        The number of rows scored.
+
+    Raises
+    ------
+    DataError
+        When the input is missing or unreadable, or a chunk breaks the contract (the message
+        gives the rows, counted from the start of the file).
+    """
+    import pandas as pd
+
+    source, output = Path(source), Path(output)
+    if not source.is_file():
+        raise DataError(f"Input file '{source}' does not exist.")
+    out_kind = _kind(output, "output")
+    partial = output.with_name(f".{output.name}.partial")
+    writer: Any = None
+    scored = 0
+    try:
+        for chunk in _chunks(source, chunk_size):
+            chunk.index = pd.RangeIndex(scored, scored + len(chunk))
+            predictor.contract.validate_frame(chunk).raise_if_failed(f"'{source}'")
+            outputs = predictor.score_frame(chunk)
+            result = _with_predictions(chunk, predictor, outputs)
+            if out_kind == "csv":
+                result.to_csv(partial, mode="a" if scored else "w", header=not scored,
+                              index=False)
+            else:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                table = pa.Table.from_pandas(result, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(partial, table.schema)
+                writer.write_table(table.cast(writer.schema))
+            scored += len(chunk)
+            if progress is not None:
+                progress(len(chunk))
+        if writer is not None:
+            writer.close()
+            writer = None
+        if scored == 0:
+            raise DataError(f"'{source}' has no rows to score.")
+        partial.replace(output)
+    finally:
+        if writer is not None:
+            writer.close()
+        partial.unlink(missing_ok=True)
+    return scored

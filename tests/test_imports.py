@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import shipyard
+
+HEAVY = ("lightgbm", "sklearn", "pandas", "starlette", "uvicorn", "scipy", "sqlalchemy")
+
+
+def test_import_shipyard_loads_no_heavy_library() -> None:
+    code = ("import json, sys, shipyard; "
+            f"print(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules]))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert json.loads(result.stdout) == []
+
+
+@pytest.mark.parametrize("name", shipyard.__all__)
+def test_public_names_resolve(name: str) -> None:
+    assert getattr(shipyard, name) is not None
+    assert name in dir(shipyard)
+
+
+def test_unknown_attribute_raises_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'trian'"):
+        _ = shipyard.trian  # type: ignore[attr-defined]
+
+
+def test_version_is_a_string() -> None:
+    assert shipyard.__version__.count(".") == 2
