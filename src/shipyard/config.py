@@ -92,8 +92,9 @@ class TrainingConfig(_Strict):
     """Which candidates are trained and how they are compared."""
 
     time_budget: float = Field(
-        default=120.0, gt=0, description="Seconds for the whole search; later candidates are "
-        "skipped once it is spent."
+        default=120.0,
+        gt=0,
+        description="Seconds for the whole search; later candidates are skipped once it is spent.",
     )
     cv_folds: int = Field(default=5, ge=2, le=20)
     models: tuple[ModelFamily, ...] = Field(default=("linear", "lightgbm"), min_length=1)
@@ -158,11 +159,15 @@ class PipelineConfig(_Strict):
     @model_validator(mode="after")
     def _metric_fits_task(self) -> PipelineConfig:
         if self.task == "regression" and self.metric in CLASSIFICATION_METRICS:
-            raise ValueError(f"metric '{self.metric}' is for classification, but task is "
-                             "'regression'; use one of rmse, mae, r2")
+            raise ValueError(
+                f"metric '{self.metric}' is for classification, but task is "
+                "'regression'; use one of rmse, mae, r2"
+            )
         if self.task in ("binary", "multiclass") and self.metric in REGRESSION_METRICS:
-            raise ValueError(f"metric '{self.metric}' is for regression, but task is "
-                             f"'{self.task}'; use one of roc_auc, accuracy, f1, log_loss")
+            raise ValueError(
+                f"metric '{self.metric}' is for regression, but task is "
+                f"'{self.task}'; use one of roc_auc, accuracy, f1, log_loss"
+            )
         if self.data.target in self.data.drop:
             raise ValueError(f"data.drop lists the target '{self.data.target}'; remove it there")
         return self
@@ -207,15 +212,18 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Pi
     """
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"Config file '{path}' does not exist. Create it, or pass the "
-                          "settings as flags (see 'shipyard train --help').")
+        raise ConfigError(
+            f"Config file '{path}' does not exist. Create it, or pass the "
+            "settings as flags (see 'shipyard train --help')."
+        )
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"Config file '{path}' is not valid YAML: {error}") from error
     if not isinstance(raw, dict):
-        raise ConfigError(f"Config file '{path}' must hold a mapping of keys, "
-                          f"got {type(raw).__name__}.")
+        raise ConfigError(
+            f"Config file '{path}' must hold a mapping of keys, got {type(raw).__name__}."
+        )
     return load_config_dict(apply_overrides(raw, overrides or {}), source=str(path))
 
 
@@ -237,8 +245,9 @@ def load_config_dict(raw: dict[str, Any], source: str = "config") -> PipelineCon
     except ValidationError as error:
         lines = [_describe(item) for item in error.errors()]
         where = "" if source == "config" else f" in {source}"
-        raise ConfigError(f"Invalid configuration{where}:\n" +
-                          "\n".join(f"  - {line}" for line in lines)) from None
+        raise ConfigError(
+            f"Invalid configuration{where}:\n" + "\n".join(f"  - {line}" for line in lines)
+        ) from None
 
 
 def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -264,8 +273,9 @@ def dump_config(config: PipelineConfig) -> str:
 
 
 def _deep_copy(raw: dict[str, Any]) -> dict[str, Any]:
-    return {key: _deep_copy(value) if isinstance(value, dict) else value
-            for key, value in raw.items()}
+    return {
+        key: _deep_copy(value) if isinstance(value, dict) else value for key, value in raw.items()
+    }
 
 
 def _describe(item: Any) -> str:
@@ -284,8 +294,9 @@ def _describe(item: Any) -> str:
         hint = difflib.get_close_matches(str(item.get("input")), options, n=1)
         suggestion = f" Did you mean '{hint[0]}'?" if hint else ""
         allowed = ", ".join(f"'{option}'" for option in options)
-        return f"{key}: {item.get('input')!r} is not allowed; expected one of {allowed}." \
-               f"{suggestion}"
+        return (
+            f"{key}: {item.get('input')!r} is not allowed; expected one of {allowed}.{suggestion}"
+        )
     if item["type"] == "missing":
         return f"{key}: this key is required."
     message = str(item["msg"]).removeprefix("Value error, ")

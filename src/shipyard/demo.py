@@ -38,19 +38,24 @@ class DemoResult:
 
 
 def demo_config(overrides: dict[str, Any] | None = None) -> PipelineConfig:
-    """The demo's pipeline config (``shipyard/examples/adult.yaml``) with overrides applied."""
+    """Load the demo's config (``shipyard/examples/adult.yaml``) with overrides applied."""
     return load_config(example_path("adult"), overrides)
 
 
 def _post(url: str, payload: Any) -> Any:
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
 
-def run_demo(overrides: dict[str, Any] | None = None,
-             report: Callable[[str], None] | None = None) -> DemoResult:
+def run_demo(
+    overrides: dict[str, Any] | None = None, report: Callable[[str], None] | None = None
+) -> DemoResult:
     """Run the whole demo and return what happened."""
     from shipyard import datasets
     from shipyard.serving import build_app, running_server

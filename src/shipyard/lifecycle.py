@@ -40,8 +40,16 @@ __all__ = ["EvaluationRun", "TrainRun", "evaluate", "train"]
 
 Reporter = Callable[[str], None]
 PARITY_ROWS = 2000
-PACKAGES = ("numpy", "pandas", "scikit-learn", "lightgbm", "scipy", "pyarrow", "sqlalchemy",
-            "pydantic")
+PACKAGES = (
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "lightgbm",
+    "scipy",
+    "pyarrow",
+    "sqlalchemy",
+    "pydantic",
+)
 
 
 @dataclass
@@ -62,15 +70,23 @@ class TrainRun:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary, the shape ``shipyard train --json`` prints."""
-        return {"model": self.version.name, "version": self.version.version,
-                "reference": self.version.reference, "aliases": list(self.version.aliases),
-                "promoted": self.promoted, "task": self.task, "metric": self.metric,
-                "best": self.best, "rows": self.rows, "seconds": round(self.seconds, 2),
-                "test_metrics": {name: value.as_dict()
-                                 for name, value in self.test_metrics.items()},
-                "leaderboard": [row.as_dict() for row in self.leaderboard],
-                "parity": self.parity, "notes": self.notes,
-                "bundle": str(self.version.bundle_path)}
+        return {
+            "model": self.version.name,
+            "version": self.version.version,
+            "reference": self.version.reference,
+            "aliases": list(self.version.aliases),
+            "promoted": self.promoted,
+            "task": self.task,
+            "metric": self.metric,
+            "best": self.best,
+            "rows": self.rows,
+            "seconds": round(self.seconds, 2),
+            "test_metrics": {name: value.as_dict() for name, value in self.test_metrics.items()},
+            "leaderboard": [row.as_dict() for row in self.leaderboard],
+            "parity": self.parity,
+            "notes": self.notes,
+            "bundle": str(self.version.bundle_path),
+        }
 
 
 @dataclass
@@ -83,8 +99,11 @@ class EvaluationRun:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary, the shape ``shipyard evaluate --json`` prints."""
-        return {"reference": self.version.reference, "rows": self.rows,
-                "metrics": {name: value.as_dict() for name, value in self.metrics.items()}}
+        return {
+            "reference": self.version.reference,
+            "rows": self.rows,
+            "metrics": {name: value.as_dict() for name, value in self.metrics.items()},
+        }
 
 
 def package_versions() -> dict[str, str]:
@@ -105,13 +124,16 @@ def _encode_target(series: pd.Series, task: str, classes: list[Any]) -> Any:
     encoded = series.astype(str).map(index)
     if encoded.isna().any():
         unknown = sorted(set(series[encoded.isna()].astype(str)))[:5]
-        raise DataError(f"Target '{series.name}' holds labels the training data did not have: "
-                        f"{unknown}; the model can only predict {classes}.")
+        raise DataError(
+            f"Target '{series.name}' holds labels the training data did not have: "
+            f"{unknown}; the model can only predict {classes}."
+        )
     return encoded.to_numpy(dtype=np.int64)
 
 
-def train(config: PipelineConfig, report: Reporter | None = None,
-          registry: Registry | None = None) -> TrainRun:
+def train(
+    config: PipelineConfig, report: Reporter | None = None, registry: Registry | None = None
+) -> TrainRun:
     """Run the whole pipeline a config describes and register the model.
 
     The first version of a model becomes its ``champion``; later versions are registered
@@ -148,85 +170,148 @@ def train(config: PipelineConfig, report: Reporter | None = None,
     metric = task_default_metric(task) if config.metric == "auto" else config.metric
     classes = [] if task == "regression" else class_order(frame[target], config.positive_class)
     if task == "binary" and len(classes) != 2:
-        raise DataError(f"task is 'binary' but '{target}' has {len(classes)} classes; "
-                        "set task to 'multiclass' or 'auto'.")
+        raise DataError(
+            f"task is 'binary' but '{target}' has {len(classes)} classes; "
+            "set task to 'multiclass' or 'auto'."
+        )
 
     classification = task != "regression"
     if config.data.test_source:
         test = read_table(config.data.test_source)
         contract.validate_frame(test, with_target=True).raise_if_failed(
-            f"The test data ({config.data.test_source})")
+            f"The test data ({config.data.test_source})"
+        )
         share = config.split.validation_size / (1.0 - config.split.test_size)
         train_part, validation, _ = split_frame(
-            frame, target, classification=classification, seed=config.seed, test_size=None,
-            validation_size=share, stratify=config.split.stratify)
+            frame,
+            target,
+            classification=classification,
+            seed=config.seed,
+            test_size=None,
+            validation_size=share,
+            stratify=config.split.stratify,
+        )
     else:
         train_part, validation, held_out = split_frame(
-            frame, target, classification=classification, seed=config.seed,
-            test_size=config.split.test_size, validation_size=config.split.validation_size,
-            stratify=config.split.stratify)
+            frame,
+            target,
+            classification=classification,
+            seed=config.seed,
+            test_size=config.split.test_size,
+            validation_size=config.split.validation_size,
+            stratify=config.split.stratify,
+        )
         assert held_out is not None
         test = held_out
     rows = {"train": len(train_part), "validation": len(validation), "test": len(test)}
-    report(f"{task} task, metric {metric}; rows: train {rows['train']}, "
-           f"validation {rows['validation']}, test {rows['test']}")
+    report(
+        f"{task} task, metric {metric}; rows: train {rows['train']}, "
+        f"validation {rows['validation']}, test {rows['test']}"
+    )
 
     features = feature_set(contract)
     columns = contract.feature_names
     result = train_candidates(
-        train_part[columns], _encode_target(train_part[target], task, classes),
-        validation[columns], _encode_target(validation[target], task, classes),
-        features=features, task=task, metric=metric, models=config.training.models,
-        cv_folds=config.training.cv_folds, time_budget=config.training.time_budget,
-        seed=config.seed, report=report)
+        train_part[columns],
+        _encode_target(train_part[target], task, classes),
+        validation[columns],
+        _encode_target(validation[target], task, classes),
+        features=features,
+        task=task,
+        metric=metric,
+        models=config.training.models,
+        cv_folds=config.training.cv_folds,
+        time_budget=config.training.time_budget,
+        seed=config.seed,
+        report=report,
+    )
 
     report(f"exporting {result.best} and checking parity with the trained model")
     exported = export_pipeline(result.pipeline, task)
-    predictor = Predictor(contract, CompiledPreprocessor(exported.preprocessing),
-                          exported.scorer(task), task, classes)
+    predictor = Predictor(
+        contract,
+        CompiledPreprocessor(exported.preprocessing),
+        exported.scorer(task),
+        task,
+        classes,
+    )
     parity_rows = pd_concat([validation, test]).head(PARITY_ROWS)
     parity = check_parity(result.pipeline, predictor, parity_rows, task)
 
     report(f"evaluating on {len(test)} test rows with bootstrap confidence intervals")
     test_metrics = bootstrap_metrics(
-        _encode_target(test[target], task, classes), predictor.score_frame(test[columns]),
-        DEFAULT_METRICS[task], n_samples=config.evaluation.bootstrap_samples,
-        confidence=config.evaluation.confidence, seed=config.seed)
+        _encode_target(test[target], task, classes),
+        predictor.score_frame(test[columns]),
+        DEFAULT_METRICS[task],
+        n_samples=config.evaluation.bootstrap_samples,
+        confidence=config.evaluation.confidence,
+        seed=config.seed,
+    )
 
     registry = registry or Registry.from_config(config.registry)
     manifest = {
-        "task": task, "target": target, "classes": classes, "metric": metric,
-        "model": {"format": exported.model_format, "path": exported.model_filename,
-                  "family": result.best},
-        "contract": "contract.yaml", "preprocessing": "preprocessing.json",
+        "task": task,
+        "target": target,
+        "classes": classes,
+        "metric": metric,
+        "model": {
+            "format": exported.model_format,
+            "path": exported.model_filename,
+            "family": result.best,
+        },
+        "contract": "contract.yaml",
+        "preprocessing": "preprocessing.json",
         "config": "config.yaml",
-        "metrics": {"test": {name: value.as_dict() for name, value in test_metrics.items()},
-                    "cv": {row.name: row.as_dict() for row in result.leaderboard}},
-        "parity": parity, "rows": rows, "notes": notes,
+        "metrics": {
+            "test": {name: value.as_dict() for name, value in test_metrics.items()},
+            "cv": {row.name: row.as_dict() for row in result.leaderboard},
+        },
+        "parity": parity,
+        "rows": rows,
+        "notes": notes,
         "code_version": __version__,
         "sensitive": list(config.sensitive),
     }
     files = {
         "contract.yaml": contract.to_yaml().encode(),
-        "preprocessing.json": json.dumps(exported.preprocessing, indent=1,
-                                         allow_nan=False).encode(),
+        "preprocessing.json": json.dumps(
+            exported.preprocessing, indent=1, allow_nan=False
+        ).encode(),
         exported.model_filename: exported.model_payload.encode(),
         "config.yaml": dump_config(config).encode(),
     }
     parent = _latest_version(registry, config.name)
     winner = next(row for row in result.leaderboard if row.name == result.best)
     version = registry.register(
-        config.name, files, manifest, params={"family": result.best, **winner.params},
-        config=dump_config(config), data_fingerprint=fingerprint(frame),
-        package_versions=package_versions(), parent_version=parent)
+        config.name,
+        files,
+        manifest,
+        params={"family": result.best, **winner.params},
+        config=dump_config(config),
+        data_fingerprint=fingerprint(frame),
+        package_versions=package_versions(),
+        parent_version=parent,
+    )
     promoted = False
     if parent is None:
-        version = registry.promote(config.name, version.version, DEFAULT_ALIAS,
-                                   reason="first version of the model")
+        version = registry.promote(
+            config.name, version.version, DEFAULT_ALIAS, reason="first version of the model"
+        )
         promoted = True
     report(f"registered {version.reference}" + (" as champion" if promoted else ""))
-    return TrainRun(version, task, metric, result.best, result.leaderboard, test_metrics,
-                    parity, rows, notes, promoted, time.perf_counter() - started)
+    return TrainRun(
+        version,
+        task,
+        metric,
+        result.best,
+        result.leaderboard,
+        test_metrics,
+        parity,
+        rows,
+        notes,
+        promoted,
+        time.perf_counter() - started,
+    )
 
 
 def pd_concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -246,8 +331,15 @@ def _latest_version(registry: Registry, name: str) -> int | None:
     return versions[-1].version if versions else None
 
 
-def evaluate(registry: Registry, reference: str, source: str, *, bootstrap_samples: int = 1000,
-             confidence: float = 0.95, seed: int = 0) -> EvaluationRun:
+def evaluate(
+    registry: Registry,
+    reference: str,
+    source: str,
+    *,
+    bootstrap_samples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> EvaluationRun:
     """Score a registered version on a labelled file through the served path.
 
     Raises
@@ -265,6 +357,12 @@ def evaluate(registry: Registry, reference: str, source: str, *, bootstrap_sampl
     contract.validate_frame(frame, with_target=True).raise_if_failed(f"'{source}'")
     outputs = predictor.score_frame(frame[contract.feature_names])
     y = _encode_target(frame[target], predictor.task, predictor.classes)
-    metrics = bootstrap_metrics(y, outputs, DEFAULT_METRICS[predictor.task],
-                                n_samples=bootstrap_samples, confidence=confidence, seed=seed)
+    metrics = bootstrap_metrics(
+        y,
+        outputs,
+        DEFAULT_METRICS[predictor.task],
+        n_samples=bootstrap_samples,
+        confidence=confidence,
+        seed=seed,
+    )
     return EvaluationRun(version, len(frame), metrics)

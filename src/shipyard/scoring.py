@@ -42,8 +42,9 @@ def count_rows(source: Path) -> int | None:
     if source.name.lower().endswith(".gz"):
         return None
     with source.open("rb") as handle:
-        return max(sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
-                   - 1, 0)
+        return max(
+            sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b"")) - 1, 0
+        )
 
 
 def _chunks(source: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
@@ -56,8 +57,7 @@ def _chunks(source: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
             yield batch.to_pandas()
     else:
         separator = "\t" if ".tsv" in source.name.lower() else ","
-        yield from pd.read_csv(source, sep=separator, chunksize=chunk_size,
-                               skipinitialspace=True)
+        yield from pd.read_csv(source, sep=separator, chunksize=chunk_size, skipinitialspace=True)
 
 
 def _with_predictions(chunk: pd.DataFrame, predictor: Predictor, outputs: Any) -> pd.DataFrame:
@@ -69,8 +69,14 @@ def _with_predictions(chunk: pd.DataFrame, predictor: Predictor, outputs: Any) -
     return result
 
 
-def score_file(predictor: Predictor, source: str | Path, output: str | Path, *,
-               chunk_size: int = 50_000, progress: Progress | None = None) -> int:
+def score_file(
+    predictor: Predictor,
+    source: str | Path,
+    output: str | Path,
+    *,
+    chunk_size: int = 50_000,
+    progress: Progress | None = None,
+) -> int:
     """Score every row of ``source`` and write it, with predictions, to ``output``.
 
     The output keeps the input columns and adds ``prediction`` (and one
@@ -104,8 +110,7 @@ def score_file(predictor: Predictor, source: str | Path, output: str | Path, *,
             outputs = predictor.score_frame(chunk)
             result = _with_predictions(chunk, predictor, outputs)
             if out_kind == "csv":
-                result.to_csv(partial, mode="a" if scored else "w", header=not scored,
-                              index=False)
+                result.to_csv(partial, mode="a" if scored else "w", header=not scored, index=False)
             else:
                 import pyarrow as pa
                 import pyarrow.parquet as pq

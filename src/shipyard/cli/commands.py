@@ -28,11 +28,14 @@ from shipyard.errors import ConfigError, ShipyardError
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(name="shipyard", help="Carry a model from raw data to a served service.",
-                  no_args_is_help=True, pretty_exceptions_enable=False,
-                  context_settings={"help_option_names": ["-h", "--help"]})
-models_app = typer.Typer(help="List, inspect and promote registered models.",
-                         no_args_is_help=True)
+app = typer.Typer(
+    name="shipyard",
+    help="Carry a model from raw data to a served service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+models_app = typer.Typer(help="List, inspect and promote registered models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,34 +47,39 @@ def handles_errors(command: F) -> F:
     The command must take ``context: typer.Context`` first: the root's ``--debug`` is read
     from it, so no global state is needed.
     """
+
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except ShipyardError as error:
-            context = kwargs.get("context", args[0] if args else None)
+            context: Any = kwargs.get("context", args[0] if args else None)
             # Typer passes its own click Context, which is not always a typer.Context.
             root = context.find_root() if hasattr(context, "find_root") else None
             if root is not None and root.params.get("debug"):
                 raise
             output.error_console.print(f"[bold red]Error:[/bold red] {error}", highlight=False)
             raise typer.Exit(1) from None
+
     return wrapper  # type: ignore[return-value]
 
 
 @app.callback()
-def root(debug: Annotated[bool, typer.Option("--debug",
-                                             help="Show tracebacks for errors.")] = False) -> None:
+def root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
     """Carry a model from raw data to a served service."""
 
 
 # -- shared options -------------------------------------------------------------------------
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c",
-                                                   help="Pipeline spec (shipyard.yaml).")]
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Pipeline spec (shipyard.yaml).")
+]
 HomeOption = Annotated[str | None, typer.Option(help="Registry folder (registry.home).")]
-RegistryOption = Annotated[str | None, typer.Option(
-    "--registry", help="Registry database URL (registry.url).")]
+RegistryOption = Annotated[
+    str | None, typer.Option("--registry", help="Registry database URL (registry.url).")
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
@@ -80,8 +88,10 @@ def _parse_sets(assignments: list[str]) -> dict[str, Any]:
     for assignment in assignments:
         key, equals, value = assignment.partition("=")
         if not equals or not key:
-            raise ConfigError(f"--set expects KEY=VALUE, got '{assignment}'; for example "
-                              "--set training.cv_folds=3.")
+            raise ConfigError(
+                f"--set expects KEY=VALUE, got '{assignment}'; for example "
+                "--set training.cv_folds=3."
+            )
         overrides[key.strip()] = yaml.safe_load(value)
     return overrides
 
@@ -107,8 +117,11 @@ def _open_registry(config: Path | None, home: str | None, url: str | None) -> An
 
 def build_config(config: Path | None, flags: dict[str, Any], sets: list[str]) -> PipelineConfig:
     """Merge a config file, flags (by :data:`CLI_FLAGS`) and ``--set`` overrides."""
-    overrides = {CLI_FLAGS[flag]: value for flag, value in flags.items()
-                 if value is not None and value != [] and value != ()}
+    overrides = {
+        CLI_FLAGS[flag]: value
+        for flag, value in flags.items()
+        if value is not None and value != [] and value != ()
+    }
     overrides.update(_parse_sets(sets))
     if config is not None:
         return load_config(config, overrides)
@@ -121,47 +134,71 @@ def build_config(config: Path | None, flags: dict[str, Any], sets: list[str]) ->
         stem = Path(str(source).split(":")[-1]).name.split(".")[0]
         raw["name"] = "".join(c if c.isalnum() or c in "._-" else "-" for c in stem) or "model"
     if "data" not in raw:
-        raise ConfigError("Nothing to train: pass --config shipyard.yaml, or --data FILE and "
-                          "--target COLUMN.")
+        raise ConfigError(
+            "Nothing to train: pass --config shipyard.yaml, or --data FILE and --target COLUMN."
+        )
     return load_config_dict(raw)
 
 
 @app.command()
 @handles_errors
-def train(context: typer.Context, 
+def train(
+    context: typer.Context,
     config: ConfigOption = None,
-    data: Annotated[str | None, typer.Option(help="CSV/Parquet file or dataset:NAME "
-                                                  "(data.source).")] = None,
+    data: Annotated[
+        str | None, typer.Option(help="CSV/Parquet file or dataset:NAME (data.source).")
+    ] = None,
     target: Annotated[str | None, typer.Option(help="Column to predict (data.target).")] = None,
-    test_data: Annotated[str | None, typer.Option(help="Separate labelled test file "
-                                                       "(data.test_source).")] = None,
+    test_data: Annotated[
+        str | None, typer.Option(help="Separate labelled test file (data.test_source).")
+    ] = None,
     name: Annotated[str | None, typer.Option(help="Model name (name).")] = None,
-    task: Annotated[str | None, typer.Option(help="auto, binary, multiclass or regression "
-                                                  "(task).")] = None,
+    task: Annotated[
+        str | None, typer.Option(help="auto, binary, multiclass or regression (task).")
+    ] = None,
     metric: Annotated[str | None, typer.Option(help="Selection metric (metric).")] = None,
-    time_budget: Annotated[float | None, typer.Option(
-        help="Seconds for the search (training.time_budget).")] = None,
+    time_budget: Annotated[
+        float | None, typer.Option(help="Seconds for the search (training.time_budget).")
+    ] = None,
     cv_folds: Annotated[int | None, typer.Option(help="Folds (training.cv_folds).")] = None,
-    models: Annotated[list[str] | None, typer.Option(
-        "--model", help="Candidate family, repeatable (training.models).")] = None,
-    drop: Annotated[list[str] | None, typer.Option(help="Column never used as a feature, "
-                                                        "repeatable (data.drop).")] = None,
-    sensitive: Annotated[list[str] | None, typer.Option(
-        help="Sensitive column, repeatable (sensitive).")] = None,
+    models: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="Candidate family, repeatable (training.models)."),
+    ] = None,
+    drop: Annotated[
+        list[str] | None,
+        typer.Option(help="Column never used as a feature, repeatable (data.drop)."),
+    ] = None,
+    sensitive: Annotated[
+        list[str] | None, typer.Option(help="Sensitive column, repeatable (sensitive).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (seed).")] = None,
     home: HomeOption = None,
     registry: RegistryOption = None,
-    sets: Annotated[list[str] | None, typer.Option(
-        "--set", help="Any config key, as KEY=VALUE (repeatable).")] = None,
+    sets: Annotated[
+        list[str] | None, typer.Option("--set", help="Any config key, as KEY=VALUE (repeatable).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train, evaluate and register a model from a data file or a shipyard.yaml."""
     from shipyard.lifecycle import train as run_training
 
-    flags = {"data": data, "target": target, "test_data": test_data, "name": name,
-             "task": task, "metric": metric, "time_budget": time_budget, "cv_folds": cv_folds,
-             "models": models, "drop": drop, "sensitive": sensitive, "seed": seed,
-             "home": home, "registry": registry}
+    flags = {
+        "data": data,
+        "target": target,
+        "test_data": test_data,
+        "name": name,
+        "task": task,
+        "metric": metric,
+        "time_budget": time_budget,
+        "cv_folds": cv_folds,
+        "models": models,
+        "drop": drop,
+        "sensitive": sensitive,
+        "seed": seed,
+        "home": home,
+        "registry": registry,
+    }
     pipeline = build_config(config, flags, sets or [])
     run = run_training(pipeline, report=output.reporter())
     if as_json:
@@ -172,7 +209,8 @@ def train(context: typer.Context,
 
 @app.command()
 @handles_errors
-def evaluate(context: typer.Context, 
+def evaluate(
+    context: typer.Context,
     reference: Annotated[str, typer.Argument(help="NAME, NAME@ALIAS or NAME:VERSION.")],
     data: Annotated[str, typer.Option(help="Labelled CSV/Parquet file or dataset:NAME:SPLIT.")],
     config: ConfigOption = None,
@@ -187,9 +225,12 @@ def evaluate(context: typer.Context,
     if as_json:
         output.print_json(result.as_dict())
         return
-    output.console.print(output.metrics_table(
-        f"{result.version.reference} on {result.rows} rows of {data}",
-        result.as_dict()["metrics"]))
+    output.console.print(
+        output.metrics_table(
+            f"{result.version.reference} on {result.rows} rows of {data}",
+            result.as_dict()["metrics"],
+        )
+    )
 
 
 # -- models ---------------------------------------------------------------------------------
@@ -197,8 +238,13 @@ def evaluate(context: typer.Context,
 
 @models_app.command("list")
 @handles_errors
-def models_list(context: typer.Context, config: ConfigOption = None, home: HomeOption = None,
-                registry: RegistryOption = None, as_json: JsonOption = False) -> None:
+def models_list(
+    context: typer.Context,
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """List registered models."""
     from rich.table import Table
 
@@ -214,46 +260,66 @@ def models_list(context: typer.Context, config: ConfigOption = None, home: HomeO
         table.add_column(column)
     for item in summaries:
         aliases = ", ".join(f"{alias} -> {version}" for alias, version in item["aliases"].items())
-        table.add_row(item["name"], item["task"], str(item["versions"]), str(item["latest"]),
-                      aliases, item["created_at"][:19])
+        table.add_row(
+            item["name"],
+            item["task"],
+            str(item["versions"]),
+            str(item["latest"]),
+            aliases,
+            item["created_at"][:19],
+        )
     output.console.print(table)
 
 
 @models_app.command("show")
 @handles_errors
-def models_show(context: typer.Context, reference: Annotated[str, typer.Argument(help="NAME, NAME@ALIAS or "
-                                                              "NAME:VERSION.")],
-                config: ConfigOption = None, home: HomeOption = None,
-                registry: RegistryOption = None, as_json: JsonOption = False) -> None:
+def models_show(
+    context: typer.Context,
+    reference: Annotated[str, typer.Argument(help="NAME, NAME@ALIAS or NAME:VERSION.")],
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Show one version: metrics, parameters, lineage, bundle."""
     opened = _open_registry(config, home, registry)
     version = opened.resolve(reference)
     data = version.as_dict()
-    data["events"] = [event for event in opened.events(version.name)
-                      if event["version"] == version.version]
+    data["events"] = [
+        event for event in opened.events(version.name) if event["version"] == version.version
+    ]
     if as_json:
         output.print_json(data)
         return
-    output.console.print(f"[bold]{version.reference}[/bold] ({version.task}) "
-                         f"aliases: {', '.join(version.aliases) or 'none'}")
-    output.console.print(f"created {data['created_at']}, data fingerprint "
-                         f"{version.data_fingerprint}, parent {version.parent_version}")
+    output.console.print(
+        f"[bold]{version.reference}[/bold] ({version.task}) "
+        f"aliases: {', '.join(version.aliases) or 'none'}"
+    )
+    output.console.print(
+        f"created {data['created_at']}, data fingerprint "
+        f"{version.data_fingerprint}, parent {version.parent_version}"
+    )
     output.console.print(f"parameters: {version.params}")
     test_metrics = version.metrics.get("test", {})
     if test_metrics:
         output.console.print(output.metrics_table("Test metrics", test_metrics))
-    output.console.print(f"bundle: {version.bundle_path} (manifest sha256 "
-                         f"{version.manifest_sha256})")
+    output.console.print(
+        f"bundle: {version.bundle_path} (manifest sha256 {version.manifest_sha256})"
+    )
 
 
 @models_app.command("promote")
 @handles_errors
-def models_promote(context: typer.Context, name: Annotated[str, typer.Argument(help="Model name.")],
-                   version: Annotated[int, typer.Argument(help="Version to promote.")],
-                   alias: Annotated[str, typer.Option(help="Alias to move.")] = "champion",
-                   reason: Annotated[str, typer.Option(help="Why, for the audit log.")] = "",
-                   config: ConfigOption = None, home: HomeOption = None,
-                   registry: RegistryOption = None) -> None:
+def models_promote(
+    context: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[int, typer.Argument(help="Version to promote.")],
+    alias: Annotated[str, typer.Option(help="Alias to move.")] = "champion",
+    reason: Annotated[str, typer.Option(help="Why, for the audit log.")] = "",
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    registry: RegistryOption = None,
+) -> None:
     """Point an alias (default: champion) at a version; the move is logged."""
     promoted = _open_registry(config, home, registry).promote(name, version, alias, reason)
     output.console.print(f"{alias} -> {promoted.reference}")
@@ -264,9 +330,11 @@ def models_promote(context: typer.Context, name: Annotated[str, typer.Argument(h
 
 @app.command()
 @handles_errors
-def serve(context: typer.Context, 
-    reference: Annotated[str, typer.Argument(help="NAME (its champion), NAME@ALIAS or "
-                                                  "NAME:VERSION.")],
+def serve(
+    context: typer.Context,
+    reference: Annotated[
+        str, typer.Argument(help="NAME (its champion), NAME@ALIAS or NAME:VERSION.")
+    ],
     host: Annotated[str | None, typer.Option(help="Interface (serving.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (serving.port).")] = None,
     config: ConfigOption = None,
@@ -281,22 +349,25 @@ def serve(context: typer.Context,
     from shipyard.serving import build_app, run_server
 
     settings = load_config(config).serving if config else ServingConfig()
-    updates = {key: value for key, value in (("host", host), ("port", port))
-               if value is not None}
+    updates = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
     settings = settings.model_copy(update=updates)
     app_ = build_app(_open_registry(config, home, registry), reference, settings)
-    output.error_console.print(f"Serving {reference} on http://{settings.host}:{settings.port}"
-                               " (OpenAPI at /openapi.json); Ctrl+C stops.")
+    output.error_console.print(
+        f"Serving {reference} on http://{settings.host}:{settings.port}"
+        " (OpenAPI at /openapi.json); Ctrl+C stops."
+    )
     run_server(app_, settings.host, settings.port)
 
 
 @app.command()
 @handles_errors
-def predict(context: typer.Context, 
+def predict(
+    context: typer.Context,
     reference: Annotated[str, typer.Argument(help="NAME, NAME@ALIAS or NAME:VERSION.")],
     data: Annotated[Path, typer.Option(help="CSV or Parquet file to score.")],
-    output_path: Annotated[Path, typer.Option("--output", "-o",
-                                              help="New CSV or Parquet file to write.")],
+    output_path: Annotated[
+        Path, typer.Option("--output", "-o", help="New CSV or Parquet file to write.")
+    ],
     chunk_size: Annotated[int, typer.Option(min=1, help="Rows per chunk.")] = 50_000,
     config: ConfigOption = None,
     home: HomeOption = None,
@@ -309,12 +380,21 @@ def predict(context: typer.Context,
 
     predictor = _open_registry(config, home, registry).load_predictor(reference)
     total = count_rows(data) if data.is_file() else None
-    with Progress("[progress.description]{task.description}", BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=output.error_console) as progress:
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=output.error_console,
+    ) as progress:
         task_id = progress.add_task(f"scoring {data.name}", total=total)
-        rows = score_file(predictor, data, output_path, chunk_size=chunk_size,
-                          progress=lambda n: progress.advance(task_id, n))
+        rows = score_file(
+            predictor,
+            data,
+            output_path,
+            chunk_size=chunk_size,
+            progress=lambda n: progress.advance(task_id, n),
+        )
     output.console.print(f"Scored {rows} rows into {output_path}")
 
 
@@ -323,9 +403,11 @@ def predict(context: typer.Context,
 
 @app.command()
 @handles_errors
-def demo(context: typer.Context, 
-    time_budget: Annotated[float | None, typer.Option(
-        help="Seconds for the search (training.time_budget).")] = None,
+def demo(
+    context: typer.Context,
+    time_budget: Annotated[
+        float | None, typer.Option(help="Seconds for the search (training.time_budget).")
+    ] = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -335,8 +417,11 @@ def demo(context: typer.Context,
     require("uvicorn", "serve")
     from shipyard.demo import run_demo
 
-    overrides = {key: value for key, value in (("training.time_budget", time_budget),
-                                               ("registry.home", home)) if value is not None}
+    overrides = {
+        key: value
+        for key, value in (("training.time_budget", time_budget), ("registry.home", home))
+        if value is not None
+    }
     result = run_demo(overrides, report=output.reporter())
     if as_json:
         output.print_json(result.as_dict())
@@ -350,7 +435,9 @@ def demo(context: typer.Context,
             f"  age {record['age']}, {record['education']}, {record['occupation']}, "
             f"{record['hours-per-week']} h/week -> [bold]{answer['prediction']}[/bold] "
             f"(p={probability:.3f}; actual {call['actual']}; from {answer['model']}:"
-            f"{answer['version']})", highlight=False)
+            f"{answer['version']})",
+            highlight=False,
+        )
     output.console.print("Server stopped.")
 
 

@@ -72,8 +72,12 @@ class ColumnContract(BaseModel):
             shown = ", ".join(repr(category) for category in self.categories[:12])
             more = f", ... ({len(self.categories)} in all)" if len(self.categories) > 12 else ""
             return f"one of {shown}{more}"
-        words = {"number": "a number", "integer": "an integer", "boolean": "true or false",
-                 "string": "a string"}[self.type]
+        words = {
+            "number": "a number",
+            "integer": "an integer",
+            "boolean": "true or false",
+            "string": "a string",
+        }[self.type]
         if self.min is not None:
             words += f" >= {self.min:g}"
         if self.max is not None:
@@ -106,16 +110,20 @@ class ValidationReport(BaseModel):
         return not self.counts
 
     def summary(self, limit: int = 5) -> str:
-        """A few lines naming the first violations and the counts per rule."""
+        """Summarise in a few lines the first violations and the counts per rule."""
         if self.ok:
             return f"all {self.n_rows} rows satisfy the contract"
         total = sum(self.counts.values())
-        lines = [f"{total} violation(s) in {self.n_rows} rows "
-                 f"({', '.join(f'{rule}: {n}' for rule, n in sorted(self.counts.items()))}):"]
+        lines = [
+            f"{total} violation(s) in {self.n_rows} rows "
+            f"({', '.join(f'{rule}: {n}' for rule, n in sorted(self.counts.items()))}):"
+        ]
         for violation in self.violations[:limit]:
-            lines.append(f"  row {violation.row}, column '{violation.column}': "
-                         f"{violation.value!r} breaks '{violation.rule}' "
-                         f"(expected {violation.expected})")
+            lines.append(
+                f"  row {violation.row}, column '{violation.column}': "
+                f"{violation.value!r} breaks '{violation.rule}' "
+                f"(expected {violation.expected})"
+            )
         if total > limit:
             lines.append(f"  ... and {total - limit} more")
         return "\n".join(lines)
@@ -126,7 +134,8 @@ class ValidationReport(BaseModel):
             raise DataValidationError(
                 f"{what} does not satisfy the data contract: {self.summary()}\n"
                 "Fix the data, or edit the contract if the rule is wrong.",
-                [violation.model_dump() for violation in self.violations])
+                [violation.model_dump() for violation in self.violations],
+            )
 
 
 class Contract(BaseModel):
@@ -145,8 +154,10 @@ class Contract(BaseModel):
             if column.name == name:
                 return column
         hint = difflib.get_close_matches(name, self.feature_names, n=1)
-        raise DataError(f"The contract has no feature column '{name}'."
-                        + (f" Did you mean '{hint[0]}'?" if hint else ""))
+        raise DataError(
+            f"The contract has no feature column '{name}'."
+            + (f" Did you mean '{hint[0]}'?" if hint else "")
+        )
 
     @property
     def feature_names(self) -> list[str]:
@@ -174,7 +185,8 @@ class Contract(BaseModel):
         except ValidationError as error:
             problems = "; ".join(
                 f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
-                for item in error.errors())
+                for item in error.errors()
+            )
             raise DataError(f"{source} is not a valid data contract: {problems}") from None
 
     @classmethod
@@ -191,22 +203,35 @@ class Contract(BaseModel):
         for column in columns:
             if column.name not in frame.columns:
                 counts["missing_column"] += 1
-                violations.append(Violation(column=column.name, row=None, value=None,
-                                            rule="missing_column",
-                                            expected="the column to be present"))
+                violations.append(
+                    Violation(
+                        column=column.name,
+                        row=None,
+                        value=None,
+                        rule="missing_column",
+                        expected="the column to be present",
+                    )
+                )
                 continue
             for rule, rows, values in _check_series(column, frame[column.name]):
                 counts[rule] += len(rows)
                 room = MAX_STORED_VIOLATIONS - len(violations)
                 violations.extend(
-                    Violation(column=column.name, row=_plain(row), value=_plain(value),
-                              rule=rule, expected=column.describe())
-                    for row, value in zip(rows[:room], values[:room], strict=True))
+                    Violation(
+                        column=column.name,
+                        row=_plain(row),
+                        value=_plain(value),
+                        rule=rule,
+                        expected=column.describe(),
+                    )
+                    for row, value in zip(rows[:room], values[:room], strict=True)
+                )
         return ValidationReport(n_rows=len(frame), violations=violations, counts=dict(counts))
 
 
-def _check_series(column: ColumnContract,
-                  series: pd.Series) -> Iterable[tuple[str, list[Any], list[Any]]]:
+def _check_series(
+    column: ColumnContract, series: pd.Series
+) -> Iterable[tuple[str, list[Any], list[Any]]]:
     import numpy as np
 
     missing = series.isna()
@@ -225,8 +250,10 @@ def _check_series(column: ColumnContract,
         if bad_type.any():
             yield "type", list(present.index[bad_type]), present[bad_type].tolist()
         numbers = numbers[~bad_type]
-        for rule, limit, breaks in (("min", column.min, numbers < (column.min or 0)),
-                                    ("max", column.max, numbers > (column.max or 0))):
+        for rule, limit, breaks in (
+            ("min", column.min, numbers < (column.min or 0)),
+            ("max", column.max, numbers > (column.max or 0)),
+        ):
             if limit is not None and breaks.any():
                 yield rule, list(numbers.index[breaks]), numbers[breaks].tolist()
     elif column.categories is not None:
@@ -255,8 +282,9 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def infer_contract(frame: pd.DataFrame, target: str, drop: Iterable[str] = (),
-                   max_categories: int = 100) -> Contract:
+def infer_contract(
+    frame: pd.DataFrame, target: str, drop: Iterable[str] = (), max_categories: int = 100
+) -> Contract:
     """Infer a contract from a frame (see the module docstring for the rules).
 
     Raises
@@ -266,12 +294,16 @@ def infer_contract(frame: pd.DataFrame, target: str, drop: Iterable[str] = (),
     """
     if target not in frame.columns:
         hint = difflib.get_close_matches(target, [str(c) for c in frame.columns], n=1)
-        raise DataError(f"Target column '{target}' is not in the data; columns are "
-                        f"{', '.join(map(str, frame.columns))}."
-                        + (f" Did you mean '{hint[0]}'?" if hint else ""))
+        raise DataError(
+            f"Target column '{target}' is not in the data; columns are "
+            f"{', '.join(map(str, frame.columns))}."
+            + (f" Did you mean '{hint[0]}'?" if hint else "")
+        )
     if frame[target].isna().any():
-        raise DataError(f"Target column '{target}' has {int(frame[target].isna().sum())} "
-                        "missing values; drop those rows before training.")
+        raise DataError(
+            f"Target column '{target}' has {int(frame[target].isna().sum())} "
+            "missing values; drop those rows before training."
+        )
     dropped = set(drop)
     ignored = [name for name in map(str, frame.columns) if name in dropped]
     columns: list[ColumnContract] = []
@@ -284,8 +316,10 @@ def infer_contract(frame: pd.DataFrame, target: str, drop: Iterable[str] = (),
         else:
             columns.append(column)
     if not columns:
-        raise DataError("No usable feature column remains after inference; "
-                        f"ignored: {', '.join(ignored) or 'none'}.")
+        raise DataError(
+            "No usable feature column remains after inference; "
+            f"ignored: {', '.join(ignored) or 'none'}."
+        )
     target_column = _infer_column(target, frame[target], max_categories=10**9)
     assert target_column is not None  # the target is never ignored: no category limit
     return Contract(target=target_column, columns=tuple(columns), ignored=tuple(ignored))
@@ -301,13 +335,15 @@ def _infer_column(name: str, series: pd.Series, max_categories: int) -> ColumnCo
     if pd.api.types.is_numeric_dtype(series):
         kind: ColumnType = "integer" if pd.api.types.is_integer_dtype(series) else "number"
         never_negative = len(present) > 0 and float(present.min()) >= 0
-        return ColumnContract(name=name, type=kind, nullable=nullable,
-                              min=0.0 if never_negative else None)
+        return ColumnContract(
+            name=name, type=kind, nullable=nullable, min=0.0 if never_negative else None
+        )
     if pd.api.types.is_datetime64_any_dtype(series):
         return None
     values = present.astype(str)
     distinct = values.nunique()
     if distinct > max_categories or (distinct > 20 and distinct > 0.5 * len(values)):
         return None
-    return ColumnContract(name=name, type="string", nullable=nullable,
-                          categories=tuple(sorted(values.unique())))
+    return ColumnContract(
+        name=name, type="string", nullable=nullable, categories=tuple(sorted(values.unique()))
+    )

@@ -42,8 +42,10 @@ def read_table(source: str | Path) -> pd.DataFrame:
         return datasets.load(name).split(split or "train").copy()
     path = Path(text)
     if not path.is_file():
-        raise DataError(f"Data file '{path}' does not exist. Check the path (relative paths "
-                        "are read from the current directory).")
+        raise DataError(
+            f"Data file '{path}' does not exist. Check the path (relative paths "
+            "are read from the current directory)."
+        )
     name = path.name.lower()
     try:
         if name.endswith(PARQUET_SUFFIXES):

@@ -21,9 +21,16 @@ class Split(NamedTuple):
     test: pd.DataFrame | None
 
 
-def split_frame(frame: pd.DataFrame, target: str, *, classification: bool, seed: int,
-                test_size: float | None, validation_size: float,
-                stratify: bool = True) -> Split:
+def split_frame(
+    frame: pd.DataFrame,
+    target: str,
+    *,
+    classification: bool,
+    seed: int,
+    test_size: float | None,
+    validation_size: float,
+    stratify: bool = True,
+) -> Split:
     """Split a frame into train, validation and (unless ``test_size`` is None) test parts.
 
     ``validation_size`` and ``test_size`` are shares of the whole frame. Stratification keeps
@@ -38,8 +45,10 @@ def split_frame(frame: pd.DataFrame, target: str, *, classification: bool, seed:
 
     held_out = validation_size + (test_size or 0.0)
     if len(frame) * min(validation_size, test_size or 1.0) < 1 or len(frame) < 10:
-        raise DataError(f"{len(frame)} rows are too few to split into train, validation and "
-                        "test parts; provide more data or a separate test file.")
+        raise DataError(
+            f"{len(frame)} rows are too few to split into train, validation and "
+            "test parts; provide more data or a separate test file."
+        )
 
     def labels(part: pd.DataFrame) -> pd.Series | None:
         if not (classification and stratify):
@@ -52,10 +61,12 @@ def split_frame(frame: pd.DataFrame, target: str, *, classification: bool, seed:
         # 0.1 + 0.2 would move a row (2,000 rows gave 1,399/200/401, not 1,400/200/400).
         return math.floor(len(frame) * share + 0.5)
 
-    train, rest = train_test_split(frame, test_size=rows(held_out), random_state=seed,
-                                   stratify=labels(frame))
+    train, rest = train_test_split(
+        frame, test_size=rows(held_out), random_state=seed, stratify=labels(frame)
+    )
     if test_size is None:
         return Split(train, rest, None)
-    validation, test = train_test_split(rest, test_size=rows(test_size), random_state=seed,
-                                        stratify=labels(rest))
+    validation, test = train_test_split(
+        rest, test_size=rows(test_size), random_state=seed, stratify=labels(rest)
+    )
     return Split(train, validation, test)

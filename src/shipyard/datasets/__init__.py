@@ -40,25 +40,47 @@ class Dataset:
     def split(self, name: str) -> pd.DataFrame:
         """Return the ``train`` or ``test`` frame by name."""
         if name not in self.splits:
-            raise DataError(f"Dataset '{self.name}' has no split '{name}'; "
-                            f"choose one of {', '.join(self.splits)}.")
+            raise DataError(
+                f"Dataset '{self.name}' has no split '{name}'; "
+                f"choose one of {', '.join(self.splits)}."
+            )
         return self.train if name == "train" else self.test
 
 
 ADULT_COLUMNS = [
-    "age", "workclass", "fnlwgt", "education", "education-num", "marital-status",
-    "occupation", "relationship", "race", "sex", "capital-gain", "capital-loss",
-    "hours-per-week", "native-country", "income",
+    "age",
+    "workclass",
+    "fnlwgt",
+    "education",
+    "education-num",
+    "marital-status",
+    "occupation",
+    "relationship",
+    "race",
+    "sex",
+    "capital-gain",
+    "capital-loss",
+    "hours-per-week",
+    "native-country",
+    "income",
 ]
 
 
 def _read_adult(filename: str, skiprows: int) -> pd.DataFrame:
     import pandas as pd
 
-    with resources.files(__name__).joinpath("adult", filename).open("rb") as raw, \
-            gzip.open(raw, "rt", encoding="utf-8") as text:
-        frame = pd.read_csv(text, header=None, names=ADULT_COLUMNS, skipinitialspace=True,
-                            na_values="?", skiprows=skiprows)
+    with (
+        resources.files(__name__).joinpath("adult", filename).open("rb") as raw,
+        gzip.open(raw, "rt", encoding="utf-8") as text,
+    ):
+        frame = pd.read_csv(
+            text,
+            header=None,
+            names=ADULT_COLUMNS,
+            skipinitialspace=True,
+            na_values="?",
+            skiprows=skiprows,
+        )
     # The official test file ends each label with a dot ("<=50K."); the train file does not.
     frame["income"] = frame["income"].str.rstrip(".")
     return frame
@@ -74,7 +96,7 @@ def _load_adult() -> Dataset:
         sensitive=("sex", "race"),
         license="CC BY 4.0 (UCI Machine Learning Repository)",
         citation="Becker, B. & Kohavi, R. (1996). Adult [Dataset]. UCI Machine Learning "
-                 "Repository. https://doi.org/10.24432/C5XW20",
+        "Repository. https://doi.org/10.24432/C5XW20",
         description="1994 US census extract: predict whether income exceeds $50K a year.",
     )
 
@@ -98,6 +120,7 @@ def load(name: str) -> Dataset:
     try:
         loader = _LOADERS[name]
     except KeyError:
-        raise DataError(f"No bundled dataset named '{name}'. "
-                        f"Available: {', '.join(available())}.") from None
+        raise DataError(
+            f"No bundled dataset named '{name}'. Available: {', '.join(available())}."
+        ) from None
     return loader()

@@ -34,15 +34,24 @@ __all__ = [
 
 Array = npt.NDArray[Any]
 
-GREATER_IS_BETTER = {"roc_auc": True, "accuracy": True, "f1": True, "log_loss": False,
-                     "rmse": False, "mae": False, "r2": True}
-DEFAULT_METRICS = {"binary": ("roc_auc", "accuracy", "f1", "log_loss"),
-                   "multiclass": ("roc_auc", "accuracy", "f1", "log_loss"),
-                   "regression": ("rmse", "mae", "r2")}
+GREATER_IS_BETTER = {
+    "roc_auc": True,
+    "accuracy": True,
+    "f1": True,
+    "log_loss": False,
+    "rmse": False,
+    "mae": False,
+    "r2": True,
+}
+DEFAULT_METRICS = {
+    "binary": ("roc_auc", "accuracy", "f1", "log_loss"),
+    "multiclass": ("roc_auc", "accuracy", "f1", "log_loss"),
+    "regression": ("rmse", "mae", "r2"),
+}
 
 
 def default_metric(task: str) -> str:
-    """The metric used to pick models when the config says ``auto``."""
+    """Return the metric used to pick models when the config says ``auto``."""
     return {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}[task]
 
 
@@ -122,8 +131,13 @@ def _r2(y: Array, predicted: Array) -> float:
 
 
 _METRICS: dict[str, Callable[[Array, Array], float]] = {
-    "roc_auc": _roc_auc, "accuracy": _accuracy, "f1": _f1, "log_loss": _log_loss,
-    "rmse": _rmse, "mae": _mae, "r2": _r2,
+    "roc_auc": _roc_auc,
+    "accuracy": _accuracy,
+    "f1": _f1,
+    "log_loss": _log_loss,
+    "rmse": _rmse,
+    "mae": _mae,
+    "r2": _r2,
 }
 
 
@@ -142,9 +156,15 @@ def score(metric: str, y: Array, outputs: Array) -> float:
     return _METRICS[metric](np.asarray(y), np.asarray(outputs))
 
 
-def bootstrap_metrics(y: Array, outputs: Array, metrics: Sequence[str], *,
-                      n_samples: int = 1000, confidence: float = 0.95,
-                      seed: int = 0) -> dict[str, MetricValue]:
+def bootstrap_metrics(
+    y: Array,
+    outputs: Array,
+    metrics: Sequence[str],
+    *,
+    n_samples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, MetricValue]:
     """Point estimates with percentile-bootstrap confidence intervals.
 
     All metrics share the same resamples, so their intervals are comparable.
@@ -160,6 +180,10 @@ def bootstrap_metrics(y: Array, outputs: Array, metrics: Sequence[str], *,
     results = {}
     for metric in metrics:
         low, high = np.nanpercentile(samples[metric], [tail, 100.0 - tail])
-        results[metric] = MetricValue(value=score(metric, y, outputs), low=float(low),
-                                      high=float(high), confidence=confidence)
+        results[metric] = MetricValue(
+            value=score(metric, y, outputs),
+            low=float(low),
+            high=float(high),
+            confidence=confidence,
+        )
     return results

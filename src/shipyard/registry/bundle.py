@@ -16,8 +16,14 @@ from typing import Any
 
 from shipyard.errors import BundleIntegrityError
 
-__all__ = ["BUNDLE_FORMAT", "MANIFEST", "load_predictor", "read_manifest", "verify_bundle",
-           "write_bundle"]
+__all__ = [
+    "BUNDLE_FORMAT",
+    "MANIFEST",
+    "load_predictor",
+    "read_manifest",
+    "verify_bundle",
+    "write_bundle",
+]
 
 MANIFEST = "manifest.json"
 BUNDLE_FORMAT = 1
@@ -52,13 +58,16 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     """Read a bundle's manifest without verifying the files."""
     path = directory / MANIFEST
     if not path.is_file():
-        raise BundleIntegrityError(f"Bundle '{directory}' has no {MANIFEST}; it is not a "
-                                   "shipyard bundle or it was damaged.")
+        raise BundleIntegrityError(
+            f"Bundle '{directory}' has no {MANIFEST}; it is not a "
+            "shipyard bundle or it was damaged."
+        )
     try:
         manifest: dict[str, Any] = json.loads(path.read_bytes())
     except ValueError as error:
-        raise BundleIntegrityError(f"{path} is not valid JSON ({error}); the bundle is "
-                                   "damaged. Re-register the model.") from error
+        raise BundleIntegrityError(
+            f"{path} is not valid JSON ({error}); the bundle is damaged. Re-register the model."
+        ) from error
     return manifest
 
 
@@ -72,38 +81,54 @@ def verify_bundle(directory: Path, manifest_sha256: str | None = None) -> dict[s
     """
     directory = Path(directory)
     if not directory.is_dir():
-        raise BundleIntegrityError(f"Bundle folder '{directory}' does not exist; the registry "
-                                   "points at files that were moved or deleted.")
-    hint = "The bundle was altered after it was registered; do not serve it. Re-train, or " \
-           "restore the folder from a backup."
+        raise BundleIntegrityError(
+            f"Bundle folder '{directory}' does not exist; the registry "
+            "points at files that were moved or deleted."
+        )
+    hint = (
+        "The bundle was altered after it was registered; do not serve it. Re-train, or "
+        "restore the folder from a backup."
+    )
     if manifest_sha256 is not None:
-        found = _sha256((directory / MANIFEST).read_bytes()) if (directory / MANIFEST).is_file() \
+        found = (
+            _sha256((directory / MANIFEST).read_bytes())
+            if (directory / MANIFEST).is_file()
             else "missing"
+        )
         if found != manifest_sha256:
-            raise BundleIntegrityError(f"{directory / MANIFEST} has SHA-256 {found}, but the "
-                                       f"registry recorded {manifest_sha256}. {hint}")
+            raise BundleIntegrityError(
+                f"{directory / MANIFEST} has SHA-256 {found}, but the "
+                f"registry recorded {manifest_sha256}. {hint}"
+            )
     manifest = read_manifest(directory)
     listed: dict[str, str] = manifest.get("files", {})
     for relative, expected in sorted(listed.items()):
         path = directory / relative
         if not path.is_file():
-            raise BundleIntegrityError(f"Bundle file '{relative}' is missing from {directory}. "
-                                       f"{hint}")
+            raise BundleIntegrityError(
+                f"Bundle file '{relative}' is missing from {directory}. {hint}"
+            )
         found = _sha256(path.read_bytes())
         if found != expected:
-            raise BundleIntegrityError(f"Bundle file '{relative}' in {directory} has SHA-256 "
-                                       f"{found}, but the manifest says {expected}. {hint}")
-    present = {str(path.relative_to(directory)) for path in directory.rglob("*")
-               if path.is_file()} - {MANIFEST}
+            raise BundleIntegrityError(
+                f"Bundle file '{relative}' in {directory} has SHA-256 "
+                f"{found}, but the manifest says {expected}. {hint}"
+            )
+    present = {
+        str(path.relative_to(directory)) for path in directory.rglob("*") if path.is_file()
+    } - {MANIFEST}
     unlisted = sorted(present - set(listed))
     if unlisted:
-        raise BundleIntegrityError(f"Bundle {directory} holds files its manifest does not list: "
-                                   f"{', '.join(unlisted)}. {hint}")
+        raise BundleIntegrityError(
+            f"Bundle {directory} holds files its manifest does not list: "
+            f"{', '.join(unlisted)}. {hint}"
+        )
     return manifest
 
 
-def load_predictor(directory: Path, manifest_sha256: str | None = None,
-                   unknown_fields: str = "reject") -> Any:
+def load_predictor(
+    directory: Path, manifest_sha256: str | None = None, unknown_fields: str = "reject"
+) -> Any:
     """Verify a bundle and build its :class:`~shipyard.runtime.Predictor`.
 
     Only JSON, YAML and LightGBM text are read; no pickle is ever loaded.
@@ -115,9 +140,17 @@ def load_predictor(directory: Path, manifest_sha256: str | None = None,
 
     directory = Path(directory)
     manifest = verify_bundle(directory, manifest_sha256)
-    contract = Contract.from_yaml((directory / manifest["contract"]).read_text(encoding="utf-8"),
-                                  source=str(directory / manifest["contract"]))
+    contract = Contract.from_yaml(
+        (directory / manifest["contract"]).read_text(encoding="utf-8"),
+        source=str(directory / manifest["contract"]),
+    )
     spec = json.loads((directory / manifest["preprocessing"]).read_bytes())
     scorer = load_scorer(manifest["model"], directory, manifest["task"])
-    return Predictor(contract, CompiledPreprocessor(spec), scorer, manifest["task"],
-                     manifest.get("classes", []), unknown_fields)
+    return Predictor(
+        contract,
+        CompiledPreprocessor(spec),
+        scorer,
+        manifest["task"],
+        manifest.get("classes", []),
+        unknown_fields,
+    )

@@ -89,8 +89,7 @@ class _Version(_Base):
 class _Alias(_Base):
     __tablename__ = "shipyard_aliases"
 
-    model_name: Mapped[str] = mapped_column(ForeignKey("shipyard_models.name"),
-                                            primary_key=True)
+    model_name: Mapped[str] = mapped_column(ForeignKey("shipyard_models.name"), primary_key=True)
     alias: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
@@ -132,13 +131,21 @@ class ModelVersion:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (the config is left out; read it from the bundle)."""
-        return {"name": self.name, "version": self.version, "reference": self.reference,
-                "created_at": self.created_at.isoformat(), "task": self.task,
-                "aliases": list(self.aliases), "metrics": self.metrics, "params": self.params,
-                "data_fingerprint": self.data_fingerprint,
-                "package_versions": self.package_versions,
-                "parent_version": self.parent_version, "bundle_path": str(self.bundle_path),
-                "manifest_sha256": self.manifest_sha256}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "reference": self.reference,
+            "created_at": self.created_at.isoformat(),
+            "task": self.task,
+            "aliases": list(self.aliases),
+            "metrics": self.metrics,
+            "params": self.params,
+            "data_fingerprint": self.data_fingerprint,
+            "package_versions": self.package_versions,
+            "parent_version": self.parent_version,
+            "bundle_path": str(self.bundle_path),
+            "manifest_sha256": self.manifest_sha256,
+        }
 
 
 def parse_reference(reference: str) -> tuple[str, str | None, int | None]:
@@ -154,8 +161,10 @@ def parse_reference(reference: str) -> tuple[str, str | None, int | None]:
     """
     match = _REFERENCE.match(reference.strip())
     if not match:
-        raise RegistryError(f"'{reference}' is not a model reference; write NAME, NAME@ALIAS "
-                            "or NAME:VERSION, for example adult@champion or adult:3.")
+        raise RegistryError(
+            f"'{reference}' is not a model reference; write NAME, NAME@ALIAS "
+            "or NAME:VERSION, for example adult@champion or adult:3."
+        )
     version = match["version"]
     return match["name"], match["alias"], int(version) if version else None
 
@@ -181,9 +190,11 @@ class Registry:
             self.engine = create_engine(url)
             _Base.metadata.create_all(self.engine)
         except (OperationalError, ImportError) as error:
-            raise RegistryError(f"Cannot open the registry database at {self._safe_url()}: "
-                                f"{error.__class__.__name__}: {str(error).splitlines()[0]}. "
-                                "Check registry.url and that the server is running.") from error
+            raise RegistryError(
+                f"Cannot open the registry database at {self._safe_url()}: "
+                f"{error.__class__.__name__}: {str(error).splitlines()[0]}. "
+                "Check registry.url and that the server is running."
+            ) from error
 
     @classmethod
     def from_config(cls, config: Any) -> Registry:
@@ -199,11 +210,18 @@ class Registry:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def register(self, name: str, files: Mapping[str, bytes], manifest: Mapping[str, Any], *,
-                 params: Mapping[str, Any] | None = None, config: str | None = None,
-                 data_fingerprint: str | None = None,
-                 package_versions: Mapping[str, Any] | None = None,
-                 parent_version: int | None = None) -> ModelVersion:
+    def register(
+        self,
+        name: str,
+        files: Mapping[str, bytes],
+        manifest: Mapping[str, Any],
+        *,
+        params: Mapping[str, Any] | None = None,
+        config: str | None = None,
+        data_fingerprint: str | None = None,
+        package_versions: Mapping[str, Any] | None = None,
+        parent_version: int | None = None,
+    ) -> ModelVersion:
         """Write a new immutable version: its bundle on disk and its row in the database.
 
         The bundle is written to a temporary folder first and moved into place inside the
@@ -211,22 +229,38 @@ class Registry:
         row points at half-written.
         """
         if not _NAME.match(name):
-            raise RegistryError(f"'{name}' is not a valid model name: use letters, digits, "
-                                "'.', '_' and '-', starting with a letter or digit.")
+            raise RegistryError(
+                f"'{name}' is not a valid model name: use letters, digits, "
+                "'.', '_' and '-', starting with a letter or digit."
+            )
         for attempt in range(5):
             try:
-                return self._register_once(name, files, manifest, dict(params or {}), config,
-                                           data_fingerprint, dict(package_versions or {}),
-                                           parent_version)
+                return self._register_once(
+                    name,
+                    files,
+                    manifest,
+                    dict(params or {}),
+                    config,
+                    data_fingerprint,
+                    dict(package_versions or {}),
+                    parent_version,
+                )
             except IntegrityError:
                 if attempt == 4:
                     raise
         raise AssertionError("unreachable")
 
-    def _register_once(self, name: str, files: Mapping[str, bytes],
-                       manifest: Mapping[str, Any], params: dict[str, Any], config: str | None,
-                       data_fingerprint: str | None, package_versions: dict[str, Any],
-                       parent_version: int | None) -> ModelVersion:
+    def _register_once(
+        self,
+        name: str,
+        files: Mapping[str, bytes],
+        manifest: Mapping[str, Any],
+        params: dict[str, Any],
+        config: str | None,
+        data_fingerprint: str | None,
+        package_versions: dict[str, Any],
+        parent_version: int | None,
+    ) -> ModelVersion:
         staging: Path | None = None
         moved: Path | None = None
         try:
@@ -234,28 +268,50 @@ class Registry:
                 if session.get(_Model, name) is None:
                     session.add(_Model(name=name))
                     session.flush()
-                latest = session.scalar(select(func.max(_Version.version))
-                                        .where(_Version.model_name == name))
+                latest = session.scalar(
+                    select(func.max(_Version.version)).where(_Version.model_name == name)
+                )
                 version = (latest or 0) + 1
                 relative = Path(name) / f"v{version}"
                 final = self.artifacts / relative
                 if final.exists():
-                    raise RegistryError(f"Bundle folder {final} already exists but the registry "
-                                        f"has no {name}:{version}; move it away and retry.")
+                    raise RegistryError(
+                        f"Bundle folder {final} already exists but the registry "
+                        f"has no {name}:{version}; move it away and retry."
+                    )
                 staging = self.artifacts / name / f".staging-{uuid.uuid4().hex}"
-                document = {**manifest, "name": name, "version": version,
-                            "parent_version": parent_version,
-                            "data_fingerprint": data_fingerprint,
-                            "package_versions": package_versions}
+                document = {
+                    **manifest,
+                    "name": name,
+                    "version": version,
+                    "parent_version": parent_version,
+                    "data_fingerprint": data_fingerprint,
+                    "package_versions": package_versions,
+                }
                 manifest_sha256 = write_bundle(staging, files, document)
-                session.add(_Version(
-                    model_name=name, version=version, task=str(manifest["task"]),
-                    metrics=dict(manifest.get("metrics", {})), params=params,
-                    data_fingerprint=data_fingerprint, config=config,
-                    package_versions=package_versions, parent_version=parent_version,
-                    bundle_path=relative.as_posix(), manifest_sha256=manifest_sha256))
-                session.add(_Event(model_name=name, version=version, action="register",
-                                   detail={"manifest_sha256": manifest_sha256}))
+                session.add(
+                    _Version(
+                        model_name=name,
+                        version=version,
+                        task=str(manifest["task"]),
+                        metrics=dict(manifest.get("metrics", {})),
+                        params=params,
+                        data_fingerprint=data_fingerprint,
+                        config=config,
+                        package_versions=package_versions,
+                        parent_version=parent_version,
+                        bundle_path=relative.as_posix(),
+                        manifest_sha256=manifest_sha256,
+                    )
+                )
+                session.add(
+                    _Event(
+                        model_name=name,
+                        version=version,
+                        action="register",
+                        detail={"manifest_sha256": manifest_sha256},
+                    )
+                )
                 session.flush()
                 # Moved last, inside the transaction: the row commits only if the move worked.
                 staging.rename(final)
@@ -267,8 +323,9 @@ class Registry:
             raise
         return self.get(name, version)
 
-    def promote(self, name: str, version: int, alias: str = DEFAULT_ALIAS,
-                reason: str = "") -> ModelVersion:
+    def promote(
+        self, name: str, version: int, alias: str = DEFAULT_ALIAS, reason: str = ""
+    ) -> ModelVersion:
         """Point ``alias`` at ``version`` and log the move.
 
         Raises
@@ -284,8 +341,14 @@ class Registry:
                 session.add(_Alias(model_name=name, alias=alias, version=version))
             else:
                 current.version, current.updated_at = version, _now()
-            session.add(_Event(model_name=name, version=version, action="promote",
-                               detail={"alias": alias, "previous": previous, "reason": reason}))
+            session.add(
+                _Event(
+                    model_name=name,
+                    version=version,
+                    action="promote",
+                    detail={"alias": alias, "previous": previous, "reason": reason},
+                )
+            )
         return self.get(target.name, target.version)
 
     # -- reading ---------------------------------------------------------------------------
@@ -293,17 +356,22 @@ class Registry:
     def get(self, name: str, version: int) -> ModelVersion:
         """Return one version, or raise :class:`ModelNotFoundError` with what does exist."""
         with Session(self.engine) as session:
-            row = session.scalar(select(_Version).where(_Version.model_name == name,
-                                                        _Version.version == version))
+            row = session.scalar(
+                select(_Version).where(_Version.model_name == name, _Version.version == version)
+            )
             if row is None:
-                known = session.scalars(select(_Version.version)
-                                        .where(_Version.model_name == name)).all()
+                known = session.scalars(
+                    select(_Version.version).where(_Version.model_name == name)
+                ).all()
                 if not known:
                     raise self._unknown_model(session, name)
-                raise ModelNotFoundError(f"Model '{name}' has no version {version}; versions: "
-                                         f"{', '.join(map(str, sorted(known)))}.")
-            aliases = session.scalars(select(_Alias.alias).where(
-                _Alias.model_name == name, _Alias.version == version)).all()
+                raise ModelNotFoundError(
+                    f"Model '{name}' has no version {version}; versions: "
+                    f"{', '.join(map(str, sorted(known)))}."
+                )
+            aliases = session.scalars(
+                select(_Alias.alias).where(_Alias.model_name == name, _Alias.version == version)
+            ).all()
             return self._to_version(row, tuple(sorted(aliases)))
 
     def resolve(self, reference: str) -> ModelVersion:
@@ -320,7 +388,8 @@ class Registry:
                 raise ModelNotFoundError(
                     f"Model '{name}' has no alias '{alias}'. Point it at a version with "
                     f"'shipyard models promote {name} VERSION --alias {alias}', or use "
-                    f"{name}:VERSION.")
+                    f"{name}:VERSION."
+                )
             version = row.version
         return self.get(name, version)
 
@@ -329,13 +398,15 @@ class Registry:
         with Session(self.engine) as session:
             if session.get(_Model, name) is None:
                 raise self._unknown_model(session, name)
-            rows = session.scalars(select(_Version).where(_Version.model_name == name)
-                                   .order_by(_Version.version)).all()
+            rows = session.scalars(
+                select(_Version).where(_Version.model_name == name).order_by(_Version.version)
+            ).all()
             aliases: dict[int, list[str]] = {}
             for alias in session.scalars(select(_Alias).where(_Alias.model_name == name)):
                 aliases.setdefault(alias.version, []).append(alias.alias)
-            return [self._to_version(row, tuple(sorted(aliases.get(row.version, []))))
-                    for row in rows]
+            return [
+                self._to_version(row, tuple(sorted(aliases.get(row.version, [])))) for row in rows
+            ]
 
     def models(self) -> list[dict[str, Any]]:
         """One summary per model: latest version, version count, aliases."""
@@ -347,20 +418,35 @@ class Registry:
             if not versions:
                 continue
             latest = versions[-1]
-            summaries.append({
-                "name": name, "versions": len(versions), "latest": latest.version,
-                "task": latest.task, "created_at": latest.created_at.isoformat(),
-                "aliases": {alias: version.version for version in versions
-                            for alias in version.aliases}})
+            summaries.append(
+                {
+                    "name": name,
+                    "versions": len(versions),
+                    "latest": latest.version,
+                    "task": latest.task,
+                    "created_at": latest.created_at.isoformat(),
+                    "aliases": {
+                        alias: version.version for version in versions for alias in version.aliases
+                    },
+                }
+            )
         return summaries
 
     def events(self, name: str) -> list[dict[str, Any]]:
-        """The audit log of a model, oldest first."""
+        """Return the audit log of a model, oldest first."""
         with Session(self.engine) as session:
-            rows = session.scalars(select(_Event).where(_Event.model_name == name)
-                                   .order_by(_Event.id)).all()
-            return [{"at": row.at.isoformat(), "version": row.version, "action": row.action,
-                     "detail": row.detail} for row in rows]
+            rows = session.scalars(
+                select(_Event).where(_Event.model_name == name).order_by(_Event.id)
+            ).all()
+            return [
+                {
+                    "at": row.at.isoformat(),
+                    "version": row.version,
+                    "action": row.action,
+                    "detail": row.detail,
+                }
+                for row in rows
+            ]
 
     def verify(self, reference: str) -> dict[str, Any]:
         """Verify a version's bundle against the registry; return its manifest."""
@@ -381,11 +467,20 @@ class Registry:
     def _to_version(self, row: _Version, aliases: tuple[str, ...]) -> ModelVersion:
         created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
         return ModelVersion(
-            name=row.model_name, version=row.version, created_at=created, task=row.task,
-            metrics=_json(row.metrics), params=_json(row.params),
-            data_fingerprint=row.data_fingerprint, package_versions=_json(row.package_versions),
-            parent_version=row.parent_version, bundle_path=self.artifacts / row.bundle_path,
-            manifest_sha256=row.manifest_sha256, config=row.config, aliases=aliases)
+            name=row.model_name,
+            version=row.version,
+            created_at=created,
+            task=row.task,
+            metrics=_json(row.metrics),
+            params=_json(row.params),
+            data_fingerprint=row.data_fingerprint,
+            package_versions=_json(row.package_versions),
+            parent_version=row.parent_version,
+            bundle_path=self.artifacts / row.bundle_path,
+            manifest_sha256=row.manifest_sha256,
+            config=row.config,
+            aliases=aliases,
+        )
 
     def _unknown_model(self, session: Session, name: str) -> ModelNotFoundError:
         import difflib
@@ -393,10 +488,12 @@ class Registry:
         names = session.scalars(select(_Model.name)).all()
         hint = difflib.get_close_matches(name, names, n=1)
         suggestion = f" Did you mean '{hint[0]}'?" if hint else ""
-        listing = f" Registered models: {', '.join(sorted(names))}." if names else \
-            " The registry is empty; train one with 'shipyard train'."
-        return ModelNotFoundError(f"No model named '{name}' in the registry.{suggestion}"
-                                  f"{listing}")
+        listing = (
+            f" Registered models: {', '.join(sorted(names))}."
+            if names
+            else " The registry is empty; train one with 'shipyard train'."
+        )
+        return ModelNotFoundError(f"No model named '{name}' in the registry.{suggestion}{listing}")
 
 
 def _json(value: Any) -> dict[str, Any]:

@@ -85,8 +85,7 @@ class LinearScorer:
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON form that :func:`load_scorer` reads."""
-        return {"coefficients": self.coefficients.tolist(),
-                "intercepts": self.intercepts.tolist()}
+        return {"coefficients": self.coefficients.tolist(), "intercepts": self.intercepts.tolist()}
 
 
 def load_scorer(model: Mapping[str, Any], bundle_dir: Path, task: str) -> Scorer:
@@ -99,5 +98,7 @@ def load_scorer(model: Mapping[str, Any], bundle_dir: Path, task: str) -> Scorer
 
         data = json.loads(path.read_text(encoding="utf-8"))
         return LinearScorer(np.array(data["coefficients"]), np.array(data["intercepts"]), task)
-    raise ExportError(f"Model format '{kind}' is not known to this shipyard; upgrade shipyard "
-                      "to serve this bundle.")
+    raise ExportError(
+        f"Model format '{kind}' is not known to this shipyard; upgrade shipyard "
+        "to serve this bundle."
+    )

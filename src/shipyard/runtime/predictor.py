@@ -43,8 +43,15 @@ class Predictor:
         Passed to :class:`RecordValidator`.
     """
 
-    def __init__(self, contract: Contract, preprocessor: CompiledPreprocessor, scorer: Scorer,
-                 task: str, classes: Sequence[Any] = (), unknown_fields: str = "reject") -> None:
+    def __init__(
+        self,
+        contract: Contract,
+        preprocessor: CompiledPreprocessor,
+        scorer: Scorer,
+        task: str,
+        classes: Sequence[Any] = (),
+        unknown_fields: str = "reject",
+    ) -> None:
         self.contract = contract
         self.preprocessor = preprocessor
         self.scorer = scorer
@@ -56,8 +63,7 @@ class Predictor:
         """Validate records and return raw outputs: probabilities, or regression values."""
         self.validator.check_records(list(records))
         rows = [self.preprocessor.transform_record(record) for record in records]
-        features = np.array(rows, dtype=np.float64).reshape(len(rows),
-                                                            self.preprocessor.n_outputs)
+        features = np.array(rows, dtype=np.float64).reshape(len(rows), self.preprocessor.n_outputs)
         return self.scorer.score(features)
 
     def predict_records(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -72,8 +78,12 @@ class Predictor:
         labels = [str(label) for label in self.classes]
         for row in outputs.tolist():
             best = max(range(len(row)), key=row.__getitem__)
-            answers.append({"prediction": self.classes[best],
-                            "probabilities": dict(zip(labels, row, strict=True))})
+            answers.append(
+                {
+                    "prediction": self.classes[best],
+                    "probabilities": dict(zip(labels, row, strict=True)),
+                }
+            )
         return answers
 
     def score_frame(self, frame: pd.DataFrame) -> FloatArray:
@@ -82,7 +92,7 @@ class Predictor:
         return self.scorer.score(self.preprocessor.transform_columns(columns))
 
     def labels_from_outputs(self, outputs: FloatArray) -> list[Any]:
-        """The predicted label (or value) of each row of raw outputs."""
+        """Return the predicted label (or value) of each row of raw outputs."""
         if self.task == "regression":
             return [float(value) for value in outputs]
         return [self.classes[index] for index in np.argmax(outputs, axis=1)]

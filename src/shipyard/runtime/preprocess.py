@@ -49,9 +49,11 @@ class CompiledPreprocessor:
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
         if spec.get("version") != SPEC_VERSION:
-            raise ExportError(f"Preprocessing spec version {spec.get('version')!r} is not "
-                              f"supported by this shipyard (expects {SPEC_VERSION}); upgrade "
-                              "shipyard or re-export the model.")
+            raise ExportError(
+                f"Preprocessing spec version {spec.get('version')!r} is not "
+                f"supported by this shipyard (expects {SPEC_VERSION}); upgrade "
+                "shipyard or re-export the model."
+            )
         self.spec = dict(spec)
         self.encoders: list[dict[str, Any]] = [dict(item) for item in spec["encoders"]]
         self.n_outputs = 0
@@ -59,15 +61,16 @@ class CompiledPreprocessor:
         self._plan: list[tuple[str, str, int, Any]] = []
         for encoder in self.encoders:
             kind, column = encoder["kind"], encoder["column"]
+            plan: Any
             if kind == "numeric":
                 # A null fill keeps missing values as NaN (LightGBM handles them itself).
                 fill = _NAN if encoder["fill"] is None else float(encoder["fill"])
-                plan = (fill, float(encoder.get("center", 0.0)),
-                        float(encoder.get("scale", 1.0)))
+                plan = (fill, float(encoder.get("center", 0.0)), float(encoder.get("scale", 1.0)))
                 width = 1
             elif kind == "onehot":
-                positions = {category: index
-                             for index, category in enumerate(encoder["categories"])}
+                positions = {
+                    category: index for index, category in enumerate(encoder["categories"])
+                }
                 width = len(encoder["categories"])
                 other = None
                 if encoder.get("infrequent"):
@@ -77,12 +80,15 @@ class CompiledPreprocessor:
                     width += 1
                 plan = (positions, other)
             elif kind == "ordinal":
-                plan = {category: float(index)
-                        for index, category in enumerate(encoder["categories"])}
+                plan = {
+                    category: float(index) for index, category in enumerate(encoder["categories"])
+                }
                 width = 1
             else:
-                raise ExportError(f"Unknown encoder kind '{kind}' for column '{column}' in the "
-                                  "preprocessing spec; the bundle was made by a newer shipyard.")
+                raise ExportError(
+                    f"Unknown encoder kind '{kind}' for column '{column}' in the "
+                    "preprocessing spec; the bundle was made by a newer shipyard."
+                )
             self._plan.append((kind, column, self.n_outputs, plan))
             self.n_outputs += width
 
@@ -98,7 +104,7 @@ class CompiledPreprocessor:
             value = record.get(column)
             if kind == "numeric":
                 fill, center, scale = plan
-                number = fill if _is_missing(value) else float(value)
+                number = fill if value is None or _is_missing(value) else float(value)
                 row[offset] = (number - center) / scale
             elif kind == "onehot":
                 positions, other = plan
@@ -129,8 +135,9 @@ class CompiledPreprocessor:
                     if position is not None:
                         out[row_index, offset + position] = 1.0
             else:
-                out[:, offset] = [_NAN if _is_missing(value) else plan.get(str(value), _NAN)
-                                  for value in values]
+                out[:, offset] = [
+                    _NAN if _is_missing(value) else plan.get(str(value), _NAN) for value in values
+                ]
         return out
 
 
@@ -142,5 +149,6 @@ MISSING_CATEGORY = "(missing)"
 def _to_float_array(values: Sequence[Any]) -> npt.NDArray[np.float64]:
     if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
         return values.astype(np.float64)
-    return np.array([_NAN if _is_missing(value) else float(value) for value in values],
-                    dtype=np.float64)
+    return np.array(
+        [_NAN if _is_missing(value) else float(value) for value in values], dtype=np.float64
+    )

@@ -39,27 +39,44 @@ class RecordValidator:
         self._columns = list(contract.columns)
         self._known = {column.name for column in contract.columns}
         self._tolerated = set(contract.ignored) | {contract.target.name}
-        self._category_sets = {column.name: frozenset(column.categories)
-                               for column in contract.columns if column.categories is not None}
+        self._category_sets = {
+            column.name: frozenset(column.categories)
+            for column in contract.columns
+            if column.categories is not None
+        }
 
     def problems(self, record: Any) -> list[dict[str, Any]]:
         """Return the problems of one record (empty when it is valid)."""
         if not isinstance(record, Mapping):
-            return [{"field": None, "error": "each record must be a JSON object mapping "
-                     f"field names to values, got {type(record).__name__}"}]
+            return [
+                {
+                    "field": None,
+                    "error": "each record must be a JSON object mapping "
+                    f"field names to values, got {type(record).__name__}",
+                }
+            ]
         found: list[dict[str, Any]] = []
         for column in self._columns:
             message = self._check(column, record.get(column.name, None), column.name in record)
             if message:
-                found.append({"field": column.name, "error": message,
-                              "expected": column.describe()})
+                found.append(
+                    {"field": column.name, "error": message, "expected": column.describe()}
+                )
         if self.unknown_fields == "reject":
             for name in record:
                 if name not in self._known and name not in self._tolerated:
                     hint = difflib.get_close_matches(str(name), self._known, n=1)
-                    found.append({"field": name, "error": "unknown field" + (
-                        f"; did you mean '{hint[0]}'?" if hint else
-                        "; remove it or add it to the contract")})
+                    found.append(
+                        {
+                            "field": name,
+                            "error": "unknown field"
+                            + (
+                                f"; did you mean '{hint[0]}'?"
+                                if hint
+                                else "; remove it or add it to the contract"
+                            ),
+                        }
+                    )
         return found
 
     def _check(self, column: ColumnContract, value: Any, present: bool) -> str | None:
@@ -74,8 +91,9 @@ class RecordValidator:
             allowed = self._category_sets.get(column.name)
             if allowed is not None and value not in allowed:
                 hint = difflib.get_close_matches(value, allowed, n=1)
-                return f"unknown category {value!r}" + (f"; did you mean {hint[0]!r}?"
-                                                         if hint else "")
+                return f"unknown category {value!r}" + (
+                    f"; did you mean {hint[0]!r}?" if hint else ""
+                )
             return None
         if kind == "boolean":
             if isinstance(value, bool) or value in (0, 1):
@@ -104,4 +122,6 @@ class RecordValidator:
             where = f"record {first['record']}, " if len(records) > 1 else ""
             raise RecordValidationError(
                 f"{len(violations)} problem(s) in the request; first: {where}"
-                f"field '{first['field']}': {first['error']}", violations)
+                f"field '{first['field']}': {first['error']}",
+                violations,
+            )

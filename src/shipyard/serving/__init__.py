@@ -17,5 +17,11 @@ from shipyard.serving.server import (  # noqa: E402
     running_server,
 )
 
-__all__ = ["ServedModel", "build_app", "create_app", "load_served_model", "run_server",
-           "running_server"]
+__all__ = [
+    "ServedModel",
+    "build_app",
+    "create_app",
+    "load_served_model",
+    "run_server",
+    "running_server",
+]

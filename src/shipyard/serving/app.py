@@ -68,8 +68,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(model: ServedModel, *, max_body_bytes: int = 1_048_576,
-               max_records: int = 10_000) -> Starlette:
+def create_app(
+    model: ServedModel, *, max_body_bytes: int = 1_048_576, max_records: int = 10_000
+) -> Starlette:
     """Build the ASGI app serving one model version.
 
     Parameters
@@ -83,11 +84,15 @@ def create_app(model: ServedModel, *, max_body_bytes: int = 1_048_576,
     """
     predictor = model.predictor
     manifest = model.manifest
-    document = openapi_document(model.name, model.version, predictor.task, predictor.contract,
-                                predictor.classes)
+    document = openapi_document(
+        model.name, model.version, predictor.task, predictor.contract, predictor.classes
+    )
     metadata = {
-        "name": model.name, "version": model.version, "task": predictor.task,
-        "classes": predictor.classes, "target": manifest.get("target"),
+        "name": model.name,
+        "version": model.version,
+        "task": predictor.task,
+        "classes": predictor.classes,
+        "target": manifest.get("target"),
         "model_family": manifest.get("model", {}).get("family"),
         "metrics": manifest.get("metrics", {}).get("test", {}),
         "contract": predictor.contract.model_dump(mode="json", exclude_none=True),
@@ -96,8 +101,9 @@ def create_app(model: ServedModel, *, max_body_bytes: int = 1_048_576,
     def check_name(request: Request) -> JSONResponse | None:
         name = request.path_params["name"]
         if name != model.name:
-            return _error(404, "model_not_found",
-                          f"This server serves model '{model.name}', not '{name}'.")
+            return _error(
+                404, "model_not_found", f"This server serves model '{model.name}', not '{name}'."
+            )
         return None
 
     async def predict(request: Request) -> Response:
@@ -106,9 +112,12 @@ def create_app(model: ServedModel, *, max_body_bytes: int = 1_048_576,
         try:
             body = await _read_body(request, max_body_bytes)
         except _BodyTooLarge:
-            return _error(413, "body_too_large",
-                          f"The request body exceeds {max_body_bytes} bytes; send fewer "
-                          "records per request.")
+            return _error(
+                413,
+                "body_too_large",
+                f"The request body exceeds {max_body_bytes} bytes; send fewer "
+                "records per request.",
+            )
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError as error:
@@ -116,11 +125,19 @@ def create_app(model: ServedModel, *, max_body_bytes: int = 1_048_576,
         single = isinstance(payload, dict)
         records = [payload] if single else payload
         if not isinstance(records, list) or not records:
-            return _error(422, "validation_error", "The body must be a JSON object (one record) "
-                          "or a non-empty JSON array of objects (a batch).")
+            return _error(
+                422,
+                "validation_error",
+                "The body must be a JSON object (one record) "
+                "or a non-empty JSON array of objects (a batch).",
+            )
         if len(records) > max_records:
-            return _error(413, "too_many_records", f"{len(records)} records exceed the limit of "
-                          f"{max_records} per request; split the batch.")
+            return _error(
+                413,
+                "too_many_records",
+                f"{len(records)} records exceed the limit of "
+                f"{max_records} per request; split the batch.",
+            )
         try:
             answers = predictor.predict_records(records)
         except RecordValidationError as error:
@@ -153,8 +170,11 @@ def create_app(model: ServedModel, *, max_body_bytes: int = 1_048_576,
 
     async def server_error(request: Request, error: Exception) -> Response:
         logger.exception("unhandled error on %s", request.url.path)
-        return _error(500, "internal_error", "The server failed to answer this request; the "
-                      "error was logged.")
+        return _error(
+            500,
+            "internal_error",
+            "The server failed to answer this request; the error was logged.",
+        )
 
     routes = [
         Route("/v1/models/{name}/predict", predict, methods=["POST"]),
@@ -164,5 +184,6 @@ def create_app(model: ServedModel, *, max_body_bytes: int = 1_048_576,
         Route("/ready", ready, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error,
-                                                        Exception: server_error})
+    return Starlette(
+        routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error}
+    )

@@ -18,8 +18,9 @@ from shipyard.serving.app import ServedModel, create_app
 __all__ = ["build_app", "load_served_model", "run_server", "running_server"]
 
 
-def load_served_model(registry: Registry, reference: str,
-                      unknown_fields: str = "reject") -> ServedModel:
+def load_served_model(
+    registry: Registry, reference: str, unknown_fields: str = "reject"
+) -> ServedModel:
     """Resolve a reference, verify its bundle's hashes, and load its predictor.
 
     Raises
@@ -31,26 +32,35 @@ def load_served_model(registry: Registry, reference: str,
     """
     version = registry.resolve(reference)
     predictor = load_predictor(version.bundle_path, version.manifest_sha256, unknown_fields)
-    return ServedModel(version.name, version.version, predictor,
-                       read_manifest(version.bundle_path))
+    return ServedModel(
+        version.name, version.version, predictor, read_manifest(version.bundle_path)
+    )
 
 
 def build_app(registry: Registry, reference: str, settings: ServingConfig) -> Any:
-    """The ASGI app serving ``reference``, configured by ``settings``."""
+    """Build the ASGI app serving ``reference``, configured by ``settings``."""
     model = load_served_model(registry, reference, settings.unknown_fields)
-    return create_app(model, max_body_bytes=settings.max_body_bytes,
-                      max_records=settings.max_records)
+    return create_app(
+        model, max_body_bytes=settings.max_body_bytes, max_records=settings.max_records
+    )
 
 
 def run_server(app: Any, host: str, port: int, log_level: str = "info") -> None:
     """Serve until interrupted (Ctrl+C drains in-flight requests, then stops)."""
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
-                timeout_graceful_shutdown=10)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
 
 
 @contextmanager
-def running_server(app: Any, host: str = "127.0.0.1", port: int = 0,
-                   timeout: float = 30.0) -> Iterator[str]:
+def running_server(
+    app: Any, host: str = "127.0.0.1", port: int = 0, timeout: float = 30.0
+) -> Iterator[str]:
     """Serve ``app`` on a background thread for the duration of a ``with`` block.
 
     Yields the base URL (``http://127.0.0.1:PORT``); port 0 picks a free port.
@@ -60,8 +70,9 @@ def running_server(app: Any, host: str = "127.0.0.1", port: int = 0,
     RuntimeError
         When the server does not start within ``timeout`` seconds.
     """
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                            lifespan="off")
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="shipyard-server", daemon=True)
     thread.start()

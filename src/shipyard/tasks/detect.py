@@ -31,8 +31,10 @@ def detect_task(target: pd.Series) -> str:
 
     distinct = target.nunique(dropna=True)
     if distinct < 2:
-        raise DataError(f"Target column '{target.name}' has {distinct} distinct value(s); "
-                        "there is nothing to learn. Check the target name and the data.")
+        raise DataError(
+            f"Target column '{target.name}' has {distinct} distinct value(s); "
+            "there is nothing to learn. Check the target name and the data."
+        )
     numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
     if numeric:
         values = target.dropna()
@@ -53,13 +55,14 @@ def class_order(target: pd.Series, positive_class: Any = None) -> list[Any]:
     DataError
         When ``positive_class`` is not one of the labels.
     """
-    labels = sorted(target.dropna().unique().tolist(), key=lambda label: (str(type(label)),
-                                                                        label))
+    labels = sorted(target.dropna().unique().tolist(), key=lambda label: (str(type(label)), label))
     labels = [label.item() if hasattr(label, "item") else label for label in labels]
     if positive_class is None or len(labels) != 2:
         return labels
     matches = [label for label in labels if str(label) == str(positive_class)]
     if not matches:
-        raise DataError(f"positive_class {positive_class!r} is not a label of "
-                        f"'{target.name}'; labels are {labels}.")
+        raise DataError(
+            f"positive_class {positive_class!r} is not a label of "
+            f"'{target.name}'; labels are {labels}."
+        )
     return [label for label in labels if label != matches[0]] + matches

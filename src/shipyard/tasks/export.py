@@ -65,8 +65,10 @@ def export_pipeline(pipeline: Pipeline, task: str) -> ExportedModel:
     width = len(preprocess.get_feature_names_out())
     compiled = CompiledPreprocessor(spec)
     if compiled.n_outputs != width:
-        raise ExportError(f"Compiled preprocessing has {compiled.n_outputs} outputs but the "
-                          f"pipeline produces {width}; this is a shipyard bug, please report it.")
+        raise ExportError(
+            f"Compiled preprocessing has {compiled.n_outputs} outputs but the "
+            f"pipeline produces {width}; this is a shipyard bug, please report it."
+        )
     model_format, filename, payload = _export_model(model, task)
     return ExportedModel(spec, model_format, filename, payload)
 
@@ -74,8 +76,11 @@ def export_pipeline(pipeline: Pipeline, task: str) -> ExportedModel:
 def _compile_block(transformer: Any, columns: list[str]) -> list[dict[str, Any]]:
     from sklearn.pipeline import Pipeline
 
-    steps = ([step for _, step in transformer.steps] if isinstance(transformer, Pipeline)
-             else [transformer])
+    steps = (
+        [step for _, step in transformer.steps]
+        if isinstance(transformer, Pipeline)
+        else [transformer]
+    )
     kinds = [type(step).__name__ for step in steps]
     # A fitted ColumnTransformer stores "passthrough" as an identity FunctionTransformer.
     identity = kinds == ["FunctionTransformer"] and steps[0].func is None
@@ -83,17 +88,31 @@ def _compile_block(transformer: Any, columns: list[str]) -> list[dict[str, Any]]
         return [{"column": column, "kind": "numeric", "fill": None} for column in columns]
     if kinds == ["SimpleImputer", "StandardScaler"] and steps[0].strategy != "constant":
         imputer, scaler = steps
-        return [{"column": column, "kind": "numeric", "fill": float(imputer.statistics_[i]),
-                 "center": float(scaler.mean_[i]), "scale": float(scaler.scale_[i])}
-                for i, column in enumerate(columns)]
+        return [
+            {
+                "column": column,
+                "kind": "numeric",
+                "fill": float(imputer.statistics_[i]),
+                "center": float(scaler.mean_[i]),
+                "scale": float(scaler.scale_[i]),
+            }
+            for i, column in enumerate(columns)
+        ]
     if kinds == ["SimpleImputer", "OneHotEncoder"] and steps[0].strategy == "constant":
         return [_compile_onehot(steps[1], i, column) for i, column in enumerate(columns)]
     if kinds == ["OrdinalEncoder"]:
-        return [{"column": column, "kind": "ordinal",
-                 "categories": [str(c) for c in steps[0].categories_[i] if not _is_nan(c)]}
-                for i, column in enumerate(columns)]
-    raise ExportError(f"Cannot compile the preprocessing steps {kinds} for columns {columns} "
-                      "to the serving format; use the transformers shipyard's candidates use.")
+        return [
+            {
+                "column": column,
+                "kind": "ordinal",
+                "categories": [str(c) for c in steps[0].categories_[i] if not _is_nan(c)],
+            }
+            for i, column in enumerate(columns)
+        ]
+    raise ExportError(
+        f"Cannot compile the preprocessing steps {kinds} for columns {columns} "
+        "to the serving format; use the transformers shipyard's candidates use."
+    )
 
 
 def _compile_onehot(encoder: Any, index: int, column: str) -> dict[str, Any]:
@@ -103,9 +122,12 @@ def _compile_onehot(encoder: Any, index: int, column: str) -> dict[str, Any]:
     infrequent_all = getattr(encoder, "infrequent_categories_", None)
     infrequent = infrequent_all[index] if infrequent_all is not None else None
     rare = [str(c) for c in infrequent] if infrequent is not None else []
-    return {"column": column, "kind": "onehot",
-            "categories": [c for c in categories if c not in set(rare)],
-            "infrequent": rare}
+    return {
+        "column": column,
+        "kind": "onehot",
+        "categories": [c for c in categories if c not in set(rare)],
+        "infrequent": rare,
+    }
 
 
 def _is_nan(value: Any) -> bool:
@@ -130,8 +152,9 @@ def frame_to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Turn a frame into JSON-like records: plain Python values, None for missing."""
     records = []
     for row in frame.itertuples(index=False, name=None):
-        records.append({column: _plain(value) for column, value in
-                        zip(frame.columns, row, strict=True)})
+        records.append(
+            {column: _plain(value) for column, value in zip(frame.columns, row, strict=True)}
+        )
     return records
 
 
@@ -146,14 +169,15 @@ def _plain(value: Any) -> Any:
 
 
 def training_outputs(pipeline: Pipeline, frame: pd.DataFrame, task: str) -> Any:
-    """The fitted pipeline's raw outputs: probabilities, or predicted values."""
+    """Return the fitted pipeline's raw outputs: probabilities, or predicted values."""
     if task == "regression":
         return np.asarray(pipeline.predict(frame), dtype=np.float64)
     return np.asarray(pipeline.predict_proba(frame), dtype=np.float64)
 
 
-def check_parity(pipeline: Pipeline, predictor: Predictor, frame: pd.DataFrame, task: str,
-                 batch_size: int = 64) -> dict[str, float]:
+def check_parity(
+    pipeline: Pipeline, predictor: Predictor, frame: pd.DataFrame, task: str, batch_size: int = 64
+) -> dict[str, float]:
     """Compare the exported path with the fitted pipeline on ``frame``.
 
     Scores every row one at a time, in batches of ``batch_size`` records, and through the
@@ -168,17 +192,25 @@ def check_parity(pipeline: Pipeline, predictor: Predictor, frame: pd.DataFrame, 
     expected = training_outputs(pipeline, frame[columns], task)
     records = frame_to_records(frame[columns])
     single = np.concatenate([predictor.score_records([record]) for record in records])
-    batched = np.concatenate([predictor.score_records(records[start:start + batch_size])
-                              for start in range(0, len(records), batch_size)])
+    batched = np.concatenate(
+        [
+            predictor.score_records(records[start : start + batch_size])
+            for start in range(0, len(records), batch_size)
+        ]
+    )
     column_batch = predictor.score_frame(frame[columns])
-    gaps = {"rows": float(len(frame)),
-            "single": float(np.max(np.abs(single - expected))),
-            "batched": float(np.max(np.abs(batched - expected))),
-            "columns": float(np.max(np.abs(column_batch - expected)))}
+    gaps = {
+        "rows": float(len(frame)),
+        "single": float(np.max(np.abs(single - expected))),
+        "batched": float(np.max(np.abs(batched - expected))),
+        "columns": float(np.max(np.abs(column_batch - expected))),
+    }
     worst = max(gaps["single"], gaps["batched"], gaps["columns"])
     if not worst <= PARITY_TOLERANCE:
-        raise ExportError(f"The exported model disagrees with the trained one by up to {worst:.3g}"
-                          f" (tolerance {PARITY_TOLERANCE:g}) on {len(frame)} held-out rows "
-                          f"(single: {gaps['single']:.3g}, batched: {gaps['batched']:.3g}, "
-                          f"columns: {gaps['columns']:.3g}). The bundle was not written.")
+        raise ExportError(
+            f"The exported model disagrees with the trained one by up to {worst:.3g}"
+            f" (tolerance {PARITY_TOLERANCE:g}) on {len(frame)} held-out rows "
+            f"(single: {gaps['single']:.3g}, batched: {gaps['batched']:.3g}, "
+            f"columns: {gaps['columns']:.3g}). The bundle was not written."
+        )
     return gaps

@@ -37,7 +37,8 @@ def feature_set(contract: Contract) -> FeatureSet:
     """Split the contract's feature columns into numeric and categorical ones."""
     return FeatureSet(
         numeric=[column.name for column in contract.columns if not column.is_categorical],
-        categorical=[column.name for column in contract.columns if column.is_categorical])
+        categorical=[column.name for column in contract.columns if column.is_categorical],
+    )
 
 
 class LinearCandidate:
@@ -50,8 +51,7 @@ class LinearCandidate:
 
     name = "linear"
 
-    def __init__(self, features: FeatureSet, task: str, seed: int,
-                 min_frequency: int = 5) -> None:
+    def __init__(self, features: FeatureSet, task: str, seed: int, min_frequency: int = 5) -> None:
         self.features = features
         self.task = task
         self.seed = seed
@@ -65,28 +65,51 @@ class LinearCandidate:
         from sklearn.pipeline import Pipeline
         from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-        numeric = Pipeline([("impute", SimpleImputer(strategy="median",
-                                                     keep_empty_features=True)),
-                            ("scale", StandardScaler())])
-        categorical = Pipeline([
-            ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY,
-                                     keep_empty_features=True)),
-            ("encode", OneHotEncoder(handle_unknown="infrequent_if_exist",
-                                     min_frequency=self.min_frequency, sparse_output=False)),
-        ])
-        preprocess = ColumnTransformer([("numeric", numeric, self.features.numeric),
-                                        ("categorical", categorical, self.features.categorical)])
-        model: Any = (Ridge(alpha=1.0) if self.task == "regression"
-                      else LogisticRegression(C=1.0, max_iter=2000))
+        numeric = Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+                ("scale", StandardScaler()),
+            ]
+        )
+        categorical = Pipeline(
+            [
+                (
+                    "impute",
+                    SimpleImputer(
+                        strategy="constant", fill_value=MISSING_CATEGORY, keep_empty_features=True
+                    ),
+                ),
+                (
+                    "encode",
+                    OneHotEncoder(
+                        handle_unknown="infrequent_if_exist",
+                        min_frequency=self.min_frequency,
+                        sparse_output=False,
+                    ),
+                ),
+            ]
+        )
+        preprocess = ColumnTransformer(
+            [
+                ("numeric", numeric, self.features.numeric),
+                ("categorical", categorical, self.features.categorical),
+            ]
+        )
+        model: Any = (
+            Ridge(alpha=1.0)
+            if self.task == "regression"
+            else LogisticRegression(C=1.0, max_iter=2000)
+        )
         return Pipeline([("preprocess", preprocess), ("model", model)])
 
-    def fit(self, train_x: pd.DataFrame, train_y: Any, validation_x: pd.DataFrame,
-            validation_y: Any) -> Pipeline:
+    def fit(
+        self, train_x: pd.DataFrame, train_y: Any, validation_x: pd.DataFrame, validation_y: Any
+    ) -> Pipeline:
         """Fit on the training part."""
         return self.pipeline().fit(train_x, train_y)
 
     def cv_pipeline(self) -> Pipeline:
-        """An unfitted copy for cross-validation."""
+        """Return an unfitted copy for cross-validation."""
         return self.pipeline()
 
     def fit_params(self) -> dict[str, Any]:
@@ -94,7 +117,7 @@ class LinearCandidate:
         return {}
 
     def params(self) -> dict[str, Any]:
-        """The settings worth recording in the registry."""
+        """Return the settings worth recording in the registry."""
         return {"min_frequency": self.min_frequency, "regularisation": 1.0}
 
 
@@ -106,8 +129,16 @@ class LightGBMCandidate:
 
     name = "lightgbm"
 
-    def __init__(self, features: FeatureSet, task: str, seed: int, learning_rate: float = 0.05,
-                 num_leaves: int = 31, max_trees: int = 2000, n_jobs: int = 2) -> None:
+    def __init__(
+        self,
+        features: FeatureSet,
+        task: str,
+        seed: int,
+        learning_rate: float = 0.05,
+        num_leaves: int = 31,
+        max_trees: int = 2000,
+        n_jobs: int = 2,
+    ) -> None:
         self.features = features
         self.task = task
         self.seed = seed
@@ -122,19 +153,33 @@ class LightGBMCandidate:
         from sklearn.compose import ColumnTransformer
         from sklearn.preprocessing import OrdinalEncoder
 
-        encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
-                                 encoded_missing_value=np.nan)
-        return ColumnTransformer([("numeric", "passthrough", self.features.numeric),
-                                  ("categorical", encoder, self.features.categorical)])
+        encoder = OrdinalEncoder(
+            handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
+        )
+        return ColumnTransformer(
+            [
+                ("numeric", "passthrough", self.features.numeric),
+                ("categorical", encoder, self.features.categorical),
+            ]
+        )
 
     def _model(self, n_estimators: int) -> Any:
         import lightgbm
 
         cls = lightgbm.LGBMRegressor if self.task == "regression" else lightgbm.LGBMClassifier
-        return cls(n_estimators=n_estimators, learning_rate=self.learning_rate,
-                   num_leaves=self.num_leaves, subsample=0.8, subsample_freq=1,
-                   colsample_bytree=0.8, random_state=self.seed, n_jobs=self.n_jobs,
-                   deterministic=True, force_row_wise=True, verbose=-1)
+        return cls(
+            n_estimators=n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            subsample=0.8,
+            subsample_freq=1,
+            colsample_bytree=0.8,
+            random_state=self.seed,
+            n_jobs=self.n_jobs,
+            deterministic=True,
+            force_row_wise=True,
+            verbose=-1,
+        )
 
     def fit_params(self) -> dict[str, Any]:
         """Tell LightGBM which encoded columns are categorical."""
@@ -142,8 +187,9 @@ class LightGBMCandidate:
         indices = list(range(first, first + len(self.features.categorical)))
         return {"model__categorical_feature": indices}
 
-    def fit(self, train_x: pd.DataFrame, train_y: Any, validation_x: pd.DataFrame,
-            validation_y: Any) -> Pipeline:
+    def fit(
+        self, train_x: pd.DataFrame, train_y: Any, validation_x: pd.DataFrame, validation_y: Any
+    ) -> Pipeline:
         """Fit on the training part, early-stopping on the validation part."""
         import lightgbm
         from sklearn.pipeline import Pipeline
@@ -153,25 +199,41 @@ class LightGBMCandidate:
         validation = (preprocess.transform(validation_x), validation_y)
         # LightGBM 4.7 renamed eval_set to eval_X/eval_y and warns on the old name.
         accepts_eval_x = "eval_X" in inspect.signature(model.fit).parameters
-        evaluation = ({"eval_X": (validation[0],), "eval_y": (validation[1],)}
-                      if accepts_eval_x else {"eval_set": [validation]})
-        model.fit(preprocess.transform(train_x), train_y, **evaluation,
-                  categorical_feature=self.fit_params()["model__categorical_feature"],
-                  callbacks=[lightgbm.early_stopping(50, verbose=False)])
+        evaluation = (
+            {"eval_X": (validation[0],), "eval_y": (validation[1],)}
+            if accepts_eval_x
+            else {"eval_set": [validation]}
+        )
+        model.fit(
+            preprocess.transform(train_x),
+            train_y,
+            **evaluation,
+            categorical_feature=self.fit_params()["model__categorical_feature"],
+            callbacks=[lightgbm.early_stopping(50, verbose=False)],
+        )
         self.best_trees_ = int(model.best_iteration_ or self.max_trees)
         return Pipeline([("preprocess", preprocess), ("model", model)])
 
     def cv_pipeline(self) -> Pipeline:
-        """An unfitted copy with the tree count that early stopping chose."""
+        """Return an unfitted copy with the tree count that early stopping chose."""
         from sklearn.pipeline import Pipeline
 
-        return Pipeline([("preprocess", self._preprocess()),
-                         ("model", self._model(self.best_trees_ or self.max_trees))])
+        return Pipeline(
+            [
+                ("preprocess", self._preprocess()),
+                ("model", self._model(self.best_trees_ or self.max_trees)),
+            ]
+        )
 
     def params(self) -> dict[str, Any]:
-        """The settings worth recording in the registry."""
-        return {"learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
-                "n_estimators": self.best_trees_, "subsample": 0.8, "colsample_bytree": 0.8}
+        """Return the settings worth recording in the registry."""
+        return {
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "n_estimators": self.best_trees_,
+            "subsample": 0.8,
+            "colsample_bytree": 0.8,
+        }
 
 
 CANDIDATES: dict[str, type[LinearCandidate] | type[LightGBMCandidate]] = {

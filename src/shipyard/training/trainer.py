@@ -45,8 +45,10 @@ class CandidateResult:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict for JSON and the registry (NaN becomes None)."""
+
         def clean(value: Any) -> Any:
             return None if isinstance(value, float) and math.isnan(value) else value
+
         return {key: clean(value) for key, value in self.__dict__.items()}
 
 
@@ -67,8 +69,11 @@ def _fold_mean_interval(scores: Sequence[float], confidence: float = 0.95) -> tu
     mean = float(values.mean())
     if len(values) < 2 or values.std(ddof=1) == 0:
         return mean, mean, mean
-    half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) \
+    half = (
+        stats.t.ppf(0.5 + confidence / 2, len(values) - 1)
+        * values.std(ddof=1)
         / math.sqrt(len(values))
+    )
     return mean, mean - float(half), mean + float(half)
 
 
@@ -78,10 +83,21 @@ def _outputs(pipeline: Pipeline, frame: pd.DataFrame, task: str) -> Any:
     return pipeline.predict_proba(frame)
 
 
-def train_candidates(train_x: pd.DataFrame, train_y: Any, validation_x: pd.DataFrame,
-                     validation_y: Any, *, features: FeatureSet, task: str, metric: str,
-                     models: Sequence[str], cv_folds: int, time_budget: float, seed: int,
-                     report: Reporter | None = None) -> TrainingResult:
+def train_candidates(
+    train_x: pd.DataFrame,
+    train_y: Any,
+    validation_x: pd.DataFrame,
+    validation_y: Any,
+    *,
+    features: FeatureSet,
+    task: str,
+    metric: str,
+    models: Sequence[str],
+    cv_folds: int,
+    time_budget: float,
+    seed: int,
+    report: Reporter | None = None,
+) -> TrainingResult:
     """Train, cross-validate and rank the candidate models.
 
     Raises
@@ -94,16 +110,20 @@ def train_candidates(train_x: pd.DataFrame, train_y: Any, validation_x: pd.DataF
 
     report = report or (lambda message: None)
     started = time.perf_counter()
-    splitter = (KFold(cv_folds, shuffle=True, random_state=seed) if task == "regression"
-                else StratifiedKFold(cv_folds, shuffle=True, random_state=seed))
+    splitter = (
+        KFold(cv_folds, shuffle=True, random_state=seed)
+        if task == "regression"
+        else StratifiedKFold(cv_folds, shuffle=True, random_state=seed)
+    )
     folds = list(splitter.split(train_x, train_y))
     train_y = np.asarray(train_y)
     leaderboard: list[CandidateResult] = []
     fitted: dict[str, Pipeline] = {}
     for name in models:
         if fitted and time.perf_counter() - started > time_budget:
-            leaderboard.append(CandidateResult(name, "skipped",
-                                               message="time budget spent before it started"))
+            leaderboard.append(
+                CandidateResult(name, "skipped", message="time budget spent before it started")
+            )
             report(f"{name}: skipped, the time budget of {time_budget:g}s is spent")
             continue
         candidate = CANDIDATES[name](features, task, seed)
@@ -115,8 +135,7 @@ def train_candidates(train_x: pd.DataFrame, train_y: Any, validation_x: pd.DataF
             for index, (fit_rows, score_rows) in enumerate(folds, start=1):
                 report(f"{name}: cross-validation fold {index}/{cv_folds}")
                 fold_model = clone(candidate.cv_pipeline())
-                fold_model.fit(train_x.iloc[fit_rows], train_y[fit_rows],
-                               **candidate.fit_params())
+                fold_model.fit(train_x.iloc[fit_rows], train_y[fit_rows], **candidate.fit_params())
                 outputs = _outputs(fold_model, train_x.iloc[score_rows], task)
                 scores.append(score(metric, train_y[score_rows], outputs))
         except (ValueError, RuntimeError, MemoryError) as error:
@@ -125,8 +144,11 @@ def train_candidates(train_x: pd.DataFrame, train_y: Any, validation_x: pd.DataF
             report(f"{name}: failed: {error}")
             continue
         mean, low, high = _fold_mean_interval(scores)
-        leaderboard.append(CandidateResult(name, "ok", scores, mean, low, high,
-                                           time.perf_counter() - tick, candidate.params()))
+        leaderboard.append(
+            CandidateResult(
+                name, "ok", scores, mean, low, high, time.perf_counter() - tick, candidate.params()
+            )
+        )
         report(f"{name}: CV {metric} {mean:.4f} [{low:.4f}, {high:.4f}]")
     ranked = [row for row in leaderboard if row.status == "ok"]
     if not ranked:
