@@ -12,9 +12,12 @@ from hypothesis import HealthCheck, settings
 from shipyard import datasets
 from shipyard.config import PipelineConfig, apply_overrides, load_config_dict
 
-# Hypothesis: no per-example deadline (the first example pays for imports); a small budget.
-settings.register_profile("shipyard", deadline=None, max_examples=int(__import__("os").environ.get("HX", 60)),
-                          suppress_health_check=[HealthCheck.too_slow])
+# Hypothesis: no per-example deadline (the first example pays for imports). The default
+# profile keeps the suite fast; run `pytest --hypothesis-profile=thorough` to search harder.
+settings.register_profile(
+    "shipyard", deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("thorough", parent=settings.get_profile("shipyard"), max_examples=1000)
 settings.load_profile("shipyard")
 
 ADULT_SAMPLE_ROWS = 3000
@@ -27,8 +30,7 @@ def adult() -> datasets.Dataset:
 
 
 @pytest.fixture
-def small_adult_config(adult: datasets.Dataset,
-                       tmp_path: Path) -> Callable[..., PipelineConfig]:
+def small_adult_config(adult: datasets.Dataset, tmp_path: Path) -> Callable[..., PipelineConfig]:
     """Build a fast Adult pipeline config whose data and registry live under ``tmp_path``.
 
     Call it with dotted-key overrides, e.g. ``small_adult_config(**{"training.models":

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from shipyard import datasets
@@ -38,6 +40,7 @@ def test_read_table_resolves_dataset_references() -> None:
 
 
 def test_unknown_dataset_lists_the_available_ones() -> None:
-    with pytest.raises(DataError, match="No bundled dataset named 'adlut'. Available: adult"):
+    message = "No bundled dataset named 'adlut'. Available: adult."
+    with pytest.raises(DataError, match=re.escape(message)):
         datasets.load("adlut")
     assert datasets.available() == ["adult"]

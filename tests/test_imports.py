@@ -12,10 +12,13 @@ HEAVY = ("lightgbm", "sklearn", "pandas", "starlette", "uvicorn", "scipy", "sqla
 
 
 def test_import_shipyard_loads_no_heavy_library() -> None:
-    code = ("import json, sys, shipyard; "
-            f"print(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules]))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    code = (
+        "import json, sys, shipyard; "
+        f"print(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert json.loads(result.stdout) == []
 
 

@@ -32,11 +32,27 @@ def trained(workspace):
     runner = CliRunner()
     results = []
     for seed in (1, 2):
-        result = runner.invoke(app, [
-            "train", "--data", str(workspace / "train.csv"), "--target", "income",
-            "--name", "income", "--cv-folds", "2", "--seed", str(seed),
-            "--set", "evaluation.bootstrap_samples=100", "--home", str(workspace / "home"),
-            "--json"])
+        result = runner.invoke(
+            app,
+            [
+                "train",
+                "--data",
+                str(workspace / "train.csv"),
+                "--target",
+                "income",
+                "--name",
+                "income",
+                "--cv-folds",
+                "2",
+                "--seed",
+                str(seed),
+                "--set",
+                "evaluation.bootstrap_samples=100",
+                "--home",
+                str(workspace / "home"),
+                "--json",
+            ],
+        )
         assert result.exit_code == 0, result.output
         results.append(json.loads(result.stdout))
     return results
@@ -49,7 +65,8 @@ def home_args(workspace):
 def test_train_prints_json_with_metrics_and_version(trained):
     first, second = trained
     assert (first["version"], second["version"]) == (1, 2)
-    assert first["promoted"] and not second["promoted"]
+    assert first["promoted"]
+    assert not second["promoted"]
     auc = first["test_metrics"]["roc_auc"]
     assert auc["low"] <= auc["value"] <= auc["high"]
     assert auc["value"] > 0.85
@@ -58,10 +75,25 @@ def test_train_prints_json_with_metrics_and_version(trained):
 
 
 def test_train_without_json_prints_leaderboard(workspace):
-    result = CliRunner().invoke(app, [
-        "train", "--data", str(workspace / "train.csv"), "--target", "income",
-        "--name", "plain", "--cv-folds", "2", "--model", "linear",
-        "--set", "evaluation.bootstrap_samples=100", *home_args(workspace)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(workspace / "train.csv"),
+            "--target",
+            "income",
+            "--name",
+            "plain",
+            "--cv-folds",
+            "2",
+            "--model",
+            "linear",
+            "--set",
+            "evaluation.bootstrap_samples=100",
+            *home_args(workspace),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "Leaderboard" in result.stdout
     assert "roc_auc" in result.stdout
@@ -70,35 +102,59 @@ def test_train_without_json_prints_leaderboard(workspace):
 
 def test_models_list_show_promote(workspace, trained):
     runner = CliRunner()
-    listed = json.loads(runner.invoke(app, ["models", "list", "--json",
-                                            *home_args(workspace)]).stdout)
+    listed = json.loads(
+        runner.invoke(app, ["models", "list", "--json", *home_args(workspace)]).stdout
+    )
     income = next(item for item in listed if item["name"] == "income")
     assert income["versions"] == 2
     assert income["aliases"] == {"champion": 1}
-    promoted = runner.invoke(app, ["models", "promote", "income", "2", "--reason", "test",
-                                   *home_args(workspace)])
+    promoted = runner.invoke(
+        app, ["models", "promote", "income", "2", "--reason", "test", *home_args(workspace)]
+    )
     assert promoted.exit_code == 0, promoted.output
-    shown = json.loads(runner.invoke(app, ["models", "show", "income", "--json",
-                                           *home_args(workspace)]).stdout)
+    shown = json.loads(
+        runner.invoke(app, ["models", "show", "income", "--json", *home_args(workspace)]).stdout
+    )
     assert shown["version"] == 2
     assert shown["aliases"] == ["champion"]
-    assert any(event["action"] == "promote" and event["detail"]["reason"] == "test"
-               for event in shown["events"])
+    assert any(
+        event["action"] == "promote" and event["detail"]["reason"] == "test"
+        for event in shown["events"]
+    )
     runner.invoke(app, ["models", "promote", "income", "1", *home_args(workspace)])
 
 
 def test_evaluate_and_predict(workspace, trained, tmp_path):
     runner = CliRunner()
-    evaluated = runner.invoke(app, ["evaluate", "income:1", "--data",
-                                    str(workspace / "test.csv"), "--json",
-                                    *home_args(workspace)])
+    evaluated = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "income:1",
+            "--data",
+            str(workspace / "test.csv"),
+            "--json",
+            *home_args(workspace),
+        ],
+    )
     assert evaluated.exit_code == 0, evaluated.output
     metrics = json.loads(evaluated.stdout)["metrics"]
     assert metrics["roc_auc"]["value"] > 0.85
     scored = tmp_path / "scored.parquet"
-    predicted = runner.invoke(app, ["predict", "income", "--data", str(workspace / "test.csv"),
-                                    "--output", str(scored), "--chunk-size", "300",
-                                    *home_args(workspace)])
+    predicted = runner.invoke(
+        app,
+        [
+            "predict",
+            "income",
+            "--data",
+            str(workspace / "test.csv"),
+            "--output",
+            str(scored),
+            "--chunk-size",
+            "300",
+            *home_args(workspace),
+        ],
+    )
     assert predicted.exit_code == 0, predicted.output
     frame = pd.read_parquet(scored)
     assert len(frame) == 800
@@ -111,10 +167,23 @@ def test_evaluate_and_predict(workspace, trained, tmp_path):
 def test_regression_on_a_file_it_has_never_seen(tmp_path):
     diabetes = load_diabetes(as_frame=True).frame
     diabetes.to_csv(tmp_path / "diabetes.csv", index=False)
-    result = CliRunner().invoke(app, [
-        "train", "--data", str(tmp_path / "diabetes.csv"), "--target", "target",
-        "--cv-folds", "3", "--set", "evaluation.bootstrap_samples=100",
-        "--home", str(tmp_path / "home"), "--json"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(tmp_path / "diabetes.csv"),
+            "--target",
+            "target",
+            "--cv-folds",
+            "3",
+            "--set",
+            "evaluation.bootstrap_samples=100",
+            "--home",
+            str(tmp_path / "home"),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["task"] == "regression"
@@ -133,8 +202,7 @@ def test_config_typo_exits_1_with_a_hint(tmp_path):
 
 def test_domain_errors_exit_1_usage_errors_exit_2(tmp_path):
     runner = CliRunner()
-    missing = runner.invoke(app, ["train", "--data", str(tmp_path / "nope.csv"),
-                                  "--target", "y"])
+    missing = runner.invoke(app, ["train", "--data", str(tmp_path / "nope.csv"), "--target", "y"])
     assert missing.exit_code == 1
     assert "does not exist" in flat(missing.stderr)
     unknown_model = runner.invoke(app, ["models", "show", "ghost", "--home", str(tmp_path)])
@@ -151,17 +219,28 @@ def test_tampered_bundle_exits_1(workspace, trained, tmp_path):
     shutil.copytree(workspace / "home", home)
     model_file = next((home / "artifacts" / "income" / "v1").glob("model.*"))
     model_file.write_bytes(model_file.read_bytes() + b"\n")
-    result = CliRunner().invoke(app, ["predict", "income:1", "--data",
-                                      str(workspace / "test.csv"), "--output",
-                                      str(tmp_path / "out.csv"), "--home", str(home)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            "income:1",
+            "--data",
+            str(workspace / "test.csv"),
+            "--output",
+            str(tmp_path / "out.csv"),
+            "--home",
+            str(home),
+        ],
+    )
     assert result.exit_code == 1
     assert "SHA-256" in flat(result.stderr)
     assert not (tmp_path / "out.csv").exists()
 
 
 def test_debug_flag_shows_the_traceback(tmp_path):
-    result = CliRunner().invoke(app, ["--debug", "models", "show", "ghost",
-                                      "--home", str(tmp_path)])
+    result = CliRunner().invoke(
+        app, ["--debug", "models", "show", "ghost", "--home", str(tmp_path)]
+    )
     assert result.exit_code == 1
     assert result.exception is not None
     assert type(result.exception).__name__ == "ModelNotFoundError"

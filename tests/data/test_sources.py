@@ -29,8 +29,7 @@ def test_tsv_and_gzip(sample: pd.DataFrame, tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(read_table(path), sample, check_dtype=False)
 
 
-def test_parquet_and_csv_give_the_same_fingerprint(sample: pd.DataFrame,
-                                                   tmp_path: Path) -> None:
+def test_parquet_and_csv_give_the_same_fingerprint(sample: pd.DataFrame, tmp_path: Path) -> None:
     sample.to_parquet(tmp_path / "adult.parquet", index=False)
     sample.to_csv(tmp_path / "adult.csv", index=False)
     from_parquet = read_table(tmp_path / "adult.parquet")

@@ -14,8 +14,9 @@ def frame(adult: datasets.Dataset) -> pd.DataFrame:
 
 
 def test_parts_are_disjoint_and_cover_the_frame(frame: pd.DataFrame) -> None:
-    split = split_frame(frame, "income", classification=True, seed=0, test_size=0.2,
-                        validation_size=0.1)
+    split = split_frame(
+        frame, "income", classification=True, seed=0, test_size=0.2, validation_size=0.1
+    )
     assert split.test is not None
     sizes = (len(split.train), len(split.validation), len(split.test))
     assert sizes == (1400, 200, 400)
@@ -25,8 +26,9 @@ def test_parts_are_disjoint_and_cover_the_frame(frame: pd.DataFrame) -> None:
 
 
 def test_stratified_parts_keep_the_class_share(frame: pd.DataFrame) -> None:
-    split = split_frame(frame, "income", classification=True, seed=0, test_size=0.2,
-                        validation_size=0.1)
+    split = split_frame(
+        frame, "income", classification=True, seed=0, test_size=0.2, validation_size=0.1
+    )
     share = (frame["income"] == ">50K").mean()
     for part in split:
         assert abs((part["income"] == ">50K").mean() - share) < 0.01
@@ -34,8 +36,9 @@ def test_stratified_parts_keep_the_class_share(frame: pd.DataFrame) -> None:
 
 def test_same_seed_same_split_other_seed_other_split(frame: pd.DataFrame) -> None:
     def test_rows(seed: int) -> list[int]:
-        part = split_frame(frame, "income", classification=True, seed=seed, test_size=0.2,
-                           validation_size=0.1).test
+        part = split_frame(
+            frame, "income", classification=True, seed=seed, test_size=0.2, validation_size=0.1
+        ).test
         assert part is not None
         return list(part.index)
 
@@ -44,21 +47,22 @@ def test_same_seed_same_split_other_seed_other_split(frame: pd.DataFrame) -> Non
 
 
 def test_without_test_size_there_is_no_test_part(frame: pd.DataFrame) -> None:
-    split = split_frame(frame, "income", classification=True, seed=0, test_size=None,
-                        validation_size=0.25)
+    split = split_frame(
+        frame, "income", classification=True, seed=0, test_size=None, validation_size=0.25
+    )
     assert split.test is None
     assert (len(split.train), len(split.validation)) == (1500, 500)
 
 
 def test_rare_classes_skip_stratification_without_error() -> None:
     frame = pd.DataFrame({"x": range(30), "y": ["a"] * 15 + ["b"] * 14 + ["c"]})
-    split = split_frame(frame, "y", classification=True, seed=0, test_size=0.2,
-                        validation_size=0.2)
+    split = split_frame(
+        frame, "y", classification=True, seed=0, test_size=0.2, validation_size=0.2
+    )
     assert sum(len(part) for part in split if part is not None) == 30
 
 
 def test_too_few_rows() -> None:
     frame = pd.DataFrame({"x": range(8), "y": [0, 1] * 4})
     with pytest.raises(DataError, match="8 rows are too few"):
-        split_frame(frame, "y", classification=True, seed=0, test_size=0.2,
-                    validation_size=0.1)
+        split_frame(frame, "y", classification=True, seed=0, test_size=0.2, validation_size=0.1)

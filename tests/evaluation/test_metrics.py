@@ -28,8 +28,9 @@ def reference(metric: str, y: np.ndarray, outputs: np.ndarray) -> float:
         return float(sk.accuracy_score(y, outputs.argmax(axis=1)))
     if metric == "f1":
         average = "binary" if outputs.shape[1] == 2 else "macro"
-        return float(sk.f1_score(y, outputs.argmax(axis=1), average=average, labels=labels,
-                                 zero_division=0))
+        return float(
+            sk.f1_score(y, outputs.argmax(axis=1), average=average, labels=labels, zero_division=0)
+        )
     if metric == "log_loss":
         return float(sk.log_loss(y, outputs, labels=labels))
     if metric == "rmse":
@@ -52,7 +53,8 @@ def test_classification_metrics_match_sklearn_on_random_data(seed: int, n_classe
     probabilities = random_probabilities(rng, n, n_classes)
     for metric in DEFAULT_METRICS["binary"]:
         assert score(metric, y, probabilities) == pytest.approx(
-            reference(metric, y, probabilities), abs=TOLERANCE), metric
+            reference(metric, y, probabilities), abs=TOLERANCE
+        ), metric
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -65,7 +67,8 @@ def test_roc_auc_averages_ties_like_sklearn(seed: int, n_classes: int) -> None:
     levels = rng.integers(0, 4, size=(n, n_classes)).astype(float) + 0.1
     probabilities = levels / levels.sum(axis=1, keepdims=True)
     assert score("roc_auc", y, probabilities) == pytest.approx(
-        reference("roc_auc", y, probabilities), abs=TOLERANCE)
+        reference("roc_auc", y, probabilities), abs=TOLERANCE
+    )
 
 
 def test_all_tied_scores_give_half() -> None:
@@ -97,27 +100,32 @@ def test_regression_metrics_match_sklearn_on_random_data(seed: int) -> None:
     predicted = y + rng.normal(0, 2, 200)
     for metric in DEFAULT_METRICS["regression"]:
         assert score(metric, y, predicted) == pytest.approx(
-            reference(metric, y, predicted), abs=TOLERANCE), metric
+            reference(metric, y, predicted), abs=TOLERANCE
+        ), metric
 
 
 def test_classification_metrics_match_sklearn_on_wine() -> None:
     x, y = sk_datasets.load_wine(return_X_y=True)
     x = (x - x.mean(axis=0)) / x.std(axis=0)
-    probabilities = LogisticRegression(C=0.05, max_iter=1000).fit(x[::2], y[::2]) \
-        .predict_proba(x[1::2])
+    probabilities = (
+        LogisticRegression(C=0.05, max_iter=1000).fit(x[::2], y[::2]).predict_proba(x[1::2])
+    )
     for metric in DEFAULT_METRICS["multiclass"]:
         assert score(metric, y[1::2], probabilities) == pytest.approx(
-            reference(metric, y[1::2], probabilities), abs=TOLERANCE), metric
+            reference(metric, y[1::2], probabilities), abs=TOLERANCE
+        ), metric
 
 
 def test_classification_metrics_match_sklearn_on_breast_cancer() -> None:
     x, y = sk_datasets.load_breast_cancer(return_X_y=True)
     x = (x - x.mean(axis=0)) / x.std(axis=0)
-    probabilities = LogisticRegression(C=0.01, max_iter=1000).fit(x[::2], y[::2]) \
-        .predict_proba(x[1::2])
+    probabilities = (
+        LogisticRegression(C=0.01, max_iter=1000).fit(x[::2], y[::2]).predict_proba(x[1::2])
+    )
     for metric in DEFAULT_METRICS["binary"]:
         assert score(metric, y[1::2], probabilities) == pytest.approx(
-            reference(metric, y[1::2], probabilities), abs=TOLERANCE), metric
+            reference(metric, y[1::2], probabilities), abs=TOLERANCE
+        ), metric
 
 
 def test_regression_metrics_match_sklearn_on_diabetes() -> None:
@@ -125,7 +133,8 @@ def test_regression_metrics_match_sklearn_on_diabetes() -> None:
     predicted = Ridge(alpha=1.0).fit(x[::2], y[::2]).predict(x[1::2])
     for metric in DEFAULT_METRICS["regression"]:
         assert score(metric, y[1::2], predicted) == pytest.approx(
-            reference(metric, y[1::2], predicted), abs=TOLERANCE), metric
+            reference(metric, y[1::2], predicted), abs=TOLERANCE
+        ), metric
 
 
 def test_default_metrics_and_directions() -> None:
@@ -143,8 +152,9 @@ def classifier_outputs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def test_bootstrap_interval_contains_the_point_estimate() -> None:
     y, probabilities = classifier_outputs(500, seed=0)
-    results = bootstrap_metrics(y, probabilities, DEFAULT_METRICS["binary"], n_samples=300,
-                                confidence=0.9, seed=1)
+    results = bootstrap_metrics(
+        y, probabilities, DEFAULT_METRICS["binary"], n_samples=300, confidence=0.9, seed=1
+    )
     for metric, value in results.items():
         assert value.value == pytest.approx(score(metric, y, probabilities), abs=0)
         assert value.low <= value.value <= value.high, metric
@@ -174,8 +184,10 @@ def test_bootstrap_is_seeded() -> None:
 
 def test_wider_confidence_gives_a_wider_interval() -> None:
     y, probabilities = classifier_outputs(300, seed=4)
-    narrow = bootstrap_metrics(y, probabilities, ["log_loss"], n_samples=300,
-                               confidence=0.8)["log_loss"]
-    wide = bootstrap_metrics(y, probabilities, ["log_loss"], n_samples=300,
-                             confidence=0.99)["log_loss"]
+    narrow = bootstrap_metrics(y, probabilities, ["log_loss"], n_samples=300, confidence=0.8)[
+        "log_loss"
+    ]
+    wide = bootstrap_metrics(y, probabilities, ["log_loss"], n_samples=300, confidence=0.99)[
+        "log_loss"
+    ]
     assert wide.low < narrow.low <= narrow.high < wide.high

@@ -27,13 +27,15 @@ def trained_adult(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
     train_csv, test_csv = home / "adult-train.csv", home / "adult-test.csv"
     adult.train.sample(4000, random_state=0).to_csv(train_csv, index=False)
     adult.test.sample(1500, random_state=0).to_csv(test_csv, index=False)
-    config = load_config_dict({
-        "name": "adult", "data": {"source": str(train_csv), "test_source": str(test_csv),
-                                  "target": "income"},
-        "training": {"cv_folds": 2, "models": ["lightgbm"]},
-        "evaluation": {"bootstrap_samples": 100},
-        "registry": {"home": str(home / ".shipyard")},
-    })
+    config = load_config_dict(
+        {
+            "name": "adult",
+            "data": {"source": str(train_csv), "test_source": str(test_csv), "target": "income"},
+            "training": {"cv_folds": 2, "models": ["lightgbm"]},
+            "evaluation": {"bootstrap_samples": 100},
+            "registry": {"home": str(home / ".shipyard")},
+        }
+    )
     registry = Registry.from_config(config.registry)
     run = train(config, registry=registry)
     return TrainedModel(registry, run, home, test_csv)

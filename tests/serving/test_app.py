@@ -26,8 +26,9 @@ def test_records(trained_adult):
 
 @pytest.fixture(scope="module")
 def server(trained_adult):
-    app = build_app(trained_adult.registry, "adult", ServingConfig(max_body_bytes=64_000,
-                                                                   max_records=100))
+    app = build_app(
+        trained_adult.registry, "adult", ServingConfig(max_body_bytes=64_000, max_records=100)
+    )
     with running_server(app) as url:
         yield url
 
@@ -35,19 +36,26 @@ def server(trained_adult):
 def test_end_to_end_over_a_real_socket(server, trained_adult, test_records):
     frame, records = test_records
     with httpx.Client(base_url=server) as client:
-        single = [client.post("/v1/models/adult/predict", json=record).json()
-                  for record in records[:50]]
+        single = [
+            client.post("/v1/models/adult/predict", json=record).json() for record in records[:50]
+        ]
         batch = client.post("/v1/models/adult/predict", json=records[:50]).json()
     predictor = trained_adult.registry.load_predictor("adult")
     expected = predictor.score_frame(frame.head(50))
-    served = np.array([[answer["probabilities"][label] for label in ("<=50K", ">50K")]
-                       for answer in single])
+    served = np.array(
+        [[answer["probabilities"][label] for label in ("<=50K", ">50K")] for answer in single]
+    )
     np.testing.assert_allclose(served, expected, atol=1e-12)
-    assert [answer["prediction"] for answer in batch["predictions"]] == \
-        [answer["prediction"] for answer in single]
+    assert [answer["prediction"] for answer in batch["predictions"]] == [
+        answer["prediction"] for answer in single
+    ]
     assert all(answer["version"] == trained_adult.run.version.version for answer in single)
-    accuracy = np.mean([answer["prediction"] == actual
-                        for answer, actual in zip(single, frame["income"].head(50), strict=True)])
+    accuracy = np.mean(
+        [
+            answer["prediction"] == actual
+            for answer, actual in zip(single, frame["income"].head(50), strict=True)
+        ]
+    )
     assert accuracy > 0.7
 
 
@@ -87,8 +95,11 @@ def test_protocol_errors_are_4xx_with_a_message(server, test_records):
     assert not_json.status_code == 400
     assert "not valid JSON" in not_json.json()["message"]
     assert httpx.post(post, json=[]).status_code == 422
-    assert httpx.post(post, json=[1, 2]).json()["violations"][0]["error"].startswith(
-        "each record must be a JSON object")
+    assert (
+        httpx.post(post, json=[1, 2])
+        .json()["violations"][0]["error"]
+        .startswith("each record must be a JSON object")
+    )
     too_large = httpx.post(post, content=b"[" + b" " * 70_000 + b"]")
     assert too_large.status_code == 413
     too_many = httpx.post(post, json=[test_records[1][0]] * 101)
@@ -146,7 +157,7 @@ def test_serving_works_with_pickle_disabled(trained_adult, test_records):
         from shipyard.registry.store import Registry
         from shipyard.serving import build_app, running_server
 
-        registry = Registry({f"sqlite:///{home / 'registry.db'}"!r}, {str(home / 'artifacts')!r})
+        registry = Registry({f"sqlite:///{home / 'registry.db'}"!r}, {str(home / "artifacts")!r})
         app = build_app(registry, "adult", ServingConfig())
         with running_server(app) as url:
             request = urllib.request.Request(
@@ -154,8 +165,9 @@ def test_serving_works_with_pickle_disabled(trained_adult, test_records):
                 headers={{"Content-Type": "application/json"}})
             print(urllib.request.urlopen(request).read().decode())
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     expected = trained_adult.registry.load_predictor("adult").predict_records([record])[0]
