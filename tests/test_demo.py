@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from shipyard.demo import DEMO_TEST_ROWS, run_demo
+
+
+def test_demo_trains_serves_and_answers_real_records(tmp_path):
+    messages: list[str] = []
+    result = run_demo(
+        {"registry.home": str(tmp_path / "home"), "training.cv_folds": 2,
+         "evaluation.bootstrap_samples": 200},
+        report=messages.append,
+    )
+    auc = result.run.test_metrics["roc_auc"]
+    assert auc.value >= 0.92
+    assert auc.low <= auc.value <= auc.high
+    assert result.run.rows["test"] == 16281
+    assert len(result.calls) == len(DEMO_TEST_ROWS)
+    for call in result.calls:
+        answer = call["answer"]
+        assert answer["model"] == "adult-income"
+        assert answer["version"] == 1
+        assert answer["prediction"] in ("<=50K", ">50K")
+        assert abs(sum(answer["probabilities"].values()) - 1.0) < 1e-9
+    assert sum(call["answer"]["prediction"] == call["actual"] for call in result.calls) >= 2
+    assert any("server stopped" in message for message in messages)
