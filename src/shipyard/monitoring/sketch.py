@@ -1,0 +1,199 @@
+"""Sketches: fixed-size summaries of a column's distribution that can be added together.
+
+A reference sketch is computed once, from the training data, and stored in the bundle. Its bins
+(quantile cut points for numbers, the known categories for text) are then reused for every
+monitoring window, so a window's sketch is built incrementally, record by record or batch by
+batch, and two windows are merged by adding their counts: drift is never computed by rescanning
+the prediction log.
+
+Examples
+--------
+>>> import numpy as np
+>>> reference = NumericSketch.from_values(np.arange(100.0), bins=4)
+>>> reference.edges
+[24.75, 49.5, 74.25]
+>>> window = reference.empty()
+>>> window.update([1.0, 80.0, None])
+>>> window.counts, window.missing
+([1, 0, 0, 1], 1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["CategoricalSketch", "NumericSketch", "Sketch", "sketch_from_json"]
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+@dataclass
+class NumericSketch:
+    """Counts of values per bin between ``edges`` (bin ``i`` holds edges[i-1] < x <= edges[i]).
+
+    Parameters
+    ----------
+    edges
+        Sorted interior cut points; ``len(edges) + 1`` bins.
+    counts
+        Values per bin.
+    missing
+        Missing values seen.
+    """
+
+    edges: list[float]
+    counts: list[int]
+    missing: int = 0
+    kind: str = field(default="numeric", init=False)
+
+    @classmethod
+    def from_values(cls, values: Sequence[Any] | np.ndarray, bins: int = 20) -> NumericSketch:
+        """Build a reference sketch whose bins are the quantiles of ``values``."""
+        numbers = np.asarray(
+            [np.nan if _is_missing(value) else float(value) for value in values], dtype=float
+        )
+        present = numbers[~np.isnan(numbers)]
+        if len(present):
+            quantiles = np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1])
+            edges = sorted({float(edge) for edge in quantiles})
+        else:
+            edges = []
+        sketch = cls(edges=edges, counts=[0] * (len(edges) + 1))
+        sketch.update(numbers)
+        return sketch
+
+    def empty(self) -> NumericSketch:
+        """Return a sketch with the same bins and no counts, for a monitoring window."""
+        return NumericSketch(edges=list(self.edges), counts=[0] * len(self.counts))
+
+    def update(self, values: Iterable[Any]) -> None:
+        """Add values (None or NaN count as missing)."""
+        numbers = np.asarray(
+            [np.nan if _is_missing(value) else float(value) for value in values], dtype=float
+        )
+        missing = np.isnan(numbers)
+        self.missing += int(missing.sum())
+        positions = np.searchsorted(np.asarray(self.edges), numbers[~missing], side="left")
+        for position, count in zip(*np.unique(positions, return_counts=True), strict=True):
+            self.counts[int(position)] += int(count)
+
+    def merge(self, other: NumericSketch) -> NumericSketch:
+        """Return the sum of two sketches with the same bins."""
+        if other.edges != self.edges:
+            raise ValueError("Cannot merge numeric sketches with different bins.")
+        return NumericSketch(
+            edges=list(self.edges),
+            counts=[a + b for a, b in zip(self.counts, other.counts, strict=True)],
+            missing=self.missing + other.missing,
+        )
+
+    @property
+    def total(self) -> int:
+        """Present (non-missing) values counted."""
+        return sum(self.counts)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain dict for the bundle."""
+        return {
+            "kind": self.kind,
+            "edges": self.edges,
+            "counts": self.counts,
+            "missing": self.missing,
+        }
+
+
+@dataclass
+class CategoricalSketch:
+    """Counts per known category, plus one count for categories the reference never had.
+
+    Parameters
+    ----------
+    categories
+        The reference's categories.
+    counts
+        One count per category, then the count of other (unseen) categories.
+    missing
+        Missing values seen.
+    """
+
+    categories: list[str]
+    counts: list[int]
+    missing: int = 0
+    kind: str = field(default="categorical", init=False)
+
+    def __post_init__(self) -> None:
+        self._index = {category: position for position, category in enumerate(self.categories)}
+
+    @classmethod
+    def from_values(cls, values: Iterable[Any], max_categories: int = 100) -> CategoricalSketch:
+        """Build a reference sketch over the most frequent ``max_categories`` values."""
+        present = [str(value) for value in values if not _is_missing(value)]
+        unique, frequency = np.unique(np.asarray(present, dtype=object), return_counts=True)
+        order = np.argsort(-frequency, kind="stable")[:max_categories]
+        categories = sorted(str(unique[position]) for position in order)
+        sketch = cls(categories=categories, counts=[0] * (len(categories) + 1))
+        sketch.update(values)
+        return sketch
+
+    def empty(self) -> CategoricalSketch:
+        """Return a sketch with the same categories and no counts."""
+        return CategoricalSketch(categories=list(self.categories), counts=[0] * len(self.counts))
+
+    def update(self, values: Iterable[Any]) -> None:
+        """Add values; unseen categories go to the last ("other") count."""
+        other = len(self.categories)
+        for value in values:
+            if _is_missing(value):
+                self.missing += 1
+            else:
+                self.counts[self._index.get(str(value), other)] += 1
+
+    def merge(self, other: CategoricalSketch) -> CategoricalSketch:
+        """Return the sum of two sketches with the same categories."""
+        if other.categories != self.categories:
+            raise ValueError("Cannot merge categorical sketches with different categories.")
+        return CategoricalSketch(
+            categories=list(self.categories),
+            counts=[a + b for a, b in zip(self.counts, other.counts, strict=True)],
+            missing=self.missing + other.missing,
+        )
+
+    @property
+    def total(self) -> int:
+        """Present (non-missing) values counted."""
+        return sum(self.counts)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain dict for the bundle."""
+        return {
+            "kind": self.kind,
+            "categories": self.categories,
+            "counts": self.counts,
+            "missing": self.missing,
+        }
+
+
+Sketch = NumericSketch | CategoricalSketch
+
+
+def sketch_from_json(data: Mapping[str, Any]) -> Sketch:
+    """Rebuild a sketch from :meth:`to_json` output."""
+    if data["kind"] == "numeric":
+        return NumericSketch(
+            edges=[float(edge) for edge in data["edges"]],
+            counts=[int(count) for count in data["counts"]],
+            missing=int(data["missing"]),
+        )
+    if data["kind"] == "categorical":
+        return CategoricalSketch(
+            categories=[str(c) for c in data["categories"]],
+            counts=[int(count) for count in data["counts"]],
+            missing=int(data["missing"]),
+        )
+    raise ValueError(f"Unknown sketch kind {data['kind']!r}.")
