@@ -10,6 +10,7 @@ from shipyard.monitoring.drift import (
     ks_binned,
     psi,
 )
+from shipyard.monitoring.gate import GateResult, compare_models
 from shipyard.monitoring.reference import build_reference
 from shipyard.monitoring.sketch import CategoricalSketch, NumericSketch, sketch_from_json
 
@@ -17,10 +18,12 @@ __all__ = [
     "CategoricalSketch",
     "ColumnDrift",
     "DriftThresholds",
+    "GateResult",
     "NumericSketch",
     "build_reference",
     "chi_square",
     "column_drift",
+    "compare_models",
     "drift_report",
     "js_distance",
     "ks_binned",

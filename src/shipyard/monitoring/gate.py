@@ -1,0 +1,129 @@
+"""The promotion gate: does a challenger beat the champion with statistical confidence.
+
+Both models are scored on the same recent labelled window. The gate resamples the window's rows
+(a paired bootstrap: each resample scores both models on the same rows) and builds a confidence
+interval for ``challenger metric - champion metric``, oriented so that positive means better.
+The challenger passes only when the window has at least ``min_samples`` rows and the whole
+interval lies above ``min_improvement``.
+
+Examples
+--------
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> y = rng.integers(0, 2, 2000)
+>>> noise = rng.normal(0, 1, 2000)
+>>> good = np.column_stack([1 - (p := 1 / (1 + np.exp(-(4 * y - 2 + noise)))), p])
+>>> weak = np.column_stack([1 - (q := 1 / (1 + np.exp(-(1 * y - 0.5 + noise)))), q])
+>>> compare_models(y, good, weak, "roc_auc", seed=0).passed
+True
+>>> compare_models(y, weak, good, "roc_auc", seed=0).passed
+False
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from shipyard.evaluation.metrics import GREATER_IS_BETTER, score
+
+__all__ = ["GateResult", "compare_models"]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The gate's numbers and verdict."""
+
+    metric: str
+    samples: int
+    challenger: float
+    champion: float
+    improvement: float
+    low: float
+    high: float
+    confidence: float
+    passed: bool
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON and the audit log."""
+        return asdict(self)
+
+
+def compare_models(
+    y: Any,
+    challenger_outputs: Any,
+    champion_outputs: Any,
+    metric: str,
+    *,
+    min_samples: int = 200,
+    min_improvement: float = 0.0,
+    confidence: float = 0.95,
+    n_samples: int = 1000,
+    seed: int = 0,
+) -> GateResult:
+    """Decide whether the challenger beats the champion on the same labelled rows.
+
+    Parameters
+    ----------
+    y
+        True class indices or values of the window.
+    challenger_outputs, champion_outputs
+        Each model's raw outputs on the same rows (probabilities or predictions).
+    metric
+        A metric of :mod:`shipyard.evaluation.metrics`; lower-is-better metrics are flipped so
+        that a positive improvement always means better.
+    min_samples
+        Fewer labelled rows give no promotion, whatever the numbers.
+    min_improvement
+        The lower end of the interval must exceed this.
+    """
+    y = np.asarray(y)
+    challenger_outputs, champion_outputs = (
+        np.asarray(challenger_outputs),
+        np.asarray(champion_outputs),
+    )
+    sign = 1.0 if GREATER_IS_BETTER[metric] else -1.0
+    challenger = score(metric, y, challenger_outputs)
+    champion = score(metric, y, champion_outputs)
+    improvement = sign * (challenger - champion)
+    if len(y) < min_samples:
+        return GateResult(
+            metric,
+            len(y),
+            challenger,
+            champion,
+            improvement,
+            float("nan"),
+            float("nan"),
+            confidence,
+            False,
+            f"only {len(y)} labelled rows; the gate needs at least {min_samples}",
+        )
+    rng = np.random.default_rng(seed)
+    differences = np.empty(n_samples)
+    for b in range(n_samples):
+        rows = rng.integers(0, len(y), len(y))
+        differences[b] = sign * (
+            score(metric, y[rows], challenger_outputs[rows])
+            - score(metric, y[rows], champion_outputs[rows])
+        )
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    low, high = (float(value) for value in np.nanpercentile(differences, [tail, 100.0 - tail]))
+    passed = low > min_improvement
+    level = f"{confidence:.0%}"
+    if passed:
+        reason = (
+            f"{metric} improves by {improvement:+.4f} ({level} CI [{low:+.4f}, "
+            f"{high:+.4f}]), entirely above {min_improvement:+.4f}"
+        )
+    else:
+        reason = (
+            f"{metric} change {improvement:+.4f} ({level} CI [{low:+.4f}, {high:+.4f}]) "
+            f"is not confidently above {min_improvement:+.4f}"
+        )
+    return GateResult(
+        metric, len(y), challenger, champion, improvement, low, high, confidence, passed, reason
+    )
