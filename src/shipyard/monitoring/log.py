@@ -1,0 +1,331 @@
+"""The prediction and feedback log, in the registry's database (SQLite or PostgreSQL).
+
+Predictions are logged without blocking the request: :class:`PredictionLogger` puts each one on
+a bounded queue that a background thread writes in batches. Feedback (a request id and its true
+label) is different: :meth:`MonitoringStore.add_feedback` returns only after the transaction
+has committed, so a feedback the server acknowledged survives a crash. SQLite runs in WAL mode
+with ``synchronous=FULL`` for that reason.
+
+Examples
+--------
+>>> store = MonitoringStore("sqlite://")
+>>> store.add_predictions([PredictionRecord("r1", "adult", 1, {"age": 39}, {"prediction": 1},
+...                                         2.5)])
+>>> store.add_feedback("adult", [("r1", 1)])
+1
+>>> [(row["request_id"], row["label"]) for row in store.labelled("adult")]
+[('r1', 1)]
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from shipyard.errors import DataError
+
+__all__ = ["MonitoringStore", "PredictionLogger", "PredictionRecord"]
+
+logger = logging.getLogger("shipyard.monitoring")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class _Prediction(_Base):
+    __tablename__ = "shipyard_predictions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(64), unique=True)
+    model_name: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True, default=_now)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    output: Mapped[dict[str, Any]] = mapped_column(JSON)
+    latency_ms: Mapped[float] = mapped_column(Float)
+
+
+class _Feedback(_Base):
+    __tablename__ = "shipyard_feedback"
+
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(100), index=True)
+    label: Mapped[Any] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    """One served prediction, as logged."""
+
+    request_id: str
+    model_name: str
+    version: int
+    inputs: dict[str, Any]
+    output: dict[str, Any]
+    latency_ms: float
+    at: datetime = field(default_factory=_now)
+
+
+class MonitoringStore:
+    """Predictions and feedback in a SQL database.
+
+    Parameters
+    ----------
+    url
+        SQLAlchemy URL; usually the registry's.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_durability)
+        _Base.metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    def add_predictions(self, records: Sequence[PredictionRecord]) -> None:
+        """Write predictions in one transaction (request ids already logged are skipped)."""
+        if not records:
+            return
+        rows = [
+            {
+                "request_id": record.request_id,
+                "model_name": record.model_name,
+                "version": record.version,
+                "at": record.at,
+                "inputs": record.inputs,
+                "output": record.output,
+                "latency_ms": record.latency_ms,
+            }
+            for record in records
+        ]
+        insert = postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        with self.engine.begin() as connection:
+            connection.execute(insert(_Prediction).on_conflict_do_nothing(), rows)
+
+    def add_feedback(self, model_name: str, labels: Iterable[tuple[str, Any]]) -> int:
+        """Record true labels by request id; return how many were stored.
+
+        Returns only after the commit, so an acknowledged feedback is durable. A request id
+        given again replaces its earlier label.
+
+        Raises
+        ------
+        DataError
+            When a request id is unknown for this model (nothing is stored then).
+        """
+        pairs = [(str(request_id), label) for request_id, label in labels]
+        if not pairs:
+            return 0
+        with Session(self.engine) as session, session.begin():
+            wanted = {request_id for request_id, _ in pairs}
+            known = set(
+                session.scalars(
+                    select(_Prediction.request_id).where(
+                        _Prediction.model_name == model_name, _Prediction.request_id.in_(wanted)
+                    )
+                )
+            )
+            unknown = sorted(wanted - known)
+            if unknown:
+                raise DataError(
+                    f"No logged prediction of model '{model_name}' has request id(s) "
+                    f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}; "
+                    "send feedback with the request_id a prediction returned."
+                )
+            for request_id, label in pairs:
+                session.merge(
+                    _Feedback(request_id=request_id, model_name=model_name, label=label, at=_now())
+                )
+        return len(pairs)
+
+    def count(self, model_name: str) -> dict[str, int]:
+        """Count the logged and the labelled predictions of a model."""
+        with Session(self.engine) as session:
+            predictions = (
+                session.scalar(
+                    select(func.count())
+                    .select_from(_Prediction)
+                    .where(_Prediction.model_name == model_name)
+                )
+                or 0
+            )
+            labelled = (
+                session.scalar(
+                    select(func.count())
+                    .select_from(_Feedback)
+                    .where(_Feedback.model_name == model_name)
+                )
+                or 0
+            )
+        return {"predictions": int(predictions), "labelled": int(labelled)}
+
+    def predictions(
+        self, model_name: str, after_id: int = 0, limit: int = 10_000
+    ) -> list[dict[str, Any]]:
+        """Predictions with an id above ``after_id``, oldest first (for incremental readers)."""
+        with Session(self.engine) as session:
+            rows = session.scalars(
+                select(_Prediction)
+                .where(_Prediction.model_name == model_name, _Prediction.id > after_id)
+                .order_by(_Prediction.id)
+                .limit(limit)
+            ).all()
+            return [
+                {
+                    "id": row.id,
+                    "request_id": row.request_id,
+                    "version": row.version,
+                    "at": row.at,
+                    "inputs": row.inputs,
+                    "output": row.output,
+                    "latency_ms": row.latency_ms,
+                }
+                for row in rows
+            ]
+
+    def labelled(
+        self, model_name: str, since: datetime | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Predictions joined with their feedback, newest last."""
+        query = (
+            select(_Prediction, _Feedback.label)
+            .join(_Feedback, _Feedback.request_id == _Prediction.request_id)
+            .where(_Prediction.model_name == model_name)
+            .order_by(_Prediction.id)
+        )
+        if since is not None:
+            query = query.where(_Prediction.at >= since)
+        with Session(self.engine) as session:
+            rows = session.execute(query).all()
+        selected = rows[-limit:] if limit else rows
+        return [
+            {
+                "request_id": prediction.request_id,
+                "version": prediction.version,
+                "inputs": prediction.inputs,
+                "output": prediction.output,
+                "label": label,
+            }
+            for prediction, label in selected
+        ]
+
+    def purge(self, older_than: timedelta) -> int:
+        """Delete predictions and feedback older than the retention period; return rows removed."""
+        cutoff = _now() - older_than
+        old = select(_Prediction.request_id).where(_Prediction.at < cutoff)
+        with self.engine.begin() as connection:
+            removed = connection.execute(delete(_Feedback).where(_Feedback.request_id.in_(old)))
+            removed_feedback = removed.rowcount
+            removed = connection.execute(delete(_Prediction).where(_Prediction.at < cutoff))
+            return int(removed_feedback or 0) + int(removed.rowcount or 0)
+
+
+def _sqlite_durability(connection: Any, record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class PredictionLogger:
+    """Write predictions from a background thread so requests never wait for the database.
+
+    Parameters
+    ----------
+    store
+        Where predictions go.
+    max_queue
+        Predictions waiting at most; beyond it new ones are counted in ``dropped`` rather than
+        slowing requests down.
+    batch_size
+        Predictions written per transaction, at most.
+    """
+
+    def __init__(
+        self, store: MonitoringStore, max_queue: int = 100_000, batch_size: int = 1000
+    ) -> None:
+        self.store = store
+        self.batch_size = batch_size
+        self.dropped = 0
+        self.written = 0
+        self._queue: queue.Queue[PredictionRecord | None] = queue.Queue(maxsize=max_queue)
+        self._thread = threading.Thread(
+            target=self._run, name="shipyard-prediction-log", daemon=True
+        )
+        self._thread.start()
+
+    def log(self, record: PredictionRecord) -> None:
+        """Queue one prediction; never blocks."""
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+
+    def flush(self) -> None:
+        """Wait until everything queued so far is written."""
+        self._queue.join()
+
+    def close(self) -> None:
+        """Write what is queued, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                self._queue.task_done()
+                return
+            batch, stopping = [item], False
+            while len(batch) < self.batch_size:
+                try:
+                    following = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if following is None:
+                    stopping = True
+                    break
+                batch.append(following)
+            try:
+                self.store.add_predictions(batch)
+                self.written += len(batch)
+            except Exception:  # the log must never take the server down
+                logger.exception("could not write %d predictions to the log", len(batch))
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+            if stopping:
+                self._queue.task_done()
+                return

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from shipyard.errors import DataError
+from shipyard.monitoring.log import MonitoringStore, PredictionLogger, PredictionRecord
+
+
+def record(request_id, label_value=1, model="m"):
+    return PredictionRecord(
+        request_id, model, 1, {"x": label_value}, {"prediction": label_value}, 1.0
+    )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'monitoring.db'}"
+    else:
+        url = os.environ.get("SHIPYARD_TEST_POSTGRES_URL")
+        if not url:
+            pytest.skip("SHIPYARD_TEST_POSTGRES_URL is not set; set it to a PostgreSQL URL")
+    opened = MonitoringStore(url)
+    yield opened
+    opened.close()
+
+
+def test_logger_writes_in_background_and_feedback_joins(store):
+    model = f"m-{uuid.uuid4().hex[:8]}"
+    log = PredictionLogger(store, batch_size=7)
+    ids = [f"{model}-{index}" for index in range(50)]
+    for index, request_id in enumerate(ids):
+        log.log(record(request_id, index % 2, model))
+    log.flush()
+    assert store.count(model) == {"predictions": 50, "labelled": 0}
+    assert store.add_feedback(model, [(ids[0], 0), (ids[1], 1), (ids[1], 0)]) == 3
+    labelled = store.labelled(model)
+    assert [(row["request_id"], row["label"]) for row in labelled] == [(ids[0], 0), (ids[1], 0)]
+    assert [row["inputs"]["x"] for row in store.predictions(model, limit=3)] == [0, 1, 0]
+    log.close()
+    assert log.written == 50
+    assert log.dropped == 0
+
+
+def test_feedback_for_unknown_request_is_refused_whole(store):
+    model = f"m-{uuid.uuid4().hex[:8]}"
+    store.add_predictions([record(f"{model}-a", model=model)])
+    with pytest.raises(DataError, match="request id"):
+        store.add_feedback(model, [(f"{model}-a", 1), (f"{model}-missing", 0)])
+    assert store.count(model)["labelled"] == 0
+
+
+def test_duplicate_request_ids_are_not_logged_twice(store):
+    model = f"m-{uuid.uuid4().hex[:8]}"
+    store.add_predictions([record(f"{model}-a", 1, model)])
+    store.add_predictions([record(f"{model}-a", 0, model), record(f"{model}-b", 0, model)])
+    assert store.count(model)["predictions"] == 2
+
+
+def test_purge_removes_old_rows(tmp_path):
+    store = MonitoringStore(f"sqlite:///{tmp_path / 'm.db'}")
+    store.add_predictions([record("a"), record("b")])
+    store.add_feedback("m", [("a", 1)])
+    assert store.purge(timedelta(days=1)) == 0
+    assert store.purge(timedelta(seconds=-1)) == 3
+    assert store.count("m") == {"predictions": 0, "labelled": 0}
+    store.close()
+
+
+def test_acknowledged_feedback_survives_sigkill(tmp_path):
+    """A writer killed with SIGKILL loses nothing it acknowledged."""
+    database = tmp_path / "kill.db"
+    script = textwrap.dedent(f"""
+        import sys
+        from shipyard.monitoring.log import MonitoringStore, PredictionRecord
+        store = MonitoringStore({f"sqlite:///{database}"!r})
+        store.add_predictions([PredictionRecord(str(i), "m", 1, {{}}, {{}}, 0.0)
+                               for i in range(100000)])
+        print("ready", flush=True)
+        i = 0
+        while True:
+            store.add_feedback("m", [(str(i % 100000), i)])
+            print(i, flush=True)  # acknowledged only after the commit returned
+            i += 1
+    """)
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "ready"
+    acknowledged = []
+    for line in process.stdout:
+        acknowledged.append(int(line))
+        if len(acknowledged) >= 200:
+            break
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    process.stdout.close()
+    store = MonitoringStore(f"sqlite:///{database}")
+    labels = {row["request_id"]: row["label"] for row in store.labelled("m")}
+    store.close()
+    for value in acknowledged:
+        assert labels[str(value % 100000)] >= value
