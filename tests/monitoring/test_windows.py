@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shipyard import datasets
+from shipyard.data.contract import infer_contract
+from shipyard.monitoring.log import MonitoringStore, PredictionRecord
+from shipyard.monitoring.reference import build_reference
+from shipyard.monitoring.windows import DriftMonitor
+from shipyard.tasks.export import frame_to_records
+
+
+@pytest.fixture(scope="module")
+def adult_reference():
+    adult = datasets.load("adult")
+    contract = infer_contract(adult.train, "income")
+    outputs = np.column_stack([np.full(len(adult.train), 0.75), np.full(len(adult.train), 0.25)])
+    return adult, contract, build_reference(adult.train, contract, outputs, "binary")
+
+
+def log_rows(store, frame, start, version=1):
+    records = frame_to_records(frame.drop(columns=["income"]))
+    store.add_predictions(
+        [
+            PredictionRecord(
+                f"r{start + index}",
+                "adult",
+                version,
+                record,
+                {"prediction": "<=50K", "probabilities": {"<=50K": 0.75, ">50K": 0.25}},
+                1.0,
+            )
+            for index, record in enumerate(records)
+        ]
+    )
+
+
+def test_windows_close_report_drift_and_resume_incrementally(tmp_path, adult_reference):
+    adult, _, reference = adult_reference
+    store = MonitoringStore(f"sqlite:///{tmp_path / 'log.db'}")
+    monitor = DriftMonitor(
+        store, "adult", 1, reference, "binary", ["<=50K", ">50K"], window_size=1000
+    )
+    steady = adult.test.sample(1000, random_state=0)
+    older = adult.test[adult.test["age"] >= 50].sample(1500, random_state=0)
+    log_rows(store, steady, 0)
+    log_rows(store, older, 1000)
+    log_rows(store, adult.test.head(10), 5000, version=2)  # another version: skipped
+
+    windows = monitor.update(batch_size=700)
+    assert [(window.count, window.closed) for window in windows] == [
+        (1000, True),
+        (1000, True),
+        (500, False),
+    ]
+    first, second, open_window = windows
+    assert first.drifted == []
+    assert "age" in second.drifted
+    assert "sex" not in second.drifted
+    assert open_window.last_log_id == 2510  # read past the other version's rows
+
+    # Nothing new: only the open window comes back, unchanged.
+    again = DriftMonitor(
+        store, "adult", 1, reference, "binary", ["<=50K", ">50K"], window_size=1000
+    ).update()
+    assert [(window.count, window.last_log_id) for window in again] == [(500, 2510)]
+
+    log_rows(store, older.head(600), 9000)
+    resumed = monitor.update()
+    assert [(window.count, window.closed) for window in resumed] == [(1000, True), (100, False)]
+    assert [window.count for window in monitor.windows()] == [1000, 1000, 1000, 100]
+    store.close()
