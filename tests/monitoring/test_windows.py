@@ -71,3 +71,29 @@ def test_windows_close_report_drift_and_resume_incrementally(tmp_path, adult_ref
     assert [(window.count, window.closed) for window in resumed] == [(1000, True), (100, False)]
     assert [window.count for window in monitor.windows()] == [1000, 1000, 1000, 100]
     store.close()
+
+
+def test_report_draws_drift_over_windows(tmp_path, adult_reference):
+    from shipyard.monitoring.report import render_report
+
+    adult, _, reference = adult_reference
+    store = MonitoringStore(f"sqlite:///{tmp_path / 'log.db'}")
+    monitor = DriftMonitor(
+        store, "adult", 1, reference, "binary", ["<=50K", ">50K"], window_size=500
+    )
+    log_rows(store, adult.test.sample(500, random_state=1), 0)
+    log_rows(store, adult.test[adult.test["age"] >= 50].sample(500, random_state=1), 500)
+    windows = monitor.update()
+    page = render_report(
+        "adult",
+        1,
+        windows,
+        performance=[{"metric": "roc_auc", "value": 0.9, "low": 0.88, "high": 0.92}, None, None],
+    )
+    store.close()
+    assert page.startswith("<!DOCTYPE html>")
+    assert page.count("<svg") == 3
+    assert page.count("<polyline") >= 2  # at least one drawn line per drift chart
+    assert "drifted: " in page
+    assert "<td>age</td>" in page
+    assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
