@@ -159,6 +159,18 @@ def column_drift(
         raise TypeError(f"Column '{name}': reference and window sketches differ in kind.")
     samples = window.total
     seen = samples + window.missing
+    if samples == 0:  # nothing to compare yet: no effect, no verdict
+        return ColumnDrift(
+            column=name,
+            test=test,
+            statistic=0.0,
+            p_value=1.0,
+            psi=0.0,
+            js_distance=0.0,
+            samples=0,
+            missing_share=window.missing / seen if seen else 0.0,
+            drifted=None,
+        )
     stability = psi(reference.counts, window.counts)
     verdict: bool | None = None
     if samples >= thresholds.min_samples:

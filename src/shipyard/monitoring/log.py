@@ -191,28 +191,38 @@ class MonitoringStore:
         return {"predictions": int(predictions), "labelled": int(labelled)}
 
     def predictions(
-        self, model_name: str, after_id: int = 0, limit: int = 10_000
+        self,
+        model_name: str,
+        after_id: int = 0,
+        limit: int = 10_000,
+        session: Session | None = None,
     ) -> list[dict[str, Any]]:
-        """Predictions with an id above ``after_id``, oldest first (for incremental readers)."""
-        with Session(self.engine) as session:
-            rows = session.scalars(
-                select(_Prediction)
-                .where(_Prediction.model_name == model_name, _Prediction.id > after_id)
-                .order_by(_Prediction.id)
-                .limit(limit)
-            ).all()
-            return [
-                {
-                    "id": row.id,
-                    "request_id": row.request_id,
-                    "version": row.version,
-                    "at": row.at,
-                    "inputs": row.inputs,
-                    "output": row.output,
-                    "latency_ms": row.latency_ms,
-                }
-                for row in rows
-            ]
+        """Return predictions with an id above ``after_id``, oldest first.
+
+        Pass ``session`` to read inside a caller's transaction (required for in-memory SQLite,
+        where every connection is a different database).
+        """
+        query = (
+            select(_Prediction)
+            .where(_Prediction.model_name == model_name, _Prediction.id > after_id)
+            .order_by(_Prediction.id)
+            .limit(limit)
+        )
+        if session is None:
+            with Session(self.engine) as own:
+                return self.predictions(model_name, after_id, limit, own)
+        return [
+            {
+                "id": row.id,
+                "request_id": row.request_id,
+                "version": row.version,
+                "at": row.at,
+                "inputs": row.inputs,
+                "output": row.output,
+                "latency_ms": row.latency_ms,
+            }
+            for row in session.scalars(query).all()
+        ]
 
     def labelled(
         self, model_name: str, since: datetime | None = None, limit: int | None = None

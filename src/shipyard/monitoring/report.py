@@ -36,10 +36,13 @@ def svg_line_chart(
     threshold: float | None = None,
     width: int = 720,
     height: int = 260,
+    zero_based: bool = False,
 ) -> str:
     """Draw named series over window indices as an SVG line chart (None leaves a gap)."""
     left, right, top, bottom = 48, 150, 28, 30
     values = [v for points in series.values() for v in points if v is not None]
+    if zero_based:
+        values.append(0.0)
     if threshold is not None:
         values.append(threshold)
     low, high = (min(values), max(values)) if values else (0.0, 1.0)
@@ -152,6 +155,10 @@ def render_report(
     performance
         Optional realised metric per window: ``{"metric", "value", "low", "high"}`` or None.
     """
+    # An open window with no predictions yet has nothing to draw.
+    kept = [index for index, window in enumerate(windows) if window.count > 0]
+    windows = [windows[index] for index in kept]
+    performance = [performance[index] for index in kept if index < len(performance)]
     columns = [row["column"] for row in windows[-1].report] if windows else []
     psi_series = {
         ("prediction" if column == PREDICTION_COLUMN else column): [
@@ -167,6 +174,7 @@ def render_report(
             {name: features[name] for name in ranked[:8]},
             title="Input drift: PSI per window (top 8 columns)",
             threshold=psi_threshold,
+            zero_based=True,
         )
     ]
     if "prediction" in psi_series:
@@ -175,6 +183,7 @@ def render_report(
                 {"prediction": psi_series["prediction"]},
                 title="Prediction drift: PSI per window",
                 threshold=psi_threshold,
+                zero_based=True,
             )
         )
     if performance and any(item for item in performance):

@@ -123,7 +123,7 @@ class DriftMonitor:
             sketches = {name: sketch_from_json(data) for name, data in window.sketches.items()}
             touched: list[_Window] = []
             after = window.last_log_id
-            while rows := self.store.predictions(self.model_name, after, batch_size):
+            while rows := self.store.predictions(self.model_name, after, batch_size, session):
                 after = rows[-1]["id"]
                 pending = [row for row in rows if row["version"] == self.version]
                 while pending:
