@@ -316,12 +316,17 @@ def models_promote(
     version: Annotated[int, typer.Argument(help="Version to promote.")],
     alias: Annotated[str, typer.Option(help="Alias to move.")] = "champion",
     reason: Annotated[str, typer.Option(help="Why, for the audit log.")] = "",
+    override_fairness: Annotated[
+        bool, typer.Option(help="Promote despite breached fairness thresholds (needs --reason).")
+    ] = False,
     config: ConfigOption = None,
     home: HomeOption = None,
     registry: RegistryOption = None,
 ) -> None:
     """Point an alias (default: champion) at a version; the move is logged."""
-    promoted = _open_registry(config, home, registry).promote(name, version, alias, reason)
+    promoted = _open_registry(config, home, registry).promote(
+        name, version, alias, reason, override_fairness=override_fairness
+    )
     output.console.print(f"{alias} -> {promoted.reference}")
 
 
@@ -439,6 +444,14 @@ def demo(
             highlight=False,
         )
     output.console.print("Server stopped.")
+    output.console.print(f"Fairness: {result.fairness_verdict}", highlight=False)
+    if result.cards:
+        output.console.print(f"Model card: {', '.join(result.cards)}", highlight=False)
+
+
+from shipyard.cli import evaluation as _evaluation_commands  # noqa: E402
+
+_evaluation_commands.register(app, models_app)
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ from shipyard.runtime.models import LightGBMScorer, LinearScorer
 if TYPE_CHECKING:
     import pandas as pd
 
+    from shipyard.registry.store import Registry
     from shipyard.runtime.predictor import Predictor
     from shipyard.runtime.preprocess import CompiledPreprocessor
 
@@ -43,6 +44,7 @@ __all__ = [
     "explain_features",
     "explain_frame",
     "explain_records",
+    "explain_reference",
     "permutation_importance",
 ]
 
@@ -238,3 +240,16 @@ def permutation_importance(
             drops.append(sign * (baseline - score(metric, y, predictor.score_frame(shuffled))))
         results[column] = {"mean": float(np.mean(drops)), "std": float(np.std(drops))}
     return dict(sorted(results.items(), key=lambda item: -item[1]["mean"]))
+
+
+def explain_reference(
+    registry: Registry, reference: str, records: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Explain records with a registered version: ``{"model", "version", "explanations"}``."""
+    version = registry.resolve(reference)
+    predictor = registry.load_predictor(version.reference)
+    return {
+        "model": version.name,
+        "version": version.version,
+        "explanations": explain_records(predictor, records),
+    }

@@ -12,9 +12,19 @@ import base64
 import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Document", "fairness_blocks", "metric_text", "render_report"]
+if TYPE_CHECKING:
+    from shipyard.registry.store import Registry
+
+__all__ = [
+    "Document",
+    "fairness_blocks",
+    "metric_text",
+    "render_report",
+    "report_for_version",
+]
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
@@ -280,3 +290,25 @@ def _largest_first(values: Mapping[str, Any]) -> list[tuple[str, Any]]:
         return -float(value["mean"] if isinstance(value, Mapping) else value)
 
     return sorted(values.items(), key=key)
+
+
+def report_for_version(registry: Registry, reference: str) -> tuple[str, Path]:
+    """Verify a version's bundle and return its reference and the path of its HTML report.
+
+    Raises
+    ------
+    RegistryError
+        When the bundle holds no report (trained with ``evaluation.report: false`` or without
+        the ``report`` extra).
+    """
+    from shipyard.errors import RegistryError
+
+    version = registry.resolve(reference)
+    manifest = registry.verify(version.reference)
+    if "report.html" not in manifest.get("files", {}):
+        raise RegistryError(
+            f"{version.reference} has no evaluation report: it was trained with "
+            "evaluation.report false or without the report extra. Install "
+            "'shipyard[report]' and retrain to get one."
+        )
+    return version.reference, Path(version.bundle_path) / "report.html"

@@ -70,7 +70,7 @@ def run_suite(
 
     task, seed = predictor.task, config.seed
     columns = predictor.contract.feature_names
-    samples = min(config.evaluation.bootstrap_samples, 200)
+    samples = min(config.evaluation.bootstrap_samples, 100)
     slice_metric = metric if metric in SLICE_METRICS[task] else SLICE_METRICS[task][0]
     slices = slice_metrics(
         test[columns + [c for c in config.sensitive if c not in columns]],
