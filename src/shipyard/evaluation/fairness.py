@@ -20,6 +20,7 @@ accuracy it cost. The served model is not changed by it.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -461,10 +462,16 @@ def mitigate(
         reduction = ExponentiatedGradient(
             LogisticRegression(max_iter=500), constraints=moment, max_iter=30
         )
-        reduction.fit(np.nan_to_num(x_validation), y_validation, sensitive_features=s_validation)
-        after = np.asarray(
-            reduction.predict(np.nan_to_num(x_test), random_state=seed), dtype=np.int64
-        )
+        with warnings.catch_warnings():
+            # fairlearn's reductions grow and recast pandas objects in ways pandas 3 deprecates
+            # (setting via .at on new keys, bools into float Series); the results are correct.
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"fairlearn\.")
+            reduction.fit(
+                np.nan_to_num(x_validation), y_validation, sensitive_features=s_validation
+            )
+            after = np.asarray(
+                reduction.predict(np.nan_to_num(x_test), random_state=seed), dtype=np.int64
+            )
     else:
         raise DataError(
             f"Unknown mitigation '{method}'; use threshold_optimizer or exponentiated_gradient."
