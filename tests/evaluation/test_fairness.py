@@ -64,7 +64,8 @@ def test_thresholds_gate_with_a_message_naming_metric_group_and_numbers():
     )
     assert "demographic_parity_difference by group is 0.2" in message
     assert "above the maximum 0.1" in message
-    assert "for 'A' vs" in message and "for 'B'" in message
+    assert "for 'A' vs" in message
+    assert "for 'B'" in message
     section = report.as_dict()
     assert section["gate"]["passed"] is False
     assert section["gate"]["verdict"].startswith("BREACHED: ")

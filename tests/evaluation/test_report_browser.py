@@ -61,7 +61,8 @@ def test_report_renders_its_plots_in_a_browser(evaluated, tmp_path):
     sources = re.findall(r'<img [^>]*src="([^"]{0,30})', html)
     assert len(sources) >= 6
     assert all(source.startswith("data:image/png;base64,") for source in sources)
-    assert "http://" not in html and "https://" not in html
+    assert "http://" not in html
+    assert "https://" not in html
 
     pixels = screenshot(report, tmp_path)
     assert pixels.shape == (1600, 1200)
