@@ -78,8 +78,10 @@ def _slice_masks(
             masks.append((column.name, "(missing)", numbers.isna().to_numpy()))
     present = [name for name in sensitive if name in frame.columns]
     if len(present) > 1:
-        labels = frame[present].astype(str)
-        joined = labels.agg(" & ".join, axis=1)
+        # Vectorised concatenation: a row-wise join is a Python call per row.
+        joined = frame[present[0]].astype(str)
+        for name in present[1:]:
+            joined = joined + " & " + frame[name].astype(str)
         feature = " & ".join(present)
         for label in sorted(joined.unique()):
             masks.append((feature, str(label), (joined == label).to_numpy()))
