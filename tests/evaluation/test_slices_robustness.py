@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from shipyard.evaluation.metrics import bootstrap_metrics, score
 from shipyard.evaluation.robustness import counterfactual_flips, perturbation_stability
-from shipyard.evaluation.slices import slice_metrics
+from shipyard.evaluation.slices import resampled_metrics, slice_metrics, weighted_auc
 
 
 def test_slices_cover_values_bins_and_sensitive_intersections(evaluated):
@@ -82,3 +84,36 @@ def test_a_sensitive_column_that_is_not_a_feature_cannot_flip_decisions(evaluate
     frame = pd.read_csv(evaluated.test_csv, skipinitialspace=True).head(50)
     flips = counterfactual_flips(predictor, frame.assign(group="x"), ["group"])
     assert flips["group"] == {"used_as_feature": False, "change_rate": 0.0, "by_value": {}}
+
+
+def test_resampled_auc_equals_the_auc_of_the_materialised_resample():
+    rng = np.random.default_rng(0)
+    n = 300
+    y = rng.integers(0, 2, n)
+    scores = np.round(rng.random(n), 2)  # many ties
+    outputs = np.column_stack([1 - scores, scores])
+    assert weighted_auc(np.ones((1, n)), scores, y == 1)[0] == pytest.approx(
+        score("roc_auc", y, outputs), abs=1e-12
+    )
+    counts = rng.multinomial(n, np.full(n, 1 / n), size=5)
+    for row in counts:
+        rows = np.repeat(np.arange(n), row)
+        expected = score("roc_auc", y[rows], outputs[rows])
+        assert weighted_auc(row[None, :], scores, y == 1)[0] == pytest.approx(expected, abs=1e-12)
+
+
+def test_resampled_intervals_agree_with_the_loop_bootstrap():
+    rng = np.random.default_rng(1)
+    n = 2000
+    y = rng.integers(0, 2, n)
+    scores = np.clip(0.5 + 0.3 * (y - 0.5) + rng.normal(0, 0.25, n), 0, 1)
+    outputs = np.column_stack([1 - scores, scores])
+    fast = resampled_metrics(
+        y, outputs, ["roc_auc", "accuracy"], n_samples=400, confidence=0.95, seed=0
+    )
+    slow = bootstrap_metrics(y, outputs, ["roc_auc", "accuracy"], n_samples=400, seed=0)
+    for metric in ("roc_auc", "accuracy"):
+        assert fast[metric].value == slow[metric].value
+        width = slow[metric].high - slow[metric].low
+        assert abs(fast[metric].low - slow[metric].low) < 0.2 * width
+        assert abs(fast[metric].high - slow[metric].high) < 0.2 * width
