@@ -431,7 +431,7 @@ def demo(
     if as_json:
         output.print_json(result.as_dict())
         return
-    output.print_train_run(result.run.as_dict())
+    output.print_train_run({**result.run.as_dict(), "fairness": result.fairness_verdict})
     output.console.print(f"\nAnswers from {result.url} for 3 real records of the Adult test set:")
     for call in result.calls:
         record, answer = call["record"], call["answer"]
@@ -444,7 +444,6 @@ def demo(
             highlight=False,
         )
     output.console.print("Server stopped.")
-    output.console.print(f"Fairness: {result.fairness_verdict}", highlight=False)
     if result.cards:
         output.console.print(f"Model card: {', '.join(result.cards)}", highlight=False)
 
