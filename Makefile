@@ -7,15 +7,17 @@ BIN := $(VENV)/bin
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
 
 # Runtime install: the package with its serving extra.
+# pip 25.1 or newer reads the dependency groups of pyproject.toml.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
 	$(BIN)/python -m pip install --quiet -e ".[serve]"
 	touch $@
 
 # Development install: everything, plus the test and lint dependency groups.
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
 	$(BIN)/python -m pip install --quiet -e ".[all]" --group test --group lint
 	touch $@ $(VENV)/.installed
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from shipyard.demo import DEMO_TEST_ROWS, run_demo
 
 
@@ -26,3 +28,15 @@ def test_demo_trains_serves_and_answers_real_records(tmp_path):
         assert abs(sum(answer["probabilities"].values()) - 1.0) < 1e-9
     assert sum(call["answer"]["prediction"] == call["actual"] for call in result.calls) >= 2
     assert any("server stopped" in message for message in messages)
+
+    # The fairness verdict on sex and race, and the model card written from the registry.
+    verdict = result.fairness_verdict
+    assert verdict.startswith(("passed", "BREACHED"))
+    assert verdict == result.run.fairness["gate"]["verdict"]
+    assert result.as_dict()["fairness_verdict"] == verdict
+    markdown = Path(result.cards[0])
+    assert markdown.name == "adult-income-v1-model-card.md"
+    text = markdown.read_text()
+    assert "## Fairness" in text
+    assert "Any decision about a real person" in text  # out-of-scope use, from the config
+    assert any(message.startswith("model card written to") for message in messages)

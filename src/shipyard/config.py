@@ -34,6 +34,7 @@ __all__ = [
     "CLI_FLAGS",
     "DataConfig",
     "EvaluationConfig",
+    "FairnessConfig",
     "PipelineConfig",
     "RegistryConfig",
     "ServingConfig",
@@ -105,6 +106,42 @@ class EvaluationConfig(_Strict):
 
     bootstrap_samples: int = Field(default=1000, ge=100, le=100_000)
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    report: bool = Field(
+        default=True,
+        description="Write the evaluation report, plots and model card into each bundle "
+        "(needs the 'report' extra).",
+    )
+    intended_use: str = Field(
+        default="Not stated in the config (set evaluation.intended_use).",
+        description="What the model is for; printed in the model card.",
+    )
+    out_of_scope_use: str = Field(
+        default="Not stated in the config (set evaluation.out_of_scope_use).",
+        description="Uses the model is not meant for; printed in the model card.",
+    )
+
+
+FairnessMetric = Literal[
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "equalized_odds_difference",
+]
+
+
+class FairnessConfig(_Strict):
+    """The fairness gate over the ``sensitive`` columns, and the mitigation to try."""
+
+    thresholds: dict[FairnessMetric, float] = Field(
+        default_factory=dict,
+        description="Gate: differences above, or ratios below, these values block promotion.",
+    )
+    mitigation: Literal["none", "threshold_optimizer", "exponentiated_gradient"] = Field(
+        default="none", description="Fairlearn mitigation to measure against the trained model."
+    )
+    bootstrap_samples: int = Field(default=200, ge=20, le=100_000)
+    min_group_size: int = Field(
+        default=30, ge=1, description="Groups with fewer test rows are reported, not gated."
+    )
 
 
 class ServingConfig(_Strict):
@@ -153,6 +190,7 @@ class PipelineConfig(_Strict):
     split: SplitConfig = SplitConfig()
     training: TrainingConfig = TrainingConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    fairness: FairnessConfig = FairnessConfig()
     serving: ServingConfig = ServingConfig()
     registry: RegistryConfig = RegistryConfig()
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from shipyard.config import PipelineConfig, load_config
@@ -31,10 +32,24 @@ class DemoResult:
     run: TrainRun
     url: str
     calls: list[dict[str, Any]]
+    cards: list[str] = field(default_factory=list)
+
+    @property
+    def fairness_verdict(self) -> str:
+        """The fairness gate's verdict on the trained model."""
+        if not self.run.fairness:
+            return "not assessed (no sensitive columns, or the evaluation report was skipped)"
+        return str(self.run.fairness["gate"]["verdict"])
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary, the shape ``shipyard demo --json`` prints."""
-        return {**self.run.as_dict(), "server": self.url, "calls": self.calls}
+        return {
+            **self.run.as_dict(),
+            "server": self.url,
+            "calls": self.calls,
+            "fairness_verdict": self.fairness_verdict,
+            "model_card": self.cards,
+        }
 
 
 def demo_config(overrides: dict[str, Any] | None = None) -> PipelineConfig:
@@ -65,6 +80,10 @@ def run_demo(
     registry = Registry.from_config(config.registry)
     run = train(config, report=report, registry=registry)
     reference = run.version.reference
+    from shipyard.evaluation.card import write_card
+
+    cards = [str(path) for path in write_card(registry, reference, Path(config.registry.home))]
+    report(f"model card written to {cards[0]}")
     report(f"starting a server for {reference}")
     app = build_app(registry, reference, config.serving)
     adult = datasets.load("adult")
@@ -78,4 +97,4 @@ def run_demo(
             answer = _post(endpoint, record)
             calls.append({"record": record, "answer": answer, "actual": actual})
     report("server stopped")
-    return DemoResult(run, url, calls)
+    return DemoResult(run, url, calls, cards)

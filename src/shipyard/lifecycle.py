@@ -67,6 +67,7 @@ class TrainRun:
     notes: list[str] = field(default_factory=list)
     promoted: bool = False
     seconds: float = 0.0
+    fairness: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary, the shape ``shipyard train --json`` prints."""
@@ -86,6 +87,7 @@ class TrainRun:
             "parity": self.parity,
             "notes": self.notes,
             "bundle": str(self.version.bundle_path),
+            "fairness": self.fairness["gate"]["verdict"] if self.fairness else None,
         }
 
 
@@ -239,9 +241,11 @@ def train(
     parity = check_parity(result.pipeline, predictor, parity_rows, task)
 
     report(f"evaluating on {len(test)} test rows with bootstrap confidence intervals")
+    test = test.reset_index(drop=True)
+    test_outputs = predictor.score_frame(test[columns])
     test_metrics = bootstrap_metrics(
         _encode_target(test[target], task, classes),
-        predictor.score_frame(test[columns]),
+        test_outputs,
         DEFAULT_METRICS[task],
         n_samples=config.evaluation.bootstrap_samples,
         confidence=config.evaluation.confidence,
@@ -281,6 +285,13 @@ def train(
         "config.yaml": dump_config(config).encode(),
     }
     parent = _latest_version(registry, config.name)
+    if config.evaluation.report:
+        report("evaluation suite: slices, fairness, explanations, robustness, plots, card")
+        files.update(
+            _evaluation_files(
+                config, predictor, test, validation, test_outputs, manifest, files, notes, parent
+            )
+        )
     winner = next(row for row in result.leaderboard if row.name == result.best)
     version = registry.register(
         config.name,
@@ -293,11 +304,18 @@ def train(
         parent_version=parent,
     )
     promoted = False
-    if parent is None:
+    fairness: dict[str, Any] | None = manifest.get("fairness")  # type: ignore[assignment]
+    gate_passed = fairness is None or bool(fairness["gate"]["passed"])
+    if parent is None and gate_passed:
         version = registry.promote(
             config.name, version.version, DEFAULT_ALIAS, reason="first version of the model"
         )
         promoted = True
+    elif parent is None and fairness is not None:
+        notes.append(
+            f"not promoted to {DEFAULT_ALIAS}: fairness gate {fairness['gate']['verdict']}"
+        )
+        report(notes[-1])
     report(f"registered {version.reference}" + (" as champion" if promoted else ""))
     return TrainRun(
         version,
@@ -311,7 +329,71 @@ def train(
         notes,
         promoted,
         time.perf_counter() - started,
+        fairness,
     )
+
+
+def _evaluation_files(
+    config: PipelineConfig,
+    predictor: Predictor,
+    test: pd.DataFrame,
+    validation: pd.DataFrame,
+    test_outputs: Any,
+    manifest: dict[str, Any],
+    files: dict[str, bytes],
+    notes: list[str],
+    parent: int | None,
+) -> dict[str, bytes]:
+    """Run the evaluation suite; add its manifest sections; return the report, plots and card.
+
+    Without the ``report`` extra the suite is skipped with a note, unless fairness thresholds
+    are configured: a gate that cannot be evaluated must not pass silently.
+    """
+    import hashlib
+
+    from shipyard.errors import MissingDependencyError
+
+    try:
+        from shipyard.evaluation.card import build_card
+        from shipyard.evaluation.report import render_report
+        from shipyard.evaluation.suite import run_suite
+
+        classes, task, target = predictor.classes, predictor.task, config.data.target
+        suite = run_suite(
+            config,
+            predictor,
+            test=test,
+            y_test=_encode_target(test[target], task, classes),
+            outputs=test_outputs,
+            validation=validation.reset_index(drop=True),
+            y_validation=_encode_target(validation[target], task, classes),
+            metric=manifest["metric"],
+        )
+    except MissingDependencyError as error:
+        if config.fairness.thresholds:
+            raise
+        notes.append(f"evaluation report skipped: {error}")
+        return {}
+    manifest["evaluation"] = suite.evaluation
+    manifest["fairness"] = suite.fairness_section()
+    extra = {f"plots/{name}.png": png for name, png in suite.plots.items()}
+    extra["report.html"] = render_report({**manifest, "name": config.name}, suite.plots).encode()
+    hashes = {
+        name: hashlib.sha256(data).hexdigest() for name, data in sorted({**files, **extra}.items())
+    }
+    card = build_card(
+        {
+            **manifest,
+            "name": config.name,
+            "parent_version": parent,
+            "package_versions": package_versions(),
+            "files": hashes,
+        },
+        predictor.contract.model_dump(mode="json", exclude_none=True),
+    )
+    extra["model_card.md"] = card.to_markdown().encode()
+    extra["model_card.html"] = card.to_html().encode()
+    return extra
 
 
 def pd_concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -316,12 +316,17 @@ def models_promote(
     version: Annotated[int, typer.Argument(help="Version to promote.")],
     alias: Annotated[str, typer.Option(help="Alias to move.")] = "champion",
     reason: Annotated[str, typer.Option(help="Why, for the audit log.")] = "",
+    override_fairness: Annotated[
+        bool, typer.Option(help="Promote despite breached fairness thresholds (needs --reason).")
+    ] = False,
     config: ConfigOption = None,
     home: HomeOption = None,
     registry: RegistryOption = None,
 ) -> None:
     """Point an alias (default: champion) at a version; the move is logged."""
-    promoted = _open_registry(config, home, registry).promote(name, version, alias, reason)
+    promoted = _open_registry(config, home, registry).promote(
+        name, version, alias, reason, override_fairness=override_fairness
+    )
     output.console.print(f"{alias} -> {promoted.reference}")
 
 
@@ -426,7 +431,7 @@ def demo(
     if as_json:
         output.print_json(result.as_dict())
         return
-    output.print_train_run(result.run.as_dict())
+    output.print_train_run({**result.run.as_dict(), "fairness": result.fairness_verdict})
     output.console.print(f"\nAnswers from {result.url} for 3 real records of the Adult test set:")
     for call in result.calls:
         record, answer = call["record"], call["answer"]
@@ -439,6 +444,13 @@ def demo(
             highlight=False,
         )
     output.console.print("Server stopped.")
+    if result.cards:
+        output.console.print(f"Model card: {', '.join(result.cards)}", highlight=False)
+
+
+from shipyard.cli import evaluation as _evaluation_commands  # noqa: E402
+
+_evaluation_commands.register(app, models_app)
 
 
 def main() -> None:

@@ -85,5 +85,7 @@ def print_train_run(data: dict[str, Any]) -> None:
     )
     for note in data["notes"]:
         console.print(f"Note: {note}")
+    if data.get("fairness"):
+        console.print(f"Fairness: {data['fairness']}", highlight=False)
     alias = " (champion)" if "champion" in data["aliases"] else ""
     console.print(f"Registered [bold]{data['reference']}[/bold]{alias} in {data['bundle']}")

@@ -45,11 +45,15 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from shipyard.errors import ModelNotFoundError, RegistryError
 from shipyard.registry.bundle import load_predictor, read_manifest, verify_bundle, write_bundle
 
-__all__ = ["DEFAULT_ALIAS", "ModelVersion", "Registry", "parse_reference"]
+__all__ = ["DEFAULT_ALIAS", "FairnessGateError", "ModelVersion", "Registry", "parse_reference"]
 
 DEFAULT_ALIAS = "champion"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _REFERENCE = re.compile(r"^(?P<name>[^@:]+)(?:@(?P<alias>[A-Za-z0-9_-]+)|:(?P<version>\d+))?$")
+
+
+class FairnessGateError(RegistryError):
+    """A version breaches its fairness thresholds, so it cannot become champion."""
 
 
 def _now() -> datetime:
@@ -324,16 +328,31 @@ class Registry:
         return self.get(name, version)
 
     def promote(
-        self, name: str, version: int, alias: str = DEFAULT_ALIAS, reason: str = ""
+        self,
+        name: str,
+        version: int,
+        alias: str = DEFAULT_ALIAS,
+        reason: str = "",
+        *,
+        override_fairness: bool = False,
     ) -> ModelVersion:
         """Point ``alias`` at ``version`` and log the move.
+
+        A version whose manifest records breached fairness thresholds cannot become
+        ``champion`` unless ``override_fairness`` is set and a ``reason`` is given; both are
+        kept in the audit log.
 
         Raises
         ------
         ModelNotFoundError
             When the version does not exist.
+        FairnessGateError
+            When the version breaches its fairness gate and no override was given.
         """
         target = self.get(name, version)
+        detail: dict[str, Any] = {}
+        if alias == DEFAULT_ALIAS:
+            detail = self._fairness_gate(target, reason, override_fairness)
         with Session(self.engine) as session, session.begin():
             current = session.get(_Alias, (name, alias))
             previous = current.version if current else None
@@ -346,10 +365,30 @@ class Registry:
                     model_name=name,
                     version=version,
                     action="promote",
-                    detail={"alias": alias, "previous": previous, "reason": reason},
+                    detail={"alias": alias, "previous": previous, "reason": reason, **detail},
                 )
             )
         return self.get(target.name, target.version)
+
+    def _fairness_gate(self, target: ModelVersion, reason: str, override: bool) -> dict[str, Any]:
+        """Check the fairness gate recorded in the manifest; return audit details."""
+        fairness = read_manifest(target.bundle_path).get("fairness") or {}
+        gate = fairness.get("gate") or {}
+        if gate.get("passed", True):
+            return {}
+        breaches = [str(item["message"]) for item in gate.get("breaches", [])]
+        if not override:
+            raise FairnessGateError(
+                f"{target.reference} cannot become {DEFAULT_ALIAS}: it breaches its fairness "
+                f"thresholds: {'; '.join(breaches)}. Mitigate and retrain, or promote anyway "
+                "with --override-fairness --reason '...' (both are kept in the audit log)."
+            )
+        if not reason.strip():
+            raise FairnessGateError(
+                f"Overriding the fairness gate of {target.reference} needs a reason: pass "
+                "--reason '...' (it is kept in the audit log)."
+            )
+        return {"override_fairness": True, "fairness_breaches": breaches}
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -184,6 +184,9 @@ def create_app(
         Route("/ready", ready, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
+    from shipyard.serving.explain_routes import explain_routes
+
+    routes += explain_routes(model, max_body_bytes=max_body_bytes, max_records=max_records)
     return Starlette(
         routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error}
     )

@@ -1,0 +1,271 @@
+"""The model card, generated from what the registry and the bundle record, never typed by hand.
+
+Sections follow Mitchell et al., "Model Cards for Model Reporting" (FAT* 2019): model details,
+intended use (from the config), training data and its contract, metrics with intervals, slices,
+fairness, explanations, robustness, limitations and ethical considerations (derived from the
+measurements), and versions and hashes (from the registry's lineage).
+
+A card is written into each bundle at training time; :func:`card_for_version` renders the full
+card of a registered version, with its registry record and audit log added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from shipyard.evaluation.report import (
+    Document,
+    fairness_blocks,
+    metric_text,
+    robustness_blocks,
+    slice_blocks,
+)
+
+if TYPE_CHECKING:
+    from shipyard.registry.store import Registry
+
+__all__ = ["build_card", "card_for_version", "write_card"]
+
+
+def _limitations(manifest: Mapping[str, Any]) -> list[str]:
+    evaluation = manifest.get("evaluation", {})
+    found = []
+    worst = [item for item in evaluation.get("slices", []) if item.get("worst")]
+    metric = evaluation.get("slice_metric")
+    for item in worst[:3]:
+        value = item["metrics"].get(metric)
+        if value:
+            found.append(
+                f"Weaker on {item['feature']} = {item['value']} ({item['rows']} test rows): "
+                f"{metric} {metric_text(value)}."
+            )
+    fairness = manifest.get("fairness") or {}
+    for breach in fairness.get("gate", {}).get("breaches", []):
+        found.append(f"Fairness threshold breached: {breach['message']}.")
+    for name, item in evaluation.get("robustness", {}).get("perturbations", {}).items():
+        if item["stability"] < 0.95:
+            found.append(
+                f"Only {item['stability']:.1%} of decisions survive the {name} perturbation."
+            )
+    found.append(
+        "Measured on the test split of the training source only; performance on other "
+        "populations or later data is unknown until it is evaluated there."
+    )
+    found += [str(note) for note in manifest.get("notes", [])]
+    return found
+
+
+def _ethics(manifest: Mapping[str, Any]) -> list[str]:
+    sensitive = manifest.get("sensitive", [])
+    if not sensitive:
+        return [
+            "No sensitive columns were configured, so group fairness was not measured. Set "
+            "'sensitive' in the config to measure it."
+        ]
+    notes = [f"Sensitive columns: {', '.join(sensitive)}."]
+    counterfactual = manifest.get("evaluation", {}).get("robustness", {}).get("counterfactual", {})
+    for column, item in counterfactual.items():
+        if item["used_as_feature"]:
+            notes.append(
+                f"'{column}' is a model input: changing it alone changes "
+                f"{item['change_rate']:.2%} of test decisions. Consider dropping it "
+                "(data.drop) if decisions must not depend on it directly."
+            )
+        else:
+            notes.append(
+                f"'{column}' is not a model input, but other columns may act as proxies; "
+                "see the fairness section for the measured outcome."
+            )
+    mitigation = (manifest.get("fairness") or {}).get("mitigation")
+    if mitigation:
+        notes.append(
+            f"A {mitigation['method']} mitigation would lower "
+            f"{mitigation['disparity_metric']} by {mitigation['fairness_gained']:.4f} at an "
+            f"accuracy cost of {mitigation['accuracy_paid']:.4f}; it is not applied to the "
+            "served model."
+        )
+    return notes
+
+
+def build_card(
+    manifest: Mapping[str, Any],
+    contract: Mapping[str, Any] | None = None,
+    registry_record: Mapping[str, Any] | None = None,
+    events: Sequence[Mapping[str, Any]] = (),
+) -> Document:
+    """Build the card of a model from its manifest, contract and registry record."""
+    evaluation = manifest.get("evaluation", {})
+    name = manifest.get("name", "model")
+    version = manifest.get("version")
+    title = f"Model card: {name}" + (f" version {version}" if version else "")
+    card = Document(title)
+
+    card.heading("Model details")
+    model = manifest["model"]
+    classes = manifest.get("classes") or []
+    card.items(
+        [
+            f"Task: {manifest['task']}; target '{manifest['target']}'"
+            + (f"; classes {', '.join(map(str, classes))}" if classes else ""),
+            f"Model family: {model['family']} (served from {model['path']}, format "
+            f"{model['format']})",
+            f"Selection metric: {manifest.get('metric')}",
+            f"shipyard version: {manifest.get('code_version')}",
+        ]
+    )
+
+    card.heading("Intended use")
+    card.paragraph(str(evaluation.get("intended_use", "Not stated.")))
+    card.heading("Out-of-scope use")
+    card.paragraph(str(evaluation.get("out_of_scope_use", "Not stated.")))
+
+    card.heading("Training data")
+    rows = manifest.get("rows", {})
+    data = evaluation.get("data", {})
+    card.items(
+        [
+            f"Source: {data.get('source', 'unknown')}"
+            + (f"; test source: {data['test_source']}" if data.get("test_source") else ""),
+            f"Rows: train {rows.get('train')}, validation {rows.get('validation')}, "
+            f"test {rows.get('test')}",
+            f"Data fingerprint: {manifest.get('data_fingerprint') or 'assigned at registration'}",
+        ]
+    )
+    if contract:
+        card.table(
+            ["column", "type", "nullable", "allowed"],
+            [
+                [
+                    column["name"],
+                    column["type"],
+                    "yes" if column.get("nullable") else "no",
+                    _allowed(column),
+                ]
+                for column in contract.get("columns", [])
+            ],
+        )
+
+    card.heading("Metrics (test split, bootstrap intervals)")
+    card.table(
+        ["metric", "value [CI]"],
+        [[key, metric_text(value)] for key, value in manifest["metrics"]["test"].items()],
+    )
+    slices = evaluation.get("slices", [])
+    slice_blocks(card, [item for item in slices if item.get("worst")])
+    fairness_blocks(card, manifest.get("fairness"))
+
+    card.heading("Explanation summary")
+    explanation = evaluation.get("explanations", {})
+    if explanation.get("summary"):
+        top = list(_largest_first(explanation["summary"]))[:8]
+        card.paragraph(
+            f"Largest mean absolute contributions to the {explanation['output']}: "
+            + ", ".join(f"{key} {value:.4f}" for key, value in top)
+            + "."
+        )
+    if explanation.get("note"):
+        card.paragraph(explanation["note"])
+    importance = evaluation.get("permutation_importance", {})
+    if importance:
+        card.paragraph(
+            "Permutation importance (largest first): "
+            + ", ".join(
+                f"{key} {value['mean']:.4f}" for key, value in _largest_first(importance)[:8]
+            )
+            + "."
+        )
+    robustness_blocks(card, evaluation.get("robustness", {}))
+
+    card.heading("Limitations")
+    card.items(_limitations(manifest))
+    card.heading("Ethical considerations")
+    card.items(_ethics(manifest))
+
+    card.heading("Versions and hashes")
+    lineage = [
+        f"Parent version: {manifest.get('parent_version')}",
+        f"Data fingerprint: {manifest.get('data_fingerprint')}",
+    ]
+    if registry_record:
+        lineage += [
+            f"Registered: {registry_record.get('created_at')}",
+            f"Aliases: {', '.join(registry_record.get('aliases', [])) or 'none'}",
+            f"Manifest SHA-256: {registry_record.get('manifest_sha256')}",
+        ]
+    card.items(lineage)
+    packages = manifest.get("package_versions", {})
+    if packages:
+        card.table(["package", "version"], [[key, value] for key, value in packages.items()])
+    files = manifest.get("files", {})
+    if files:
+        card.table(["bundle file", "SHA-256"], [[key, value] for key, value in files.items()])
+    if events:
+        card.heading("Audit log")
+        card.table(
+            ["at", "action", "detail"],
+            [[event["at"][:19], event["action"], _detail(event["detail"])] for event in events],
+        )
+    return card
+
+
+def _allowed(column: Mapping[str, Any]) -> str:
+    if column.get("categories"):
+        shown = list(column["categories"])[:8]
+        more = f", ... ({len(column['categories'])})" if len(column["categories"]) > 8 else ""
+        return ", ".join(map(str, shown)) + more
+    limits = [f"min {column['min']:g}" if column.get("min") is not None else ""]
+    limits.append(f"max {column['max']:g}" if column.get("max") is not None else "")
+    return ", ".join(part for part in limits if part) or "any"
+
+
+def _detail(detail: Mapping[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in detail.items() if value not in ("", None))
+
+
+def card_for_version(registry: Registry, reference: str) -> Document:
+    """Build the full card of a registered version: bundle, registry record and audit log.
+
+    Raises
+    ------
+    ModelNotFoundError
+        When the reference matches no version.
+    BundleIntegrityError
+        When the bundle does not match its recorded hashes.
+    """
+    version = registry.resolve(reference)
+    manifest = registry.verify(version.reference)
+    contract_path = Path(version.bundle_path) / manifest["contract"]
+    contract = yaml.safe_load(contract_path.read_text(encoding="utf-8"))
+    events = [
+        event
+        for event in registry.events(version.name)
+        if event["version"] in (None, version.version)
+    ]
+    return build_card(manifest, contract, version.as_dict(), events)
+
+
+def write_card(registry: Registry, reference: str, directory: str | Path) -> tuple[Path, Path]:
+    """Write ``NAME-vVERSION.md`` and ``.html`` cards into ``directory``; return both paths."""
+    version = registry.resolve(reference)
+    card = card_for_version(registry, version.reference)
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{version.name}-v{version.version}-model-card"
+    markdown, page = folder / f"{stem}.md", folder / f"{stem}.html"
+    markdown.write_text(card.to_markdown(), encoding="utf-8")
+    page.write_text(card.to_html(), encoding="utf-8")
+    return markdown, page
+
+
+def _largest_first(values: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Order a summary by value (or its ``mean``), largest first; JSON does not keep order."""
+
+    def key(item: tuple[str, Any]) -> float:
+        value = item[1]
+        return -float(value["mean"] if isinstance(value, Mapping) else value)
+
+    return sorted(values.items(), key=key)

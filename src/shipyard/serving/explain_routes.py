@@ -1,0 +1,130 @@
+"""Routes for explanations and the model card of the served model.
+
+``POST /v1/models/{name}/explain`` takes the same body as ``/predict`` (one record, or an array
+of records) and answers each prediction with the contribution of every input column to the
+model's raw output. ``GET /v1/models/{name}/card`` returns the model card, generated from the
+served bundle's manifest (``?format=markdown``, the default, ``html`` or ``json``).
+
+The module is self-contained so that the app only has to add :func:`explain_routes` to its
+route list.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from shipyard.evaluation.explain import UnsupportedModelError, explain_records
+from shipyard.runtime.validate import RecordValidationError
+
+if TYPE_CHECKING:
+    from shipyard.serving.app import ServedModel
+
+__all__ = ["explain_routes"]
+
+
+def _json(content: Any, status: int = 200) -> Response:
+    return Response(
+        orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status,
+        media_type="application/json",
+    )
+
+
+def _error(status: int, error: str, message: str, **extra: Any) -> Response:
+    return _json({"error": error, "message": message, **extra}, status)
+
+
+async def _body(request: Request, limit: int) -> bytes | None:
+    """Read the body, or return None once it exceeds ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def explain_routes(
+    model: ServedModel, *, max_body_bytes: int = 1_048_576, max_records: int = 10_000
+) -> list[Route]:
+    """Build the explain and card routes for ``model``."""
+    predictor = model.predictor
+
+    def wrong_name(request: Request) -> Response | None:
+        name = request.path_params["name"]
+        if name != model.name:
+            return _error(
+                404, "model_not_found", f"This server serves model '{model.name}', not '{name}'."
+            )
+        return None
+
+    async def explain(request: Request) -> Response:
+        if (problem := wrong_name(request)) is not None:
+            return problem
+        body = await _body(request, max_body_bytes)
+        if body is None:
+            return _error(
+                413, "body_too_large", f"The request body exceeds {max_body_bytes} bytes."
+            )
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as error:
+            return _error(400, "invalid_json", f"The request body is not valid JSON: {error}")
+        single = isinstance(payload, dict)
+        records = [payload] if single else payload
+        if not isinstance(records, list) or not records:
+            return _error(
+                422,
+                "validation_error",
+                "The body must be a JSON object (one record) "
+                "or a non-empty JSON array of objects (a batch).",
+            )
+        if len(records) > max_records:
+            return _error(
+                413,
+                "too_many_records",
+                f"{len(records)} records exceed the limit of {max_records} per request.",
+            )
+        try:
+            answers = explain_records(predictor, records)
+        except RecordValidationError as error:
+            return _error(422, "validation_error", str(error), violations=error.violations)
+        except UnsupportedModelError as error:
+            return _error(501, "explanation_unsupported", str(error))
+        head = {"model": model.name, "version": model.version}
+        if single:
+            return _json({**head, **answers[0]})
+        return _json({**head, "explanations": answers})
+
+    async def card(request: Request) -> Response:
+        from shipyard.evaluation.card import build_card
+
+        if (problem := wrong_name(request)) is not None:
+            return problem
+        kind = request.query_params.get("format", "markdown")
+        if kind not in ("markdown", "html", "json"):
+            return _error(
+                400, "invalid_format", f"format must be markdown, html or json, not '{kind}'."
+            )
+        document = build_card(
+            model.manifest, predictor.contract.model_dump(mode="json", exclude_none=True)
+        )
+        if kind == "html":
+            return HTMLResponse(document.to_html())
+        if kind == "json":
+            return _json({"title": document.title, "markdown": document.to_markdown()})
+        return PlainTextResponse(document.to_markdown(), media_type="text/markdown")
+
+    return [
+        Route("/v1/models/{name}/explain", explain, methods=["POST"]),
+        Route("/v1/models/{name}/card", card, methods=["GET"]),
+    ]
