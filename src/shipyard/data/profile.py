@@ -1,0 +1,464 @@
+"""Profiling: what each column holds, computed by DuckDB in a few passes over the data.
+
+For each column the profile gives the storage type and a *semantic* type (``numeric``,
+``categorical``, ``boolean``, ``datetime``, ``text``, ``identifier`` or ``constant``), the share
+of missing values (placeholders such as ``?``, ``NA`` or an empty string count as missing),
+the number of distinct values, the most frequent values, quantiles, a histogram, the number of
+outliers (outside 1.5 interquartile ranges of the quartiles) and, when a target is named, how
+strongly the column is associated with it (absolute correlation for numbers, the correlation
+ratio or Cramér's V otherwise; 0 = none, 1 = determines it).
+
+Files are scanned by DuckDB, which spills to disk rather than running out of memory, so a file
+larger than memory can be profiled; pandas frames are profiled in place without a copy.
+
+Examples
+--------
+>>> import pandas as pd
+>>> frame = pd.DataFrame({"size": [1.0, 2.0, 2.5, None], "city": ["a", "b", "a", "?"]})
+>>> found = profile_table(frame)
+>>> [(column.name, column.semantic, column.missing) for column in found.columns]
+[('size', 'numeric', 1), ('city', 'categorical', 1)]
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.errors import DataError, require
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["ColumnProfile", "Profile", "profile_table"]
+
+MISSING_TOKENS = ("", "?", "NA", "N/A", "n/a", "na", "null", "NULL", "None", "none", "NaN", "nan")
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+EXACT_ROWS = 1_000_000
+NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE")
+INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT")
+BOOLEAN_WORDS = frozenset({"0", "1", "true", "false", "yes", "no", "y", "n", "t", "f"})
+
+
+@dataclass
+class ColumnProfile:
+    """What one column holds."""
+
+    name: str
+    storage_type: str
+    semantic: str
+    count: int
+    missing: int
+    missing_share: float
+    distinct: int
+    top_values: list[tuple[Any, int]] = field(default_factory=list)
+    minimum: float | None = None
+    maximum: float | None = None
+    mean: float | None = None
+    std: float | None = None
+    quantiles: dict[str, float] = field(default_factory=dict)
+    histogram: dict[str, list[float]] = field(default_factory=dict)
+    outliers: int = 0
+    text_length: dict[str, float] = field(default_factory=dict)
+    association: float | None = None
+    association_method: str | None = None
+
+
+@dataclass
+class Profile:
+    """The profile of a whole table."""
+
+    source: str
+    n_rows: int
+    n_columns: int
+    duplicate_rows: int
+    target: str | None
+    columns: list[ColumnProfile]
+    warnings: list[str]
+    seconds: float = 0.0
+
+    def column(self, name: str) -> ColumnProfile:
+        """Return a column's profile by name."""
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise DataError(f"The profile has no column '{name}'.")
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (what ``shipyard profile --json`` prints)."""
+        result: dict[str, Any] = _finite(asdict(self))
+        return result
+
+    def summary(self) -> dict[str, Any]:
+        """Summarise for the training report: counts, semantic types and warnings."""
+        kinds: dict[str, list[str]] = {}
+        for column in self.columns:
+            kinds.setdefault(column.semantic, []).append(column.name)
+        return {
+            "rows": self.n_rows,
+            "columns": self.n_columns,
+            "duplicate_rows": self.duplicate_rows,
+            "semantic_types": kinds,
+            "missing": {c.name: round(c.missing_share, 4) for c in self.columns if c.missing},
+            "warnings": list(self.warnings),
+        }
+
+
+def _finite(value: Any) -> Any:
+    """Replace NaN and infinities by None, so the result is valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+def quote(name: str) -> str:
+    """Quote a column name for DuckDB SQL."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _open(source: str | Path | pd.DataFrame, connection: Any) -> str:
+    """Make ``source`` queryable as the view ``data``; return its description."""
+    import pandas as pd
+
+    from shipyard.data.sources import DATASET_PREFIX, SQL_URL, file_kind, scan_table
+
+    if isinstance(source, pd.DataFrame):
+        connection.register("data", source)
+        return "data frame"
+    text = str(source)
+    if text.startswith(DATASET_PREFIX) or SQL_URL.match(text):
+        from shipyard.data.sources import read_table
+
+        connection.register("data", read_table(text))
+        return text
+    relation = scan_table(text, connection)
+    if file_kind(Path(text)) == "parquet":
+        relation.create_view("data")
+    else:
+        # Text is parsed once into DuckDB's columnar store (spilling to disk when it is larger
+        # than the memory limit) instead of once per query.
+        relation.create_view("raw")
+        connection.execute("CREATE TEMP TABLE data AS SELECT * FROM raw")
+    return text
+
+
+def profile_table(
+    source: str | Path | pd.DataFrame,
+    target: str | None = None,
+    *,
+    top: int = 10,
+    bins: int = 20,
+    max_categories: int = 100,
+    memory_limit: str = "3GB",
+) -> Profile:
+    """Profile a file, SQL source, bundled dataset or data frame.
+
+    Parameters
+    ----------
+    source
+        A source as :func:`shipyard.data.sources.read_table` takes it, or a data frame.
+    target
+        The column to predict; when given, each column's association with it is measured.
+    top
+        How many most frequent values to keep per column.
+    bins
+        Histogram bins for numeric columns.
+    max_categories
+        Text columns with at most this many distinct values are categorical.
+    memory_limit
+        DuckDB's memory limit; beyond it DuckDB spills to a temporary folder.
+
+    Raises
+    ------
+    DataError
+        When the source cannot be read or the target is not one of its columns.
+    """
+    import time
+
+    duckdb = require("duckdb", "data")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="shipyard-profile-") as spill:
+        connection = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": spill})
+        try:
+            where = _open(source, connection)
+            profile = _profile(connection, where, target, top, bins, max_categories)
+        except duckdb.Error as error:
+            raise DataError(f"Cannot profile {source!s:.200}: {error}") from error
+        finally:
+            connection.close()
+    profile.seconds = time.perf_counter() - started
+    return profile
+
+
+def _one(connection: Any, query: str) -> tuple[Any, ...]:
+    rows = connection.sql(query).fetchall()
+    return tuple(rows[0])
+
+
+def _profile(
+    connection: Any, where: str, target: str | None, top: int, bins: int, max_categories: int
+) -> Profile:
+    described = connection.sql("SELECT * FROM data LIMIT 0")
+    names = [str(name) for name in described.columns]
+    types = {name: str(kind) for name, kind in zip(names, described.types, strict=True)}
+    if target is not None and target not in names:
+        raise DataError(f"Target column '{target}' is not in {where}; columns: {', '.join(names)}")
+    (n_rows,) = _one(connection, "SELECT count(*) FROM data")
+    exact = n_rows <= EXACT_ROWS
+    numeric = [name for name in names if types[name].startswith((*NUMERIC_TYPES, "DECIMAL"))]
+    texts = [name for name in names if types[name] == "VARCHAR"]
+
+    # Pass 1: counts, missing, distinct, moments and quantiles of every column at once.
+    tokens = ", ".join("'" + token.replace("'", "''") + "'" for token in MISSING_TOKENS)
+    cleaned = {
+        name: f"(CASE WHEN trim({q}) IN ({tokens}) THEN NULL ELSE trim({q}) END)"
+        if name in texts
+        else q
+        for name, q in ((name, quote(name)) for name in names)
+    }
+    parts: list[str] = []
+    for name in names:
+        q = cleaned[name]
+        distinct_count = f"count(DISTINCT {q})" if exact else f"approx_count_distinct({q})"
+        parts += [f"count(*) - count({q})", distinct_count]
+        if name in numeric:
+            quantile = "quantile_cont" if exact else "approx_quantile"
+            parts += [
+                f"min({q})::DOUBLE",
+                f"max({q})::DOUBLE",
+                f"avg({q})::DOUBLE",
+                f"stddev_samp({q})::DOUBLE",
+                f"{quantile}({q}, [{', '.join(map(str, QUANTILES))}])",
+            ]
+        elif name in texts:
+            parts += [f"min(length({q}))", f"max(length({q}))", f"avg(length({q}))"]
+    values = list(_one(connection, f"SELECT {', '.join(parts)} FROM data")) if parts else []
+
+    columns: list[ColumnProfile] = []
+    for name in names:
+        missing, distinct = int(values.pop(0)), int(values.pop(0))
+        count = n_rows - missing
+        column = ColumnProfile(
+            name=name,
+            storage_type=types[name],
+            semantic="",
+            count=count,
+            missing=missing,
+            missing_share=missing / n_rows if n_rows else 0.0,
+            distinct=distinct,
+        )
+        if name in numeric:
+            column.minimum, column.maximum, column.mean, column.std, quantiles = (
+                values.pop(0) for _ in range(5)
+            )
+            if quantiles is not None:
+                column.quantiles = {
+                    f"{int(level * 100)}%": float(value)
+                    for level, value in zip(QUANTILES, quantiles, strict=True)
+                }
+        elif name in texts:
+            shortest, longest, average = (values.pop(0) for _ in range(3))
+            if shortest is not None:
+                column.text_length = {
+                    "min": float(shortest),
+                    "max": float(longest),
+                    "mean": float(average),
+                }
+        columns.append(column)
+
+    for column in columns:
+        column.top_values = _top_values(connection, column, cleaned[column.name], top)
+        column.semantic = _semantic(column, max_categories)
+
+    _histograms(connection, [c for c in columns if c.name in numeric and c.count], bins)
+    if target is not None:
+        _associations(connection, columns, target, numeric, texts)
+
+    (distinct_rows,) = _one(connection, "SELECT count(*) FROM (SELECT DISTINCT * FROM data)")
+    duplicates = n_rows - int(distinct_rows)
+    return Profile(
+        source=where,
+        n_rows=int(n_rows),
+        n_columns=len(names),
+        duplicate_rows=duplicates,
+        target=target,
+        columns=columns,
+        warnings=_warnings(columns, duplicates, n_rows, target),
+    )
+
+
+def _top_values(
+    connection: Any, column: ColumnProfile, value: str, top: int
+) -> list[tuple[Any, int]]:
+    if column.count == 0 or column.storage_type.startswith(("FLOAT", "DOUBLE")):
+        return []
+    rows = connection.sql(
+        f"SELECT {value} AS value, count(*) AS n FROM data WHERE {value} IS NOT NULL "
+        f"GROUP BY ALL ORDER BY n DESC, value LIMIT {int(top)}"
+    ).fetchall()
+    return [(_plain(row[0]), int(row[1])) for row in rows]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    return str(value)
+
+
+def _semantic(column: ColumnProfile, max_categories: int) -> str:
+    kind = column.storage_type
+    if column.distinct <= 1:
+        return "constant"
+    if kind == "BOOLEAN":
+        return "boolean"
+    if kind.startswith(("DATE", "TIMESTAMP", "TIME")):
+        return "datetime"
+    words = {str(value).strip().lower() for value, _ in column.top_values}
+    if column.distinct == 2 and len(column.top_values) == 2 and words <= BOOLEAN_WORDS:
+        return "boolean"
+    unique = column.count >= 50 and column.distinct >= 0.95 * column.count
+    if kind.startswith(INTEGER_TYPES):
+        # Integers are identifiers only when (nearly) every value differs: counts such as
+        # Adult's fnlwgt repeat a little, row numbers never do.
+        return "identifier" if column.distinct >= 0.99 * column.count >= 50 else "numeric"
+    if kind.startswith(("FLOAT", "DOUBLE", "DECIMAL")):
+        return "numeric"
+    mean_length = column.text_length.get("mean", 0.0)
+    if unique:
+        return "text" if mean_length > 30 else "identifier"
+    if column.distinct <= max_categories:
+        return "categorical"
+    return "text" if mean_length > 30 else "categorical"
+
+
+def _histograms(connection: Any, columns: list[ColumnProfile], bins: int) -> None:
+    if not columns:
+        return
+    parts = []
+    for column in columns:
+        q = quote(column.name)
+        low, high = float(column.minimum or 0.0), float(column.maximum or 0.0)
+        width = (high - low) / bins if high > low else 1.0
+        first, third = column.quantiles.get("25%", low), column.quantiles.get("75%", high)
+        spread = 1.5 * (third - first)
+        parts.append(
+            # Clamped in Python: DuckDB's least() would turn a NULL into the last bin.
+            f"histogram(floor(({q}::DOUBLE - {low!r}) / {width!r})::INTEGER)"
+        )
+        parts.append(f"count_if({q} < {first - spread!r} OR {q} > {third + spread!r})")
+    results = list(_one(connection, f"SELECT {', '.join(parts)} FROM data"))
+    for column in columns:
+        counts, outliers = results.pop(0), results.pop(0)
+        low, high = float(column.minimum or 0.0), float(column.maximum or 0.0)
+        n_bins = bins if high > low else 1
+        width = (high - low) / n_bins if high > low else 1.0
+        filled = [0.0] * n_bins
+        for key, value in dict(counts).items():
+            if key is not None:
+                filled[min(int(key), n_bins - 1)] += value
+        column.histogram = {
+            "edges": [low + width * index for index in range(n_bins + 1)],
+            "counts": filled,
+        }
+        column.outliers = int(outliers)
+
+
+def _associations(
+    connection: Any,
+    columns: list[ColumnProfile],
+    target: str,
+    numeric: list[str],
+    texts: list[str],
+) -> None:
+    """Measure each column's association with the target (0 none, 1 determines it)."""
+    target_profile = next(column for column in columns if column.name == target)
+    t = quote(target)
+    if target in numeric:
+        target_value = f"{t}::DOUBLE"
+    elif target_profile.distinct == 2 and target_profile.top_values:
+        first = str(target_profile.top_values[0][0]).replace("'", "''")
+        target_value = f"(trim({t}::VARCHAR) = '{first}')::DOUBLE"
+    else:
+        target_value = None
+    for column in columns:
+        if column.name == target or column.count == 0 or column.semantic == "constant":
+            continue
+        q = quote(column.name)
+        if column.name in numeric and target_value is not None:
+            (value,) = _one(connection, f"SELECT abs(corr({q}::DOUBLE, {target_value})) FROM data")
+            column.association, column.association_method = _rounded(value), "correlation"
+        elif target_value is not None and column.semantic in ("categorical", "boolean"):
+            column.association = _rounded(_correlation_ratio(connection, q, target_value))
+            column.association_method = "correlation ratio"
+        elif target_value is None and column.semantic in ("categorical", "boolean"):
+            column.association = _rounded(_cramers_v(connection, q, t))
+            column.association_method = "Cramér's V"
+        elif target_value is None and column.name in numeric:
+            column.association = _rounded(_correlation_ratio(connection, t, f"{q}::DOUBLE"))
+            column.association_method = "correlation ratio"
+
+
+def _rounded(value: Any) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), 4)
+
+
+def _correlation_ratio(connection: Any, group: str, value: str) -> float | None:
+    """Share of the variance of ``value`` explained by the groups of ``group``, as a root."""
+    (ratio,) = _one(
+        connection,
+        f"""
+        WITH rows AS (SELECT {group} AS g, {value} AS v FROM data WHERE {value} IS NOT NULL),
+        overall AS (SELECT avg(v) AS mean, var_pop(v) * count(*) AS total FROM rows),
+        groups AS (SELECT count(*) AS n, avg(v) AS mean FROM rows GROUP BY g)
+        SELECT sqrt(sum(groups.n * power(groups.mean - overall.mean, 2)) / any_value(total))
+        FROM groups, overall WHERE total > 0
+        """,
+    )
+    return None if ratio is None else float(ratio)
+
+
+def _cramers_v(connection: Any, first: str, second: str) -> float | None:
+    (value,) = _one(
+        connection,
+        f"""
+        WITH cells AS (SELECT {first} AS a, {second} AS b, count(*) AS n FROM data
+                       WHERE {first} IS NOT NULL AND {second} IS NOT NULL GROUP BY ALL),
+        total AS (SELECT sum(n) AS n, count(DISTINCT a) AS ka, count(DISTINCT b) AS kb
+                  FROM cells),
+        rows_a AS (SELECT a, sum(n) AS n FROM cells GROUP BY a),
+        rows_b AS (SELECT b, sum(n) AS n FROM cells GROUP BY b),
+        expected AS (SELECT rows_a.n * rows_b.n / total.n AS e, coalesce(cells.n, 0) AS o
+                     FROM rows_a CROSS JOIN rows_b CROSS JOIN total
+                     LEFT JOIN cells ON cells.a = rows_a.a AND cells.b = rows_b.b)
+        SELECT sqrt(sum(power(o - e, 2) / e) / (any_value(total.n) *
+               (least(any_value(total.ka), any_value(total.kb)) - 1)))
+        FROM expected, total WHERE total.ka > 1 AND total.kb > 1
+        """,
+    )
+    return None if value is None else float(value)
+
+
+def _warnings(
+    columns: list[ColumnProfile], duplicates: int, n_rows: int, target: str | None
+) -> list[str]:
+    found = []
+    if duplicates:
+        found.append(f"{duplicates} duplicate rows ({duplicates / n_rows:.1%})")
+    for column in columns:
+        if column.semantic in ("constant", "identifier"):
+            found.append(f"'{column.name}' is {column.semantic}: it cannot help a model")
+        if column.missing_share > 0.2:
+            found.append(f"'{column.name}' is {column.missing_share:.0%} missing")
+        if column.name != target and (column.association or 0.0) >= 0.98:
+            found.append(
+                f"'{column.name}' alone almost determines the target "
+                f"({column.association_method} {column.association}): check for leakage"
+            )
+    return found
