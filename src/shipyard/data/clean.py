@@ -84,7 +84,7 @@ def _date_format(values: list[str]) -> str | None:
     return None
 
 
-def _is_identifier(series: pd.Series) -> bool:
+def is_identifier(series: pd.Series) -> bool:
     """Row numbers and keys: every value differs (and integers fill a dense range)."""
     import pandas as pd
 
@@ -152,7 +152,7 @@ def fit_cleaner(
             drop.append(name)
             actions.append(f"dropped '{name}': constant ({distinct} distinct value)")
             continue
-        if drop_identifiers and _is_identifier(series):
+        if drop_identifiers and is_identifier(series):
             drop.append(name)
             actions.append(f"dropped '{name}': identifier (all {present} values differ)")
             continue
