@@ -292,10 +292,17 @@ def _check_series(
     if column.type == "string" and (
         column.min_length is not None or column.max_length is not None
     ):
-        lengths = present.map(lambda value: len(value) if isinstance(value, str) else -1)
-        wrong = lengths.lt(column.min_length or 0) | lengths.gt(
-            column.max_length if column.max_length is not None else float("inf")
+        import pandas as pd
+
+        # Built from a list: Series.map keeps an empty date column's dtype, not integers.
+        # Non-text values are the category or type rule's business, not this one's.
+        lengths = pd.Series(
+            [len(value) if isinstance(value, str) else -1 for value in present.tolist()],
+            index=present.index,
+            dtype="int64",
         )
+        longest = column.max_length if column.max_length is not None else float("inf")
+        wrong = lengths.ge(0) & (lengths.lt(column.min_length or 0) | lengths.gt(longest))
         if wrong.any():
             yield "length", list(present.index[wrong]), present[wrong].tolist()
     if column.unique:
