@@ -11,7 +11,7 @@ $(BIN)/python:
 
 # Runtime install: the package with its serving extra.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[serve]"
+	$(BIN)/python -m pip install --quiet -e ".[serve,data]"
 	touch $@
 
 # Development install: everything, plus the test and lint dependency groups.

@@ -120,7 +120,7 @@ def fit_cleaner(
     target
         The target column: never cleaned or dropped.
     keep
-        Columns never dropped (for example the sensitive ones).
+        Columns never dropped (for example the sensitive ones); they are still cleaned.
     missing_tokens
         Text values that mean "missing".
     rare_share
@@ -135,24 +135,24 @@ def fit_cleaner(
     import pandas as pd
 
     missing = frozenset(missing_tokens)
-    protected = set(keep) | ({target} if target is not None else set())
+    kept = set(keep)
     columns: dict[str, dict[str, Any]] = {}
     drop: list[str] = []
     indicators: list[str] = []
     actions: list[str] = []
     for name in map(str, frame.columns):
-        if name in protected:
+        if name == target:
             continue
         series = frame[name]
         is_text = pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)
         values = _texts(series, missing) if is_text else []
         present = len(values) if is_text else int(series.notna().sum())
         distinct = len(set(values)) if is_text else int(series.nunique())
-        if drop_constant and distinct <= 1:
+        if drop_constant and distinct <= 1 and name not in kept:
             drop.append(name)
             actions.append(f"dropped '{name}': constant ({distinct} distinct value)")
             continue
-        if drop_identifiers and is_identifier(series):
+        if drop_identifiers and name not in kept and is_identifier(series):
             drop.append(name)
             actions.append(f"dropped '{name}': identifier (all {present} values differ)")
             continue
