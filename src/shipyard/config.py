@@ -258,8 +258,6 @@ CLI_FLAGS: dict[str, str] = {
     "port": "serving.port",
     "policy": "validation.policy",
     "quarantine": "validation.quarantine_path",
-    "group_column": "split.group_column",
-    "time_column": "split.time_column",
 }
 
 

@@ -185,7 +185,13 @@ def profile_table(
     duckdb = require("duckdb", "data")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="shipyard-profile-") as spill:
-        connection = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": spill})
+        connection = duckdb.connect(
+            config={
+                "memory_limit": memory_limit,
+                "temp_directory": spill,
+                "enable_progress_bar": False,
+            }
+        )
         try:
             where = _open(source, connection)
             profile = _profile(connection, where, target, top, bins, max_categories)
@@ -273,15 +279,24 @@ def _profile(
                 }
         columns.append(column)
 
+    target_value = _target_value(target, columns, numeric)
+    # Pass 2: value counts (and the target's mean per value) of every column with few enough
+    # distinct values, all in one scan through GROUPING SETS.
+    groups = _value_groups(connection, columns, cleaned, target_value, n_rows)
     for column in columns:
-        column.top_values = _top_values(connection, column, cleaned[column.name], top)
+        counted = groups.get(column.name, [])
+        column.top_values = [(value, n) for value, n, _, _ in counted[:top]]
         column.semantic = _semantic(column, max_categories)
 
-    _histograms(connection, [c for c in columns if c.name in numeric and c.count], bins)
+    # Pass 3: histograms, outliers and correlations with the target of numeric columns.
+    _histograms(
+        connection, [c for c in columns if c.name in numeric and c.count], bins, target_value
+    )
     if target is not None:
-        _associations(connection, columns, target, numeric, texts)
+        _associations(connection, columns, target, numeric, target_value, groups)
 
-    (distinct_rows,) = _one(connection, "SELECT count(*) FROM (SELECT DISTINCT * FROM data)")
+    row_hash = f"hash({', '.join(quote(name) for name in names)})"
+    (distinct_rows,) = _one(connection, f"SELECT count(DISTINCT {row_hash}) FROM data")
     duplicates = n_rows - int(distinct_rows)
     return Profile(
         source=where,
@@ -294,16 +309,64 @@ def _profile(
     )
 
 
-def _top_values(
-    connection: Any, column: ColumnProfile, value: str, top: int
-) -> list[tuple[Any, int]]:
-    if column.count == 0 or column.storage_type.startswith(("FLOAT", "DOUBLE")):
-        return []
+GROUPED_DISTINCT = 10_000
+Group = tuple[Any, int, int, float | None]
+
+
+def _target_value(
+    target: str | None, columns: list[ColumnProfile], numeric: list[str]
+) -> str | None:
+    """Return SQL for the target as a number: itself, or 1.0 for the first of two classes."""
+    if target is None:
+        return None
+    t = quote(target)
+    if target in numeric:
+        return f"{t}::DOUBLE"
+    profile = next(column for column in columns if column.name == target)
+    if profile.distinct == 2:
+        return f"(trim({t}::VARCHAR) = (SELECT min(trim({t}::VARCHAR)) FROM data))::DOUBLE"
+    return None
+
+
+def _value_groups(
+    connection: Any,
+    columns: list[ColumnProfile],
+    cleaned: dict[str, str],
+    target_value: str | None,
+    n_rows: int,
+) -> dict[str, list[Group]]:
+    """Per column: (value, rows, rows with a target, mean target), most frequent first."""
+    chosen = [
+        column
+        for column in columns
+        if column.count
+        and 0 < column.distinct <= GROUPED_DISTINCT
+        and not column.storage_type.startswith(("FLOAT", "DOUBLE"))
+    ]
+    if not chosen:
+        return {}
+    keys = [f"{cleaned[column.name]} AS g{index}" for index, column in enumerate(chosen)]
+    flags = [f"grouping(g{index})" for index in range(len(chosen))]
+    target_parts = (
+        f"count({target_value}), avg({target_value})" if target_value else "0, NULL::DOUBLE"
+    )
+    sets = ", ".join(f"(g{index})" for index in range(len(chosen)))
     rows = connection.sql(
-        f"SELECT {value} AS value, count(*) AS n FROM data WHERE {value} IS NOT NULL "
-        f"GROUP BY ALL ORDER BY n DESC, value LIMIT {int(top)}"
+        f"SELECT {', '.join(keys)}, {', '.join(flags)}, count(*), {target_parts} "
+        f"FROM data GROUP BY GROUPING SETS ({sets})"
     ).fetchall()
-    return [(_plain(row[0]), int(row[1])) for row in rows]
+    width = len(chosen)
+    found: dict[str, list[Group]] = {column.name: [] for column in chosen}
+    for row in rows:
+        active = row[width : 2 * width].index(0)
+        value = row[active]
+        if value is None:
+            continue
+        n, with_target, mean = row[2 * width :]
+        found[chosen[active].name].append((_plain(value), int(n), int(with_target), mean))
+    for counted in found.values():
+        counted.sort(key=lambda group: (-group[1], str(group[0])))
+    return found
 
 
 def _plain(value: Any) -> Any:
@@ -338,7 +401,9 @@ def _semantic(column: ColumnProfile, max_categories: int) -> str:
     return "text" if mean_length > 30 else "categorical"
 
 
-def _histograms(connection: Any, columns: list[ColumnProfile], bins: int) -> None:
+def _histograms(
+    connection: Any, columns: list[ColumnProfile], bins: int, target_value: str | None
+) -> None:
     if not columns:
         return
     parts = []
@@ -353,9 +418,12 @@ def _histograms(connection: Any, columns: list[ColumnProfile], bins: int) -> Non
             f"histogram(floor(({q}::DOUBLE - {low!r}) / {width!r})::INTEGER)"
         )
         parts.append(f"count_if({q} < {first - spread!r} OR {q} > {third + spread!r})")
+        parts.append(f"abs(corr({q}::DOUBLE, {target_value}))" if target_value else "NULL")
     results = list(_one(connection, f"SELECT {', '.join(parts)} FROM data"))
     for column in columns:
-        counts, outliers = results.pop(0), results.pop(0)
+        counts, outliers, correlation = results.pop(0), results.pop(0), results.pop(0)
+        if correlation is not None:
+            column.association, column.association_method = _rounded(correlation), "correlation"
         low, high = float(column.minimum or 0.0), float(column.maximum or 0.0)
         n_bins = bins if high > low else 1
         width = (high - low) / n_bins if high > low else 1.0
@@ -375,29 +443,33 @@ def _associations(
     columns: list[ColumnProfile],
     target: str,
     numeric: list[str],
-    texts: list[str],
+    target_value: str | None,
+    groups: dict[str, list[Group]],
 ) -> None:
     """Measure each column's association with the target (0 none, 1 determines it)."""
-    target_profile = next(column for column in columns if column.name == target)
     t = quote(target)
-    if target in numeric:
-        target_value = f"{t}::DOUBLE"
-    elif target_profile.distinct == 2 and target_profile.top_values:
-        first = str(target_profile.top_values[0][0]).replace("'", "''")
-        target_value = f"(trim({t}::VARCHAR) = '{first}')::DOUBLE"
-    else:
-        target_value = None
+    if target_value is not None:
+        (mean, variance) = _one(
+            connection, f"SELECT avg({target_value}), var_pop({target_value}) FROM data"
+        )
     for column in columns:
         if column.name == target or column.count == 0 or column.semantic == "constant":
             continue
         q = quote(column.name)
-        if column.name in numeric and target_value is not None:
-            (value,) = _one(connection, f"SELECT abs(corr({q}::DOUBLE, {target_value})) FROM data")
-            column.association, column.association_method = _rounded(value), "correlation"
-        elif target_value is not None and column.semantic in ("categorical", "boolean"):
-            column.association = _rounded(_correlation_ratio(connection, q, target_value))
-            column.association_method = "correlation ratio"
-        elif target_value is None and column.semantic in ("categorical", "boolean"):
+        categorical = column.semantic in ("categorical", "boolean")
+        if target_value is not None and categorical and column.name in groups and variance:
+            # The correlation ratio from the per-value target means of pass 2.
+            counted = groups[column.name]
+            total = sum(with_target for _, _, with_target, _ in counted)
+            between = sum(
+                with_target * (group_mean - mean) ** 2
+                for _, _, with_target, group_mean in counted
+                if group_mean is not None
+            )
+            if total:
+                column.association = _rounded(min(1.0, math.sqrt(between / (total * variance))))
+                column.association_method = "correlation ratio"
+        elif target_value is None and categorical:
             column.association = _rounded(_cramers_v(connection, q, t))
             column.association_method = "Cramér's V"
         elif target_value is None and column.name in numeric:
