@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/profile/run.py [--rows 5000000] [--folder /tmp/shipyard-bench]
+    python benchmarks/profile/run.py [--rows 5000000] [--folder FOLDER]
 
 The file is generated once (seeded) and reused. Each contender runs in its own process so its
 peak resident memory (ru_maxrss) is its own:
@@ -20,34 +20,42 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 CHUNK = 500_000
 
 
 def generate(path: Path, rows: int) -> None:
-    """Write a seeded CSV: 12 numeric, 5 categorical, 1 yes/no, 1 identifier, 1 target."""
-    generator = np.random.default_rng(0)
-    cities = np.array([f"city_{i:03d}" for i in range(300)])
-    for start in range(0, rows, CHUNK):
-        n = min(CHUNK, rows - start)
-        columns: dict[str, object] = {"id": np.arange(start, start + n)}
-        for index in range(12):
-            values = generator.normal(index, 1 + index, n).round(4)
-            if index % 3 == 0:
-                values[generator.random(n) < 0.05] = np.nan
-            columns[f"x{index}"] = values
-        for index in range(5):
-            columns[f"c{index}"] = generator.choice(cities[: 5 * (index + 1) ** 2], n)
-        columns["member"] = generator.choice(["yes", "no"], n)
-        columns["label"] = (generator.random(n) < 0.3).astype(int)
-        pd.DataFrame(columns).to_csv(
-            path, mode="a" if start else "w", header=not start, index=False
+    """Write a deterministic CSV: 12 numeric, 5 categorical, 1 yes/no, 1 identifier, 1 target.
+
+    Values come from hashes of the row number, so the file is the same on every machine.
+    """
+    import duckdb
+
+    def unit(salt: int) -> str:
+        return f"(hash(i, {salt}) % 1000000)::DOUBLE / 1000000"
+
+    columns = ["i AS id"]
+    for index in range(12):
+        value = f"round({index} + (1 + {index}) * ({unit(index)} - 0.5) * 3.4, 4)"
+        if index % 3 == 0:
+            value = f"CASE WHEN {unit(100 + index)} < 0.05 THEN NULL ELSE {value} END"
+        columns.append(f"{value} AS x{index}")
+    for index in range(5):
+        columns.append(
+            f"'city_' || lpad((hash(i, {200 + index}) % {5 * (index + 1) ** 2})::VARCHAR, 3, '0')"
+            f" AS c{index}"
         )
+    columns.append(f"CASE WHEN {unit(300)} < 0.5 THEN 'yes' ELSE 'no' END AS member")
+    columns.append(f"({unit(301)} < 0.3)::INTEGER AS label")
+    duckdb.connect().execute(
+        f"COPY (SELECT {', '.join(columns)} FROM range({rows}) AS t(i) ORDER BY i) "
+        f"TO '{path}' (HEADER, DELIMITER ',')"
+    )
 
 
 def contender(name: str, path: str) -> None:
@@ -72,7 +80,9 @@ def contender(name: str, path: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=5_000_000)
-    parser.add_argument("--folder", type=Path, default=Path("/tmp/shipyard-bench"))
+    parser.add_argument(
+        "--folder", type=Path, default=Path(tempfile.gettempdir()) / "shipyard-profile-benchmark"
+    )
     parser.add_argument("--contender")
     arguments = parser.parse_args()
     path = arguments.folder / f"profile-{arguments.rows}.csv"

@@ -37,7 +37,7 @@ __all__ = ["ColumnProfile", "Profile", "profile_table"]
 
 MISSING_TOKENS = ("", "?", "NA", "N/A", "n/a", "na", "null", "NULL", "None", "none", "NaN", "nan")
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
-EXACT_ROWS = 1_000_000
+EXACT_ROWS = 100_000
 NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE")
 INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT")
 BOOLEAN_WORDS = frozenset({"0", "1", "true", "false", "yes", "no", "y", "n", "t", "f"})
@@ -185,14 +185,9 @@ def profile_table(
     duckdb = require("duckdb", "data")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="shipyard-profile-") as spill:
-        connection = duckdb.connect(
-            config={
-                "memory_limit": memory_limit,
-                "temp_directory": spill,
-                "enable_progress_bar": False,
-            }
-        )
+        connection = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": spill})
         try:
+            connection.execute("SET enable_progress_bar = false")
             where = _open(source, connection)
             profile = _profile(connection, where, target, top, bins, max_categories)
         except duckdb.Error as error:
