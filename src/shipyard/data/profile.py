@@ -123,30 +123,47 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _open(source: str | Path | pd.DataFrame, connection: Any) -> str:
-    """Make ``source`` queryable as the view ``data``; return its description."""
+def _missing_tokens() -> str:
+    return ", ".join("'" + token.replace("'", "''") + "'" for token in MISSING_TOKENS)
+
+
+def _cleaned_text(name: str) -> str:
+    """Return SQL for a text column, trimmed, with missing placeholders as NULL."""
+    q = quote(name)
+    return f"(CASE WHEN trim({q}) IN ({_missing_tokens()}) THEN NULL ELSE trim({q}) END)"
+
+
+def _open(source: str | Path | pd.DataFrame, connection: Any) -> tuple[str, bool]:
+    """Make ``source`` queryable as ``data``; return its description and whether text is clean."""
     import pandas as pd
 
     from shipyard.data.sources import DATASET_PREFIX, SQL_URL, file_kind, scan_table
 
     if isinstance(source, pd.DataFrame):
         connection.register("data", source)
-        return "data frame"
+        return "data frame", False
     text = str(source)
     if text.startswith(DATASET_PREFIX) or SQL_URL.match(text):
         from shipyard.data.sources import read_table
 
         connection.register("data", read_table(text))
-        return text
+        return text, False
     relation = scan_table(text, connection)
     if file_kind(Path(text)) == "parquet":
         relation.create_view("data")
-    else:
-        # Text is parsed once into DuckDB's columnar store (spilling to disk when it is larger
-        # than the memory limit) instead of once per query.
-        relation.create_view("raw")
-        connection.execute("CREATE TEMP TABLE data AS SELECT * FROM raw")
-    return text
+        return text, False
+    # Text is parsed once into DuckDB's columnar store (spilling to disk when it is larger than
+    # the memory limit) instead of once per query; text columns are trimmed and placeholders
+    # made NULL on the way, so no later pass repeats that work.
+    relation.create_view("raw")
+    columns = [
+        f"{_cleaned_text(str(name))} AS {quote(str(name))}"
+        if str(kind) == "VARCHAR"
+        else quote(str(name))
+        for name, kind in zip(relation.columns, relation.types, strict=True)
+    ]
+    connection.execute(f"CREATE TEMP TABLE data AS SELECT {', '.join(columns)} FROM raw")
+    return text, True
 
 
 def profile_table(
@@ -188,8 +205,8 @@ def profile_table(
         connection = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": spill})
         try:
             connection.execute("SET enable_progress_bar = false")
-            where = _open(source, connection)
-            profile = _profile(connection, where, target, top, bins, max_categories)
+            where, text_is_clean = _open(source, connection)
+            profile = _profile(connection, where, target, top, bins, max_categories, text_is_clean)
         except duckdb.Error as error:
             raise DataError(f"Cannot profile {source!s:.200}: {error}") from error
         finally:
@@ -204,7 +221,13 @@ def _one(connection: Any, query: str) -> tuple[Any, ...]:
 
 
 def _profile(
-    connection: Any, where: str, target: str | None, top: int, bins: int, max_categories: int
+    connection: Any,
+    where: str,
+    target: str | None,
+    top: int,
+    bins: int,
+    max_categories: int,
+    text_is_clean: bool = False,
 ) -> Profile:
     described = connection.sql("SELECT * FROM data LIMIT 0")
     names = [str(name) for name in described.columns]
@@ -217,12 +240,9 @@ def _profile(
     texts = [name for name in names if types[name] == "VARCHAR"]
 
     # Pass 1: counts, missing, distinct, moments and quantiles of every column at once.
-    tokens = ", ".join("'" + token.replace("'", "''") + "'" for token in MISSING_TOKENS)
     cleaned = {
-        name: f"(CASE WHEN trim({q}) IN ({tokens}) THEN NULL ELSE trim({q}) END)"
-        if name in texts
-        else q
-        for name, q in ((name, quote(name)) for name in names)
+        name: _cleaned_text(name) if name in texts and not text_is_clean else quote(name)
+        for name in names
     }
     parts: list[str] = []
     for name in names:
@@ -230,13 +250,15 @@ def _profile(
         distinct_count = f"count(DISTINCT {q})" if exact else f"approx_count_distinct({q})"
         parts += [f"count(*) - count({q})", distinct_count]
         if name in numeric:
-            quantile = "quantile_cont" if exact else "approx_quantile"
+            # Large tables: quantiles from a 100,000-value reservoir sample per column.
+            quantile = "quantile_cont" if exact else "reservoir_quantile"
             parts += [
                 f"min({q})::DOUBLE",
                 f"max({q})::DOUBLE",
                 f"avg({q})::DOUBLE",
                 f"stddev_samp({q})::DOUBLE",
-                f"{quantile}({q}, [{', '.join(map(str, QUANTILES))}])",
+                f"{quantile}({q}, [{', '.join(map(str, QUANTILES))}]"
+                + (")" if exact else ", 100000)"),
             ]
         elif name in texts:
             parts += [f"min(length({q}))", f"max(length({q}))", f"avg(length({q}))"]
@@ -401,34 +423,41 @@ def _histograms(
 ) -> None:
     if not columns:
         return
-    parts = []
-    for column in columns:
+    keys, parts = [], []
+    shapes = []
+    for index, column in enumerate(columns):
         q = quote(column.name)
-        low, high = float(column.minimum or 0.0), float(column.maximum or 0.0)
-        width = (high - low) / bins if high > low else 1.0
-        first, third = column.quantiles.get("25%", low), column.quantiles.get("75%", high)
-        spread = 1.5 * (third - first)
-        parts.append(
-            # Clamped in Python: DuckDB's least() would turn a NULL into the last bin.
-            f"histogram(floor(({q}::DOUBLE - {low!r}) / {width!r})::INTEGER)"
-        )
-        parts.append(f"count_if({q} < {first - spread!r} OR {q} > {third + spread!r})")
-        parts.append(f"abs(corr({q}::DOUBLE, {target_value}))" if target_value else "NULL")
-    results = list(_one(connection, f"SELECT {', '.join(parts)} FROM data"))
-    for column in columns:
-        counts, outliers, correlation = results.pop(0), results.pop(0), results.pop(0)
-        if correlation is not None:
-            column.association, column.association_method = _rounded(correlation), "correlation"
         low, high = float(column.minimum or 0.0), float(column.maximum or 0.0)
         n_bins = bins if high > low else 1
         width = (high - low) / n_bins if high > low else 1.0
-        filled = [0.0] * n_bins
-        for key, value in dict(counts).items():
-            if key is not None:
-                filled[min(int(key), n_bins - 1)] += value
+        shapes.append((low, width, n_bins))
+        keys.append(f"floor(({q}::DOUBLE - {low!r}) / {width!r})::INTEGER AS b{index}")
+        first, third = column.quantiles.get("25%", low), column.quantiles.get("75%", high)
+        spread = 1.5 * (third - first)
+        parts.append(f"count_if({q} < {first - spread!r} OR {q} > {third + spread!r})")
+        parts.append(f"abs(corr({q}::DOUBLE, {target_value}))" if target_value else "NULL")
+    # Bin counts of every column in one hash aggregation (GROUPING SETS).
+    width_of_key = len(columns)
+    flags = ", ".join(f"grouping(b{index})" for index in range(width_of_key))
+    sets = ", ".join(f"(b{index})" for index in range(width_of_key))
+    counts = [[0.0] * n_bins for _, _, n_bins in shapes]
+    for row in connection.sql(
+        f"SELECT {', '.join(keys)}, {flags}, count(*) FROM data GROUP BY GROUPING SETS ({sets})"
+    ).fetchall():
+        active = row[width_of_key : 2 * width_of_key].index(0)
+        key = row[active]
+        if key is not None:
+            n_bins = shapes[active][2]
+            counts[active][min(max(int(key), 0), n_bins - 1)] += row[-1]
+    results = list(_one(connection, f"SELECT {', '.join(parts)} FROM data"))
+    for index, column in enumerate(columns):
+        outliers, correlation = results.pop(0), results.pop(0)
+        if correlation is not None:
+            column.association, column.association_method = _rounded(correlation), "correlation"
+        low, width, n_bins = shapes[index]
         column.histogram = {
-            "edges": [low + width * index for index in range(n_bins + 1)],
-            "counts": filled,
+            "edges": [low + width * step for step in range(n_bins + 1)],
+            "counts": counts[index],
         }
         column.outliers = int(outliers)
 
