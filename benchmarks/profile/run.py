@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/profile/run.py [--rows 5000000] [--folder FOLDER]
+    python benchmarks/profile/run.py [--rows 5000000] [--format csv|parquet] [--folder FOLDER]
 
 The file is generated once (seeded) and reused. Each contender runs in its own process so its
 peak resident memory (ru_maxrss) is its own:
@@ -54,7 +54,11 @@ def generate(path: Path, rows: int) -> None:
     columns.append(f"({unit(301)} < 0.3)::INTEGER AS label")
     duckdb.connect().execute(
         f"COPY (SELECT {', '.join(columns)} FROM range({rows}) AS t(i) ORDER BY i) "
-        f"TO '{path}' (HEADER, DELIMITER ',')"
+        + (
+            f"TO '{path}' (FORMAT parquet)"
+            if path.suffix == ".parquet"
+            else f"TO '{path}' (HEADER, DELIMITER ',')"
+        )
     )
 
 
@@ -69,7 +73,7 @@ def contender(name: str, path: str) -> None:
         profile = profile_table(path, target="label")
         detail = f"{len(profile.columns)} columns, {profile.duplicate_rows} duplicate rows"
     else:
-        frame = pd.read_csv(path)
+        frame = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path)
         summary = frame.describe(include="all")
         detail = f"describe: {summary.shape}"
     seconds = time.perf_counter() - started
@@ -84,8 +88,9 @@ def main() -> None:
         "--folder", type=Path, default=Path(tempfile.gettempdir()) / "shipyard-profile-benchmark"
     )
     parser.add_argument("--contender")
+    parser.add_argument("--format", choices=["csv", "parquet"], default="csv")
     arguments = parser.parse_args()
-    path = arguments.folder / f"profile-{arguments.rows}.csv"
+    path = arguments.folder / f"profile-{arguments.rows}.{arguments.format}"
     if arguments.contender:
         contender(arguments.contender, str(path))
         return
@@ -106,6 +111,8 @@ def main() -> None:
                 str(arguments.rows),
                 "--folder",
                 str(arguments.folder),
+                "--format",
+                arguments.format,
                 "--contender",
                 name,
             ],
