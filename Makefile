@@ -8,11 +8,11 @@ BIN := $(VENV)/bin
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Runtime install: the package with its serving extra.
+# Runtime install: the package with its serving, data (DuckDB profiling) and report extras.
 # pip 25.1 or newer reads the dependency groups of pyproject.toml.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
-	$(BIN)/python -m pip install --quiet -e ".[serve]"
+	$(BIN)/python -m pip install --quiet -e ".[serve,data,report]"
 	touch $@
 
 # Development install: everything, plus the test and lint dependency groups.

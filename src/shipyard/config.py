@@ -32,14 +32,17 @@ from shipyard.errors import ConfigError
 
 __all__ = [
     "CLI_FLAGS",
+    "CleaningConfig",
     "DataConfig",
     "EvaluationConfig",
     "FairnessConfig",
+    "LeakageConfig",
     "PipelineConfig",
     "RegistryConfig",
     "ServingConfig",
     "SplitConfig",
     "TrainingConfig",
+    "ValidationConfig",
     "apply_overrides",
     "dump_config",
     "load_config",
@@ -78,6 +81,12 @@ class SplitConfig(_Strict):
     test_size: float = Field(default=0.2, gt=0, lt=1)
     validation_size: float = Field(default=0.1, gt=0, lt=1)
     stratify: bool = Field(default=True, description="Stratify classification splits by class.")
+    group_column: str | None = Field(
+        default=None, description="Keep all rows of a group in one part (no group in two)."
+    )
+    time_column: str | None = Field(
+        default=None, description="Split in time order: oldest rows train, newest rows test."
+    )
 
     @model_validator(mode="after")
     def _sizes_leave_training_rows(self) -> SplitConfig:
@@ -87,6 +96,58 @@ class SplitConfig(_Strict):
                 f"rows remain for training; got {self.test_size} + {self.validation_size}"
             )
         return self
+
+
+class CleaningConfig(_Strict):
+    """Cleaning fitted on the training data and applied again to every request."""
+
+    enabled: bool = True
+    missing_tokens: tuple[str, ...] = Field(
+        default=("", "?", "NA", "N/A", "n/a", "na", "null", "NULL", "None", "NaN", "nan"),
+        description="Text values that mean 'missing'.",
+    )
+    rare_share: float = Field(
+        default=0.001, ge=0, lt=0.5, description="Categories rarer than this become __rare__."
+    )
+    clip_quantile: float | None = Field(
+        default=None, gt=0, lt=0.5, description="Clip numbers to this quantile (off when unset)."
+    )
+    missing_indicators: bool = Field(
+        default=True, description="Add <column>__missing for numeric columns with gaps."
+    )
+    drop_duplicates: bool = True
+    drop_constant: bool = True
+    drop_identifiers: bool = True
+
+
+LeakageCheck = Literal[
+    "single_feature", "identifier", "target_derived", "train_test_duplicates", "future_time"
+]
+
+
+class LeakageConfig(_Strict):
+    """Leakage checks run before training."""
+
+    enabled: bool = True
+    threshold: float = Field(
+        default=0.99, gt=0.5, le=1, description="Single-feature score that counts as a leak."
+    )
+    errors: tuple[LeakageCheck, ...] = Field(
+        default=("single_feature", "target_derived"),
+        description="Checks whose findings stop training; the others warn.",
+    )
+    prediction_time_column: str | None = Field(
+        default=None, description="Date column holding when each prediction is made."
+    )
+
+
+class ValidationConfig(_Strict):
+    """What ``shipyard validate`` does with rows that break the contract."""
+
+    policy: Literal["fail", "warn", "quarantine"] = "fail"
+    quarantine_path: str | None = Field(
+        default=None, description="Where quarantined rows go; default FILE.quarantine.csv."
+    )
 
 
 class TrainingConfig(_Strict):
@@ -188,6 +249,9 @@ class PipelineConfig(_Strict):
     sensitive: tuple[str, ...] = ()
     data: DataConfig
     split: SplitConfig = SplitConfig()
+    cleaning: CleaningConfig = CleaningConfig()
+    leakage: LeakageConfig = LeakageConfig()
+    validation: ValidationConfig = ValidationConfig()
     training: TrainingConfig = TrainingConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     fairness: FairnessConfig = FairnessConfig()
@@ -230,6 +294,8 @@ CLI_FLAGS: dict[str, str] = {
     "home": "registry.home",
     "host": "serving.host",
     "port": "serving.port",
+    "policy": "validation.policy",
+    "quarantine": "validation.quarantine_path",
 }
 
 

@@ -18,7 +18,9 @@ import numpy as np
 
 from shipyard._version import __version__
 from shipyard.config import PipelineConfig, dump_config
+from shipyard.data.clean import clean_frame
 from shipyard.data.contract import Contract, infer_contract
+from shipyard.data.prepare import leakage_findings, prepare_training_data
 from shipyard.data.sources import fingerprint, read_table
 from shipyard.data.split import split_frame
 from shipyard.errors import DataError
@@ -26,6 +28,7 @@ from shipyard.evaluation.metrics import DEFAULT_METRICS, MetricValue, bootstrap_
 from shipyard.evaluation.metrics import default_metric as task_default_metric
 from shipyard.registry.bundle import load_predictor
 from shipyard.registry.store import DEFAULT_ALIAS, ModelVersion, Registry
+from shipyard.runtime.clean import Cleaner
 from shipyard.runtime.predictor import Predictor
 from shipyard.runtime.preprocess import CompiledPreprocessor
 from shipyard.tasks.detect import class_order, detect_task
@@ -68,6 +71,7 @@ class TrainRun:
     promoted: bool = False
     seconds: float = 0.0
     fairness: dict[str, Any] | None = None
+    data: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary, the shape ``shipyard train --json`` prints."""
@@ -88,6 +92,7 @@ class TrainRun:
             "notes": self.notes,
             "bundle": str(self.version.bundle_path),
             "fairness": self.fairness["gate"]["verdict"] if self.fairness else None,
+            "data": self.data,
         }
 
 
@@ -160,7 +165,10 @@ def train(
         missing = int(frame[target].isna().sum())
         frame = frame[frame[target].notna()].reset_index(drop=True)
         notes.append(f"dropped {missing} rows whose target '{target}' is missing")
+    report("profiling and cleaning the data")
+    frame, data_report = prepare_training_data(frame, config)
     contract = infer_contract(frame, target, drop=config.data.drop)
+    data_report.describe_contract(contract)
     if contract.ignored:
         notes.append(f"not used as features: {', '.join(contract.ignored)}")
     contract.validate_frame(frame, with_target=True).raise_if_failed("The training data")
@@ -180,6 +188,8 @@ def train(
     classification = task != "regression"
     if config.data.test_source:
         test = read_table(config.data.test_source)
+        if data_report.cleaning_spec is not None:
+            test = clean_frame(test, data_report.cleaning_spec)
         contract.validate_frame(test, with_target=True).raise_if_failed(
             f"The test data ({config.data.test_source})"
         )
@@ -192,6 +202,8 @@ def train(
             test_size=None,
             validation_size=share,
             stratify=config.split.stratify,
+            group_column=config.split.group_column,
+            time_column=config.split.time_column,
         )
     else:
         train_part, validation, held_out = split_frame(
@@ -202,6 +214,8 @@ def train(
             test_size=config.split.test_size,
             validation_size=config.split.validation_size,
             stratify=config.split.stratify,
+            group_column=config.split.group_column,
+            time_column=config.split.time_column,
         )
         assert held_out is not None
         test = held_out
@@ -210,6 +224,11 @@ def train(
         f"{task} task, metric {metric}; rows: train {rows['train']}, "
         f"validation {rows['validation']}, test {rows['test']}"
     )
+
+    report("checking for target leakage")
+    leakage_findings(train_part, test, contract, config, task, data_report)
+    for finding in data_report.leakage:
+        report(f"leakage {finding.level}: {finding.message}")
 
     features = feature_set(contract)
     columns = contract.feature_names
@@ -230,12 +249,14 @@ def train(
 
     report(f"exporting {result.best} and checking parity with the trained model")
     exported = export_pipeline(result.pipeline, task)
+    cleaner = Cleaner(data_report.cleaning_spec) if data_report.cleaning_spec else None
     predictor = Predictor(
         contract,
         CompiledPreprocessor(exported.preprocessing),
         exported.scorer(task),
         task,
         classes,
+        cleaner=cleaner,
     )
     parity_rows = pd_concat([validation, test]).head(PARITY_ROWS)
     parity = check_parity(result.pipeline, predictor, parity_rows, task)
@@ -275,7 +296,9 @@ def train(
         "notes": notes,
         "code_version": __version__,
         "sensitive": list(config.sensitive),
+        "data": data_report.as_dict(),
     }
+
     files = {
         "contract.yaml": contract.to_yaml().encode(),
         "preprocessing.json": json.dumps(
@@ -284,6 +307,11 @@ def train(
         exported.model_filename: exported.model_payload.encode(),
         "config.yaml": dump_config(config).encode(),
     }
+    if data_report.cleaning_spec is not None:
+        manifest["cleaning"] = "cleaning.json"
+        files["cleaning.json"] = json.dumps(
+            data_report.cleaning_spec, indent=1, allow_nan=False
+        ).encode()
     parent = _latest_version(registry, config.name)
     if config.evaluation.report:
         report("evaluation suite: slices, fairness, explanations, robustness, plots, card")
@@ -329,7 +357,8 @@ def train(
         notes,
         promoted,
         time.perf_counter() - started,
-        fairness,
+        fairness=fairness,
+        data=data_report.as_dict(),
     )
 
 
@@ -432,7 +461,7 @@ def evaluate(
     version = registry.resolve(reference)
     predictor: Predictor = load_predictor(version.bundle_path, version.manifest_sha256)
     contract: Contract = predictor.contract
-    frame = read_table(source)
+    frame = predictor.clean_frame(read_table(source))
     target = contract.target.name
     if target not in frame.columns:
         raise DataError(f"'{source}' has no target column '{target}'; evaluation needs labels.")

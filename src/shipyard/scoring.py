@@ -106,8 +106,9 @@ def score_file(
     try:
         for chunk in _chunks(source, chunk_size):
             chunk.index = pd.RangeIndex(scored, scored + len(chunk))
-            predictor.contract.validate_frame(chunk).raise_if_failed(f"'{source}'")
-            outputs = predictor.score_frame(chunk)
+            cleaned = predictor.clean_frame(chunk)
+            predictor.contract.validate_frame(cleaned).raise_if_failed(f"'{source}'")
+            outputs = predictor.score_frame(cleaned)
             result = _with_predictions(chunk, predictor, outputs)
             if out_kind == "csv":
                 result.to_csv(partial, mode="a" if scored else "w", header=not scored, index=False)

@@ -319,3 +319,63 @@ def test_adult_shaped_frames_pass_the_adult_contract(
 ) -> None:
     values = data.draw(valid_columns(adult_contract, 5))
     assert adult_contract.validate_frame(pd.DataFrame(values)).ok
+
+
+# -- properties of the rules set by hand (uniqueness, text length) and of the YAML form -------
+
+names = st.text(alphabet=string.ascii_letters + "_- ", min_size=1, max_size=10)
+limits = st.none() | st.floats(-1e9, 1e9, allow_nan=False).map(lambda x: round(x, 3))
+
+
+@st.composite
+def contracts(draw: st.DrawFn) -> Contract:
+    def column(name: str) -> ColumnContract:
+        kind = draw(st.sampled_from(["number", "integer", "string", "boolean"]))
+        low, high = sorted([draw(limits) or 0.0, draw(limits) or 0.0])
+        numeric = kind in ("number", "integer")
+        categories = (
+            tuple(sorted(draw(st.sets(texts.filter(bool), min_size=1, max_size=4))))
+            if kind == "string"
+            else None
+        )
+        shortest = draw(st.none() | st.integers(0, 3)) if kind == "string" else None
+        return ColumnContract(
+            name=name,
+            type=kind,  # type: ignore[arg-type]
+            nullable=draw(st.booleans()),
+            min=low if numeric and draw(st.booleans()) else None,
+            max=high if numeric and draw(st.booleans()) else None,
+            categories=categories,
+            unique=draw(st.booleans()),
+            min_length=shortest,
+            max_length=None if shortest is None else shortest + draw(st.integers(0, 5)),
+        )
+
+    chosen = draw(st.lists(names, min_size=2, max_size=6, unique=True))
+    return Contract(
+        target=column(chosen[0]),
+        columns=tuple(column(name) for name in chosen[1:]),
+        ignored=tuple(draw(st.lists(names, max_size=2))),
+    )
+
+
+@given(contracts())
+def test_any_contract_survives_a_yaml_round_trip(contract: Contract) -> None:
+    assert Contract.from_yaml(contract.to_yaml()) == contract
+
+
+@given(contracts(), arbitrary_frames())
+def test_generated_contracts_never_crash_on_arbitrary_frames(
+    contract: Contract, frame: pd.DataFrame
+) -> None:
+    # Give the frame's columns the contract's names (extra columns get names of their own).
+    wanted = [column.name for column in (*contract.columns, contract.target)]
+    wanted += [f"extra {index}" for index in range(frame.shape[1])]
+    frame = frame.set_axis(wanted[: frame.shape[1]], axis=1)
+    try:
+        report = contract.validate_frame(frame, with_target=True)
+    except DataValidationError:
+        return
+    assert report.n_rows == len(frame)
+    problems = contract.row_problems(frame, with_target=True)
+    assert set(problems) <= set(frame.index)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -66,3 +67,81 @@ def test_too_few_rows() -> None:
     frame = pd.DataFrame({"x": range(8), "y": [0, 1] * 4})
     with pytest.raises(DataError, match="8 rows are too few"):
         split_frame(frame, "y", classification=True, seed=0, test_size=0.2, validation_size=0.1)
+
+
+def test_grouped_split_keeps_groups_whole() -> None:
+    frame = pd.DataFrame({"customer": np.repeat(np.arange(50), 4), "y": [0, 1] * 100})
+    first = split_frame(
+        frame,
+        "y",
+        classification=True,
+        seed=3,
+        test_size=0.2,
+        validation_size=0.1,
+        group_column="customer",
+    )
+    assert first.test is not None
+    parts = [
+        set(first.train["customer"]),
+        set(first.validation["customer"]),
+        set(first.test["customer"]),
+    ]
+    assert sum(len(part) for part in parts) == 50
+    assert not parts[0] & parts[1]
+    assert not parts[0] & parts[2]
+    assert not parts[1] & parts[2]
+    assert (len(parts[2]), len(parts[1])) == (10, 5)
+    again = split_frame(
+        frame,
+        "y",
+        classification=True,
+        seed=3,
+        test_size=0.2,
+        validation_size=0.1,
+        group_column="customer",
+    )
+    assert again.test is not None
+    assert set(again.test["customer"]) == parts[2]
+
+
+def test_time_split_trains_on_the_past() -> None:
+    days = pd.date_range("2024-01-01", periods=100, freq="D").astype(str)
+    frame = pd.DataFrame({"day": days[::-1], "y": range(100)})
+    parts = split_frame(
+        frame,
+        "y",
+        classification=False,
+        seed=0,
+        test_size=0.2,
+        validation_size=0.1,
+        time_column="day",
+    )
+    assert parts.test is not None
+    assert (len(parts.train), len(parts.validation), len(parts.test)) == (70, 10, 20)
+    assert parts.train["day"].max() < parts.validation["day"].min()
+    assert parts.validation["day"].max() < parts.test["day"].min()
+
+
+def test_split_columns_must_exist_and_exclude_each_other() -> None:
+    frame = pd.DataFrame({"g": range(20), "t": range(20), "y": [0, 1] * 10})
+    with pytest.raises(DataError, match="group_column 'gg' is not a column"):
+        split_frame(
+            frame,
+            "y",
+            classification=True,
+            seed=0,
+            test_size=0.2,
+            validation_size=0.1,
+            group_column="gg",
+        )
+    with pytest.raises(DataError, match="not both"):
+        split_frame(
+            frame,
+            "y",
+            classification=True,
+            seed=0,
+            test_size=0.2,
+            validation_size=0.1,
+            group_column="g",
+            time_column="t",
+        )

@@ -205,6 +205,7 @@ def train(
         output.print_json(run.as_dict())
     else:
         output.print_train_run(run.as_dict())
+        data_commands.print_data_section(run.data)
 
 
 @app.command()
@@ -432,6 +433,7 @@ def demo(
         output.print_json(result.as_dict())
         return
     output.print_train_run({**result.run.as_dict(), "fairness": result.fairness_verdict})
+    data_commands.print_data_section(result.run.data)
     output.console.print(f"\nAnswers from {result.url} for 3 real records of the Adult test set:")
     for call in result.calls:
         record, answer = call["record"], call["answer"]
@@ -451,6 +453,12 @@ def demo(
 from shipyard.cli import evaluation as _evaluation_commands  # noqa: E402
 
 _evaluation_commands.register(app, models_app)
+
+
+# The data commands (profile, validate) live in their own module.
+from shipyard.cli import data as data_commands  # noqa: E402
+
+data_commands.register(app)
 
 
 def main() -> None:

@@ -15,6 +15,12 @@ Inference rules
   are not features yet: they are listed under ``ignored`` so requests may still carry them.
 - ``nullable`` is true when the column had missing values in the source.
 
+Rules set by hand
+-----------------
+- ``unique: true``: no value may repeat within a data set (checked on files and frames; a
+  single request cannot break it).
+- ``min_length`` / ``max_length``: limits on the length of text values.
+
 Examples
 --------
 >>> import pandas as pd
@@ -60,6 +66,9 @@ class ColumnContract(BaseModel):
     min: float | None = None
     max: float | None = None
     categories: tuple[str, ...] | None = None
+    unique: bool = False
+    min_length: int | None = Field(default=None, ge=0)
+    max_length: int | None = Field(default=None, ge=0)
 
     @property
     def is_categorical(self) -> bool:
@@ -82,6 +91,10 @@ class ColumnContract(BaseModel):
             words += f" >= {self.min:g}"
         if self.max is not None:
             words += f" <= {self.max:g}"
+        if self.min_length is not None or self.max_length is not None:
+            words += f" of length {self.min_length or 0} to {self.max_length or 'any'}"
+        if self.unique:
+            words += ", unique"
         return words
 
 
@@ -228,6 +241,22 @@ class Contract(BaseModel):
                 )
         return ValidationReport(n_rows=len(frame), violations=violations, counts=dict(counts))
 
+    def row_problems(self, frame: pd.DataFrame, with_target: bool = False) -> dict[Any, list[str]]:
+        """Map each row label that breaks a rule to its reasons (``"age: min"``), uncapped.
+
+        Missing columns concern every row and are not listed here: check
+        :meth:`validate_frame` for them first.
+        """
+        columns = [*self.columns, self.target] if with_target else list(self.columns)
+        problems: dict[Any, list[str]] = {}
+        for column in columns:
+            if column.name not in frame.columns:
+                continue
+            for rule, rows, _ in _check_series(column, frame[column.name]):
+                for row in rows:
+                    problems.setdefault(row, []).append(f"{column.name}: {rule}")
+        return problems
+
 
 def _check_series(
     column: ColumnContract, series: pd.Series
@@ -260,6 +289,29 @@ def _check_series(
         unknown = ~present.map(str).isin(column.categories)
         if unknown.any():
             yield "category", list(present.index[unknown]), present[unknown].tolist()
+    if column.type == "string" and (
+        column.min_length is not None or column.max_length is not None
+    ):
+        import pandas as pd
+
+        # Built from a list: Series.map keeps an empty date column's dtype, not integers.
+        # Non-text values are the category or type rule's business, not this one's.
+        lengths = pd.Series(
+            [len(value) if isinstance(value, str) else -1 for value in present.tolist()],
+            index=present.index,
+            dtype="int64",
+        )
+        longest = column.max_length if column.max_length is not None else float("inf")
+        wrong = lengths.ge(0) & (lengths.lt(column.min_length or 0) | lengths.gt(longest))
+        if wrong.any():
+            yield "length", list(present.index[wrong]), present[wrong].tolist()
+    if column.unique:
+        try:
+            repeated = present.duplicated(keep="first")
+        except TypeError:  # unhashable values (lists): compare their text
+            repeated = present.map(repr).duplicated(keep="first")
+        if repeated.any():
+            yield "unique", list(present.index[repeated]), present[repeated].tolist()
 
 
 def _real_numbers(present: pd.Series) -> pd.Series:

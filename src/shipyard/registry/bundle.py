@@ -146,6 +146,11 @@ def load_predictor(
     )
     spec = json.loads((directory / manifest["preprocessing"]).read_bytes())
     scorer = load_scorer(manifest["model"], directory, manifest["task"])
+    cleaner = None
+    if manifest.get("cleaning"):
+        from shipyard.runtime.clean import Cleaner
+
+        cleaner = Cleaner(json.loads((directory / manifest["cleaning"]).read_bytes()))
     return Predictor(
         contract,
         CompiledPreprocessor(spec),
@@ -153,4 +158,5 @@ def load_predictor(
         manifest["task"],
         manifest.get("classes", []),
         unknown_fields,
+        cleaner=cleaner,
     )

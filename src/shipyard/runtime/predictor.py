@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from shipyard.runtime.clean import Cleaner
 from shipyard.runtime.models import FloatArray, Scorer
 from shipyard.runtime.preprocess import CompiledPreprocessor
 from shipyard.runtime.validate import RecordValidator
@@ -41,6 +42,8 @@ class Predictor:
         Class labels in output order (classification only).
     unknown_fields
         Passed to :class:`RecordValidator`.
+    cleaner
+        The fitted cleaning, run on records before they are validated (when the model has one).
     """
 
     def __init__(
@@ -51,6 +54,7 @@ class Predictor:
         task: str,
         classes: Sequence[Any] = (),
         unknown_fields: str = "reject",
+        cleaner: Cleaner | None = None,
     ) -> None:
         self.contract = contract
         self.preprocessor = preprocessor
@@ -58,9 +62,12 @@ class Predictor:
         self.task = task
         self.classes = list(classes)
         self.validator = RecordValidator(contract, unknown_fields)
+        self.cleaner = cleaner
 
     def score_records(self, records: Sequence[Mapping[str, Any]]) -> FloatArray:
-        """Validate records and return raw outputs: probabilities, or regression values."""
+        """Clean and validate records; return raw outputs: probabilities, or regression values."""
+        if self.cleaner is not None:
+            records = self.cleaner.clean_records(records)
         self.validator.check_records(list(records))
         rows = [self.preprocessor.transform_record(record) for record in records]
         features = np.array(rows, dtype=np.float64).reshape(len(rows), self.preprocessor.n_outputs)
@@ -86,8 +93,16 @@ class Predictor:
             )
         return answers
 
+    def clean_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Return the frame cleaned as the model's training data was (unchanged without one)."""
+        if self.cleaner is None:
+            return frame
+        from shipyard.data.clean import clean_frame
+
+        return clean_frame(frame, self.cleaner.spec)
+
     def score_frame(self, frame: pd.DataFrame) -> FloatArray:
-        """Score a whole frame through the batch path (columns at a time)."""
+        """Score a whole (clean) frame through the batch path (columns at a time)."""
         columns = {name: _column_values(frame[name]) for name in self.preprocessor.input_columns}
         return self.scorer.score(self.preprocessor.transform_columns(columns))
 

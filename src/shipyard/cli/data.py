@@ -1,0 +1,188 @@
+"""The data commands: ``shipyard profile`` and ``shipyard validate``, and the data report.
+
+Registered on the root command by :func:`register`; each command calls one library function.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from shipyard.cli import output
+from shipyard.cli.commands import ConfigOption, JsonOption, handles_errors
+from shipyard.config import ValidationConfig, load_config
+from shipyard.errors import ConfigError
+
+__all__ = ["print_data_section", "register"]
+
+
+def profile(
+    context: typer.Context,
+    source: Annotated[str, typer.Argument(help="CSV/TSV/Parquet/JSON-lines file or SQL source.")],
+    target: Annotated[
+        str | None, typer.Option(help="Column to predict: measure associations with it.")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="HTML report to write (default: SOURCE.profile.html).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Profile a data set: types, missing values, distributions; writes HTML and JSON reports."""
+    from shipyard.data.profile import profile_table
+    from shipyard.data.report import write_reports
+
+    with output.error_console.status(f"profiling {source}"):
+        found = profile_table(source, target=target)
+    stem = Path(str(source).split("#")[0].split("/")[-1] or "profile").name
+    html_path = report or Path(f"{stem}.profile.html")
+    json_path = html_path.with_suffix(".json")
+    write_reports(found, html_path, json_path)
+    if as_json:
+        output.print_json(found.as_dict())
+        return
+    _print_profile(found)
+    output.console.print(f"Report: {html_path} (JSON: {json_path})")
+
+
+def _print_profile(found: Any) -> None:
+    from rich.table import Table
+
+    table = Table(
+        title=f"{found.source}: {found.n_rows:,} rows, {found.n_columns} columns, "
+        f"{found.duplicate_rows:,} duplicate rows ({found.seconds:.1f} s)",
+        title_justify="left",
+    )
+    for column in (
+        "column",
+        "type",
+        "semantic",
+        "missing",
+        "distinct",
+        "summary",
+        "target assoc.",
+    ):
+        table.add_column(column, justify="right" if column in ("missing", "distinct") else "left")
+    for column in found.columns:
+        if column.mean is not None:
+            summary = (
+                f"{column.minimum:.4g} .. {column.maximum:.4g}, median "
+                f"{column.quantiles.get('50%', float('nan')):.4g}"
+            )
+        else:
+            summary = ", ".join(str(value) for value, _ in column.top_values[:3])
+        table.add_row(
+            column.name,
+            column.storage_type,
+            column.semantic,
+            f"{column.missing_share:.1%}",
+            f"{column.distinct:,}",
+            summary,
+            "" if column.association is None else f"{column.association:.3f}",
+        )
+    output.console.print(table)
+    for warning in found.warnings:
+        output.console.print(f"[yellow]Warning:[/yellow] {warning}", highlight=False)
+
+
+def validate(
+    context: typer.Context,
+    source: Annotated[str, typer.Argument(help="File or SQL source to check.")],
+    contract: Annotated[Path, typer.Option(help="Data contract YAML (contract.yaml).")],
+    policy: Annotated[
+        str | None, typer.Option(help="fail, warn or quarantine (validation.policy).")
+    ] = None,
+    quarantine: Annotated[
+        str | None,
+        typer.Option(help="Side file for bad rows (validation.quarantine_path)."),
+    ] = None,
+    clean_output: Annotated[
+        Path | None, typer.Option("--clean-output", help="Under quarantine: file for good rows.")
+    ] = None,
+    with_target: Annotated[bool, typer.Option(help="Also check the target column.")] = False,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check a data file against a contract; report every violation, apply the policy."""
+    from shipyard.data.contract import Contract
+    from shipyard.data.validate import validate_file
+
+    settings = load_config(config).validation if config else ValidationConfig()
+    updates = {
+        key: value
+        for key, value in (("policy", policy), ("quarantine_path", quarantine))
+        if value is not None
+    }
+    try:
+        settings = ValidationConfig.model_validate({**settings.model_dump(), **updates})
+    except ValidationError as error:
+        problems = "; ".join(
+            f"validation.{'.'.join(map(str, item['loc']))}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise ConfigError(f"Invalid option: {problems}.") from None
+    result = validate_file(
+        source,
+        Contract.load(contract),
+        policy=settings.policy,
+        quarantine_path=settings.quarantine_path,
+        clean_path=clean_output,
+        with_target=with_target,
+    )
+    if as_json:
+        output.print_json(result.as_dict())
+        return
+    output.console.print(result.report.summary(limit=10), highlight=False)
+    if result.quarantine_path:
+        output.console.print(
+            f"Quarantined {result.bad_rows} rows (with reasons) in {result.quarantine_path}"
+        )
+    if result.clean_path:
+        output.console.print(f"Wrote {result.clean_rows} passing rows to {result.clean_path}")
+
+
+def print_data_section(data: dict[str, Any]) -> None:
+    """Print the data section of a training report: profile, contract, cleaning, leakage."""
+    if not data:
+        return
+    profile = data.get("profile") or {}
+    contract = data.get("contract") or {}
+    output.console.print("[bold]Data[/bold]")
+    if profile:
+        kinds = ", ".join(
+            f"{kind} {len(names)}"
+            for kind, names in sorted(profile.get("semantic_types", {}).items())
+        )
+        output.console.print(
+            f"  profile: {profile.get('rows', 0):,} rows, {profile.get('columns', 0)} columns"
+            + (f" ({kinds})" if kinds else "")
+            + f", {profile.get('duplicate_rows', 0)} duplicate rows",
+            highlight=False,
+        )
+        for warning in profile.get("warnings", []):
+            output.console.print(f"  profile warning: {warning}", highlight=False)
+    if contract:
+        output.console.print(
+            f"  contract: {contract['features']} features "
+            f"({len(contract['categorical'])} categorical, {len(contract['nullable'])} nullable)"
+            + (f"; ignored: {', '.join(contract['ignored'])}" if contract["ignored"] else ""),
+            highlight=False,
+        )
+    actions = data.get("cleaning", {}).get("actions", [])
+    output.console.print(f"  cleaning: {len(actions)} actions" + (":" if actions else ""))
+    for action in actions:
+        output.console.print(f"    - {action}", highlight=False)
+    findings = data.get("leakage", [])
+    output.console.print(
+        "  leakage: " + (f"{len(findings)} findings:" if findings else "no findings")
+    )
+    for finding in findings:
+        output.console.print(f"    - {finding['level']}: {finding['message']}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the data commands to the root command."""
+    app.command()(handles_errors(profile))
+    app.command()(handles_errors(validate))
