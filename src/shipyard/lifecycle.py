@@ -148,6 +148,8 @@ def train(
     ExportError
         When the exported model disagrees with the trained one.
     """
+    if config.task == "recommendation":
+        return _train_other_task(config, report, registry)
     report = report or (lambda message: None)
     started = time.perf_counter()
     target, notes = config.data.target, []
@@ -312,6 +314,15 @@ def train(
         promoted,
         time.perf_counter() - started,
     )
+
+
+def _train_other_task(
+    config: PipelineConfig, report: Reporter | None, registry: Registry | None
+) -> TrainRun:
+    """Run the task adapter for tasks that are not tabular (imported only when used)."""
+    from shipyard.tasks.recommendation.pipeline import train_recommendation
+
+    return train_recommendation(config, report, registry)
 
 
 def pd_concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -126,12 +126,26 @@ def verify_bundle(directory: Path, manifest_sha256: str | None = None) -> dict[s
     return manifest
 
 
+def _load_recommender(directory: Path, manifest: dict[str, Any], unknown_fields: str) -> Any:
+    from shipyard.runtime.recommend import RecommenderScorer
+
+    return RecommenderScorer(directory, manifest)
+
+
+def _task_loader(task: Any) -> Any:
+    """Return the loader of a non-tabular task's bundle, or ``None`` for the tabular path."""
+    loaders = {"recommendation": _load_recommender}
+    return loaders.get(str(task))
+
+
 def load_predictor(
     directory: Path, manifest_sha256: str | None = None, unknown_fields: str = "reject"
 ) -> Any:
-    """Verify a bundle and build its :class:`~shipyard.runtime.Predictor`.
+    """Verify a bundle and build the predictor its manifest's task calls for.
 
-    Only JSON, YAML and LightGBM text are read; no pickle is ever loaded.
+    Tabular bundles give a :class:`~shipyard.runtime.Predictor`; ``recommendation`` bundles a
+    :class:`~shipyard.runtime.recommend.RecommenderScorer`. Only JSON, YAML, LightGBM text and
+    ``.npy`` arrays (without pickles) are read; no pickle is ever loaded.
     """
     from shipyard.data.contract import Contract
     from shipyard.runtime.models import load_scorer
@@ -140,6 +154,9 @@ def load_predictor(
 
     directory = Path(directory)
     manifest = verify_bundle(directory, manifest_sha256)
+    special = _task_loader(manifest.get("task"))
+    if special is not None:
+        return special(directory, manifest, unknown_fields)
     contract = Contract.from_yaml(
         (directory / manifest["contract"]).read_text(encoding="utf-8"),
         source=str(directory / manifest["contract"]),
