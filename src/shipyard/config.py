@@ -39,6 +39,7 @@ __all__ = [
     "RegistryConfig",
     "ServingConfig",
     "SplitConfig",
+    "TextConfig",
     "TrainingConfig",
     "apply_overrides",
     "dump_config",
@@ -176,6 +177,25 @@ class RecommendationConfig(_Strict):
     )
 
 
+class TextConfig(_Strict):
+    """Text classification settings (``task: text_classification``)."""
+
+    columns: tuple[str, ...] = Field(
+        default=(), description="Text columns; empty detects free-text columns."
+    )
+    candidates: tuple[Literal["tfidf_word", "tfidf_word_char"], ...] = Field(
+        default=("tfidf_word", "tfidf_word_char"), min_length=1
+    )
+    word_ngrams: tuple[int, int] = Field(default=(1, 2), description="Word n-gram range.")
+    char_ngrams: tuple[int, int] = Field(default=(2, 5), description="Character n-gram range.")
+    min_df: int = Field(default=2, ge=1, description="Drop terms in fewer documents.")
+    max_features: int = Field(default=50_000, ge=10, description="Terms kept per vectorizer.")
+    regularization: tuple[float, ...] = Field(
+        default=(1.0, 10.0, 100.0), min_length=1, description="Inverse penalties C searched."
+    )
+    explain_tokens: int = Field(default=5, ge=0, le=50, description="Tokens per explanation.")
+
+
 class PipelineConfig(_Strict):
     """The whole pipeline spec, as read from ``shipyard.yaml``."""
 
@@ -193,6 +213,7 @@ class PipelineConfig(_Strict):
     serving: ServingConfig = ServingConfig()
     registry: RegistryConfig = RegistryConfig()
     recommendation: RecommendationConfig | None = None
+    text: TextConfig | None = None
 
     @model_validator(mode="after")
     def _metric_fits_task(self) -> PipelineConfig:

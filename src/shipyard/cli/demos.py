@@ -9,7 +9,7 @@ from shipyard.errors import ConfigError
 
 __all__ = ["DEMOS", "run_named_demo"]
 
-DEMOS = ("adult", "recommend")
+DEMOS = ("adult", "spam", "recommend")
 
 
 def run_named_demo(which: str, overrides: dict[str, Any], as_json: bool) -> None:
@@ -22,6 +22,8 @@ def run_named_demo(which: str, overrides: dict[str, Any], as_json: bool) -> None
     """
     if which == "recommend":
         _recommend(overrides, as_json)
+    elif which == "spam":
+        _spam(overrides, as_json)
     else:
         raise ConfigError(f"No demo named '{which}'; choose one of {', '.join(DEMOS)}.")
 
@@ -62,6 +64,27 @@ def _recommend(overrides: dict[str, Any], as_json: bool) -> None:
     for entry in similar["similar"]:
         output.console.print(
             f"  {entry['item']} {entry.get('WineName', '')} (cosine {entry['score']:.3f})",
+            highlight=False,
+        )
+    output.console.print("Server stopped.")
+
+
+def _spam(overrides: dict[str, Any], as_json: bool) -> None:
+    from shipyard.demos.spam import run_spam_demo
+
+    result = run_spam_demo(overrides, report=output.reporter())
+    if as_json:
+        output.print_json(result.as_dict())
+        return
+    output.print_train_run(result.run.as_dict())
+    output.console.print(f"\nAnswers from {result.url} for real held-out messages:")
+    for call in result.calls:
+        answer = call["answer"]
+        probability = answer["probabilities"][answer["prediction"]]
+        words = ", ".join(token["token"] for token in answer.get("explanation", []))
+        output.console.print(
+            f"  {call['text'][:70]!r} -> [bold]{answer['prediction']}[/bold] "
+            f"(p={probability:.3f}; actual {call['actual']}; top tokens: {words or 'none'})",
             highlight=False,
         )
     output.console.print("Server stopped.")

@@ -132,9 +132,31 @@ def _load_recommender(directory: Path, manifest: dict[str, Any], unknown_fields:
     return RecommenderScorer(directory, manifest)
 
 
+def _load_text_classifier(directory: Path, manifest: dict[str, Any], unknown_fields: str) -> Any:
+    from shipyard.data.contract import Contract
+    from shipyard.runtime.text import TextPredictor
+
+    contract = Contract.from_yaml(
+        (directory / manifest["contract"]).read_text(encoding="utf-8"),
+        source=str(directory / manifest["contract"]),
+    )
+    spec = json.loads((directory / manifest["model"]["path"]).read_bytes())
+    return TextPredictor(
+        contract,
+        spec,
+        manifest["classification"],
+        manifest.get("classes", []),
+        unknown_fields,
+        int(manifest.get("explain_tokens", 5)),
+    )
+
+
 def _task_loader(task: Any) -> Any:
     """Return the loader of a non-tabular task's bundle, or ``None`` for the tabular path."""
-    loaders = {"recommendation": _load_recommender}
+    loaders = {
+        "recommendation": _load_recommender,
+        "text_classification": _load_text_classifier,
+    }
     return loaders.get(str(task))
 
 
@@ -144,7 +166,8 @@ def load_predictor(
     """Verify a bundle and build the predictor its manifest's task calls for.
 
     Tabular bundles give a :class:`~shipyard.runtime.Predictor`; ``recommendation`` bundles a
-    :class:`~shipyard.runtime.recommend.RecommenderScorer`. Only JSON, YAML, LightGBM text and
+    :class:`~shipyard.runtime.recommend.RecommenderScorer`; ``text_classification`` bundles a
+    :class:`~shipyard.runtime.text.TextPredictor`. Only JSON, YAML, LightGBM text and
     ``.npy`` arrays (without pickles) are read; no pickle is ever loaded.
     """
     from shipyard.data.contract import Contract
