@@ -183,8 +183,10 @@ class TextConfig(_Strict):
     columns: tuple[str, ...] = Field(
         default=(), description="Text columns; empty detects free-text columns."
     )
-    candidates: tuple[Literal["tfidf_word", "tfidf_word_char"], ...] = Field(
-        default=("tfidf_word", "tfidf_word_char"), min_length=1
+    candidates: tuple[Literal["tfidf_word", "tfidf_word_char", "minilm_embedding"], ...] = Field(
+        default=("tfidf_word", "tfidf_word_char"),
+        min_length=1,
+        description="minilm_embedding needs the 'text' extra (torch).",
     )
     word_ngrams: tuple[int, int] = Field(default=(1, 2), description="Word n-gram range.")
     char_ngrams: tuple[int, int] = Field(default=(2, 5), description="Character n-gram range.")

@@ -132,8 +132,8 @@ class TextPredictor:
     contract
         The model's data contract (its text columns are the features).
     spec
-        The exported model: ``vectorizers``, ``coefficients`` (classes or 1 x features),
-        ``intercept`` and ``text_columns``.
+        The exported model: ``vectorizers`` (TF-IDF) or ``embedding`` (sentence embeddings),
+        ``coefficients`` (classes or 1 x features), ``intercept`` and ``text_columns``.
     task
         ``binary`` or ``multiclass``.
     classes
@@ -157,7 +157,12 @@ class TextPredictor:
         self.task = task
         self.classes = list(classes)
         self.text_columns: list[str] = list(spec["text_columns"])
-        self.featurizer = TextFeaturizer(spec["vectorizers"])
+        self.featurizer = TextFeaturizer(spec["vectorizers"]) if "vectorizers" in spec else None
+        self.embedder: Any = None
+        if "embedding" in spec:
+            from shipyard.runtime.embedding import SentenceEmbedder
+
+            self.embedder = SentenceEmbedder()
         self.coefficients = np.asarray(spec["coefficients"], dtype=np.float64)
         self.intercept = np.asarray(spec["intercept"], dtype=np.float64)
         self.validator = RecordValidator(contract, unknown_fields)
@@ -168,14 +173,22 @@ class TextPredictor:
         values = (record.get(name) for name in self.text_columns)
         return "\n".join(value if isinstance(value, str) else "" for value in values)
 
-    def _probabilities(self, features: Sequence[dict[int, float]]) -> FloatArray:
-        decision = np.zeros((len(features), self.coefficients.shape[0]), dtype=np.float64)
-        for row, weights in enumerate(features):
+    def _decision(self, texts: Sequence[str]) -> FloatArray:
+        if self.embedder is not None:
+            dense: FloatArray = self.embedder.encode(texts) @ self.coefficients.T
+            return dense
+        assert self.featurizer is not None
+        decision = np.zeros((len(texts), self.coefficients.shape[0]), dtype=np.float64)
+        for row, text in enumerate(texts):
+            weights = self.featurizer.transform(text)
             if weights:
                 indices = np.fromiter(weights.keys(), dtype=np.int64, count=len(weights))
                 values = np.fromiter(weights.values(), dtype=np.float64, count=len(weights))
                 decision[row] = self.coefficients[:, indices] @ values
-        decision += self.intercept
+        return decision
+
+    def _probabilities(self, texts: Sequence[str]) -> FloatArray:
+        decision = self._decision(texts) + self.intercept
         if self.coefficients.shape[0] == 1:
             positive = 1.0 / (1.0 + np.exp(-decision[:, 0]))
             return np.column_stack([1.0 - positive, positive])
@@ -184,7 +197,7 @@ class TextPredictor:
 
     def score_texts(self, texts: Sequence[str]) -> FloatArray:
         """Class probabilities for raw texts (no validation)."""
-        return self._probabilities([self.featurizer.transform(text) for text in texts])
+        return self._probabilities(list(texts))
 
     def score_records(self, records: Sequence[Mapping[str, Any]]) -> FloatArray:
         """Validate records and return class probabilities."""
@@ -192,7 +205,12 @@ class TextPredictor:
         return self.score_texts([self._text(record) for record in records])
 
     def explain(self, text: str, class_index: int) -> list[dict[str, Any]]:
-        """Word tokens that pushed ``text`` most towards ``class_index``, largest first."""
+        """Word tokens that pushed ``text`` most towards ``class_index``, largest first.
+
+        Embedding models have no per-token weights, so their explanation is empty.
+        """
+        if self.featurizer is None:
+            return []
         weights = self.featurizer.transform(text)
         row = 0 if self.coefficients.shape[0] == 1 else class_index
         sign = -1.0 if self.coefficients.shape[0] == 1 and class_index == 0 else 1.0

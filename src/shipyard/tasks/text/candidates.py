@@ -2,6 +2,9 @@
 
 ``tfidf_word`` uses word n-grams; ``tfidf_word_char`` adds character n-grams inside word
 boundaries, which catch misspellings and obfuscations ("fr33", "txt") that spam relies on.
+``minilm_embedding`` fits the logistic regression on all-MiniLM-L6-v2 sentence embeddings
+(extra ``text``); the embedder has no fitted state, so embeddings are computed once per text
+and the search cross-validates only the classifier.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ if TYPE_CHECKING:
 
     from shipyard.config import TextConfig
 
-__all__ = ["TEXT_CANDIDATES", "text_pipeline"]
+__all__ = ["EMBEDDING_CANDIDATE", "TEXT_CANDIDATES", "embedding_classifier", "text_pipeline"]
 
-TEXT_CANDIDATES = ("tfidf_word", "tfidf_word_char")
+TEXT_CANDIDATES = ("tfidf_word", "tfidf_word_char", "minilm_embedding")
+EMBEDDING_CANDIDATE = "minilm_embedding"
 
 
 def text_pipeline(candidate: str, settings: TextConfig, regularization: float, seed: int) -> Any:
@@ -62,3 +66,10 @@ def text_pipeline(candidate: str, settings: TextConfig, regularization: float, s
         ]
     )
     return pipeline
+
+
+def embedding_classifier(regularization: float, seed: int) -> Any:
+    """Build the unfitted logistic regression that sits on sentence embeddings."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=regularization, max_iter=2000, random_state=seed)

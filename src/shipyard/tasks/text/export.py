@@ -14,7 +14,12 @@ import numpy as np
 from shipyard.errors import ExportError
 from shipyard.runtime.text import TextPredictor
 
-__all__ = ["PARITY_TOLERANCE", "check_text_parity", "export_text_pipeline"]
+__all__ = [
+    "PARITY_TOLERANCE",
+    "check_text_parity",
+    "export_embedding_classifier",
+    "export_text_pipeline",
+]
 
 PARITY_TOLERANCE = 1e-6
 
@@ -51,6 +56,23 @@ def export_text_pipeline(pipeline: Any, text_columns: Sequence[str]) -> dict[str
         "format": "tfidf-linear-json",
         "text_columns": list(text_columns),
         "vectorizers": [_vectorizer_spec(part) for _, part in union.transformer_list],
+        "coefficients": np.asarray(model.coef_, dtype=np.float64).tolist(),
+        "intercept": np.asarray(model.intercept_, dtype=np.float64).tolist(),
+    }
+
+
+def export_embedding_classifier(model: Any, text_columns: Sequence[str]) -> dict[str, Any]:
+    """Return the JSON-ready spec of a logistic regression fitted on sentence embeddings."""
+    from shipyard.runtime.embedding import EMBEDDING_PACKAGE, SentenceEmbedder
+
+    return {
+        "format": "embedding-linear-json",
+        "text_columns": list(text_columns),
+        "embedding": {
+            "package": EMBEDDING_PACKAGE,
+            "version": SentenceEmbedder.package_version(),
+            "normalize": True,
+        },
         "coefficients": np.asarray(model.coef_, dtype=np.float64).tolist(),
         "intercept": np.asarray(model.intercept_, dtype=np.float64).tolist(),
     }

@@ -26,8 +26,16 @@ from shipyard.evaluation.metrics import default_metric as task_default_metric
 from shipyard.registry.store import DEFAULT_ALIAS, Registry
 from shipyard.runtime.text import TextPredictor
 from shipyard.tasks.detect import class_order
-from shipyard.tasks.text.candidates import text_pipeline
-from shipyard.tasks.text.export import check_text_parity, export_text_pipeline
+from shipyard.tasks.text.candidates import (
+    EMBEDDING_CANDIDATE,
+    embedding_classifier,
+    text_pipeline,
+)
+from shipyard.tasks.text.export import (
+    check_text_parity,
+    export_embedding_classifier,
+    export_text_pipeline,
+)
 from shipyard.training.trainer import CandidateResult
 
 if TYPE_CHECKING:
@@ -68,7 +76,7 @@ def _search(
     metric: str,
     config: PipelineConfig,
     report: Callable[[str], None],
-) -> tuple[list[CandidateResult], tuple[str, float]]:
+) -> tuple[list[CandidateResult], tuple[str, float], Any]:
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
     scorer = SCORERS[(task, metric)]
@@ -76,15 +84,25 @@ def _search(
     results: list[CandidateResult] = []
     best: tuple[float, str, float] | None = None
     deadline = time.perf_counter() + config.training.time_budget
+    embeddings = None
     for candidate in settings.candidates:
+        if candidate == EMBEDDING_CANDIDATE and embeddings is None:
+            from shipyard.runtime.embedding import SentenceEmbedder
+
+            report(f"embedding {len(texts)} texts with all-MiniLM-L6-v2")
+            embeddings = SentenceEmbedder().encode(list(texts))
         for regularization in settings.regularization:
             name = f"{candidate} C={regularization:g}"
             if best is not None and time.perf_counter() > deadline:
                 results.append(CandidateResult(name, "skipped", message="time budget spent"))
                 continue
             started = time.perf_counter()
-            pipeline = text_pipeline(candidate, settings, regularization, config.seed)
-            scores = cross_val_score(pipeline, texts, y, cv=folds, scoring=scorer)
+            if candidate == EMBEDDING_CANDIDATE:
+                estimator, inputs = embedding_classifier(regularization, config.seed), embeddings
+            else:
+                estimator = text_pipeline(candidate, settings, regularization, config.seed)
+                inputs = texts
+            scores = cross_val_score(estimator, inputs, y, cv=folds, scoring=scorer)
             if metric == "log_loss":
                 scores = -scores
             mean = float(np.mean(scores))
@@ -107,7 +125,7 @@ def _search(
             if best is None or ranked > best[0]:
                 best = (ranked, candidate, regularization)
     assert best is not None
-    return results, (best[1], best[2])
+    return results, (best[1], best[2]), embeddings
 
 
 def train_text_classifier(
@@ -183,13 +201,19 @@ def train_text_classifier(
     report(f"text {task} task on {', '.join(text_columns)}, metric {metric}; rows: {rows}")
     y_learn = _encode_target(learn[target], task, classes)
     texts = documents(learn, text_columns)
-    leaderboard, (candidate, regularization) = _search(
+    leaderboard, (candidate, regularization), embeddings = _search(
         texts, y_learn, settings, task, metric, config, report
     )
     report(f"refitting {candidate} C={regularization:g} on {len(learn)} rows")
-    pipeline = text_pipeline(candidate, settings, regularization, config.seed).fit(texts, y_learn)
-
-    spec = export_text_pipeline(pipeline, text_columns)
+    pipeline: Any
+    if candidate == EMBEDDING_CANDIDATE:
+        classifier = embedding_classifier(regularization, config.seed).fit(embeddings, y_learn)
+        pipeline = _EmbeddingPipeline(classifier)
+        spec = export_embedding_classifier(classifier, text_columns)
+    else:
+        pipeline = text_pipeline(candidate, settings, regularization, config.seed)
+        pipeline.fit(texts, y_learn)
+        spec = export_text_pipeline(pipeline, text_columns)
     predictor = TextPredictor(
         contract, spec, task, classes, explain_tokens=settings.explain_tokens
     )
@@ -266,6 +290,18 @@ def train_text_classifier(
         promoted,
         time.perf_counter() - started,
     )
+
+
+class _EmbeddingPipeline:
+    """The trained side of the parity check: embed with the packaged model, then classify."""
+
+    def __init__(self, classifier: Any) -> None:
+        self.classifier = classifier
+
+    def predict_proba(self, texts: Any) -> Any:
+        from shipyard.runtime.embedding import SentenceEmbedder
+
+        return self.classifier.predict_proba(SentenceEmbedder().encode(list(texts)))
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
