@@ -23,6 +23,7 @@ from shipyard.lifecycle import TrainRun, train
 from shipyard.registry.store import Registry
 from shipyard.runtime.text import TextPredictor
 from shipyard.serving import build_app, running_server
+from shipyard.tasks.text.drift import TextDriftReference
 
 SAMPLE = 1500
 
@@ -88,6 +89,14 @@ def test_text_model_is_registered_like_any_model(trained: Trained):
     assert isinstance(predictor, TextPredictor)
     assert predictor.classes == ["ham", "spam"]
     assert predictor.contract.column("text").type == "text"
+    # The bundle carries a drift reference for the text signals, built from held-out texts.
+    bundle = run.version.bundle_path
+    reference = TextDriftReference.from_json(
+        json.loads((bundle / "text_reference.json").read_bytes())
+    )
+    assert set(reference.sketches) == {"length", "words", "oov_rate"}
+    same = reference.compare(trained.sample["text"].tolist()[:300])
+    assert not any(row.drifted for row in same)
 
 
 def test_served_predict_classifies_real_messages(trained: Trained):

@@ -31,6 +31,7 @@ from shipyard.tasks.text.candidates import (
     embedding_classifier,
     text_pipeline,
 )
+from shipyard.tasks.text.drift import TOKEN_PATTERN, TextDriftReference
 from shipyard.tasks.text.export import (
     check_text_parity,
     export_embedding_classifier,
@@ -234,6 +235,17 @@ def train_text_classifier(
         seed=config.seed,
     )
     best_name = f"{candidate} C={regularization:g}"
+    # The drift reference comes from held-out texts: on training texts the out-of-vocabulary
+    # rate is biased low (the vocabulary was learnt from them).
+    test_texts = list(documents(test, text_columns))
+    test_embeddings = None
+    if candidate == EMBEDDING_CANDIDATE:
+        from shipyard.runtime.embedding import SentenceEmbedder
+
+        test_embeddings = SentenceEmbedder().encode(test_texts)
+    reference = TextDriftReference.from_texts(
+        test_texts, _vocabulary(spec, texts, settings.min_df), test_embeddings
+    )
     manifest = {
         "task": "text_classification",
         "classification": task,
@@ -244,6 +256,7 @@ def train_text_classifier(
         "contract": "contract.yaml",
         "config": "config.yaml",
         "explain_tokens": settings.explain_tokens,
+        "text_reference": "text_reference.json",
         "metrics": {
             "test": {name: value.as_dict() for name, value in test_metrics.items()},
             "cv": {row.name: row.as_dict() for row in leaderboard},
@@ -257,6 +270,7 @@ def train_text_classifier(
         "contract.yaml": contract.to_yaml().encode(),
         "text_model.json": json.dumps(spec, allow_nan=False, ensure_ascii=False).encode(),
         "config.yaml": dump_config(config).encode(),
+        "text_reference.json": json.dumps(reference.to_json(), allow_nan=False).encode(),
     }
     registry = registry or Registry.from_config(config.registry)
     parent = _latest_version(registry, config.name)
@@ -290,6 +304,19 @@ def train_text_classifier(
         promoted,
         time.perf_counter() - started,
     )
+
+
+def _vocabulary(spec: dict[str, Any], texts: Any, min_df: int) -> list[str]:
+    """Words the model knows: its word unigrams, or (embeddings) frequent training words."""
+    for vectorizer in spec.get("vectorizers", []):
+        if vectorizer["analyzer"] == "word":
+            return [term for term in vectorizer["terms"] if " " not in term]
+    from collections import Counter
+
+    counts = Counter(
+        token for text in texts for token in set(TOKEN_PATTERN.findall(str(text).lower()))
+    )
+    return sorted(token for token, count in counts.items() if count >= min_df)
 
 
 class _EmbeddingPipeline:
