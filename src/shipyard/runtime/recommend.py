@@ -65,6 +65,22 @@ class RecommenderScorer:
         )
         self.family = str(manifest["model"].get("family", ""))
 
+    @property
+    def contract(self) -> Any:
+        """Refuse row-scoring paths: a recommender has no data contract.
+
+        Raises
+        ------
+        DataError
+            Always; batch scoring and ``shipyard evaluate`` apply to classifiers and
+            regressors, so they stop here with a clear message instead of a crash.
+        """
+        raise DataError(
+            f"Model version with family '{self.family}' is a recommender: it has no data "
+            "contract and cannot score rows. Ask GET /v1/models/NAME/recommend?user=ID, or "
+            "evaluate it with shipyard.tasks.recommendation.evaluate_recommender."
+        )
+
     def _array(self, relative: str) -> npt.NDArray[Any]:
         array: npt.NDArray[Any] = np.load(self.directory / relative, allow_pickle=False)
         return array

@@ -195,3 +195,13 @@ def test_recommendation_config_needs_its_section(tmp_path: Path):
     del raw["recommendation"]
     with pytest.raises(ConfigError, match="'recommendation' section is missing"):
         load_config_dict(raw)
+
+
+def test_row_scoring_paths_refuse_a_recommender_with_a_clear_error(trained: Trained, tmp_path):
+    from shipyard.errors import DataError
+    from shipyard.lifecycle import evaluate
+
+    source = tmp_path / "rows.csv"
+    trained.ratings.head(5).to_csv(source, index=False)
+    with pytest.raises(DataError, match="is a recommender"):
+        evaluate(trained.registry, trained.run.version.reference, str(source))
