@@ -38,9 +38,11 @@ __all__ = [
     "FairnessConfig",
     "LeakageConfig",
     "PipelineConfig",
+    "RecommendationConfig",
     "RegistryConfig",
     "ServingConfig",
     "SplitConfig",
+    "TextConfig",
     "TrainingConfig",
     "ValidationConfig",
     "apply_overrides",
@@ -49,7 +51,9 @@ __all__ = [
     "load_config_dict",
 ]
 
-Task = Literal["auto", "binary", "multiclass", "regression"]
+Task = Literal[
+    "auto", "binary", "multiclass", "regression", "text_classification", "recommendation"
+]
 Metric = Literal["auto", "roc_auc", "accuracy", "f1", "log_loss", "rmse", "mae", "r2"]
 ModelFamily = Literal["linear", "lightgbm"]
 
@@ -237,6 +241,61 @@ class RegistryConfig(_Strict):
         return Path(self.artifacts) if self.artifacts else Path(self.home) / "artifacts"
 
 
+class RecommendationConfig(_Strict):
+    """How interactions are read and recommenders trained (``task: recommendation``)."""
+
+    user: str = Field(description="The column holding user ids.")
+    item: str = Field(description="The column holding item ids.")
+    rating: str | None = Field(default=None, description="The rating column (explicit feedback).")
+    time: str | None = Field(
+        default=None, description="The timestamp column; the split is time-ordered by it."
+    )
+    feedback: Literal["explicit", "implicit"] = Field(
+        default="implicit",
+        description="'explicit': ratings, kept as positives at or above positive_threshold; "
+        "'implicit': every row is a positive event (click, purchase).",
+    )
+    positive_threshold: float = Field(
+        default=4.0, description="Lowest rating that counts as a positive (explicit only)."
+    )
+    k: int = Field(default=10, ge=1, le=1000, description="List length evaluated (NDCG@k ...).")
+    test_fraction: float = Field(default=0.2, gt=0, lt=0.9)
+    models: tuple[Literal["als", "bpr"], ...] = Field(default=("als", "bpr"), min_length=1)
+    factors: int = Field(default=64, ge=1, le=1024)
+    iterations: int = Field(default=15, ge=1, le=1000)
+    regularization: float = Field(default=0.05, ge=0)
+    alpha: float = Field(default=10.0, gt=0, description="ALS confidence scaling.")
+    bpr_iterations: int = Field(default=100, ge=1, le=10_000, description="BPR epochs.")
+    learning_rate: float = Field(default=0.05, gt=0, description="BPR step size.")
+    items_source: str | None = Field(
+        default=None, description="A table of item details, for example 'dataset:xwines:items'."
+    )
+    item_fields: tuple[str, ...] = Field(
+        default=(), description="Columns of items_source served with each recommendation."
+    )
+
+
+class TextConfig(_Strict):
+    """Text classification settings (``task: text_classification``)."""
+
+    columns: tuple[str, ...] = Field(
+        default=(), description="Text columns; empty detects free-text columns."
+    )
+    candidates: tuple[Literal["tfidf_word", "tfidf_word_char", "minilm_embedding"], ...] = Field(
+        default=("tfidf_word", "tfidf_word_char"),
+        min_length=1,
+        description="minilm_embedding needs the 'text' extra (torch).",
+    )
+    word_ngrams: tuple[int, int] = Field(default=(1, 2), description="Word n-gram range.")
+    char_ngrams: tuple[int, int] = Field(default=(2, 5), description="Character n-gram range.")
+    min_df: int = Field(default=2, ge=1, description="Drop terms in fewer documents.")
+    max_features: int = Field(default=50_000, ge=10, description="Terms kept per vectorizer.")
+    regularization: tuple[float, ...] = Field(
+        default=(1.0, 10.0, 100.0), min_length=1, description="Inverse penalties C searched."
+    )
+    explain_tokens: int = Field(default=5, ge=0, le=50, description="Tokens per explanation.")
+
+
 class PipelineConfig(_Strict):
     """The whole pipeline spec, as read from ``shipyard.yaml``."""
 
@@ -257,6 +316,8 @@ class PipelineConfig(_Strict):
     fairness: FairnessConfig = FairnessConfig()
     serving: ServingConfig = ServingConfig()
     registry: RegistryConfig = RegistryConfig()
+    recommendation: RecommendationConfig | None = None
+    text: TextConfig | None = None
 
     @model_validator(mode="after")
     def _metric_fits_task(self) -> PipelineConfig:
@@ -272,6 +333,11 @@ class PipelineConfig(_Strict):
             )
         if self.data.target in self.data.drop:
             raise ValueError(f"data.drop lists the target '{self.data.target}'; remove it there")
+        if self.task == "recommendation" and self.recommendation is None:
+            raise ValueError(
+                "task is 'recommendation' but the 'recommendation' section is missing; add it "
+                "with at least 'user' and 'item' (see docs/recommendation.md)"
+            )
         return self
 
 

@@ -155,6 +155,8 @@ def train(
     ExportError
         When the exported model disagrees with the trained one.
     """
+    if config.task in ("recommendation", "text_classification"):
+        return _train_other_task(config, report, registry)
     report = report or (lambda message: None)
     started = time.perf_counter()
     target, notes = config.data.target, []
@@ -423,6 +425,19 @@ def _evaluation_files(
     extra["model_card.md"] = card.to_markdown().encode()
     extra["model_card.html"] = card.to_html().encode()
     return extra
+
+
+def _train_other_task(
+    config: PipelineConfig, report: Reporter | None, registry: Registry | None
+) -> TrainRun:
+    """Run the task adapter for tasks that are not tabular (imported only when used)."""
+    if config.task == "recommendation":
+        from shipyard.tasks.recommendation.pipeline import train_recommendation
+
+        return train_recommendation(config, report, registry)
+    from shipyard.tasks.text.pipeline import train_text_classifier
+
+    return train_text_classifier(config, report, registry)
 
 
 def pd_concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -411,13 +411,16 @@ def predict(
 @handles_errors
 def demo(
     context: typer.Context,
+    which: Annotated[
+        str, typer.Argument(help="Which demo: adult (tabular), spam (text) or recommend.")
+    ] = "adult",
     time_budget: Annotated[
         float | None, typer.Option(help="Seconds for the search (training.time_budget).")
     ] = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Train on the bundled Adult data, register, serve, and call the server over HTTP."""
+    """Train on bundled real data, register, serve, and call the server over HTTP."""
     from shipyard.errors import require
 
     require("uvicorn", "serve")
@@ -428,6 +431,11 @@ def demo(
         for key, value in (("training.time_budget", time_budget), ("registry.home", home))
         if value is not None
     }
+    if which != "adult":
+        from shipyard.cli.demos import run_named_demo
+
+        run_named_demo(which, overrides, as_json)
+        return
     result = run_demo(overrides, report=output.reporter())
     if as_json:
         output.print_json(result.as_dict())

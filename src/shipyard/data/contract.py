@@ -13,6 +13,10 @@ Inference rules
 - Text columns with at most ``max_categories`` distinct values (and repeats) are categorical and
   list their ``categories``. Text with more distinct values (identifiers, free text) and dates
   are not features yet: they are listed under ``ignored`` so requests may still carry them.
+- Free text (many distinct values averaging at least ``TEXT_MIN_LENGTH`` characters and
+  several words) becomes a ``text`` column when the caller asks for text detection
+  (``detect_text=True``, as the text classification task does) or names the column in
+  ``text_columns``; otherwise it stays ignored, as before.
 - ``nullable`` is true when the column had missing values in the source.
 
 Rules set by hand
@@ -50,9 +54,11 @@ if TYPE_CHECKING:
 
 __all__ = ["ColumnContract", "Contract", "ValidationReport", "infer_contract"]
 
-ColumnType = Literal["number", "integer", "string", "boolean"]
+ColumnType = Literal["number", "integer", "string", "boolean", "text"]
 NUMERIC_TYPES = frozenset({"number", "integer", "boolean"})
 MAX_STORED_VIOLATIONS = 1000
+TEXT_MIN_LENGTH = 20
+TEXT_MIN_WORDS = 3
 
 
 class ColumnContract(BaseModel):
@@ -86,6 +92,7 @@ class ColumnContract(BaseModel):
             "integer": "an integer",
             "boolean": "true or false",
             "string": "a string",
+            "text": "a text string",
         }[self.type]
         if self.min is not None:
             words += f" >= {self.min:g}"
@@ -335,7 +342,13 @@ def _plain(value: Any) -> Any:
 
 
 def infer_contract(
-    frame: pd.DataFrame, target: str, drop: Iterable[str] = (), max_categories: int = 100
+    frame: pd.DataFrame,
+    target: str,
+    drop: Iterable[str] = (),
+    max_categories: int = 100,
+    *,
+    detect_text: bool = False,
+    text_columns: Iterable[str] = (),
 ) -> Contract:
     """Infer a contract from a frame (see the module docstring for the rules).
 
@@ -357,10 +370,21 @@ def infer_contract(
             "missing values; drop those rows before training."
         )
     dropped = set(drop)
+    declared = set(text_columns)
+    missing_text = sorted(declared - set(map(str, frame.columns)))
+    if missing_text:
+        raise DataError(
+            f"Declared text column(s) {', '.join(missing_text)} are not in the data; "
+            f"columns are {', '.join(map(str, frame.columns))}."
+        )
     ignored = [name for name in map(str, frame.columns) if name in dropped]
     columns: list[ColumnContract] = []
     for name in map(str, frame.columns):
         if name == target or name in dropped:
+            continue
+        if name in declared or (detect_text and _looks_like_text(frame[name])):
+            nullable = bool(frame[name].isna().any())
+            columns.append(ColumnContract(name=name, type="text", nullable=nullable))
             continue
         column = _infer_column(name, frame[name], max_categories)
         if column is None:
@@ -375,6 +399,26 @@ def infer_contract(
     target_column = _infer_column(target, frame[target], max_categories=10**9)
     assert target_column is not None  # the target is never ignored: no category limit
     return Contract(target=target_column, columns=tuple(columns), ignored=tuple(ignored))
+
+
+def _looks_like_text(series: pd.Series) -> bool:
+    """Whether a column holds free text: strings, mostly distinct, long, of several words."""
+    import pandas as pd
+
+    present = series.dropna()
+    if len(present) == 0 or pd.api.types.is_numeric_dtype(series):
+        return False
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
+        return False
+    if not present.map(lambda value: isinstance(value, str)).all():
+        return False
+    values = present.astype(str)
+    words = values.str.split().str.len()
+    return bool(
+        values.nunique() > 0.5 * len(values)
+        and values.str.len().mean() >= TEXT_MIN_LENGTH
+        and words.mean() >= TEXT_MIN_WORDS
+    )
 
 
 def _infer_column(name: str, series: pd.Series, max_categories: int) -> ColumnContract | None:

@@ -36,14 +36,17 @@ class Dataset:
     citation: str = ""
     description: str = ""
     splits: tuple[str, ...] = field(default=("train", "test"))
+    items: pd.DataFrame | None = None
 
     def split(self, name: str) -> pd.DataFrame:
-        """Return the ``train`` or ``test`` frame by name."""
+        """Return the ``train`` or ``test`` frame (or ``items``, where listed) by name."""
         if name not in self.splits:
             raise DataError(
                 f"Dataset '{self.name}' has no split '{name}'; "
                 f"choose one of {', '.join(self.splits)}."
             )
+        if name == "items" and self.items is not None:
+            return self.items
         return self.train if name == "train" else self.test
 
 
@@ -101,7 +104,19 @@ def _load_adult() -> Dataset:
     )
 
 
-_LOADERS = {"adult": _load_adult}
+def _load_xwines() -> Dataset:
+    from shipyard.datasets.xwines import load_xwines
+
+    return load_xwines()
+
+
+def _load_sms_spam() -> Dataset:
+    from shipyard.datasets.sms_spam import load_sms_spam
+
+    return load_sms_spam()
+
+
+_LOADERS = {"adult": _load_adult, "sms_spam": _load_sms_spam, "xwines": _load_xwines}
 
 
 def available() -> list[str]:

@@ -126,12 +126,49 @@ def verify_bundle(directory: Path, manifest_sha256: str | None = None) -> dict[s
     return manifest
 
 
+def _load_recommender(directory: Path, manifest: dict[str, Any], unknown_fields: str) -> Any:
+    from shipyard.runtime.recommend import RecommenderScorer
+
+    return RecommenderScorer(directory, manifest)
+
+
+def _load_text_classifier(directory: Path, manifest: dict[str, Any], unknown_fields: str) -> Any:
+    from shipyard.data.contract import Contract
+    from shipyard.runtime.text import TextPredictor
+
+    contract = Contract.from_yaml(
+        (directory / manifest["contract"]).read_text(encoding="utf-8"),
+        source=str(directory / manifest["contract"]),
+    )
+    spec = json.loads((directory / manifest["model"]["path"]).read_bytes())
+    return TextPredictor(
+        contract,
+        spec,
+        manifest["classification"],
+        manifest.get("classes", []),
+        unknown_fields,
+        int(manifest.get("explain_tokens", 5)),
+    )
+
+
+def _task_loader(task: Any) -> Any:
+    """Return the loader of a non-tabular task's bundle, or ``None`` for the tabular path."""
+    loaders = {
+        "recommendation": _load_recommender,
+        "text_classification": _load_text_classifier,
+    }
+    return loaders.get(str(task))
+
+
 def load_predictor(
     directory: Path, manifest_sha256: str | None = None, unknown_fields: str = "reject"
 ) -> Any:
-    """Verify a bundle and build its :class:`~shipyard.runtime.Predictor`.
+    """Verify a bundle and build the predictor its manifest's task calls for.
 
-    Only JSON, YAML and LightGBM text are read; no pickle is ever loaded.
+    Tabular bundles give a :class:`~shipyard.runtime.Predictor`; ``recommendation`` bundles a
+    :class:`~shipyard.runtime.recommend.RecommenderScorer`; ``text_classification`` bundles a
+    :class:`~shipyard.runtime.text.TextPredictor`. Only JSON, YAML, LightGBM text and
+    ``.npy`` arrays (without pickles) are read; no pickle is ever loaded.
     """
     from shipyard.data.contract import Contract
     from shipyard.runtime.models import load_scorer
@@ -140,6 +177,9 @@ def load_predictor(
 
     directory = Path(directory)
     manifest = verify_bundle(directory, manifest_sha256)
+    special = _task_loader(manifest.get("task"))
+    if special is not None:
+        return special(directory, manifest, unknown_fields)
     contract = Contract.from_yaml(
         (directory / manifest["contract"]).read_text(encoding="utf-8"),
         source=str(directory / manifest["contract"]),

@@ -85,6 +85,10 @@ class RecordValidator:
                 return None
             return "required field is missing" if not present else "must not be null"
         kind = column.type
+        if kind == "text":
+            if isinstance(value, str):
+                return None
+            return f"expected text (a string), got {type(value).__name__} {value!r}"
         if kind == "string":
             if not isinstance(value, str):
                 return f"expected a string, got {type(value).__name__} {value!r}"

@@ -8,7 +8,13 @@ from shipyard.data.contract import ColumnContract, Contract
 
 __all__ = ["openapi_document", "record_schema"]
 
-_JSON_TYPES = {"number": "number", "integer": "integer", "string": "string", "boolean": "boolean"}
+_JSON_TYPES = {
+    "number": "number",
+    "integer": "integer",
+    "string": "string",
+    "boolean": "boolean",
+    "text": "string",
+}
 
 
 def _column_schema(column: ColumnContract) -> dict[str, Any]:

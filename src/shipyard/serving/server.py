@@ -40,6 +40,10 @@ def load_served_model(
 def build_app(registry: Registry, reference: str, settings: ServingConfig) -> Any:
     """Build the ASGI app serving ``reference``, configured by ``settings``."""
     model = load_served_model(registry, reference, settings.unknown_fields)
+    if model.manifest.get("task") == "recommendation":
+        from shipyard.serving.recommend_routes import create_recommendation_app
+
+        return create_recommendation_app(model)
     return create_app(
         model, max_body_bytes=settings.max_body_bytes, max_records=settings.max_records
     )

@@ -1,0 +1,1 @@
+"""Demos beyond Adult: ``shipyard demo spam`` and ``shipyard demo recommend``."""
