@@ -42,12 +42,12 @@ def demo_config(overrides: dict[str, Any] | None = None) -> PipelineConfig:
     return load_config(example_path("adult"), overrides)
 
 
-def _post(url: str, payload: Any) -> Any:
+def _post(url: str, payload: Any, key: str | None = None) -> Any:
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
     request = urllib.request.Request(
-        url,
-        data=json.dumps(payload).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
+        url, data=json.dumps(payload).encode(), method="POST", headers=headers
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
@@ -58,7 +58,8 @@ def run_demo(
 ) -> DemoResult:
     """Run the whole demo and return what happened."""
     from shipyard import datasets
-    from shipyard.serving import build_app, running_server
+    from shipyard.serving import KeyStore, build_app, running_server
+    from shipyard.serving.keys import default_keys_file
 
     report = report or (lambda message: None)
     config = demo_config(overrides)
@@ -66,7 +67,12 @@ def run_demo(
     run = train(config, report=report, registry=registry)
     reference = run.version.reference
     report(f"starting a server for {reference}")
-    app = build_app(registry, reference, config.serving)
+    keys, key = None, None
+    if config.serving.auth:
+        # API keys are on by default: the demo makes its own key, as a client would be given one.
+        keys = KeyStore(config.serving.keys_file or default_keys_file(config.registry.home))
+        _, key = keys.create("demo")
+    app = build_app(registry, reference, config.serving, keys)
     adult = datasets.load("adult")
     rows = adult.test.iloc[list(DEMO_TEST_ROWS)]
     records = frame_to_records(rows.drop(columns=[adult.target]))
@@ -75,7 +81,7 @@ def run_demo(
         endpoint = f"{url}/v1/models/{config.name}/predict"
         report(f"POST {endpoint}, one record per request")
         for record, actual in zip(records, rows[adult.target], strict=True):
-            answer = _post(endpoint, record)
+            answer = _post(endpoint, record, key)
             calls.append({"record": record, "answer": answer, "actual": actual})
     report("server stopped")
     return DemoResult(run, url, calls)
