@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shipyard.runtime.models import FloatArray, LightGBMScorer
+from shipyard.runtime.preprocess import MISSING_CATEGORY
 
 if TYPE_CHECKING:
     from shipyard.runtime.predictor import Predictor
 
-__all__ = ["FastLightGBMScorer", "SingleRecordPath", "accelerate"]
+__all__ = ["FastLightGBMScorer", "RecordEncoder", "SingleRecordPath", "accelerate"]
 
 # Constants from LightGBM's c_api.h.
 _PREDICT_NORMAL = 0
@@ -114,6 +115,107 @@ def accelerate(predictor: Predictor) -> Predictor:
     return predictor
 
 
+_NUMBER, _STRING, _BOOLEAN = 0, 1, 2
+_INFINITIES = (float("inf"), float("-inf"))
+
+
+class RecordEncoder:
+    """Check and encode one well-formed record in a single tight pass.
+
+    This is a shortcut, never a second opinion: :meth:`encode` returns ``None`` as soon as
+    anything is unusual (a missing required field, a wrong type, an unknown category or field,
+    a value out of range), and the caller then runs the full
+    :class:`~shipyard.runtime.validate.RecordValidator` for the detailed error. A row it does
+    return equals :meth:`CompiledPreprocessor.transform_record` of the record, bit for bit.
+
+    Parameters
+    ----------
+    predictor
+        The predictor whose contract and preprocessing are compiled.
+    """
+
+    def __init__(self, predictor: Predictor) -> None:
+        contract = predictor.contract
+        validator = predictor.validator
+        self._reject = validator.unknown_fields == "reject"
+        self._allowed = frozenset(
+            {column.name for column in contract.columns}
+            | set(contract.ignored)
+            | {contract.target.name}
+        )
+        self._checks: list[tuple[Any, ...]] = []
+        for column in contract.columns:
+            code = {"string": _STRING, "boolean": _BOOLEAN}.get(column.type, _NUMBER)
+            categories = frozenset(column.categories) if column.categories is not None else None
+            self._checks.append(
+                (
+                    column.name,
+                    code,
+                    column.type == "integer",
+                    categories,
+                    column.min,
+                    column.max,
+                    column.nullable,
+                )
+            )
+        self._width = predictor.preprocessor.n_outputs
+        self._plan = predictor.preprocessor._plan
+
+    def encode(self, record: Any) -> list[float] | None:
+        """Return the feature row of a valid record, or ``None`` to ask for the full check."""
+        if type(record) is not dict:
+            return None
+        if self._reject and not self._allowed.issuperset(record):
+            return None
+        get = record.get
+        value: Any
+        for name, code, integer, categories, low, high, nullable in self._checks:
+            value = get(name)
+            if value is None:
+                if nullable:
+                    continue
+                return None
+            kind = type(value)
+            if code == _NUMBER:
+                if kind is float:
+                    if value != value:  # NaN counts as missing
+                        if nullable:
+                            continue
+                        return None
+                    if value in _INFINITIES or (integer and not value.is_integer()):
+                        return None
+                elif kind is not int:
+                    return None
+                if (low is not None and value < low) or (high is not None and value > high):
+                    return None
+            elif code == _STRING:
+                if kind is not str or (categories is not None and value not in categories):
+                    return None
+            elif kind is not bool and not (kind is int and value in (0, 1)):
+                return None
+        row = [0.0] * self._width
+        nan = float("nan")
+        for kind_name, column, offset, plan in self._plan:
+            value = get(column)
+            missing = value is None or value != value
+            if kind_name == "numeric":
+                fill, center, scale = plan
+                row[offset] = ((fill if missing else float(value)) - center) / scale
+            elif kind_name == "onehot":
+                positions, other = plan
+                key = (
+                    MISSING_CATEGORY if missing else (value if type(value) is str else str(value))
+                )
+                position = positions.get(key, other)
+                if position is not None:
+                    row[offset + position] = 1.0
+            else:
+                row[offset] = (
+                    nan if missing else plan.get(value if type(value) is str else str(value), nan)
+                )
+        return row
+
+
 class SingleRecordPath:
     """Answer one record with as little work as possible: validate, encode, score, format.
 
@@ -131,6 +233,7 @@ class SingleRecordPath:
         self._score_row = getattr(predictor.scorer, "score_row", None)
         self._labels = [str(label) for label in predictor.classes]
         self._regression = predictor.task == "regression"
+        self._encoder = RecordEncoder(predictor)
 
     def outputs(self, record: Any) -> list[float]:
         """Validate and score one record; return its raw outputs as a list.
@@ -141,8 +244,10 @@ class SingleRecordPath:
             When the record breaks the contract.
         """
         predictor = self.predictor
-        predictor.validator.check_records([record])
-        row = predictor.preprocessor.transform_record(record)
+        row = self._encoder.encode(record)
+        if row is None:
+            predictor.validator.check_records([record])
+            row = predictor.preprocessor.transform_record(record)
         if self._score_row is not None:
             values: list[float] = self._score_row(row)
             return values

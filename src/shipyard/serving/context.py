@@ -162,6 +162,7 @@ class ServingContext:
         try:
             if slot.batcher is None:
                 outputs = await slot.outputs(records)
+                self.metrics.batch_size.observe(len(records))
             else:
                 async with asyncio.timeout(self.settings.request_timeout):
                     outputs = await slot.outputs(records)

@@ -121,7 +121,6 @@ class ServingMetrics:
 
     def observe_predictions(self, version: int, labels: list[str], scores: list[float]) -> None:
         """Count predicted labels and record their scores."""
-        self.batch_size.observe(len(labels))
         histogram = self._children.get(("score", version))
         if histogram is None:
             histogram = self.scores.labels(str(version))
