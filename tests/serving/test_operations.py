@@ -147,3 +147,43 @@ def test_fast_scorer_matches_the_booster_on_one_row(fitted_adult):
     features = np.array(rows, dtype=np.float64)
     one_by_one = np.vstack([fast.score(features[i : i + 1]) for i in range(50)])
     assert np.array_equal(one_by_one, predictor.scorer.score(features))
+
+
+def test_graceful_shutdown_finishes_the_request_in_flight(fitted_adult):
+    import socket
+
+    import uvicorn
+
+    app = build_app(fitted_adult.registry, "adult:1", ServingConfig(auth=False, poll_seconds=0))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", timeout_graceful_shutdown=10
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    body = json.dumps(fitted_adult.records[0]).encode()
+    head = (
+        f"POST /v1/models/adult/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+        f"\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(head + body[:10])  # the request is in flight, its body half sent
+        time.sleep(0.3)
+        server.should_exit = True  # what SIGTERM does
+        time.sleep(0.5)
+        with pytest.raises(ConnectionRefusedError):  # no new connections once shutdown began
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        connection.sendall(body[10:])
+        answer = b""
+        while b"}}" not in answer:
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    thread.join(timeout=15)
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert b'"prediction"' in answer
+    assert not thread.is_alive()
