@@ -166,7 +166,9 @@ def _v2_type(value: Any) -> str:
     return "INT64" if isinstance(value, int) else "FP64"
 
 
-def start(target: dict[str, Any], port: int, log: Path) -> subprocess.Popen[bytes]:
+def start(
+    target: dict[str, Any], port: int, log: Path, python: str = sys.executable
+) -> subprocess.Popen[bytes]:
     command = [
         "taskset",
         "-c",
@@ -178,7 +180,12 @@ def start(target: dict[str, Any], port: int, log: Path) -> subprocess.Popen[byte
         command,
         stdout=handle,
         stderr=subprocess.STDOUT,
-        env={**os.environ, **target["env"]},
+        # The venv's bin first: peers start helpers by name (mlflow runs "uvicorn").
+        env={
+            **os.environ,
+            **target["env"],
+            "PATH": f"{Path(python).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        },
         cwd=target.get("cwd"),
         start_new_session=True,
     )
@@ -205,7 +212,9 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
+    except ProcessLookupError:
+        process.wait()
+    except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
@@ -290,7 +299,7 @@ def main() -> None:
         target = catalogue[name]
         port = free_port()
         log = workdir / f"server-{name}.log"
-        process = start(target, port, log)
+        process = start(target, port, log, arguments.python)
         url = f"http://127.0.0.1:{port}"
         entry: dict[str, Any] = {"path": target["path"]}
         try:
