@@ -277,6 +277,7 @@ def main() -> None:
     parser.add_argument("workdir", type=Path)
     parser.add_argument("--python", default=sys.executable, help="benchmark venv interpreter")
     parser.add_argument("--duration", type=int, default=20)
+    parser.add_argument("--output", default="serving-results.json", help="file in WORKDIR")
     parser.add_argument("--connections", default="32,1")
     parser.add_argument(
         "--targets",
@@ -320,7 +321,7 @@ def main() -> None:
     results["uptime_after"] = subprocess.run(
         ["uptime"], capture_output=True, text=True
     ).stdout.strip()
-    (workdir / "serving-results.json").write_text(json.dumps(results, indent=2))
+    (workdir / arguments.output).write_text(json.dumps(results, indent=2))
     print(markdown(results))
 
 

@@ -37,7 +37,7 @@ if BATCHING:
         def __init__(self) -> None:
             self.pipeline = joblib.load(WORKDIR / "pipeline.joblib")
 
-        @bentoml.api(batchable=True, max_batch_size=64, max_latency_ms=20)
+        @bentoml.api(batchable=True, max_batch_size=64, max_latency_ms=1000)
         def predict(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             return _answers(pd.DataFrame(records), self.pipeline)
 
