@@ -272,3 +272,30 @@ def test_metrics_report_requests_latency_errors_batches_model_and_predictions(se
     ):
         assert name in text, name
     assert 'shipyard_errors_total{error="unauthorized"}' in text
+
+
+def test_mlflow_client_json_with_nan_for_missing_values(server, fitted_adult):
+    # MLflow's client serialises with Python's json module, which writes NaN for missing values.
+    url, headers = server
+    metadata = httpx.get(f"{url}/v1/models/adult", headers=headers).json()
+    nullable = next(
+        column["name"] for column in metadata["contract"]["columns"] if column.get("nullable")
+    )
+    frame = fitted_adult.frame.head(3).copy()
+    frame[nullable] = np.array([np.nan] * 3, dtype=object)  # missing, as in the training data
+    split = frame.to_dict(orient="split")
+    body = json.dumps({"dataframe_split": {"columns": split["columns"], "data": split["data"]}})
+    assert "NaN" in body
+    response = httpx.post(
+        f"{url}/invocations", content=body, headers={**headers, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    expected = fitted_adult.pipeline.predict_proba(frame).argmax(axis=1)
+    assert response.json()["predictions"] == [fitted_adult.classes[i] for i in expected]
+    infinite = body.replace("NaN", "Infinity", 1)
+    refused = httpx.post(
+        f"{url}/invocations",
+        content=infinite,
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    assert refused.status_code == 422

@@ -7,6 +7,7 @@ JSON answer ``{"error": CODE, "message": TEXT, ...}`` with the right status, and
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -133,9 +134,14 @@ class ServingContext:
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError as error:
-            raise RequestError(
-                400, "invalid_json", f"The request body is not valid JSON: {error}"
-            ) from None
+            # Python's json module writes NaN for missing values (MLflow's client does): accept
+            # that dialect too, off the fast path. NaN is "missing"; infinities fail validation.
+            try:
+                return json.loads(body)
+            except (ValueError, RecursionError):
+                raise RequestError(
+                    400, "invalid_json", f"The request body is not valid JSON: {error}"
+                ) from None
 
     def check_count(self, records: list[Any]) -> None:
         """Refuse empty requests (422) and too many records (413)."""
