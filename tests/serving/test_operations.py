@@ -187,3 +187,38 @@ def test_graceful_shutdown_finishes_the_request_in_flight(fitted_adult):
     assert answer.startswith(b"HTTP/1.1 200")
     assert b'"prediction"' in answer
     assert not thread.is_alive()
+
+
+def test_a_body_that_never_arrives_gets_408(fitted_adult):
+    import socket
+
+    settings = ServingConfig(auth=False, poll_seconds=0, request_timeout=0.5)
+    app = build_app(fitted_adult.registry, "adult:1", settings)
+    head = (
+        b"POST /v1/models/adult/predict HTTP/1.1\r\nHost: x\r\n"
+        b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"age": '
+    )
+    with running_server(app) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            connection.sendall(head)  # and nothing more
+            answer = connection.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 408")
+    assert b"request_timeout" in answer
+
+
+def test_extra_route_builders_extend_the_app(fitted_adult):
+    from starlette.routing import Route
+
+    from shipyard.serving.context import JSONResponse
+
+    def card_routes(context):
+        async def card(request):
+            return JSONResponse({"model": context.name})
+
+        return [Route("/card", card, methods=["GET"])]
+
+    settings = ServingConfig(auth=False, poll_seconds=0)
+    app = build_app(fitted_adult.registry, "adult:1", settings, extra_routes=[card_routes])
+    with running_server(app) as url:
+        assert httpx.get(f"{url}/card").json() == {"model": "adult"}

@@ -6,7 +6,7 @@ import logging.config
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from shipyard.config import ServingConfig
 from shipyard.errors import ConfigError
 from shipyard.registry.bundle import load_predictor, read_manifest
 from shipyard.registry.store import Registry, parse_reference
-from shipyard.serving.app import ServedModel, create_app
+from shipyard.serving.app import RouteBuilder, ServedModel, create_app
 from shipyard.serving.keys import KeyStore
 from shipyard.serving.logs import log_config
 from shipyard.serving.state import AliasWatcher, ServingState
@@ -60,8 +60,11 @@ def build_app(
     reference: str,
     settings: ServingConfig,
     keys: KeyStore | None = None,
+    extra_routes: Sequence[RouteBuilder] = (),
 ) -> Any:
     """Build the ASGI app serving ``reference``, configured by ``settings``.
+
+    ``extra_routes`` adds route builders (``context -> routes``) after the built-in ones.
 
     When ``reference`` names an alias (``NAME`` or ``NAME@ALIAS``) and ``settings.poll_seconds``
     is positive, the app follows the alias: a moved alias is hot-swapped in without failing a
@@ -109,6 +112,7 @@ def build_app(
         canary=canary,
         shadow=shadow,
         watcher=watcher,
+        extra_routes=extra_routes,
     )
 
 
