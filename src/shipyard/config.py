@@ -219,6 +219,45 @@ class ServingConfig(_Strict):
     unknown_fields: Literal["reject", "ignore"] = Field(
         default="reject", description="What to do with request fields the contract lacks."
     )
+    auth: bool = Field(
+        default=True, description="Require an API key (Authorization: Bearer KEY or X-API-Key)."
+    )
+    keys_file: str | None = Field(
+        default=None, description="Hashed API keys; defaults to 'registry.home'/api-keys.json."
+    )
+    workers: int = Field(default=1, ge=1, le=64, description="Processes; one per core at most.")
+    request_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds to read a body and answer, else 408/503."
+    )
+    shutdown_timeout: float = Field(
+        default=10.0, ge=0, description="Seconds to drain in-flight requests on shutdown."
+    )
+    cors_origins: tuple[str, ...] = Field(
+        default=(), description="Origins allowed by CORS; empty turns CORS off."
+    )
+    batching: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Micro-batch concurrent requests; 'auto' turns it off for models whose "
+        "one-row path is cheaper than waiting (LightGBM, linear).",
+    )
+    max_batch_size: int = Field(default=64, ge=1, description="Records per micro-batch.")
+    max_batch_wait_ms: float = Field(
+        default=2.0, ge=0, description="How long a micro-batch waits for company."
+    )
+    poll_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How often to check whether the alias moved (hot swap); 0 turns it off.",
+    )
+    canary: str | None = Field(
+        default=None, description="Reference of a version that gets 'canary_share' of traffic."
+    )
+    canary_share: float = Field(default=0.0, ge=0, le=1, description="Share sent to 'canary'.")
+    shadow: str | None = Field(
+        default=None, description="Reference of a version that gets a copy of every request."
+    )
+    access_log: bool = Field(default=False, description="Log one JSON line per request.")
+    chunk_size: int = Field(default=100_000, ge=1, description="Rows per chunk in batch scoring.")
 
 
 class RegistryConfig(_Strict):
@@ -362,6 +401,18 @@ CLI_FLAGS: dict[str, str] = {
     "port": "serving.port",
     "policy": "validation.policy",
     "quarantine": "validation.quarantine_path",
+    "workers": "serving.workers",
+    "no_auth": "serving.auth",
+    "keys_file": "serving.keys_file",
+    "request_timeout": "serving.request_timeout",
+    "cors_origin": "serving.cors_origins",
+    "batching": "serving.batching",
+    "poll_seconds": "serving.poll_seconds",
+    "canary": "serving.canary",
+    "canary_share": "serving.canary_share",
+    "shadow": "serving.shadow",
+    "access_log": "serving.access_log",
+    "chunk_size": "serving.chunk_size",
 }
 
 

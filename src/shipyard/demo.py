@@ -57,15 +57,37 @@ def demo_config(overrides: dict[str, Any] | None = None) -> PipelineConfig:
     return load_config(example_path("adult"), overrides)
 
 
-def _post(url: str, payload: Any) -> Any:
+def _headers(key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"} if key is not None else {}
+
+
+def post_json(url: str, payload: Any, key: str | None = None) -> Any:
+    """POST ``payload`` as JSON (with the API key, if any) and decode the JSON answer."""
+    headers = {"Content-Type": "application/json", **_headers(key)}
     request = urllib.request.Request(
-        url,
-        data=json.dumps(payload).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
+        url, data=json.dumps(payload).encode(), method="POST", headers=headers
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
+
+
+def get_json(url: str, key: str | None = None) -> Any:
+    """GET ``url`` (with the API key, if any) and decode the JSON answer."""
+    request = urllib.request.Request(url, headers=_headers(key))
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def demo_key(config: PipelineConfig) -> tuple[Any, str | None]:
+    """Return the key store and a fresh key when auth is on (as a client is given one)."""
+    from shipyard.serving import KeyStore
+    from shipyard.serving.keys import default_keys_file
+
+    if not config.serving.auth:
+        return None, None
+    keys = KeyStore(config.serving.keys_file or default_keys_file(config.registry.home))
+    _, key = keys.create("demo")
+    return keys, key
 
 
 def run_demo(
@@ -85,7 +107,8 @@ def run_demo(
     cards = [str(path) for path in write_card(registry, reference, Path(config.registry.home))]
     report(f"model card written to {cards[0]}")
     report(f"starting a server for {reference}")
-    app = build_app(registry, reference, config.serving)
+    keys, key = demo_key(config)
+    app = build_app(registry, reference, config.serving, keys)
     adult = datasets.load("adult")
     rows = adult.test.iloc[list(DEMO_TEST_ROWS)]
     records = frame_to_records(rows.drop(columns=[adult.target]))
@@ -94,7 +117,7 @@ def run_demo(
         endpoint = f"{url}/v1/models/{config.name}/predict"
         report(f"POST {endpoint}, one record per request")
         for record, actual in zip(records, rows[adult.target], strict=True):
-            answer = _post(endpoint, record)
+            answer = post_json(endpoint, record, key)
             calls.append({"record": record, "answer": answer, "actual": actual})
     report("server stopped")
     return DemoResult(run, url, calls, cards)

@@ -61,12 +61,18 @@ def _chunks(source: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
 
 
 def _with_predictions(chunk: pd.DataFrame, predictor: Predictor, outputs: Any) -> pd.DataFrame:
-    result = chunk.copy()
-    result["prediction"] = predictor.labels_from_outputs(outputs)
-    if predictor.task != "regression":
-        for index, label in enumerate(predictor.classes):
-            result[f"probability_{label}"] = outputs[:, index]
-    return result
+    import numpy as np
+
+    # The chunk is ours alone: add the columns in place rather than copying it.
+    if predictor.task == "regression":
+        chunk["prediction"] = outputs
+        return chunk
+    labels = np.empty(len(predictor.classes), dtype=object)
+    labels[:] = predictor.classes
+    chunk["prediction"] = labels[np.argmax(outputs, axis=1)]
+    for index, label in enumerate(predictor.classes):
+        chunk[f"probability_{label}"] = outputs[:, index]
+    return chunk
 
 
 def score_file(
@@ -74,7 +80,7 @@ def score_file(
     source: str | Path,
     output: str | Path,
     *,
-    chunk_size: int = 50_000,
+    chunk_size: int = 100_000,
     progress: Progress | None = None,
 ) -> int:
     """Score every row of ``source`` and write it, with predictions, to ``output``.

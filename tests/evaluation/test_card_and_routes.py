@@ -63,7 +63,7 @@ def test_card_is_generated_from_registry_lineage(evaluated, tmp_path):
 
 @pytest.fixture(scope="module")
 def server(evaluated):
-    application = build_app(evaluated.registry, "adult-lightgbm:1", ServingConfig())
+    application = build_app(evaluated.registry, "adult-lightgbm:1", ServingConfig(auth=False))
     with running_server(application) as url:
         yield url
 

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,3 +41,71 @@ def trained_adult(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
     registry = Registry.from_config(config.registry)
     run = train(config, registry=registry)
     return TrainedModel(registry, run, home, test_csv)
+
+
+@dataclass
+class FittedAdult:
+    """A scikit-learn pipeline fitted here, registered twice (versions 1 and 2) from its export."""
+
+    registry: Registry
+    pipeline: Any
+    frame: Any
+    records: list[dict[str, Any]]
+    classes: list[str]
+
+
+def register_pipeline(
+    registry: Registry, name: str, pipeline: Any, contract: Any, classes: list[str]
+) -> Any:
+    """Export a fitted binary pipeline and register it, as ``shipyard train`` does."""
+    from shipyard.tasks.export import export_pipeline
+
+    exported = export_pipeline(pipeline, "binary")
+    manifest = {
+        "task": "binary",
+        "target": contract.target.name,
+        "classes": classes,
+        "model": {
+            "format": exported.model_format,
+            "path": exported.model_filename,
+            "family": "lightgbm",
+        },
+        "contract": "contract.yaml",
+        "preprocessing": "preprocessing.json",
+    }
+    files = {
+        "contract.yaml": contract.to_yaml().encode(),
+        "preprocessing.json": json.dumps(exported.preprocessing, allow_nan=False).encode(),
+        exported.model_filename: exported.model_payload.encode(),
+    }
+    return registry.register(name, files, manifest)
+
+
+@pytest.fixture(scope="session")
+def fitted_adult(tmp_path_factory: pytest.TempPathFactory) -> FittedAdult:
+    """LightGBM on 4,000 Adult rows (100 trees, no early stopping), champion = version 1."""
+    from shipyard.data.contract import infer_contract
+    from shipyard.runtime.validate import RecordValidator
+    from shipyard.tasks.export import frame_to_records
+    from shipyard.tasks.tabular import LightGBMCandidate, feature_set
+
+    home = tmp_path_factory.mktemp("fitted-adult")
+    adult = datasets.load("adult")
+    train_frame = adult.train.sample(4000, random_state=1).reset_index(drop=True)
+    contract = infer_contract(train_frame, adult.target, drop=["fnlwgt"])
+    classes = ["<=50K", ">50K"]
+    candidate = LightGBMCandidate(feature_set(contract), "binary", seed=0, max_trees=100)
+    columns = contract.feature_names
+    labels = (train_frame[adult.target] == ">50K").astype(int).to_numpy()
+    pipeline = candidate.cv_pipeline()
+    pipeline.fit(train_frame[columns], labels, **candidate.fit_params())
+    registry = Registry(f"sqlite:///{home / 'registry.db'}", home / "artifacts")
+    first = register_pipeline(registry, "adult", pipeline, contract, classes)
+    registry.promote("adult", first.version, "champion", reason="test")
+    register_pipeline(registry, "adult", pipeline, contract, classes)
+    # Real test rows that the contract accepts (a 4,000-row sample misses rare categories).
+    candidates = adult.test.sample(1500, random_state=2).reset_index(drop=True)[columns]
+    validator = RecordValidator(contract)
+    valid = [not validator.problems(record) for record in frame_to_records(candidates)]
+    test_frame = candidates[valid].head(1000).reset_index(drop=True)
+    return FittedAdult(registry, pipeline, test_frame, frame_to_records(test_frame), classes)

@@ -27,7 +27,9 @@ def test_records(trained_adult):
 @pytest.fixture(scope="module")
 def server(trained_adult):
     app = build_app(
-        trained_adult.registry, "adult", ServingConfig(max_body_bytes=64_000, max_records=100)
+        trained_adult.registry,
+        "adult",
+        ServingConfig(max_body_bytes=64_000, max_records=100, auth=False),
     )
     with running_server(app) as url:
         yield url
@@ -135,7 +137,7 @@ def test_tampered_bundle_is_refused(trained_adult, tmp_path):
     data[len(data) // 2] ^= 0x01
     model_file.write_bytes(bytes(data))
     with pytest.raises(BundleIntegrityError, match=model_file.name):
-        build_app(registry, "adult", ServingConfig())
+        build_app(registry, "adult", ServingConfig(auth=False))
 
 
 def test_serving_works_with_pickle_disabled(trained_adult, test_records):
@@ -158,7 +160,7 @@ def test_serving_works_with_pickle_disabled(trained_adult, test_records):
         from shipyard.serving import build_app, running_server
 
         registry = Registry({f"sqlite:///{home / 'registry.db'}"!r}, {str(home / "artifacts")!r})
-        app = build_app(registry, "adult", ServingConfig())
+        app = build_app(registry, "adult", ServingConfig(auth=False))
         with running_server(app) as url:
             request = urllib.request.Request(
                 url + "/v1/models/adult/predict", data=json.dumps({record!r}).encode(),

@@ -334,6 +334,21 @@ def models_promote(
 # -- serve / predict ------------------------------------------------------------------------
 
 
+def keys_file_for(config: Path | None, home: str | None, keys_file: Path | None) -> Path:
+    """Return the API keys file: the flag, else ``serving.keys_file``, else the registry home."""
+    from shipyard.config import ServingConfig
+    from shipyard.serving.keys import default_keys_file
+
+    if keys_file is not None:
+        return keys_file
+    default = Path("shipyard.yaml")
+    source = config if config is not None else (default if default.is_file() else None)
+    settings = load_config(source).serving if source is not None else ServingConfig()
+    if settings.keys_file:
+        return Path(settings.keys_file)
+    return default_keys_file(_registry_config(config, home, None).home)
+
+
 @app.command()
 @handles_errors
 def serve(
@@ -343,6 +358,41 @@ def serve(
     ],
     host: Annotated[str | None, typer.Option(help="Interface (serving.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (serving.port).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Processes, one per core at most (serving.workers).")
+    ] = None,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Serve without API keys (serving.auth=false).")
+    ] = False,
+    keys_file: Annotated[
+        Path | None, typer.Option(help="API keys file (serving.keys_file).")
+    ] = None,
+    request_timeout: Annotated[
+        float | None, typer.Option(help="Seconds per request (serving.request_timeout).")
+    ] = None,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(help="Origin allowed by CORS, repeatable (serving.cors_origins)."),
+    ] = None,
+    batching: Annotated[
+        str | None, typer.Option(help="auto, on or off (serving.batching).")
+    ] = None,
+    poll_seconds: Annotated[
+        float | None,
+        typer.Option(help="Seconds between alias checks; 0: no hot swap (serving.poll_seconds)."),
+    ] = None,
+    canary: Annotated[
+        str | None, typer.Option(help="Canary version reference (serving.canary).")
+    ] = None,
+    canary_share: Annotated[
+        float | None, typer.Option(help="Share of traffic for the canary (serving.canary_share).")
+    ] = None,
+    shadow: Annotated[
+        str | None, typer.Option(help="Shadow version reference (serving.shadow).")
+    ] = None,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="One JSON line per request (serving.access_log).")
+    ] = False,
     config: ConfigOption = None,
     home: HomeOption = None,
     registry: RegistryOption = None,
@@ -352,17 +402,56 @@ def serve(
     from shipyard.errors import require
 
     require("uvicorn", "serve")
-    from shipyard.serving import build_app, run_server
+    from shipyard.serving import KeyStore, build_app, run_server
+    from shipyard.serving.server import worker_spec
 
     settings = load_config(config).serving if config else ServingConfig()
-    updates = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
-    settings = settings.model_copy(update=updates)
-    app_ = build_app(_open_registry(config, home, registry), reference, settings)
+    flags = {
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "no_auth": False if no_auth else None,
+        "keys_file": str(keys_file) if keys_file else None,
+        "request_timeout": request_timeout,
+        "cors_origin": tuple(cors_origin) if cors_origin else None,
+        "batching": batching,
+        "poll_seconds": poll_seconds,
+        "canary": canary,
+        "canary_share": canary_share,
+        "shadow": shadow,
+        "access_log": True if access_log else None,
+    }
+    updates = {
+        CLI_FLAGS[flag].removeprefix("serving."): value
+        for flag, value in flags.items()
+        if value is not None
+    }
+    settings = ServingConfig.model_validate({**settings.model_dump(), **updates})
+    opened = _open_registry(config, home, registry)
+    keys = None
+    keys_path = None
+    if settings.auth:
+        keys_path = keys_file_for(config, home, keys_file)
+        keys = KeyStore(keys_path)
+        if not keys.keys():
+            record, key = keys.create("created by the first 'shipyard serve'")
+            output.error_console.print(
+                f"Created API key {record.id} (shown once; stored hashed in {keys_path}):"
+            )
+            output.console.print(key, highlight=False)
+    app_ = build_app(opened, reference, settings, keys)
     output.error_console.print(
         f"Serving {reference} on http://{settings.host}:{settings.port}"
-        " (OpenAPI at /openapi.json); Ctrl+C stops."
+        f" with {settings.workers} worker(s), API keys "
+        f"{'required' if settings.auth else 'OFF'} (OpenAPI at /openapi.json); Ctrl+C stops."
     )
-    run_server(app_, settings.host, settings.port)
+    run_server(
+        app_,
+        settings.host,
+        settings.port,
+        settings=settings,
+        worker_spec=worker_spec(opened, reference, settings, keys_path),
+    )
 
 
 @app.command()
@@ -374,7 +463,9 @@ def predict(
     output_path: Annotated[
         Path, typer.Option("--output", "-o", help="New CSV or Parquet file to write.")
     ],
-    chunk_size: Annotated[int, typer.Option(min=1, help="Rows per chunk.")] = 50_000,
+    chunk_size: Annotated[
+        int | None, typer.Option(min=1, help="Rows per chunk (serving.chunk_size).")
+    ] = None,
     config: ConfigOption = None,
     home: HomeOption = None,
     registry: RegistryOption = None,
@@ -382,8 +473,11 @@ def predict(
     """Score a file in chunks through the served path, with a progress bar."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+    from shipyard.config import ServingConfig
     from shipyard.scoring import count_rows, score_file
 
+    settings = load_config(config).serving if config else ServingConfig()
+    chunk_size = chunk_size or settings.chunk_size
     predictor = _open_registry(config, home, registry).load_predictor(reference)
     total = count_rows(data) if data.is_file() else None
     with Progress(
@@ -472,3 +566,8 @@ data_commands.register(app)
 def main() -> None:
     """Entry point of the ``shipyard`` script."""
     app(prog_name="shipyard")
+
+
+from shipyard.cli.keys import keys_app  # noqa: E402  (it imports this module's helpers)
+
+app.add_typer(keys_app, name="keys")

@@ -7,13 +7,12 @@ real user and for wines similar to one they liked, then stops the server.
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from shipyard.config import PipelineConfig, load_config
+from shipyard.demo import demo_key, get_json
 from shipyard.examples import example_path
 from shipyard.lifecycle import TrainRun, train
 from shipyard.registry.store import Registry
@@ -47,11 +46,6 @@ def recommend_demo_config(overrides: dict[str, Any] | None = None) -> PipelineCo
     return load_config(example_path("xwines"), overrides)
 
 
-def _get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.loads(response.read())
-
-
 def run_recommend_demo(
     overrides: dict[str, Any] | None = None, report: Callable[[str], None] | None = None
 ) -> RecommendDemoResult:
@@ -72,12 +66,13 @@ def run_recommend_demo(
     liked = ratings[(ratings[settings.user] == user) & (ratings[settings.rating or "Rating"] >= 4)]
     item = int(liked[settings.item].iloc[-1])
     report(f"starting a server for {run.version.reference}")
-    app = build_app(registry, run.version.reference, config.serving)
+    keys, key = demo_key(config)
+    app = build_app(registry, run.version.reference, config.serving, keys)
     with running_server(app, host=config.serving.host, port=0) as url:
         base = f"{url}/v1/models/{config.name}"
         report(f"GET {base}/recommend?user={user}&k={settings.k}")
-        recommendations = _get(f"{base}/recommend?user={user}&k={settings.k}")
+        recommendations = get_json(f"{base}/recommend?user={user}&k={settings.k}", key)
         report(f"GET {base}/similar?item={item}&k=5")
-        similar = _get(f"{base}/similar?item={item}&k=5")
+        similar = get_json(f"{base}/similar?item={item}&k=5", key)
     report("server stopped")
     return RecommendDemoResult(run, url, user, recommendations, similar)

@@ -7,13 +7,12 @@ the answers with the tokens that drove them, then stops the server.
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from shipyard.config import PipelineConfig, load_config
+from shipyard.demo import demo_key, post_json
 from shipyard.examples import example_path
 from shipyard.lifecycle import TrainRun, train
 from shipyard.registry.store import Registry
@@ -40,17 +39,6 @@ class SpamDemoResult:
 def spam_demo_config(overrides: dict[str, Any] | None = None) -> PipelineConfig:
     """Load the demo's config (``shipyard/examples/sms_spam.yaml``) with overrides applied."""
     return load_config(example_path("sms_spam"), overrides)
-
-
-def _post(url: str, payload: Any) -> Any:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(payload).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
 
 
 def held_out_messages(config: PipelineConfig, frame: Any) -> Any:
@@ -83,13 +71,14 @@ def run_spam_demo(
     run = train(config, report=report, registry=registry)
     messages = held_out_messages(config, datasets.load("sms_spam").train)
     report(f"starting a server for {run.version.reference}")
-    app = build_app(registry, run.version.reference, config.serving)
+    keys, key = demo_key(config)
+    app = build_app(registry, run.version.reference, config.serving, keys)
     calls = []
     with running_server(app, host=config.serving.host, port=0) as url:
         endpoint = f"{url}/v1/models/{config.name}/predict"
         report(f"POST {endpoint}, one message per request")
         for text, actual in zip(messages["text"], messages["label"], strict=True):
-            answer = _post(endpoint, {"text": text})
+            answer = post_json(endpoint, {"text": text}, key)
             calls.append({"text": text, "answer": answer, "actual": actual})
     report("server stopped")
     return SpamDemoResult(run, url, calls)

@@ -121,6 +121,8 @@ def explain_features(predictor: Predictor, features: FloatArray) -> Explanation:
         When the scorer is neither LightGBM nor linear.
     """
     scorer, task = predictor.scorer, predictor.task
+    # The server swaps in a fast one-row wrapper; explain with the model it wraps.
+    scorer = getattr(scorer, "inner", scorer)
     features = np.asarray(features, dtype=np.float64)
     n_rows, n_features = features.shape
     rows = np.arange(n_rows)

@@ -129,21 +129,38 @@ class CompiledPreprocessor:
                 out[:, offset] = (numbers - center) / scale
             elif kind == "onehot":
                 positions, other = plan
-                for row_index, value in enumerate(values):
-                    key = MISSING_CATEGORY if _is_missing(value) else str(value)
-                    position = positions.get(key, other)
-                    if position is not None:
-                        out[row_index, offset + position] = 1.0
+                codes, keys = _factorize(values)
+                # One lookup per distinct value, then one vectorised scatter for the column.
+                lookup = [positions.get(key, other) for key in [*keys, MISSING_CATEGORY]]
+                places = np.array([-1 if place is None else place for place in lookup], np.int64)
+                chosen = places[codes]
+                hit = np.flatnonzero(chosen >= 0)
+                out[hit, offset + chosen[hit]] = 1.0
             else:
-                out[:, offset] = [
-                    _NAN if _is_missing(value) else plan.get(str(value), _NAN) for value in values
-                ]
+                codes, keys = _factorize(values)
+                levels = np.array([*(plan.get(key, _NAN) for key in keys), _NAN], np.float64)
+                out[:, offset] = levels[codes]
         return out
 
 
 # Categorical missing values are imputed to this category before one-hot encoding, so that
 # "missing" is a level the linear model can learn; the exporter writes the same constant.
 MISSING_CATEGORY = "(missing)"
+
+
+def _factorize(values: Sequence[Any]) -> tuple[npt.NDArray[np.intp], list[str]]:
+    """Return a code per value (-1 when missing) and the category key of each code.
+
+    Keys are ``str(value)``, as in :meth:`CompiledPreprocessor.transform_record`; two values
+    with the same string (``1`` and ``"1"``) get the same key. pandas' hash table does the
+    per-row work in C (the batch path already holds pandas frames).
+    """
+    import pandas as pd
+
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+    keys = [str(value) for value in uniques]
+    # Callers append the missing entry to their lookups, so that code -1 indexes it.
+    return np.asarray(codes, dtype=np.intp), keys
 
 
 def _to_float_array(values: Sequence[Any]) -> npt.NDArray[np.float64]:

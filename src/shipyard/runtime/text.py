@@ -242,6 +242,13 @@ class TextPredictor:
             )
         return answers
 
+    def answer_extras(
+        self, record: Mapping[str, Any], answer: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Add the top tokens to a served answer (the server formats the rest)."""
+        best = [str(label) for label in self.classes].index(str(answer["prediction"]))
+        return {"explanation": self.explain(self._text(record), best)}
+
     def score_frame(self, frame: pd.DataFrame) -> FloatArray:
         """Score a whole frame of text columns."""
         records = frame[self.text_columns].to_dict("records")

@@ -6,10 +6,11 @@ This package is never imported by the core; it imports starlette, uvicorn and or
 
 from shipyard.errors import require
 
-for _module in ("starlette", "uvicorn", "orjson"):
+for _module in ("starlette", "uvicorn", "orjson", "prometheus_client"):
     require(_module, "serve")
 
 from shipyard.serving.app import ServedModel, create_app  # noqa: E402
+from shipyard.serving.keys import KeyStore  # noqa: E402
 from shipyard.serving.server import (  # noqa: E402
     build_app,
     load_served_model,
@@ -18,6 +19,7 @@ from shipyard.serving.server import (  # noqa: E402
 )
 
 __all__ = [
+    "KeyStore",
     "ServedModel",
     "build_app",
     "create_app",

@@ -1,40 +1,53 @@
 """The ASGI application: contract-validated predictions with no pandas or scikit-learn.
 
 Each request is decoded with orjson, validated record by record against the compiled contract,
-preprocessed by the compiled spec and scored by the model's own runtime. Every bad request gets
-a 4xx whose message names the field; unexpected failures get a 500 without internals.
+preprocessed by the compiled spec and scored by the model's own runtime (LightGBM's one-row C
+API for single records). Every bad request gets a 4xx whose message names the field; unexpected
+failures get a 500 without internals.
+
+The routes come from small modules, one per protocol (:data:`ROUTE_BUILDERS`); a new protocol
+or feature adds a function ``(context) -> list[Route]`` there or through ``extra_routes``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
+from shipyard.config import ServingConfig
+from shipyard.runtime.fast import accelerate
 from shipyard.runtime.predictor import Predictor
-from shipyard.runtime.validate import RecordValidationError
+from shipyard.serving.context import (
+    JSONResponse,
+    RequestError,
+    ServingContext,
+    error_response,
+)
+from shipyard.serving.explain_routes import explain_routes
+from shipyard.serving.guard import Guard
+from shipyard.serving.inference_protocol import protocol_routes
+from shipyard.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
+from shipyard.serving.mlflow_api import mlflow_routes
 from shipyard.serving.openapi import openapi_document
+from shipyard.serving.own_api import own_routes
+from shipyard.serving.state import AliasWatcher, ServingState
 
-__all__ = ["JSONResponse", "ServedModel", "create_app"]
+__all__ = ["ROUTE_BUILDERS", "JSONResponse", "RouteBuilder", "ServedModel", "create_app"]
 
 logger = logging.getLogger("shipyard.serving")
 
-
-class JSONResponse(Response):
-    """A JSON response encoded with orjson."""
-
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        """Encode with orjson (numpy scalars and arrays included)."""
-        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+RouteBuilder = Callable[[ServingContext], Sequence[BaseRoute]]
 
 
 @dataclass(frozen=True)
@@ -47,146 +60,141 @@ class ServedModel:
     manifest: dict[str, Any]
 
 
-class _BodyTooLarge(Exception):
-    pass
+def _service_routes(context: ServingContext) -> list[BaseRoute]:
+    async def openapi(request: Request) -> Response:
+        model = context.state.primary.model
+        predictor = model.predictor
+        return JSONResponse(
+            openapi_document(
+                model.name, model.version, predictor.task, predictor.contract, predictor.classes
+            )
+        )
+
+    async def metrics(request: Request) -> Response:
+        return Response(context.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return [
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
 
 
-def _error(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": error, "message": message, **extra}, status_code=status)
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _BodyTooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+ROUTE_BUILDERS: tuple[RouteBuilder, ...] = (
+    own_routes,
+    protocol_routes,
+    mlflow_routes,
+    explain_routes,
+    _service_routes,
+)
 
 
 def create_app(
-    model: ServedModel, *, max_body_bytes: int = 1_048_576, max_records: int = 10_000
+    model: ServedModel,
+    *,
+    settings: ServingConfig | None = None,
+    verify_key: Callable[[str | None], bool] | None = None,
+    canary: ServedModel | None = None,
+    shadow: ServedModel | None = None,
+    watcher: Callable[[ServingState], AliasWatcher] | None = None,
+    extra_routes: Sequence[RouteBuilder] = (),
+    max_body_bytes: int | None = None,
+    max_records: int | None = None,
 ) -> Starlette:
-    """Build the ASGI app serving one model version.
+    """Build the ASGI app serving one model version (and optional canary and shadow).
 
     Parameters
     ----------
     model
         The verified model to serve.
-    max_body_bytes
-        Larger request bodies get 413.
-    max_records
-        Requests with more records get 413.
+    settings
+        Limits, timeouts, batching, CORS, canary share; defaults to ``ServingConfig()``.
+    verify_key
+        Checks API keys; ``None`` serves without authentication.
+    canary, shadow
+        Versions for canary routing (``settings.canary_share``) and shadow scoring.
+    watcher
+        Builds the hot-swap watcher for the app's state; it runs while the app is up.
+    extra_routes
+        More route builders, added after the built-in ones.
+    max_body_bytes, max_records
+        Shortcuts that override the same settings.
     """
-    predictor = model.predictor
-    manifest = model.manifest
-    document = openapi_document(
-        model.name, model.version, predictor.task, predictor.contract, predictor.classes
-    )
-    metadata = {
-        "name": model.name,
-        "version": model.version,
-        "task": predictor.task,
-        "classes": predictor.classes,
-        "target": manifest.get("target"),
-        "model_family": manifest.get("model", {}).get("family"),
-        "metrics": manifest.get("metrics", {}).get("test", {}),
-        "contract": predictor.contract.model_dump(mode="json", exclude_none=True),
+    settings = settings or ServingConfig()
+    overrides = {
+        key: value
+        for key, value in (("max_body_bytes", max_body_bytes), ("max_records", max_records))
+        if value is not None
     }
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    for served in (model, canary, shadow):
+        if served is not None:
+            accelerate(served.predictor)
+    metrics = ServingMetrics()
+    state = ServingState(model, settings, metrics, canary=canary, shadow=shadow)
+    context = ServingContext(state, settings, metrics)
+    routes: list[BaseRoute] = []
+    for build in (*ROUTE_BUILDERS, *extra_routes):
+        routes.extend(build(context))
 
-    def check_name(request: Request) -> JSONResponse | None:
-        name = request.path_params["name"]
-        if name != model.name:
-            return _error(
-                404, "model_not_found", f"This server serves model '{model.name}', not '{name}'."
-            )
-        return None
-
-    async def predict(request: Request) -> Response:
-        if (problem := check_name(request)) is not None:
-            return problem
-        try:
-            body = await _read_body(request, max_body_bytes)
-        except _BodyTooLarge:
-            return _error(
-                413,
-                "body_too_large",
-                f"The request body exceeds {max_body_bytes} bytes; send fewer "
-                "records per request.",
-            )
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as error:
-            return _error(400, "invalid_json", f"The request body is not valid JSON: {error}")
-        single = isinstance(payload, dict)
-        records = [payload] if single else payload
-        if not isinstance(records, list) or not records:
-            return _error(
-                422,
-                "validation_error",
-                "The body must be a JSON object (one record) "
-                "or a non-empty JSON array of objects (a batch).",
-            )
-        if len(records) > max_records:
-            return _error(
-                413,
-                "too_many_records",
-                f"{len(records)} records exceed the limit of "
-                f"{max_records} per request; split the batch.",
-            )
-        try:
-            answers = predictor.predict_records(records)
-        except RecordValidationError as error:
-            return _error(422, "validation_error", str(error), violations=error.violations)
-        head = {"model": model.name, "version": model.version}
-        if single:
-            return JSONResponse({**head, **answers[0]})
-        return JSONResponse({**head, "predictions": answers})
-
-    async def model_metadata(request: Request) -> Response:
-        if (problem := check_name(request)) is not None:
-            return problem
-        return JSONResponse(metadata)
-
-    async def models(request: Request) -> Response:
-        return JSONResponse({"models": [{"name": model.name, "version": model.version}]})
-
-    async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def ready(request: Request) -> Response:
-        return JSONResponse({"status": "ready", "model": model.name, "version": model.version})
-
-    async def openapi(request: Request) -> Response:
-        return JSONResponse(document)
+    async def request_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, RequestError)
+        metrics.observe_error(error.error)
+        return error_response(error.status, error.error, error.message, **error.extra)
 
     async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)
-        return _error(error.status_code, "http_error", str(error.detail))
+        metrics.observe_error("http_error")
+        return error_response(error.status_code, "http_error", str(error.detail))
 
     async def server_error(request: Request, error: Exception) -> Response:
+        metrics.observe_error("internal_error")
         logger.exception("unhandled error on %s", request.url.path)
-        return _error(
+        return error_response(
             500,
             "internal_error",
             "The server failed to answer this request; the error was logged.",
         )
 
-    routes = [
-        Route("/v1/models/{name}/predict", predict, methods=["POST"]),
-        Route("/v1/models/{name}", model_metadata, methods=["GET"]),
-        Route("/v1/models", models, methods=["GET"]),
-        Route("/health", health, methods=["GET"]),
-        Route("/ready", ready, methods=["GET"]),
-        Route("/openapi.json", openapi, methods=["GET"]),
-    ]
-    from shipyard.serving.explain_routes import explain_routes
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        running = watcher(state) if watcher is not None else None
+        if running is not None:
+            running.start()
+        try:
+            yield
+        finally:
+            if running is not None:
+                running.stop()
 
-    routes += explain_routes(model, max_body_bytes=max_body_bytes, max_records=max_records)
-    return Starlette(
-        routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error}
+    middleware = []
+    if settings.cors_origins:
+        # Outside the key check, so that browsers' preflight requests and 401s carry CORS headers.
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=[
+                    "Authorization",
+                    "X-API-Key",
+                    "Content-Type",
+                    "Inference-Header-Content-Length",
+                ],
+            )
+        )
+    middleware.append(
+        Middleware(Guard, metrics=metrics, verify=verify_key, access_log=settings.access_log)
     )
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={
+            RequestError: request_error,
+            HTTPException: http_error,
+            Exception: server_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.serving = context
+    return app

@@ -22,7 +22,7 @@ from shipyard.evaluation.explain import UnsupportedModelError, explain_records
 from shipyard.runtime.validate import RecordValidationError
 
 if TYPE_CHECKING:
-    from shipyard.serving.app import ServedModel
+    from shipyard.serving.context import ServingContext
 
 __all__ = ["explain_routes"]
 
@@ -53,13 +53,13 @@ async def _body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def explain_routes(
-    model: ServedModel, *, max_body_bytes: int = 1_048_576, max_records: int = 10_000
-) -> list[Route]:
-    """Build the explain and card routes for ``model``."""
-    predictor = model.predictor
+def explain_routes(context: ServingContext) -> list[Route]:
+    """Build the explain and card routes; they follow the served model through hot swaps."""
+    max_body_bytes = context.settings.max_body_bytes
+    max_records = context.settings.max_records
 
     def wrong_name(request: Request) -> Response | None:
+        model = context.state.primary.model
         name = request.path_params["name"]
         if name != model.name:
             return _error(
@@ -94,8 +94,9 @@ def explain_routes(
                 "too_many_records",
                 f"{len(records)} records exceed the limit of {max_records} per request.",
             )
+        model = context.state.primary.model
         try:
-            answers = explain_records(predictor, records)
+            answers = explain_records(model.predictor, records)
         except RecordValidationError as error:
             return _error(422, "validation_error", str(error), violations=error.violations)
         except UnsupportedModelError as error:
@@ -115,8 +116,9 @@ def explain_routes(
             return _error(
                 400, "invalid_format", f"format must be markdown, html or json, not '{kind}'."
             )
+        model = context.state.primary.model
         document = build_card(
-            model.manifest, predictor.contract.model_dump(mode="json", exclude_none=True)
+            model.manifest, model.predictor.contract.model_dump(mode="json", exclude_none=True)
         )
         if kind == "html":
             return HTMLResponse(document.to_html())

@@ -73,7 +73,7 @@ def openapi_document(
             {"$ref": "#/components/schemas/Error"},
         ),
     }
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": f"shipyard: {name}",
@@ -147,6 +147,109 @@ def openapi_document(
             },
         },
         "components": {
-            "schemas": {"Record": record_schema(contract), "Answer": answer, "Error": error}
+            "schemas": {
+                "Record": record_schema(contract),
+                "Answer": answer,
+                "Error": error,
+                "InferRequest": _infer_request_schema(),
+                "MlflowRequest": _mlflow_request_schema(),
+            },
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
         },
+        "security": [{"bearer": []}, {"apiKey": []}],
+    }
+    document["paths"].update(_protocol_paths(name, response, errors))
+    for path in ("/health", "/ready"):
+        document["paths"][path]["get"]["security"] = []
+    return document
+
+
+def _infer_request_schema() -> dict[str, Any]:
+    tensor = {
+        "type": "object",
+        "required": ["name", "shape", "datatype"],
+        "properties": {
+            "name": {"type": "string"},
+            "shape": {"type": "array", "items": {"type": "integer"}},
+            "datatype": {"type": "string"},
+            "data": {"type": "array"},
+            "parameters": {"type": "object"},
+        },
+    }
+    return {
+        "type": "object",
+        "required": ["inputs"],
+        "properties": {
+            "id": {"type": "string"},
+            "inputs": {"type": "array", "items": tensor},
+            "outputs": {"type": "array", "items": {"type": "object"}},
+        },
+    }
+
+
+def _mlflow_request_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "Exactly one of dataframe_split, dataframe_records, inputs, instances.",
+        "properties": {
+            "dataframe_split": {
+                "type": "object",
+                "properties": {
+                    "columns": {"type": "array", "items": {"type": "string"}},
+                    "data": {"type": "array", "items": {"type": "array"}},
+                },
+            },
+            "dataframe_records": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/Record"},
+            },
+            "inputs": {},
+            "instances": {},
+        },
+    }
+
+
+def _protocol_paths(name: str, response: Any, errors: dict[str, Any]) -> dict[str, Any]:
+    def get(summary: str, operation: str, public: bool = False) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "summary": summary,
+            "operationId": operation,
+            "responses": {"200": response(summary, {"type": "object"})},
+        }
+        if public:
+            item["security"] = []
+        return {"get": item}
+
+    def post(summary: str, operation: str, schema: str) -> dict[str, Any]:
+        return {
+            "post": {
+                "summary": summary,
+                "operationId": operation,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}
+                    },
+                },
+                "responses": {"200": response(summary, {"type": "object"}), **errors},
+            }
+        }
+
+    return {
+        "/v2/health/live": get("Open Inference Protocol: liveness", "v2_live", public=True),
+        "/v2/health/ready": get("Open Inference Protocol: readiness", "v2_ready", public=True),
+        f"/v2/models/{name}": get("Open Inference Protocol: model metadata", "v2_metadata"),
+        f"/v2/models/{name}/ready": get("Open Inference Protocol: model ready", "v2_model_ready"),
+        f"/v2/models/{name}/infer": post(
+            "Open Inference Protocol: inference (one tensor per column)",
+            "v2_infer",
+            "InferRequest",
+        ),
+        "/invocations": post(
+            "MLflow scoring protocol: predictions for a data frame", "invocations", "MlflowRequest"
+        ),
+        "/metrics": get("Prometheus metrics", "metrics", public=True),
     }

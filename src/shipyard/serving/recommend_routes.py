@@ -91,8 +91,13 @@ def _parse_id(text: str) -> Any:
     return int(text) if text.lstrip("-").isdigit() else text
 
 
-def create_recommendation_app(model: ServedModel) -> Starlette:
-    """Build the ASGI app serving one recommender version."""
+def create_recommendation_app(
+    model: ServedModel, verify_key: Callable[[str | None], bool] | None = None
+) -> Starlette:
+    """Build the ASGI app serving one recommender version.
+
+    ``verify_key`` checks API keys as the tabular server does; ``None`` serves without them.
+    """
     manifest = model.manifest
     metadata = {
         "name": model.name,
@@ -140,6 +145,13 @@ def create_recommendation_app(model: ServedModel) -> Starlette:
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
     ]
+    from starlette.middleware import Middleware
+
+    from shipyard.serving.guard import Guard
+    from shipyard.serving.metrics import ServingMetrics
+
     return Starlette(
-        routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error}
+        routes=routes,
+        middleware=[Middleware(Guard, metrics=ServingMetrics(), verify=verify_key)],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
     )

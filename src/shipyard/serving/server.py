@@ -1,21 +1,39 @@
-"""Running the app: load a verified version from the registry and serve it with uvicorn."""
+"""Running the app: load verified versions from the registry and serve them with uvicorn."""
 
 from __future__ import annotations
 
+import logging.config
+import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import orjson
 import uvicorn
 
 from shipyard.config import ServingConfig
+from shipyard.errors import ConfigError
 from shipyard.registry.bundle import load_predictor, read_manifest
-from shipyard.registry.store import Registry
-from shipyard.serving.app import ServedModel, create_app
+from shipyard.registry.store import Registry, parse_reference
+from shipyard.serving.app import RouteBuilder, ServedModel, create_app
+from shipyard.serving.keys import KeyStore
+from shipyard.serving.logs import log_config
+from shipyard.serving.state import AliasWatcher, ServingState
 
-__all__ = ["build_app", "load_served_model", "run_server", "running_server"]
+__all__ = [
+    "WORKER_SPEC_VARIABLE",
+    "app_from_environment",
+    "build_app",
+    "load_served_model",
+    "run_server",
+    "running_server",
+]
+
+# The environment variable that carries the app's recipe to worker processes.
+WORKER_SPEC_VARIABLE = "SHIPYARD_SERVING_SPEC"
 
 
 def load_served_model(
@@ -37,28 +55,136 @@ def load_served_model(
     )
 
 
-def build_app(registry: Registry, reference: str, settings: ServingConfig) -> Any:
-    """Build the ASGI app serving ``reference``, configured by ``settings``."""
-    model = load_served_model(registry, reference, settings.unknown_fields)
+def build_app(
+    registry: Registry,
+    reference: str,
+    settings: ServingConfig,
+    keys: KeyStore | None = None,
+    extra_routes: Sequence[RouteBuilder] = (),
+) -> Any:
+    """Build the ASGI app serving ``reference``, configured by ``settings``.
+
+    ``extra_routes`` adds route builders (``context -> routes``) after the built-in ones.
+
+    When ``reference`` names an alias (``NAME`` or ``NAME@ALIAS``) and ``settings.poll_seconds``
+    is positive, the app follows the alias: a moved alias is hot-swapped in without failing a
+    request.
+
+    Raises
+    ------
+    ConfigError
+        When ``settings.auth`` is on and no key store is given, or canary and model differ.
+    """
+    if settings.auth and keys is None:
+        raise ConfigError(
+            "serving.auth is on but no API key store was given; pass keys=KeyStore(path) "
+            "(see 'shipyard keys'), or set serving.auth to false to serve without keys."
+        )
+    unknown = settings.unknown_fields
+    model = load_served_model(registry, reference, unknown)
     if model.manifest.get("task") == "recommendation":
         from shipyard.serving.recommend_routes import create_recommendation_app
 
-        return create_recommendation_app(model)
+        return create_recommendation_app(
+            model, verify_key=keys.verify if settings.auth and keys is not None else None
+        )
+    canary = shadow = None
+    if settings.canary is not None:
+        canary = load_served_model(registry, settings.canary, unknown)
+    if settings.shadow is not None:
+        shadow = load_served_model(registry, settings.shadow, unknown)
+    for other in (canary, shadow):
+        if other is not None and other.name != model.name:
+            raise ConfigError(
+                f"Canary and shadow must be versions of '{model.name}', got '{other.name}'."
+            )
+    name, _, pinned = parse_reference(reference)
+    watcher = None
+    if pinned is None and settings.poll_seconds > 0:
+
+        def watch(state: ServingState) -> AliasWatcher:
+            return AliasWatcher(
+                state,
+                resolve=lambda: registry.resolve(reference).version,
+                load=lambda number: load_served_model(registry, f"{name}:{number}", unknown),
+                interval=settings.poll_seconds,
+            )
+
+        watcher = watch
     return create_app(
-        model, max_body_bytes=settings.max_body_bytes, max_records=settings.max_records
+        model,
+        settings=settings,
+        verify_key=keys.verify if settings.auth and keys is not None else None,
+        canary=canary,
+        shadow=shadow,
+        watcher=watcher,
+        extra_routes=extra_routes,
     )
 
 
-def run_server(app: Any, host: str, port: int, log_level: str = "info") -> None:
-    """Serve until interrupted (Ctrl+C drains in-flight requests, then stops)."""
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=log_level,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+def app_from_environment() -> Any:
+    """Build the app from :data:`WORKER_SPEC_VARIABLE`; each worker process calls this."""
+    spec = orjson.loads(os.environ[WORKER_SPEC_VARIABLE])
+    registry = Registry(spec["registry_url"], spec["artifacts"])
+    settings = ServingConfig.model_validate(spec["settings"])
+    keys = KeyStore(spec["keys_file"]) if spec.get("keys_file") else None
+    return build_app(registry, spec["reference"], settings, keys)
+
+
+def run_server(
+    app: Any,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    *,
+    settings: ServingConfig | None = None,
+    worker_spec: dict[str, Any] | None = None,
+) -> None:
+    """Serve until interrupted; SIGINT/SIGTERM drain in-flight requests, then stop.
+
+    With ``settings.workers`` above 1, ``worker_spec`` (registry URL, artifacts, reference,
+    settings, keys file) is handed to each worker process, which builds its own app; the
+    processes share the listening socket.
+    """
+    settings = settings or ServingConfig()
+    logging_setup = log_config(log_level)
+    logging.config.dictConfig(logging_setup)
+    common: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "log_config": logging_setup,
+        "access_log": False,
+        "timeout_graceful_shutdown": settings.shutdown_timeout,
+        "server_header": False,
+    }
+    if settings.workers > 1:
+        if worker_spec is None:
+            raise ConfigError(
+                "serving.workers > 1 needs the worker recipe (use 'shipyard serve')."
+            )
+        os.environ[WORKER_SPEC_VARIABLE] = orjson.dumps(worker_spec).decode()
+        uvicorn.run(
+            "shipyard.serving.server:app_from_environment",
+            factory=True,
+            workers=settings.workers,
+            **common,
+        )
+        return
+    uvicorn.run(app, **common)
+
+
+def worker_spec(
+    registry: Registry, reference: str, settings: ServingConfig, keys_file: Path | None
+) -> dict[str, Any]:
+    """Return the recipe :func:`app_from_environment` rebuilds the app from."""
+    return {
+        "registry_url": registry.url,
+        "artifacts": str(registry.artifacts),
+        "reference": reference,
+        "settings": settings.model_dump(mode="json"),
+        "keys_file": str(keys_file) if keys_file else None,
+    }
 
 
 @contextmanager
@@ -67,7 +193,8 @@ def running_server(
 ) -> Iterator[str]:
     """Serve ``app`` on a background thread for the duration of a ``with`` block.
 
-    Yields the base URL (``http://127.0.0.1:PORT``); port 0 picks a free port.
+    Yields the base URL (``http://127.0.0.1:PORT``); port 0 picks a free port. The app's
+    lifespan runs (so a hot-swap watcher starts and stops with the server).
 
     Raises
     ------
@@ -75,7 +202,7 @@ def running_server(
         When the server does not start within ``timeout`` seconds.
     """
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+        app, host=host, port=port, log_level="warning", access_log=False, lifespan="auto"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="shipyard-server", daemon=True)

@@ -23,7 +23,7 @@ from shipyard.errors import BundleIntegrityError, ConfigError
 from shipyard.lifecycle import TrainRun, train
 from shipyard.registry.store import Registry
 from shipyard.runtime.recommend import RecommenderScorer
-from shipyard.serving import build_app, running_server
+from shipyard.serving import KeyStore, build_app, running_server
 
 ACTIVE_USERS = 800
 
@@ -72,9 +72,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     return Trained(registry, train(config, registry=registry), sample, raw)
 
 
-def _get(url: str) -> tuple[int, Any]:
+def _get(url: str, key: str | None = None) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), timeout=10
+        ) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
@@ -97,16 +100,19 @@ def test_recommender_is_registered_like_any_model(trained: Trained):
     assert isinstance(scorer, RecommenderScorer)
 
 
-def test_served_recommendations_over_a_real_socket(trained: Trained):
+def test_served_recommendations_over_a_real_socket(trained: Trained, tmp_path):
     registry, reference = trained.registry, trained.run.version.reference
     scorer = registry.load_predictor(reference)
     user = int(trained.ratings["UserID"].iloc[-1])
     seen = set(scorer.seen(user))
     assert seen
-    app = build_app(registry, reference, ServingConfig())
+    keys = KeyStore(tmp_path / "keys.json")
+    _, key = keys.create("test")
+    app = build_app(registry, reference, ServingConfig(), keys)
     with running_server(app) as url:
         base = f"{url}/v1/models/wines"
-        status, answer = _get(f"{base}/recommend?user={user}&k=10")
+        assert _get(f"{base}/recommend?user={user}&k=10")[0] == 401  # keys are on by default
+        status, answer = _get(f"{base}/recommend?user={user}&k=10", key)
         assert status == 200
         assert answer["model"] == "wines"
         assert answer["cold_start"] is False
@@ -117,7 +123,7 @@ def test_served_recommendations_over_a_real_socket(trained: Trained):
         scores = [entry["score"] for entry in answer["items"]]
         assert scores == sorted(scores, reverse=True)
 
-        status, cold = _get(f"{base}/recommend?user=no-such-user&k=5")
+        status, cold = _get(f"{base}/recommend?user=no-such-user&k=5", key)
         assert status == 200
         assert cold["cold_start"] is True
         popularity = np.argsort(-scorer.popularity, kind="stable")[:5]
@@ -125,21 +131,21 @@ def test_served_recommendations_over_a_real_socket(trained: Trained):
             scorer.items[index] for index in popularity
         ]
 
-        status, similar = _get(f"{base}/similar?item={items[0]}&k=5")
+        status, similar = _get(f"{base}/similar?item={items[0]}&k=5", key)
         assert status == 200
         assert len(similar["similar"]) == 5
         assert items[0] not in [entry["item"] for entry in similar["similar"]]
         cosines = [entry["score"] for entry in similar["similar"]]
         assert all(-1 - 1e-9 <= value <= 1 + 1e-9 for value in cosines)
 
-        assert _get(f"{base}/similar?item=1")[0] == 404
-        status, problem = _get(f"{base}/recommend?k=3")
+        assert _get(f"{base}/similar?item=1", key)[0] == 404
+        status, problem = _get(f"{base}/recommend?k=3", key)
         assert status == 422
         assert "'user' is required" in problem["message"]
-        assert _get(f"{base}/recommend?user={user}&k=zero")[0] == 422
-        assert _get(f"{base}/recommend?user={user}&k=0")[0] == 422
-        assert _get(f"{url}/v1/models/other/recommend?user={user}")[0] == 404
-        status, metadata = _get(base)
+        assert _get(f"{base}/recommend?user={user}&k=zero", key)[0] == 422
+        assert _get(f"{base}/recommend?user={user}&k=0", key)[0] == 422
+        assert _get(f"{url}/v1/models/other/recommend?user={user}", key)[0] == 404
+        status, metadata = _get(base, key)
         assert status == 200
         assert metadata["task"] == "recommendation"
 

@@ -56,7 +56,7 @@ def test_embedding_classifier_trains_exports_and_serves(tmp_path):
     assert run.test_metrics["roc_auc"].value > 0.9
     manifest = registry.manifest(run.version.reference)
     assert manifest["model"]["format"] == "embedding-linear-json"
-    app = build_app(registry, run.version.reference, ServingConfig())
+    app = build_app(registry, run.version.reference, ServingConfig(auth=False))
     with running_server(app) as url:
         request = urllib.request.Request(
             f"{url}/v1/models/spam-embedding/predict",

@@ -100,7 +100,7 @@ def test_text_model_is_registered_like_any_model(trained: Trained):
 
 
 def test_served_predict_classifies_real_messages(trained: Trained):
-    app = build_app(trained.registry, trained.run.version.reference, ServingConfig())
+    app = build_app(trained.registry, trained.run.version.reference, ServingConfig(auth=False))
     spam = "WINNER!! You have won a £1000 cash prize. Call 09061701461 now to claim. T&C apply"
     ham = "Sorry I'm running late, see you at lunch"
     with running_server(app) as url:

@@ -1,0 +1,88 @@
+"""Batch scoring of a Parquet file: ``shipyard predict``'s path against the scikit-learn pipeline.
+
+Both read WORKDIR/rows.parquet (prepare.py --rows N) in chunks, score every row and write a
+Parquet file with the input columns plus the predicted label and class probabilities.
+Run: python benchmarks/serving/batch.py WORKDIR [--chunk-size 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from shipyard.registry.store import Registry
+from shipyard.scoring import score_file
+
+CLASSES = ["<=50K", ">50K"]
+
+
+def sklearn_score(pipeline, source: Path, output: Path, chunk_size: int) -> int:
+    writer = None
+    rows = 0
+    for batch in pq.ParquetFile(source).iter_batches(batch_size=chunk_size):
+        frame = batch.to_pandas()
+        probabilities = pipeline.predict_proba(frame)
+        frame["prediction"] = np.array(CLASSES, dtype=object)[probabilities.argmax(axis=1)]
+        for index, label in enumerate(CLASSES):
+            frame[f"probability_{label}"] = probabilities[:, index]
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        writer = writer or pq.ParquetWriter(output, table.schema)
+        writer.write_table(table)
+        rows += len(frame)
+    if writer is not None:
+        writer.close()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workdir", type=Path)
+    parser.add_argument("--chunk-size", type=int, default=100_000)
+    arguments = parser.parse_args()
+    workdir = arguments.workdir
+    source = workdir / "rows.parquet"
+    registry = Registry(
+        f"sqlite:///{workdir / 'home' / 'registry.db'}", workdir / "home" / "artifacts"
+    )
+    predictor = registry.load_predictor("adult")
+    pipeline = joblib.load(workdir / "pipeline.joblib")
+    uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+    started = time.perf_counter()
+    rows = score_file(
+        predictor, source, workdir / "scored-shipyard.parquet", chunk_size=arguments.chunk_size
+    )
+    shipyard_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    sklearn_rows = sklearn_score(
+        pipeline, source, workdir / "scored-sklearn.parquet", arguments.chunk_size
+    )
+    sklearn_seconds = time.perf_counter() - started
+
+    ours = pq.read_table(workdir / "scored-shipyard.parquet", columns=["probability_>50K"])
+    theirs = pq.read_table(workdir / "scored-sklearn.parquet", columns=["probability_>50K"])
+    gap = float(np.abs(ours.column(0).to_numpy() - theirs.column(0).to_numpy()).max())
+    result = {
+        "rows": rows,
+        "sklearn_rows": sklearn_rows,
+        "shipyard_seconds": round(shipyard_seconds, 2),
+        "sklearn_seconds": round(sklearn_seconds, 2),
+        "speedup": round(sklearn_seconds / shipyard_seconds, 2),
+        "max_probability_gap": gap,
+        "uptime": uptime,
+    }
+    (workdir / "batch-results.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

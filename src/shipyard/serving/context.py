@@ -1,0 +1,218 @@
+"""What every route shares: body reading with limits, errors as JSON, scoring with metrics.
+
+Routes raise :class:`RequestError` for anything the client can fix; the app turns it into a
+JSON answer ``{"error": CODE, "message": TEXT, ...}`` with the right status, and counts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response
+
+from shipyard.runtime.validate import RecordValidationError
+from shipyard.serving.logs import log_event
+
+if TYPE_CHECKING:
+    from shipyard.config import ServingConfig
+    from shipyard.serving.metrics import ServingMetrics
+    from shipyard.serving.state import ModelSlot, ServingState
+
+__all__ = ["JSONResponse", "RequestError", "Scored", "ServingContext", "error_response"]
+
+logger = logging.getLogger("shipyard.serving")
+
+
+class JSONResponse(Response):
+    """A JSON response encoded with orjson."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        """Encode with orjson (numpy scalars and arrays included)."""
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+class RequestError(Exception):
+    """A request the client can fix: answered with ``status`` and a JSON message."""
+
+    def __init__(self, status: int, error: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.extra = extra
+
+
+def error_response(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
+    """Return the JSON error answer."""
+    return JSONResponse({"error": error, "message": message, **extra}, status_code=status)
+
+
+class Scored:
+    """The outcome of scoring: which slot answered and the raw output rows."""
+
+    __slots__ = ("outputs", "slot")
+
+    def __init__(self, slot: ModelSlot, outputs: list[list[float]]) -> None:
+        self.slot = slot
+        self.outputs = outputs
+
+
+class ServingContext:
+    """The state, settings and metrics that routes share.
+
+    Parameters
+    ----------
+    state
+        The slots being served.
+    settings
+        Serving settings (limits, timeouts).
+    metrics
+        The server's metrics.
+    """
+
+    def __init__(
+        self, state: ServingState, settings: ServingConfig, metrics: ServingMetrics
+    ) -> None:
+        self.state = state
+        self.settings = settings
+        self.metrics = metrics
+
+    @property
+    def name(self) -> str:
+        """The served model's name."""
+        return self.state.primary.model.name
+
+    def check_name(self, name: str) -> None:
+        """Refuse requests for another model with 404."""
+        if name != self.name:
+            raise RequestError(
+                404, "model_not_found", f"This server serves model '{self.name}', not '{name}'."
+            )
+
+    async def read_body(self, request: Request) -> bytes:
+        """Read the body within the size limit (else 413) and the timeout (else 408)."""
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise self._too_large(limit)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self.settings.request_timeout):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise self._too_large(limit)
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise RequestError(
+                408,
+                "request_timeout",
+                f"The request body did not arrive within {self.settings.request_timeout:g} s.",
+            ) from None
+        return b"".join(chunks)
+
+    @staticmethod
+    def _too_large(limit: int) -> RequestError:
+        return RequestError(
+            413,
+            "body_too_large",
+            f"The request body exceeds {limit} bytes; send fewer records per request.",
+        )
+
+    async def read_json(self, request: Request) -> Any:
+        """Read and decode the JSON body (400 when it is not JSON)."""
+        body = await self.read_body(request)
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as error:
+            # Python's json module writes NaN for missing values (MLflow's client does): accept
+            # that dialect too, off the fast path. NaN is "missing"; infinities fail validation.
+            try:
+                return json.loads(body)
+            except (ValueError, RecursionError):
+                raise RequestError(
+                    400, "invalid_json", f"The request body is not valid JSON: {error}"
+                ) from None
+
+    def check_count(self, records: list[Any]) -> None:
+        """Refuse empty requests (422) and too many records (413)."""
+        if not records:
+            raise RequestError(422, "validation_error", "The request holds no records.")
+        if len(records) > self.settings.max_records:
+            raise RequestError(
+                413,
+                "too_many_records",
+                f"{len(records)} records exceed the limit of {self.settings.max_records} "
+                "per request; split the batch.",
+            )
+
+    async def score(self, records: list[Any]) -> Scored:
+        """Validate and score ``records`` on the routed slot; count predictions.
+
+        Raises
+        ------
+        RequestError
+            422 when a record breaks the contract, 503 when scoring timed out.
+        """
+        self.check_count(records)
+        slot = self.state.choose()
+        try:
+            if slot.batcher is None:
+                outputs = await slot.outputs(records)
+                self.metrics.batch_size.observe(len(records))
+            else:
+                async with asyncio.timeout(self.settings.request_timeout):
+                    outputs = await slot.outputs(records)
+        except RecordValidationError as error:
+            raise RequestError(
+                422, "validation_error", str(error), violations=error.violations
+            ) from None
+        except TimeoutError:
+            raise RequestError(
+                503, "timeout", "The model did not answer in time; retry later."
+            ) from None
+        summaries = [slot.summary(row) for row in outputs]
+        self.metrics.observe_predictions(
+            slot.model.version,
+            [label for label, _ in summaries],
+            [score for _, score in summaries],
+        )
+        return Scored(slot, outputs)
+
+    def shadow_task(self, records: list[Any], scored: Scored) -> BackgroundTask | None:
+        """Return a task (run after the answer is sent) that scores a copy on the shadow."""
+        shadow = self.state.shadow
+        if shadow is None:
+            return None
+        return BackgroundTask(self._run_shadow, shadow, records, scored)
+
+    async def _run_shadow(self, shadow: ModelSlot, records: list[Any], scored: Scored) -> None:
+        try:
+            outputs = shadow.score_valid(records)
+        except Exception as error:
+            log_event(logger, "shadow failed", logging.WARNING, event="shadow", error=str(error))
+            return
+        served = [scored.slot.summary(row)[0] for row in scored.outputs]
+        shadowed = [shadow.summary(row)[0] for row in outputs]
+        agreed = sum(a == b for a, b in zip(served, shadowed, strict=True))
+        self.metrics.shadow.labels("yes").inc(agreed)
+        self.metrics.shadow.labels("no").inc(len(served) - agreed)
+        log_event(
+            logger,
+            "shadow answer",
+            event="shadow",
+            served_version=scored.slot.model.version,
+            shadow_version=shadow.model.version,
+            served=served,
+            shadow=shadowed,
+            shadow_outputs=outputs,
+        )

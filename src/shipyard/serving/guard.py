@@ -1,0 +1,141 @@
+"""The outer layer of every request: API key check, metrics, access log.
+
+A plain ASGI middleware (no per-request task or body copy, unlike Starlette's
+``BaseHTTPMiddleware``): it reads the key from ``Authorization: Bearer KEY`` or ``X-API-Key``,
+answers 401 without calling the app when the key is missing or wrong, and times every request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from shipyard.serving.logs import log_event
+from shipyard.serving.metrics import ServingMetrics, route_label
+
+__all__ = ["PUBLIC_PATHS", "Guard"]
+
+logger = logging.getLogger("shipyard.serving.access")
+
+# Probes, scrapes and the API description stay open so that orchestrators and clients can
+# reach them without a key; they reveal nothing a prediction route would not.
+PUBLIC_PATHS = frozenset(
+    {
+        "/health",
+        "/ready",
+        "/ping",
+        "/metrics",
+        "/openapi.json",
+        "/v2/health/live",
+        "/v2/health/ready",
+    }
+)
+
+_UNAUTHORIZED = orjson.dumps(
+    {
+        "error": "unauthorized",
+        "message": "A valid API key is required: send 'Authorization: Bearer KEY' or "
+        "'X-API-Key: KEY'. Create one with 'shipyard keys create'.",
+    }
+)
+
+Scope = dict[str, Any]
+ASGIApp = Callable[..., Any]
+
+
+class Guard:
+    """Check API keys and record metrics around an ASGI app.
+
+    Parameters
+    ----------
+    app
+        The wrapped app.
+    metrics
+        Where requests are counted.
+    verify
+        Returns whether a presented key is valid; ``None`` turns authentication off.
+    access_log
+        Log one JSON line per request.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: ServingMetrics,
+        verify: Callable[[str | None], bool] | None,
+        access_log: bool = False,
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.verify = verify
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        """Handle one ASGI connection event."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        path: str = scope["path"]
+        status = 500
+        if (
+            self.verify is not None
+            and scope["method"] != "OPTIONS"
+            and path not in PUBLIC_PATHS
+            and not self.verify(_presented_key(scope["headers"]))
+        ):
+            status = 401
+            self.metrics.observe_error("unauthorized")
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"www-authenticate", b'Bearer realm="shipyard"'),
+                        (b"content-length", str(len(_UNAUTHORIZED)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": _UNAUTHORIZED})
+            self._done(path, scope, status, start)
+            return
+
+        async def send_and_watch(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_watch)
+        finally:
+            self._done(path, scope, status, start)
+
+    def _done(self, path: str, scope: Scope, status: int, start: float) -> None:
+        seconds = time.perf_counter() - start
+        self.metrics.observe_request(route_label(path), status, seconds)
+        if self.access_log:
+            log_event(
+                logger,
+                "request",
+                method=scope["method"],
+                path=path,
+                status=status,
+                ms=round(seconds * 1000, 3),
+            )
+
+
+def _presented_key(headers: list[tuple[bytes, bytes]]) -> str | None:
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer":
+                return token.strip()
+        elif name == b"x-api-key":
+            return value.decode("latin-1").strip()
+    return None
