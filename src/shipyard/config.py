@@ -257,6 +257,11 @@ class ServingConfig(_Strict):
         default=None, description="Reference of a version that gets a copy of every request."
     )
     access_log: bool = Field(default=False, description="Log one JSON line per request.")
+    log_predictions: bool = Field(
+        default=True,
+        description="Log every served prediction (and accept feedback) in the registry's "
+        "database, for monitoring.",
+    )
     chunk_size: int = Field(default=100_000, ge=1, description="Rows per chunk in batch scoring.")
 
 

@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -35,6 +35,7 @@ from shipyard.serving.context import (
     error_response,
 )
 from shipyard.serving.explain_routes import explain_routes
+from shipyard.serving.feedback_routes import feedback_routes
 from shipyard.serving.guard import Guard
 from shipyard.serving.inference_protocol import protocol_routes
 from shipyard.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
@@ -42,6 +43,9 @@ from shipyard.serving.mlflow_api import mlflow_routes
 from shipyard.serving.openapi import openapi_document
 from shipyard.serving.own_api import own_routes
 from shipyard.serving.state import AliasWatcher, ServingState
+
+if TYPE_CHECKING:
+    from shipyard.monitoring.log import PredictionLogger
 
 __all__ = ["ROUTE_BUILDERS", "JSONResponse", "RouteBuilder", "ServedModel", "create_app"]
 
@@ -84,6 +88,7 @@ ROUTE_BUILDERS: tuple[RouteBuilder, ...] = (
     protocol_routes,
     mlflow_routes,
     explain_routes,
+    feedback_routes,
     _service_routes,
 )
 
@@ -97,6 +102,7 @@ def create_app(
     shadow: ServedModel | None = None,
     watcher: Callable[[ServingState], AliasWatcher] | None = None,
     extra_routes: Sequence[RouteBuilder] = (),
+    prediction_log: PredictionLogger | None = None,
     max_body_bytes: int | None = None,
     max_records: int | None = None,
 ) -> Starlette:
@@ -116,6 +122,8 @@ def create_app(
         Builds the hot-swap watcher for the app's state; it runs while the app is up.
     extra_routes
         More route builders, added after the built-in ones.
+    prediction_log
+        Where served predictions are logged (and feedback accepted); ``None`` logs nothing.
     max_body_bytes, max_records
         Shortcuts that override the same settings.
     """
@@ -132,7 +140,7 @@ def create_app(
             accelerate(served.predictor)
     metrics = ServingMetrics()
     state = ServingState(model, settings, metrics, canary=canary, shadow=shadow)
-    context = ServingContext(state, settings, metrics)
+    context = ServingContext(state, settings, metrics, prediction_log)
     routes: list[BaseRoute] = []
     for build in (*ROUTE_BUILDERS, *extra_routes):
         routes.extend(build(context))
@@ -166,6 +174,8 @@ def create_app(
         finally:
             if running is not None:
                 running.stop()
+            if prediction_log is not None:
+                prediction_log.close()  # write what is queued before the process ends
 
     middleware = []
     if settings.cors_origins:

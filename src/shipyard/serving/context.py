@@ -21,6 +21,7 @@ from shipyard.serving.logs import log_event
 
 if TYPE_CHECKING:
     from shipyard.config import ServingConfig
+    from shipyard.monitoring.log import PredictionLogger
     from shipyard.serving.metrics import ServingMetrics
     from shipyard.serving.state import ModelSlot, ServingState
 
@@ -79,11 +80,16 @@ class ServingContext:
     """
 
     def __init__(
-        self, state: ServingState, settings: ServingConfig, metrics: ServingMetrics
+        self,
+        state: ServingState,
+        settings: ServingConfig,
+        metrics: ServingMetrics,
+        prediction_log: PredictionLogger | None = None,
     ) -> None:
         self.state = state
         self.settings = settings
         self.metrics = metrics
+        self.prediction_log = prediction_log
 
     @property
     def name(self) -> str:

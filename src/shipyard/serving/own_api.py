@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from typing import Any
 
 from starlette.requests import Request
@@ -29,10 +31,33 @@ def metadata(context: ServingContext) -> dict[str, Any]:
     }
 
 
+def log_answers(
+    context: ServingContext,
+    model: Any,
+    records: list[Any],
+    answers: list[dict[str, Any]],
+    seconds: float,
+) -> None:
+    """Give each answer a ``request_id`` and queue it for the prediction log (never blocks)."""
+    from shipyard.monitoring.log import PredictionRecord
+
+    assert context.prediction_log is not None
+    latency_ms = 1000.0 * seconds / len(records)
+    for record, answer in zip(records, answers, strict=True):
+        answer["request_id"] = uuid.uuid4().hex
+        output = {key: value for key, value in answer.items() if key != "request_id"}
+        context.prediction_log.log(
+            PredictionRecord(
+                answer["request_id"], model.name, model.version, record, output, latency_ms
+            )
+        )
+
+
 def own_routes(context: ServingContext) -> list[Route]:
     """Return the routes of the own JSON API."""
 
     async def predict(request: Request) -> Response:
+        started = time.perf_counter()
         context.check_name(request.path_params["name"])
         payload = await context.read_json(request)
         single = isinstance(payload, dict)
@@ -54,6 +79,8 @@ def own_routes(context: ServingContext) -> list[Route]:
         if extras is not None:
             for record, answer in zip(records, answers, strict=True):
                 answer.update(extras(record, answer))
+        if context.prediction_log is not None:
+            log_answers(context, slot.model, records, answers, time.perf_counter() - started)
         if single:
             return JSONResponse({**head, **answers[0]}, background=background)
         return JSONResponse({**head, "predictions": answers}, background=background)

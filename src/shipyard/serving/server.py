@@ -111,9 +111,15 @@ def build_app(
             )
 
         watcher = watch
+    prediction_log = None
+    if settings.log_predictions:
+        from shipyard.monitoring.log import MonitoringStore, PredictionLogger
+
+        prediction_log = PredictionLogger(MonitoringStore(registry.url))
     return create_app(
         model,
         settings=settings,
+        prediction_log=prediction_log,
         verify_key=keys.verify if settings.auth and keys is not None else None,
         canary=canary,
         shadow=shadow,

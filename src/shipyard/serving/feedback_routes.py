@@ -1,0 +1,64 @@
+"""``POST /v1/models/{name}/feedback``: true labels for served predictions, stored durably.
+
+The body is one ``{"request_id": ..., "label": ...}`` object or a list of them; the request id
+is the one a prediction answer carried. The answer (200) comes only after the labels are
+committed to the database, so an acknowledged feedback survives a crash of the server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from shipyard.errors import DataError
+from shipyard.serving.context import JSONResponse, RequestError, ServingContext
+
+__all__ = ["feedback_routes"]
+
+
+def _pairs(payload: Any) -> list[tuple[str, Any]]:
+    items = [payload] if isinstance(payload, dict) else payload
+    if not isinstance(items, list) or not items:
+        raise RequestError(
+            422,
+            "validation_error",
+            'Send {"request_id": ID, "label": LABEL} or a non-empty list of them.',
+        )
+    pairs = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or "request_id" not in item or "label" not in item:
+            raise RequestError(
+                422,
+                "validation_error",
+                f"Feedback item {index} must be an object with 'request_id' and 'label'.",
+            )
+        pairs.append((str(item["request_id"]), item["label"]))
+    return pairs
+
+
+def feedback_routes(context: ServingContext) -> list[Route]:
+    """Return the feedback route (only when the server logs its predictions)."""
+    if context.prediction_log is None:
+        return []
+    log = context.prediction_log
+
+    def store(name: str, pairs: list[tuple[str, Any]]) -> int:
+        log.flush()  # a label may follow its prediction faster than the log writes it
+        return log.store.add_feedback(name, pairs)
+
+    async def feedback(request: Request) -> Response:
+        name = request.path_params["name"]
+        context.check_name(name)
+        pairs = _pairs(await context.read_json(request))
+        context.check_count(pairs)
+        try:
+            stored = await run_in_threadpool(store, name, pairs)
+        except DataError as error:
+            raise RequestError(422, "unknown_request_id", str(error)) from None
+        return JSONResponse({"model": name, "stored": stored})
+
+    return [Route("/v1/models/{name}/feedback", feedback, methods=["POST"])]
