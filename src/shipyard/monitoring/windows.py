@@ -9,7 +9,7 @@ the log is never rescanned.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -93,6 +93,9 @@ class DriftMonitor:
         Predictions per window.
     thresholds
         When a column counts as drifted.
+    prepare
+        Turns logged request records into what the reference was computed on (the bundle's
+        fitted cleaning, when it has one).
     """
 
     def __init__(
@@ -105,6 +108,7 @@ class DriftMonitor:
         classes: Sequence[Any] = (),
         window_size: int = 1000,
         thresholds: DriftThresholds | None = None,
+        prepare: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
     ) -> None:
         self.store = store
         self.model_name = model_name
@@ -114,6 +118,7 @@ class DriftMonitor:
         self.classes = list(classes)
         self.window_size = window_size
         self.thresholds = thresholds or DriftThresholds()
+        self.prepare = prepare
         _Base.metadata.create_all(store.engine, tables=[_WINDOWS_TABLE])
 
     def update(self, batch_size: int = 10_000) -> list[DriftWindow]:
@@ -164,13 +169,16 @@ class DriftMonitor:
         return drift_report(self.reference, sketches, self.thresholds)
 
     def _add(self, sketches: dict[str, Sketch], rows: Sequence[Mapping[str, Any]]) -> None:
+        inputs = [row["inputs"] for row in rows]
+        if self.prepare is not None:
+            inputs = self.prepare(inputs)
         for name, sketch in sketches.items():
             if name == PREDICTION_COLUMN:
                 sketch.update(
                     [output_value(row["output"], self.task, self.classes) for row in rows]
                 )
             else:
-                sketch.update([row["inputs"].get(name) for row in rows])
+                sketch.update([record.get(name) for record in inputs])
 
     def _close(self, window: _Window, sketches: Mapping[str, Sketch]) -> None:
         window.closed = 1
