@@ -6,8 +6,11 @@ from shipyard.demo import DEMO_TEST_ROWS, run_demo
 def test_demo_trains_serves_and_answers_real_records(tmp_path):
     messages: list[str] = []
     result = run_demo(
-        {"registry.home": str(tmp_path / "home"), "training.cv_folds": 2,
-         "evaluation.bootstrap_samples": 200},
+        {
+            "registry.home": str(tmp_path / "home"),
+            "training.cv_folds": 2,
+            "evaluation.bootstrap_samples": 200,
+        },
         report=messages.append,
     )
     auc = result.run.test_metrics["roc_auc"]
