@@ -33,9 +33,12 @@ def test_train_registers_a_champion_then_a_challenger(small_adult_config: Config
     assert auc.value > 0.85
     assert auc.low <= auc.value <= auc.high
     assert first.rows == {"train": 2100, "validation": 300, "test": 600}
-    assert {row.name for row in first.leaderboard} == {"linear", "lightgbm"}
+    names = {row.name for row in first.leaderboard}
+    assert {"linear", "lightgbm"} <= names <= {"linear", "lightgbm", "ensemble"}
     assert all(row.status == "ok" and len(row.cv_scores) == 3 for row in first.leaderboard)
-    assert first.best == first.leaderboard[0].name
+    assert first.verdict["best_by_cv"] == first.leaderboard[0].name
+    assert first.best == first.verdict["chosen"]
+    assert all(row.single_per_second and row.batch_per_second for row in first.leaderboard)
     assert max(first.parity["single"], first.parity["batched"], first.parity["columns"]) <= 1e-6
     assert first.version.reference == "adult:1"
     assert first.version.aliases == ("champion",)

@@ -31,7 +31,7 @@ def trained_adult(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
         {
             "name": "adult",
             "data": {"source": str(train_csv), "test_source": str(test_csv), "target": "income"},
-            "training": {"cv_folds": 2, "models": ["lightgbm"]},
+            "training": {"cv_folds": 2, "models": ["lightgbm"], "n_trials": 1},
             "evaluation": {"bootstrap_samples": 100},
             "registry": {"home": str(home / ".shipyard")},
         }

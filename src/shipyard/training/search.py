@@ -331,6 +331,9 @@ def run_search(
             time.perf_counter() > deadline or name in problems for name in done
         ):
             break
+    for name, count in done.items():
+        if count == 0 and name not in problems:
+            problems[name] = "n_trials reached before it started"
     return results, problems
 
 
