@@ -5,8 +5,8 @@ so any two rows of the leaderboard can be compared with a paired test. Families 
 (round robin, the usual winners on tabular data first: LightGBM, XGBoost, linear, extra trees,
 random forest, MLP): first each family's portfolio, then one Optuna trial per family per
 round, each family with its own seeded TPE sampler and median pruner. Pruning looks at the
-running mean after each fold. The search stops when ``n_trials`` settings were scored or when its share of
-the time budget is spent, whichever comes first.
+running mean after each fold. The search stops when ``n_trials`` settings were scored or when
+its share of the time budget is spent, whichever comes first.
 
 Boosters early-stop inside each fold on a tenth of that fold's training rows, so the rows a
 fold scores never choose its tree count.
