@@ -44,7 +44,7 @@ def small_adult_config(adult: datasets.Dataset, tmp_path: Path) -> Callable[...,
             "name": "adult",
             "sensitive": ["sex", "race"],
             "data": {"source": str(source), "target": "income"},
-            "training": {"cv_folds": 3},
+            "training": {"cv_folds": 3, "models": ["linear", "lightgbm"], "n_trials": 4},
             "evaluation": {"bootstrap_samples": 200},
             "registry": {"home": str(tmp_path / "home")},
         }

@@ -28,7 +28,15 @@ def test_minimal_config_gets_defaults() -> None:
     config = load_config_dict(MINIMAL)
     assert config.task == "auto"
     assert config.training.cv_folds == 5
-    assert config.training.models == ("linear", "lightgbm")
+    assert config.training.models == (
+        "linear",
+        "lightgbm",
+        "xgboost",
+        "random_forest",
+        "extra_trees",
+        "mlp",
+    )
+    assert config.training.n_trials is None
     assert config.registry.resolved_url() == f"sqlite:///{Path('.shipyard') / 'registry.db'}"
 
 

@@ -11,6 +11,7 @@ def test_demo_trains_serves_and_answers_real_records(tmp_path):
         {
             "registry.home": str(tmp_path / "home"),
             "training.cv_folds": 2,
+            "training.n_trials": 3,
             "evaluation.bootstrap_samples": 200,
         },
         report=messages.append,

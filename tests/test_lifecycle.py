@@ -33,9 +33,12 @@ def test_train_registers_a_champion_then_a_challenger(small_adult_config: Config
     assert auc.value > 0.85
     assert auc.low <= auc.value <= auc.high
     assert first.rows == {"train": 2100, "validation": 300, "test": 600}
-    assert {row.name for row in first.leaderboard} == {"linear", "lightgbm"}
+    names = {row.name for row in first.leaderboard}
+    assert {"linear", "lightgbm"} <= names <= {"linear", "lightgbm", "ensemble"}
     assert all(row.status == "ok" and len(row.cv_scores) == 3 for row in first.leaderboard)
-    assert first.best == first.leaderboard[0].name
+    assert first.verdict["best_by_cv"] == first.leaderboard[0].name
+    assert first.best == first.verdict["chosen"]
+    assert all(row.single_per_second and row.batch_per_second for row in first.leaderboard)
     assert max(first.parity["single"], first.parity["batched"], first.parity["columns"]) <= 1e-6
     assert first.version.reference == "adult:1"
     assert first.version.aliases == ("champion",)
@@ -122,7 +125,7 @@ def test_regression_on_a_csv(tmp_path: Path) -> None:
         {
             "name": "diabetes",
             "data": {"source": str(source), "target": "target"},
-            "training": {"cv_folds": 3},
+            "training": {"cv_folds": 3, "n_trials": 6},
             "evaluation": {"bootstrap_samples": 200},
             "registry": {"home": str(tmp_path / "home")},
         }
@@ -154,7 +157,7 @@ def test_multiclass_with_a_separate_test_file(tmp_path: Path) -> None:
                 "test_source": str(tmp_path / "test.csv"),
                 "target": "species",
             },
-            "training": {"cv_folds": 3, "models": ["linear"]},
+            "training": {"cv_folds": 3, "models": ["linear"], "n_trials": 2},
             "evaluation": {"bootstrap_samples": 200},
             "registry": {"home": str(tmp_path / "home")},
         }

@@ -55,7 +55,7 @@ Task = Literal[
     "auto", "binary", "multiclass", "regression", "text_classification", "recommendation"
 ]
 Metric = Literal["auto", "roc_auc", "accuracy", "f1", "log_loss", "rmse", "mae", "r2"]
-ModelFamily = Literal["linear", "lightgbm"]
+ModelFamily = Literal["linear", "lightgbm", "xgboost", "random_forest", "extra_trees", "mlp"]
 
 CLASSIFICATION_METRICS = frozenset({"roc_auc", "accuracy", "f1", "log_loss"})
 REGRESSION_METRICS = frozenset({"rmse", "mae", "r2"})
@@ -160,10 +160,47 @@ class TrainingConfig(_Strict):
     time_budget: float = Field(
         default=120.0,
         gt=0,
-        description="Seconds for the whole search; later candidates are skipped once it is spent.",
+        description="Seconds for model development; the search stops at search_share of it.",
     )
     cv_folds: int = Field(default=5, ge=2, le=20)
-    models: tuple[ModelFamily, ...] = Field(default=("linear", "lightgbm"), min_length=1)
+    cv_repeats: int | None = Field(
+        default=None,
+        ge=1,
+        le=10,
+        description="Repeats of k-fold CV; default 3 below 2,000 training rows, else 1.",
+    )
+    models: tuple[ModelFamily, ...] = Field(
+        default=("linear", "lightgbm", "xgboost", "random_forest", "extra_trees", "mlp"),
+        min_length=1,
+    )
+    n_trials: int | None = Field(
+        default=None,
+        ge=1,
+        description="Settings scored in all, at most; with a seed this makes the run repeatable.",
+    )
+    search_share: float = Field(
+        default=0.7,
+        gt=0,
+        le=1,
+        description="Share of time_budget for the search; refits and costs use the rest.",
+    )
+    ensemble: bool = Field(default=True, description="Build a greedy ensemble of the families.")
+    prefer_simpler: bool = Field(
+        default=True,
+        description="Ship the simplest model the best one does not significantly beat.",
+    )
+    alpha: float = Field(default=0.05, gt=0, lt=0.5, description="Significance level.")
+    max_latency_ms: float | None = Field(
+        default=None, gt=0, description="Exclude models slower than this for one record."
+    )
+    calibration: Literal["none", "platt", "isotonic"] = "none"
+    threshold_metric: Literal["f1", "accuracy", "balanced_accuracy"] | None = Field(
+        default=None, description="Tune the binary decision threshold for this metric."
+    )
+    class_weight: Literal["none", "balanced"] = "none"
+    backend: str = Field(default="loky", description="joblib backend that runs folds.")
+    n_jobs: int = Field(default=1, ge=1, description="Folds run at once; 1 runs in process.")
+    model_threads: int = Field(default=2, ge=1, description="Threads each model may use.")
 
 
 class EvaluationConfig(_Strict):
@@ -400,6 +437,8 @@ CLI_FLAGS: dict[str, str] = {
     "time_budget": "training.time_budget",
     "cv_folds": "training.cv_folds",
     "models": "training.models",
+    "n_trials": "training.n_trials",
+    "max_latency_ms": "training.max_latency_ms",
     "registry": "registry.url",
     "home": "registry.home",
     "host": "serving.host",

@@ -32,9 +32,10 @@ from shipyard.runtime.clean import Cleaner
 from shipyard.runtime.predictor import Predictor
 from shipyard.runtime.preprocess import CompiledPreprocessor
 from shipyard.tasks.detect import class_order, detect_task
-from shipyard.tasks.export import check_parity, export_pipeline
+from shipyard.tasks.export import ExportedModel, check_parity, frame_to_records
 from shipyard.tasks.tabular import feature_set
-from shipyard.training.trainer import CandidateResult, train_candidates
+from shipyard.training.search import SearchSettings
+from shipyard.training.trainer import CandidateResult, SelectionSettings, train_candidates
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,6 +44,7 @@ __all__ = ["EvaluationRun", "TrainRun", "evaluate", "train"]
 
 Reporter = Callable[[str], None]
 PARITY_ROWS = 2000
+COST_ROWS = 200
 PACKAGES = (
     "numpy",
     "pandas",
@@ -52,6 +54,8 @@ PACKAGES = (
     "pyarrow",
     "sqlalchemy",
     "pydantic",
+    "optuna",
+    "xgboost",
 )
 
 
@@ -72,6 +76,9 @@ class TrainRun:
     seconds: float = 0.0
     fairness: dict[str, Any] | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    verdict: dict[str, Any] = field(default_factory=dict)
+    decision_threshold: dict[str, Any] | None = None
+    calibration: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary, the shape ``shipyard train --json`` prints."""
@@ -88,6 +95,9 @@ class TrainRun:
             "seconds": round(self.seconds, 2),
             "test_metrics": {name: value.as_dict() for name, value in self.test_metrics.items()},
             "leaderboard": [row.as_dict() for row in self.leaderboard],
+            "verdict": self.verdict,
+            "decision_threshold": self.decision_threshold,
+            "calibration": None if self.calibration is None else self.calibration["method"],
             "parity": self.parity,
             "notes": self.notes,
             "bundle": str(self.version.bundle_path),
@@ -234,6 +244,20 @@ def train(
 
     features = feature_set(contract)
     columns = contract.feature_names
+    training = config.training
+
+    cleaner = Cleaner(data_report.cleaning_spec) if data_report.cleaning_spec else None
+
+    def build_predictor(exported: ExportedModel) -> Predictor:
+        return Predictor(
+            contract,
+            CompiledPreprocessor(exported.preprocessing),
+            exported.scorer(task),
+            task,
+            classes,
+            cleaner=cleaner,
+        )
+
     result = train_candidates(
         train_part[columns],
         _encode_target(train_part[target], task, classes),
@@ -247,19 +271,35 @@ def train(
         time_budget=config.training.time_budget,
         seed=config.seed,
         report=report,
+        search=SearchSettings(
+            models=training.models,
+            time_budget=training.time_budget,
+            search_share=training.search_share,
+            n_trials=training.n_trials,
+            cv_folds=training.cv_folds,
+            cv_repeats=training.cv_repeats,
+            seed=config.seed,
+            model_threads=training.model_threads,
+            backend=training.backend,
+            n_jobs=training.n_jobs,
+            class_weight=None if training.class_weight == "none" else training.class_weight,
+        ),
+        selection=SelectionSettings(
+            ensemble=training.ensemble,
+            prefer_simpler=training.prefer_simpler,
+            alpha=training.alpha,
+            max_latency_ms=training.max_latency_ms,
+            calibration=training.calibration,
+            threshold_metric=training.threshold_metric,
+            confidence=config.evaluation.confidence,
+        ),
+        build_predictor=build_predictor,
+        cost_records=frame_to_records(validation[columns].head(COST_ROWS)),
     )
 
     report(f"exporting {result.best} and checking parity with the trained model")
-    exported = export_pipeline(result.pipeline, task)
-    cleaner = Cleaner(data_report.cleaning_spec) if data_report.cleaning_spec else None
-    predictor = Predictor(
-        contract,
-        CompiledPreprocessor(exported.preprocessing),
-        exported.scorer(task),
-        task,
-        classes,
-        cleaner=cleaner,
-    )
+    exported = result.pipeline.export()
+    predictor = build_predictor(exported)
     parity_rows = pd_concat([validation, test]).head(PARITY_ROWS)
     parity = check_parity(result.pipeline, predictor, parity_rows, task)
 
@@ -293,6 +333,10 @@ def train(
             "test": {name: value.as_dict() for name, value in test_metrics.items()},
             "cv": {row.name: row.as_dict() for row in result.leaderboard},
         },
+        "leaderboard": [row.as_dict() for row in result.leaderboard],
+        "verdict": result.verdict,
+        "calibration": result.calibration,
+        "decision_threshold": result.threshold,
         "parity": parity,
         "rows": rows,
         "notes": notes,
@@ -306,7 +350,7 @@ def train(
         "preprocessing.json": json.dumps(
             exported.preprocessing, indent=1, allow_nan=False
         ).encode(),
-        exported.model_filename: exported.model_payload.encode(),
+        **exported.files(),
         "config.yaml": dump_config(config).encode(),
     }
     if data_report.cleaning_spec is not None:
@@ -359,6 +403,9 @@ def train(
         notes,
         promoted,
         time.perf_counter() - started,
+        verdict=result.verdict,
+        decision_threshold=result.threshold,
+        calibration=result.calibration,
         fairness=fairness,
         data=data_report.as_dict(),
     )

@@ -33,7 +33,7 @@ def _config(source: Path, home: Path, **overrides: object) -> PipelineConfig:
         "name": "messy",
         "sensitive": ["sex"],
         "data": {"source": str(source), "target": "income"},
-        "training": {"cv_folds": 2, "models": ["linear"]},
+        "training": {"cv_folds": 2, "models": ["linear"], "n_trials": 2},
         "evaluation": {"bootstrap_samples": 100},
         "registry": {"home": str(home)},
     }

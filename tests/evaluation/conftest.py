@@ -42,7 +42,7 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Evaluated:
                 "name": f"adult-{family}",
                 "sensitive": ["sex", "race"],
                 "data": {"source": str(train_csv), "target": "income"},
-                "training": {"cv_folds": 2, "models": [family]},
+                "training": {"cv_folds": 2, "models": [family], "n_trials": 2},
                 "evaluation": {
                     "bootstrap_samples": 100,
                     "intended_use": "Testing shipyard's evaluation suite.",

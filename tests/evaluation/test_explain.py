@@ -100,7 +100,7 @@ def test_multiclass_and_regression_explanations_add_up(tmp_path, family, loader,
             "name": "m",
             "task": task,
             "data": {"source": str(source), "target": "target"},
-            "training": {"cv_folds": 2, "models": [family]},
+            "training": {"cv_folds": 2, "models": [family], "n_trials": 2},
             "evaluation": {"bootstrap_samples": 100, "report": False},
             "registry": {"home": str(tmp_path / "home")},
         }

@@ -33,7 +33,7 @@ def trained_adult(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
         {
             "name": "adult",
             "data": {"source": str(train_csv), "test_source": str(test_csv), "target": "income"},
-            "training": {"cv_folds": 2, "models": ["lightgbm"]},
+            "training": {"cv_folds": 2, "models": ["lightgbm"], "n_trials": 1},
             "evaluation": {"bootstrap_samples": 100},
             "registry": {"home": str(home / ".shipyard")},
         }
@@ -94,7 +94,8 @@ def fitted_adult(tmp_path_factory: pytest.TempPathFactory) -> FittedAdult:
     train_frame = adult.train.sample(4000, random_state=1).reset_index(drop=True)
     contract = infer_contract(train_frame, adult.target, drop=["fnlwgt"])
     classes = ["<=50K", ">50K"]
-    candidate = LightGBMCandidate(feature_set(contract), "binary", seed=0, max_trees=100)
+    candidate = LightGBMCandidate(feature_set(contract), "binary", seed=0)
+    candidate.best_trees_ = 100  # a fixed tree count: no early stopping needed here
     columns = contract.feature_names
     labels = (train_frame[adult.target] == ">50K").astype(int).to_numpy()
     pipeline = candidate.cv_pipeline()

@@ -149,7 +149,14 @@ def test_exported_model_matches_the_trained_pipeline(case: Case, candidate_name:
     exported = export_pipeline(pipeline, case.task)
     assert (
         exported.model_format
-        == {"linear": "linear-json", "lightgbm": "lightgbm-text"}[candidate_name]
+        == {
+            "linear": "linear-json",
+            "lightgbm": "lightgbm-text",
+            "xgboost": "xgboost-json",
+            "random_forest": "forest-json",
+            "extra_trees": "forest-json",
+            "mlp": "mlp-json",
+        }[candidate_name]
     )
     json.dumps(exported.preprocessing, allow_nan=False)  # plain JSON, nothing executable
 

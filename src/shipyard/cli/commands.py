@@ -161,6 +161,13 @@ def train(
         float | None, typer.Option(help="Seconds for the search (training.time_budget).")
     ] = None,
     cv_folds: Annotated[int | None, typer.Option(help="Folds (training.cv_folds).")] = None,
+    n_trials: Annotated[
+        int | None, typer.Option(help="Settings scored at most (training.n_trials).")
+    ] = None,
+    max_latency_ms: Annotated[
+        float | None,
+        typer.Option(help="Exclude slower models, ms per record (training.max_latency_ms)."),
+    ] = None,
     models: Annotated[
         list[str] | None,
         typer.Option("--model", help="Candidate family, repeatable (training.models)."),
@@ -192,6 +199,8 @@ def train(
         "metric": metric,
         "time_budget": time_budget,
         "cv_folds": cv_folds,
+        "n_trials": n_trials,
+        "max_latency_ms": max_latency_ms,
         "models": models,
         "drop": drop,
         "sensitive": sensitive,

@@ -51,19 +51,43 @@ def metrics_table(title: str, metrics: dict[str, dict[str, float]]) -> Table:
     return table
 
 
+def _rate(value: float | None) -> str:
+    return "" if value is None else f"{value:,.0f}"
+
+
 def leaderboard_table(metric: str, rows: list[dict[str, Any]]) -> Table:
-    """Build the training leaderboard: CV mean and CI per candidate."""
+    """Build the training leaderboard: CV mean and CI, paired p-value, serving cost."""
     table = Table(title=f"Leaderboard (cross-validated {metric})", title_justify="left")
-    for column in ("rank", "model", "CV mean", "95% CI", "fit s", "status"):
+    columns = (
+        "rank",
+        "model",
+        "CV mean",
+        "95% CI",
+        "p vs best",
+        "trials",
+        "fit s",
+        "1 record/s",
+        "batch rows/s",
+        "status",
+    )
+    for column in columns:
         table.add_column(column, justify="right" if column not in ("model", "status") else "left")
-    for rank, row in enumerate(rows, start=1):
+    rank = 0
+    for row in rows:
         ok = row["status"] == "ok"
+        scored = row.get("cv_mean") is not None
+        rank += ok
+        p_value = row.get("p_value_vs_best")
         table.add_row(
             str(rank) if ok else "-",
             row["name"],
-            f"{row['cv_mean']:.4f}" if ok else "",
-            f"[{row['cv_low']:.4f}, {row['cv_high']:.4f}]" if ok else "",
-            f"{row['fit_seconds']:.1f}" if ok else "",
+            f"{row['cv_mean']:.4f}" if scored else "",
+            f"[{row['cv_low']:.4f}, {row['cv_high']:.4f}]" if scored else "",
+            "" if p_value is None else f"{p_value:.3g}",
+            str(row.get("trials", "")) if scored else "",
+            f"{row['fit_seconds']:.1f}" if scored else "",
+            _rate(row.get("single_per_second")),
+            _rate(row.get("batch_per_second")),
             row["status"] if ok else f"{row['status']}: {row['message']}",
         )
     return table
@@ -72,6 +96,16 @@ def leaderboard_table(metric: str, rows: list[dict[str, Any]]) -> Table:
 def print_train_run(data: dict[str, Any]) -> None:
     """Summarise a training run for people."""
     console.print(leaderboard_table(data["metric"], data["leaderboard"]))
+    verdict = data.get("verdict") or {}
+    if verdict.get("summary"):
+        console.print(f"Significance: {verdict['summary']}.")
+    if verdict.get("chosen"):
+        console.print(f"Shipping [bold]{verdict['chosen']}[/bold].")
+    threshold = data.get("decision_threshold")
+    if threshold:
+        console.print(
+            f"Decision threshold {threshold['value']:.3f} (tuned for {threshold['metric']})."
+        )
     console.print(
         metrics_table(
             f"Test metrics of {data['best']} on {data['rows']['test']} rows", data["test_metrics"]

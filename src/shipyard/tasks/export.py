@@ -10,13 +10,14 @@ and in batches, and refuses the export unless every output matches the fitted pi
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from shipyard.errors import ExportError
-from shipyard.runtime.models import LightGBMScorer, LinearScorer, Scorer
+from shipyard.runtime.models import LinearScorer, Scorer
 from shipyard.runtime.preprocess import SPEC_VERSION, CompiledPreprocessor
 
 if TYPE_CHECKING:
@@ -25,7 +26,13 @@ if TYPE_CHECKING:
 
     from shipyard.runtime.predictor import Predictor
 
-__all__ = ["ExportedModel", "check_parity", "export_pipeline", "frame_to_records"]
+__all__ = [
+    "ExportedModel",
+    "check_parity",
+    "export_composite",
+    "export_pipeline",
+    "frame_to_records",
+]
 
 PARITY_TOLERANCE = 1e-6
 
@@ -38,13 +45,23 @@ class ExportedModel:
     model_format: str
     model_filename: str
     model_payload: str
+    extra_files: Mapping[str, str] = field(default_factory=dict)
+    """Further model files the main one refers to (the members of an ensemble)."""
 
     def scorer(self, task: str) -> Scorer:
         """Build the scorer from the exported payload, exactly as serving will."""
-        if self.model_format == "lightgbm-text":
-            return LightGBMScorer(self.model_payload, task)
-        data = json.loads(self.model_payload)
-        return LinearScorer(np.array(data["coefficients"]), np.array(data["intercepts"]), task)
+        from shipyard.runtime.scorers import build_scorer
+
+        return build_scorer(
+            self.model_format, self.model_payload, self.extra_files.__getitem__, task
+        )
+
+    def files(self) -> dict[str, bytes]:
+        """Every model file of the bundle, by name."""
+        return {
+            self.model_filename: self.model_payload.encode(),
+            **{name: text.encode() for name, text in self.extra_files.items()},
+        }
 
 
 def export_pipeline(pipeline: Pipeline, task: str) -> ExportedModel:
@@ -145,7 +162,104 @@ def _export_model(model: Any, task: str) -> tuple[str, str, str]:
         intercepts = np.atleast_1d(np.asarray(model.intercept_, dtype=np.float64))
         payload = LinearScorer(coefficients, intercepts, task).to_json()
         return "linear-json", "model.linear.json", json.dumps(payload)
+    if name in ("XGBClassifier", "XGBRegressor"):
+        return "xgboost-json", "model.xgb.json", _xgboost_json(model)
+    if name in FOREST_MODELS:
+        return "forest-json", "model.forest.json", json.dumps(_forest_document(model, task))
+    if name in ("MLPClassifier", "MLPRegressor"):
+        if model.activation != "relu":
+            raise ExportError(f"Only ReLU networks can be exported, not '{model.activation}'.")
+        document = {
+            "weights": [matrix.tolist() for matrix in model.coefs_],
+            "biases": [vector.tolist() for vector in model.intercepts_],
+        }
+        return "mlp-json", "model.mlp.json", json.dumps(document)
     raise ExportError(f"Cannot export a {name} model to the serving format.")
+
+
+FOREST_MODELS = frozenset(
+    {
+        "RandomForestClassifier",
+        "RandomForestRegressor",
+        "ExtraTreesClassifier",
+        "ExtraTreesRegressor",
+    }
+)
+
+
+def _xgboost_json(model: Any) -> str:
+    booster = model.get_booster()
+    try:
+        best = int(model.best_iteration)
+    except AttributeError:  # no early stopping: every tree is used
+        best = None
+    if best is not None:
+        booster = booster[: best + 1]
+    return bytes(booster.save_raw("json")).decode("utf-8")
+
+
+def _forest_document(model: Any, task: str) -> dict[str, Any]:
+    trees = []
+    depth = 0
+    for estimator in model.estimators_:
+        tree = estimator.tree_
+        values = np.asarray(tree.value[:, 0, :], dtype=np.float64)
+        if task != "regression":
+            # A classifier tree predicts the class shares at its leaf.
+            totals = values.sum(axis=1, keepdims=True)
+            values = values / np.where(totals == 0, 1.0, totals)
+        trees.append(
+            {
+                "feature": tree.feature.tolist(),
+                "threshold": tree.threshold.tolist(),
+                "left": tree.children_left.tolist(),
+                "right": tree.children_right.tolist(),
+                "missing_left": np.asarray(tree.missing_go_to_left, dtype=bool).tolist(),
+                "value": values.tolist(),
+            }
+        )
+        depth = max(depth, int(tree.max_depth))
+    return {"max_depth": depth, "trees": trees}
+
+
+def export_composite(
+    members: Sequence[tuple[Pipeline, float]],
+    task: str,
+    calibration: Mapping[str, Any] | None = None,
+) -> ExportedModel:
+    """Export a weighted average of fitted pipelines (and a calibration) as one model.
+
+    The preprocessing specs of the members are laid side by side; each member scores its own
+    slice of the encoded row.
+    """
+    from shipyard.runtime.scorers import COMPOSITE_FORMAT
+
+    encoders: list[dict[str, Any]] = []
+    entries, files = [], {}
+    for index, (pipeline, weight) in enumerate(members):
+        exported = export_pipeline(pipeline, task)
+        start = CompiledPreprocessor({"version": SPEC_VERSION, "encoders": encoders}).n_outputs
+        encoders.extend(exported.preprocessing["encoders"])
+        stop = CompiledPreprocessor({"version": SPEC_VERSION, "encoders": encoders}).n_outputs
+        path = f"model.{index}.{exported.model_filename.removeprefix('model.')}"
+        files[path] = exported.model_payload
+        entries.append(
+            {
+                "format": exported.model_format,
+                "path": path,
+                "start": start,
+                "stop": stop,
+                "weight": float(weight),
+            }
+        )
+    document = {"members": entries, "calibration": dict(calibration) if calibration else None}
+    return ExportedModel(
+        {"version": SPEC_VERSION, "encoders": encoders},
+        COMPOSITE_FORMAT,
+        "model.composite.json",
+        json.dumps(document, allow_nan=False),
+        files,
+    )
 
 
 def frame_to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:

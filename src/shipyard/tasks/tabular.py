@@ -1,14 +1,25 @@
-"""Tabular candidates: scikit-learn pipelines whose preprocessing the exporter can compile.
+"""Tabular candidates: model families with search spaces, known-good defaults and pipelines.
 
-Each candidate fits on the training part (LightGBM early-stops on the validation part) and then
-offers an unfitted copy with the settings it chose, for cross-validation. Preprocessing uses
-only the transformers that :mod:`shipyard.tasks.export` knows how to compile.
+Every family builds a scikit-learn ``Pipeline([("preprocess", ...), ("model", ...)])`` whose
+preprocessing uses only transformers that :mod:`shipyard.tasks.export` can compile, and whose
+model the exporter can write to a format that loads no pickle. A family offers:
+
+- ``portfolio(task)``: known-good settings, tried first by the search;
+- ``suggest(trial, task)``: its Optuna search space;
+- ``fit(train_x, train_y, validation_x, validation_y)``: a fitted pipeline (the boosters
+  early-stop on the validation part and remember how many trees that chose);
+- ``cv_pipeline()``: an unfitted copy with the chosen settings.
+
+Heavy libraries (XGBoost) are imported inside methods and belong to an extra.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any, NamedTuple
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from shipyard.runtime.preprocess import MISSING_CATEGORY
 
@@ -18,7 +29,19 @@ if TYPE_CHECKING:
 
     from shipyard.data.contract import Contract
 
-__all__ = ["CANDIDATES", "FeatureSet", "LightGBMCandidate", "LinearCandidate", "feature_set"]
+__all__ = [
+    "CANDIDATES",
+    "Candidate",
+    "ExtraTreesCandidate",
+    "FeatureSet",
+    "LightGBMCandidate",
+    "LinearCandidate",
+    "MLPCandidate",
+    "RandomForestCandidate",
+    "XGBoostCandidate",
+    "feature_set",
+    "quiet_fit",
+]
 
 
 class FeatureSet(NamedTuple):
@@ -41,161 +64,306 @@ def feature_set(contract: Contract) -> FeatureSet:
     )
 
 
-class LinearCandidate:
-    """Regularised logistic (classification) or ridge (regression) regression.
+@contextmanager
+def quiet_fit() -> Iterator[None]:
+    """Silence convergence warnings: a capped iteration count is a setting, not a fault."""
+    from sklearn.exceptions import ConvergenceWarning
 
-    Numeric columns are median-imputed and standardised; categorical columns get a
-    ``(missing)`` level and are one-hot encoded, with categories seen fewer than
-    ``min_frequency`` times grouped.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def _onehot_preprocess(features: FeatureSet, min_frequency: int) -> Any:
+    """Median-impute and standardise numbers; one-hot categories with a ``(missing)`` level."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("scale", StandardScaler()),
+        ]
+    )
+    categorical = Pipeline(
+        [
+            (
+                "impute",
+                SimpleImputer(
+                    strategy="constant", fill_value=MISSING_CATEGORY, keep_empty_features=True
+                ),
+            ),
+            (
+                "encode",
+                OneHotEncoder(
+                    handle_unknown="infrequent_if_exist",
+                    min_frequency=min_frequency,
+                    sparse_output=False,
+                ),
+            ),
+        ]
+    )
+    return ColumnTransformer(
+        [
+            ("numeric", numeric, features.numeric),
+            ("categorical", categorical, features.categorical),
+        ]
+    )
+
+
+def _ordinal_preprocess(features: FeatureSet) -> Any:
+    """Pass numbers through (missing stays NaN); code categories, unknown and missing as NaN."""
+    import numpy as np
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OrdinalEncoder
+
+    encoder = OrdinalEncoder(
+        handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
+    )
+    return ColumnTransformer(
+        [
+            ("numeric", "passthrough", features.numeric),
+            ("categorical", encoder, features.categorical),
+        ]
+    )
+
+
+class Candidate:
+    """Shared behaviour of the families; subclasses set the class variables and ``_model``.
+
+    Parameters
+    ----------
+    features
+        The feature columns.
+    task
+        ``binary``, ``multiclass`` or ``regression``.
+    seed
+        Random seed of the model.
+    n_jobs
+        Threads the model may use.
+    **params
+        Settings from :meth:`portfolio` or :meth:`suggest`; missing ones take the defaults.
     """
 
-    name = "linear"
+    name: ClassVar[str] = ""
+    complexity: ClassVar[int] = 0
+    """Rank used to prefer simpler models when the difference is not significant."""
+    extra: ClassVar[str | None] = None
+    """The pip extra that provides the library, when it is not a core dependency."""
+    module: ClassVar[str | None] = None
+    priority: ClassVar[int] = 9
+    """Turn order in the search: families that usually win on tabular data go first."""
+    uses_validation: ClassVar[bool] = False
+    """Whether :meth:`fit` early-stops on the validation part."""
+    defaults: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, features: FeatureSet, task: str, seed: int, min_frequency: int = 5) -> None:
+    def __init__(
+        self, features: FeatureSet, task: str, seed: int, n_jobs: int = 2, **params: Any
+    ) -> None:
+        unknown = set(params) - set(self.defaults)
+        if unknown:
+            raise ValueError(f"{self.name} has no settings {sorted(unknown)}")
         self.features = features
         self.task = task
         self.seed = seed
-        self.min_frequency = min_frequency
+        self.n_jobs = n_jobs
+        self.settings: dict[str, Any] = {**self.defaults, **params}
+        self.best_trees_: int | None = None
 
-    def pipeline(self) -> Pipeline:
+    @classmethod
+    def available(cls) -> bool:
+        """Whether the family's library is installed."""
+        if cls.module is None:
+            return True
+        import importlib.util
+
+        return importlib.util.find_spec(cls.module) is not None
+
+    @classmethod
+    def portfolio(cls, task: str) -> list[dict[str, Any]]:
+        """Known-good settings, tried before the search proposes its own."""
+        return [dict(cls.defaults)]
+
+    @classmethod
+    def suggest(cls, trial: Any, task: str) -> dict[str, Any]:
+        """Draw settings from the family's search space."""
+        raise NotImplementedError
+
+    def _preprocess(self) -> Any:
+        return _ordinal_preprocess(self.features)
+
+    def _model(self, n_estimators: int | None = None) -> Any:
+        raise NotImplementedError
+
+    def pipeline(self, n_estimators: int | None = None) -> Pipeline:
         """Return the unfitted pipeline."""
-        from sklearn.compose import ColumnTransformer
-        from sklearn.impute import SimpleImputer
-        from sklearn.linear_model import LogisticRegression, Ridge
         from sklearn.pipeline import Pipeline
-        from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-        numeric = Pipeline(
-            [
-                ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-                ("scale", StandardScaler()),
-            ]
-        )
-        categorical = Pipeline(
-            [
-                (
-                    "impute",
-                    SimpleImputer(
-                        strategy="constant", fill_value=MISSING_CATEGORY, keep_empty_features=True
-                    ),
-                ),
-                (
-                    "encode",
-                    OneHotEncoder(
-                        handle_unknown="infrequent_if_exist",
-                        min_frequency=self.min_frequency,
-                        sparse_output=False,
-                    ),
-                ),
-            ]
-        )
-        preprocess = ColumnTransformer(
-            [
-                ("numeric", numeric, self.features.numeric),
-                ("categorical", categorical, self.features.categorical),
-            ]
-        )
-        model: Any = (
-            Ridge(alpha=1.0)
-            if self.task == "regression"
-            else LogisticRegression(C=1.0, max_iter=2000)
-        )
-        return Pipeline([("preprocess", preprocess), ("model", model)])
+        return Pipeline([("preprocess", self._preprocess()), ("model", self._model(n_estimators))])
+
+    def fit_params(self, sample_weight: Any = None) -> dict[str, Any]:
+        """Extra keyword arguments for ``Pipeline.fit``."""
+        return {} if sample_weight is None else {"model__sample_weight": sample_weight}
 
     def fit(
-        self, train_x: pd.DataFrame, train_y: Any, validation_x: pd.DataFrame, validation_y: Any
+        self,
+        train_x: pd.DataFrame,
+        train_y: Any,
+        validation_x: pd.DataFrame,
+        validation_y: Any,
+        sample_weight: Any = None,
     ) -> Pipeline:
         """Fit on the training part."""
-        return self.pipeline().fit(train_x, train_y)
+        with quiet_fit():
+            return self.pipeline().fit(train_x, train_y, **self.fit_params(sample_weight))
 
     def cv_pipeline(self) -> Pipeline:
-        """Return an unfitted copy for cross-validation."""
-        return self.pipeline()
-
-    def fit_params(self) -> dict[str, Any]:
-        """Extra keyword arguments for ``Pipeline.fit``."""
-        return {}
+        """Return an unfitted copy with the settings fitting chose."""
+        return self.pipeline(self.best_trees_)
 
     def params(self) -> dict[str, Any]:
         """Return the settings worth recording in the registry."""
-        return {"min_frequency": self.min_frequency, "regularisation": 1.0}
+        chosen = {"n_estimators": self.best_trees_} if self.best_trees_ else {}
+        return {**self.settings, **chosen}
 
 
-class LightGBMCandidate:
-    """Gradient-boosted trees with native categorical splits and missing-value handling.
+class LinearCandidate(Candidate):
+    """Regularised logistic (classification) or ridge (regression) regression.
 
-    The number of trees is chosen by early stopping on the validation part.
+    Numeric columns are median-imputed and standardised; categorical columns get a
+    ``(missing)`` level and are one-hot encoded, with rare categories grouped.
     """
 
-    name = "lightgbm"
+    name = "linear"
+    complexity = 0
+    priority = 2
+    defaults: ClassVar[dict[str, Any]] = {"regularisation": 1.0, "min_frequency": 5}
 
-    def __init__(
-        self,
-        features: FeatureSet,
-        task: str,
-        seed: int,
-        learning_rate: float = 0.05,
-        num_leaves: int = 31,
-        max_trees: int = 2000,
-        n_jobs: int = 2,
-    ) -> None:
-        self.features = features
-        self.task = task
-        self.seed = seed
-        self.learning_rate = learning_rate
-        self.num_leaves = num_leaves
-        self.max_trees = max_trees
-        self.n_jobs = n_jobs
-        self.best_trees_: int | None = None
+    @classmethod
+    def suggest(cls, trial: Any, task: str) -> dict[str, Any]:
+        """Inverse regularisation strength on a log scale."""
+        return {
+            "regularisation": trial.suggest_float("linear.regularisation", 1e-3, 100.0, log=True),
+            "min_frequency": trial.suggest_categorical("linear.min_frequency", [1, 5, 20]),
+        }
 
     def _preprocess(self) -> Any:
-        import numpy as np
-        from sklearn.compose import ColumnTransformer
-        from sklearn.preprocessing import OrdinalEncoder
+        return _onehot_preprocess(self.features, self.settings["min_frequency"])
 
-        encoder = OrdinalEncoder(
-            handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
-        )
-        return ColumnTransformer(
-            [
-                ("numeric", "passthrough", self.features.numeric),
-                ("categorical", encoder, self.features.categorical),
-            ]
-        )
+    def _model(self, n_estimators: int | None = None) -> Any:
+        from sklearn.linear_model import LogisticRegression, Ridge
 
-    def _model(self, n_estimators: int) -> Any:
+        strength = float(self.settings["regularisation"])
+        if self.task == "regression":
+            return Ridge(alpha=1.0 / strength)
+        return LogisticRegression(C=strength, max_iter=2000)
+
+
+class LightGBMCandidate(Candidate):
+    """Gradient-boosted trees; the number of trees is chosen by early stopping."""
+
+    name = "lightgbm"
+    complexity = 3
+    priority = 0
+    uses_validation = True
+    max_trees = 3000
+    defaults: ClassVar[dict[str, Any]] = {
+        "learning_rate": 0.05,
+        "num_leaves": 31,
+        "min_child_samples": 20,
+        "subsample": 0.8,
+        "colsample_bytree": 0.8,
+        "reg_lambda": 0.0,
+        "native_categorical": True,
+    }
+
+    @classmethod
+    def portfolio(cls, task: str) -> list[dict[str, Any]]:
+        """Return the defaults, small shallow trees, and a slower, wider setting."""
+        return [
+            dict(cls.defaults),
+            {
+                **cls.defaults,
+                "learning_rate": 0.03,
+                "num_leaves": 15,
+                "min_child_samples": 30,
+                "colsample_bytree": 0.5,
+                "reg_lambda": 1.0,
+                "native_categorical": False,
+            },
+            {
+                **cls.defaults,
+                "learning_rate": 0.02,
+                "num_leaves": 63,
+                "min_child_samples": 50,
+                "colsample_bytree": 0.6,
+                "subsample": 0.7,
+                "reg_lambda": 5.0,
+            },
+        ]
+
+    @classmethod
+    def suggest(cls, trial: Any, task: str) -> dict[str, Any]:
+        """Learning rate, tree size, sampling and L2 regularisation."""
+        return {
+            "learning_rate": trial.suggest_float("lightgbm.learning_rate", 0.01, 0.2, log=True),
+            "num_leaves": trial.suggest_int("lightgbm.num_leaves", 7, 255, log=True),
+            "min_child_samples": trial.suggest_int("lightgbm.min_child_samples", 5, 100, log=True),
+            "subsample": trial.suggest_float("lightgbm.subsample", 0.5, 1.0),
+            "colsample_bytree": trial.suggest_float("lightgbm.colsample_bytree", 0.3, 1.0),
+            "reg_lambda": trial.suggest_float("lightgbm.reg_lambda", 1e-3, 10.0, log=True),
+            "native_categorical": trial.suggest_categorical(
+                "lightgbm.native_categorical", [True, False]
+            ),
+        }
+
+    def _model(self, n_estimators: int | None = None) -> Any:
         import lightgbm
 
         cls = lightgbm.LGBMRegressor if self.task == "regression" else lightgbm.LGBMClassifier
+        settings = {
+            key: value for key, value in self.settings.items() if key != "native_categorical"
+        }
         return cls(
-            n_estimators=n_estimators,
-            learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves,
-            subsample=0.8,
+            n_estimators=n_estimators or self.max_trees,
             subsample_freq=1,
-            colsample_bytree=0.8,
             random_state=self.seed,
             n_jobs=self.n_jobs,
             deterministic=True,
             force_row_wise=True,
             verbose=-1,
+            **settings,
         )
 
-    def fit_params(self) -> dict[str, Any]:
-        """Tell LightGBM which encoded columns are categorical."""
+    def _categorical_indices(self) -> list[int]:
+        if not self.settings["native_categorical"]:
+            return []
         first = len(self.features.numeric)
-        indices = list(range(first, first + len(self.features.categorical)))
-        return {"model__categorical_feature": indices}
+        return list(range(first, first + len(self.features.categorical)))
+
+    def fit_params(self, sample_weight: Any = None) -> dict[str, Any]:
+        """Tell LightGBM which encoded columns are categorical."""
+        return {
+            **super().fit_params(sample_weight),
+            "model__categorical_feature": self._categorical_indices(),
+        }
 
     def fit(
-        self, train_x: pd.DataFrame, train_y: Any, validation_x: pd.DataFrame, validation_y: Any
+        self,
+        train_x: pd.DataFrame,
+        train_y: Any,
+        validation_x: pd.DataFrame,
+        validation_y: Any,
+        sample_weight: Any = None,
     ) -> Pipeline:
         """Fit on the training part, early-stopping on the validation part."""
         import lightgbm
         from sklearn.pipeline import Pipeline
 
         preprocess = self._preprocess().fit(train_x)
-        model = self._model(self.max_trees)
+        model = self._model()
         validation = (preprocess.transform(validation_x), validation_y)
         # LightGBM 4.7 renamed eval_set to eval_X/eval_y and warns on the old name.
         accepts_eval_x = "eval_X" in inspect.signature(model.fit).parameters
@@ -207,36 +375,194 @@ class LightGBMCandidate:
         model.fit(
             preprocess.transform(train_x),
             train_y,
+            sample_weight=sample_weight,
             **evaluation,
-            categorical_feature=self.fit_params()["model__categorical_feature"],
+            categorical_feature=self._categorical_indices(),
             callbacks=[lightgbm.early_stopping(50, verbose=False)],
         )
         self.best_trees_ = int(model.best_iteration_ or self.max_trees)
         return Pipeline([("preprocess", preprocess), ("model", model)])
 
-    def cv_pipeline(self) -> Pipeline:
-        """Return an unfitted copy with the tree count that early stopping chose."""
-        from sklearn.pipeline import Pipeline
 
-        return Pipeline(
-            [
-                ("preprocess", self._preprocess()),
-                ("model", self._model(self.best_trees_ or self.max_trees)),
-            ]
-        )
+class XGBoostCandidate(Candidate):
+    """XGBoost histogram trees (extra ``xgboost``); trees chosen by early stopping."""
 
-    def params(self) -> dict[str, Any]:
-        """Return the settings worth recording in the registry."""
+    name = "xgboost"
+    complexity = 3
+    priority = 1
+    extra = "xgboost"
+    module = "xgboost"
+    uses_validation = True
+    max_trees = 3000
+    defaults: ClassVar[dict[str, Any]] = {
+        "learning_rate": 0.05,
+        "max_depth": 6,
+        "min_child_weight": 1.0,
+        "subsample": 0.8,
+        "colsample_bytree": 0.8,
+        "reg_lambda": 1.0,
+    }
+
+    @classmethod
+    def portfolio(cls, task: str) -> list[dict[str, Any]]:
+        """Return the defaults and shallower trees with stronger column sampling."""
+        return [
+            dict(cls.defaults),
+            {**cls.defaults, "learning_rate": 0.03, "max_depth": 4, "colsample_bytree": 0.5},
+        ]
+
+    @classmethod
+    def suggest(cls, trial: Any, task: str) -> dict[str, Any]:
+        """Learning rate, depth, child weight, sampling and L2 regularisation."""
         return {
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "n_estimators": self.best_trees_,
-            "subsample": 0.8,
-            "colsample_bytree": 0.8,
+            "learning_rate": trial.suggest_float("xgboost.learning_rate", 0.01, 0.2, log=True),
+            "max_depth": trial.suggest_int("xgboost.max_depth", 2, 10),
+            "min_child_weight": trial.suggest_float(
+                "xgboost.min_child_weight", 0.5, 20.0, log=True
+            ),
+            "subsample": trial.suggest_float("xgboost.subsample", 0.5, 1.0),
+            "colsample_bytree": trial.suggest_float("xgboost.colsample_bytree", 0.3, 1.0),
+            "reg_lambda": trial.suggest_float("xgboost.reg_lambda", 1e-2, 10.0, log=True),
         }
 
+    def _model(self, n_estimators: int | None = None, early_stopping: bool = False) -> Any:
+        import xgboost
 
-CANDIDATES: dict[str, type[LinearCandidate] | type[LightGBMCandidate]] = {
-    "linear": LinearCandidate,
-    "lightgbm": LightGBMCandidate,
+        cls = xgboost.XGBRegressor if self.task == "regression" else xgboost.XGBClassifier
+        return cls(
+            n_estimators=n_estimators or self.max_trees,
+            tree_method="hist",
+            random_state=self.seed,
+            n_jobs=self.n_jobs,
+            early_stopping_rounds=50 if early_stopping else None,
+            **self.settings,
+        )
+
+    def fit(
+        self,
+        train_x: pd.DataFrame,
+        train_y: Any,
+        validation_x: pd.DataFrame,
+        validation_y: Any,
+        sample_weight: Any = None,
+    ) -> Pipeline:
+        """Fit on the training part, early-stopping on the validation part."""
+        from sklearn.pipeline import Pipeline
+
+        preprocess = self._preprocess().fit(train_x)
+        model = self._model(early_stopping=True)
+        model.fit(
+            preprocess.transform(train_x),
+            train_y,
+            sample_weight=sample_weight,
+            eval_set=[(preprocess.transform(validation_x), validation_y)],
+            verbose=False,
+        )
+        self.best_trees_ = int(model.best_iteration) + 1
+        return Pipeline([("preprocess", preprocess), ("model", model)])
+
+
+class _ForestCandidate(Candidate):
+    """Shared code of the two bagged forests (they handle NaN natively)."""
+
+    complexity = 2
+    defaults: ClassVar[dict[str, Any]] = {
+        "n_estimators": 200,
+        "max_features": 0.5,
+        "min_samples_leaf": 3,
+    }
+
+    @classmethod
+    def suggest(cls, trial: Any, task: str) -> dict[str, Any]:
+        """Forest size, features per split and leaf size."""
+        return {
+            "n_estimators": trial.suggest_int(f"{cls.name}.n_estimators", 50, 300, step=50),
+            "max_features": trial.suggest_float(f"{cls.name}.max_features", 0.1, 1.0),
+            "min_samples_leaf": trial.suggest_int(f"{cls.name}.min_samples_leaf", 1, 30, log=True),
+        }
+
+    def _model(self, n_estimators: int | None = None) -> Any:
+        from sklearn import ensemble
+
+        kind = self.forest_classes[self.task == "regression"]
+        return getattr(ensemble, kind)(random_state=self.seed, n_jobs=self.n_jobs, **self.settings)
+
+    forest_classes: ClassVar[tuple[str, str]] = ("", "")
+
+
+class RandomForestCandidate(_ForestCandidate):
+    """A random forest of full-depth trees, bootstrapped."""
+
+    name = "random_forest"
+    priority = 4
+    forest_classes = ("RandomForestClassifier", "RandomForestRegressor")
+
+
+class ExtraTreesCandidate(_ForestCandidate):
+    """Extremely randomised trees: random split thresholds, no bootstrap."""
+
+    name = "extra_trees"
+    priority = 3
+    forest_classes = ("ExtraTreesClassifier", "ExtraTreesRegressor")
+
+
+class MLPCandidate(Candidate):
+    """A small fully connected network (scikit-learn) with early stopping on a held-out tenth."""
+
+    name = "mlp"
+    complexity = 4
+    priority = 5
+    defaults: ClassVar[dict[str, Any]] = {
+        "hidden": [64],
+        "alpha": 1e-3,
+        "learning_rate_init": 1e-3,
+        "min_frequency": 5,
+    }
+
+    @classmethod
+    def portfolio(cls, task: str) -> list[dict[str, Any]]:
+        """Return one and two hidden layers."""
+        return [dict(cls.defaults), {**cls.defaults, "hidden": [128, 64], "alpha": 1e-2}]
+
+    @classmethod
+    def suggest(cls, trial: Any, task: str) -> dict[str, Any]:
+        """Width, depth, L2 penalty and step size."""
+        width = trial.suggest_int("mlp.width", 16, 256, log=True)
+        depth = trial.suggest_int("mlp.depth", 1, 3)
+        return {
+            "hidden": [width] * depth,
+            "alpha": trial.suggest_float("mlp.alpha", 1e-5, 1.0, log=True),
+            "learning_rate_init": trial.suggest_float(
+                "mlp.learning_rate_init", 1e-4, 1e-2, log=True
+            ),
+            "min_frequency": 5,
+        }
+
+    def _preprocess(self) -> Any:
+        return _onehot_preprocess(self.features, self.settings["min_frequency"])
+
+    def _model(self, n_estimators: int | None = None) -> Any:
+        from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+        cls = MLPRegressor if self.task == "regression" else MLPClassifier
+        return cls(
+            hidden_layer_sizes=tuple(self.settings["hidden"]),
+            alpha=self.settings["alpha"],
+            learning_rate_init=self.settings["learning_rate_init"],
+            early_stopping=True,
+            max_iter=200,
+            random_state=self.seed,
+        )
+
+
+CANDIDATES: dict[str, type[Candidate]] = {
+    family.name: family
+    for family in (
+        LinearCandidate,
+        LightGBMCandidate,
+        XGBoostCandidate,
+        RandomForestCandidate,
+        ExtraTreesCandidate,
+        MLPCandidate,
+    )
 }

@@ -1,40 +1,71 @@
-"""Fit the candidates, cross-validate them on the same folds, and pick the best.
+"""Model development: search, ensemble, serving cost, statistics, selection, calibration.
 
-Each candidate is fitted on the training part (LightGBM early-stops on the validation part),
-then cross-validated with the settings it chose, on folds shared by all candidates. The winner
-has the best mean CV score of the configured metric. Candidates still waiting when the time
-budget is spent are skipped and reported as such.
+:func:`train_candidates` runs the search (:mod:`shipyard.training.search`), refits each
+family's best setting on the training part, builds a greedy ensemble on the out-of-fold
+predictions, measures what each leaderboard row costs to serve, and picks the model to ship:
+
+1. rows slower than ``max_latency_ms`` for one record are excluded;
+2. the best row by mean CV score is tested (corrected resampled t-test, same folds) against
+   every other row; with ``prefer_simpler``, the simplest row it does not significantly beat
+   is chosen (ties go to the faster one to serve);
+3. a binary winner may be calibrated (Platt or isotonic) and given a decision threshold tuned
+   for ``threshold_metric``, both fitted on out-of-fold predictions.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shipyard.errors import TrainingError
+from shipyard.errors import ExportError, TrainingError
 from shipyard.evaluation.metrics import GREATER_IS_BETTER, score
+from shipyard.evaluation.stats import corrected_interval, corrected_paired_ttest
 from shipyard.tasks.tabular import CANDIDATES, FeatureSet
+from shipyard.training.ensemble import (
+    CompositeModel,
+    fit_calibration,
+    greedy_ensemble,
+    tune_threshold,
+)
+from shipyard.training.search import (
+    Folds,
+    SearchSettings,
+    TrialResult,
+    make_folds,
+    run_search,
+    sample_weights,
+)
+from shipyard.training.serving_cost import measure_serving_cost
 
 if TYPE_CHECKING:
     import pandas as pd
-    from sklearn.pipeline import Pipeline
 
-__all__ = ["CandidateResult", "TrainingResult", "train_candidates"]
+    from shipyard.runtime.predictor import Predictor
+    from shipyard.tasks.export import ExportedModel
+
+__all__ = [
+    "CandidateResult",
+    "SelectionSettings",
+    "TrainingResult",
+    "train_candidates",
+]
 
 Reporter = Callable[[str], None]
+ENSEMBLE = "ensemble"
+ENSEMBLE_COMPLEXITY = 10
 
 
 @dataclass
 class CandidateResult:
-    """One leaderboard row."""
+    """One leaderboard row: a family's best setting, or the ensemble."""
 
     name: str
-    status: str  # "ok", "skipped" or "failed"
+    status: str  # "ok", "too slow", "skipped" or "failed"
     cv_scores: list[float] = field(default_factory=list)
     cv_mean: float = float("nan")
     cv_low: float = float("nan")
@@ -42,6 +73,12 @@ class CandidateResult:
     fit_seconds: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
     message: str = ""
+    trials: int = 0
+    complexity: int = 0
+    p_value_vs_best: float | None = None
+    single_ms: float | None = None
+    single_per_second: float | None = None
+    batch_per_second: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict for JSON and the registry (NaN becomes None)."""
@@ -52,35 +89,42 @@ class CandidateResult:
         return {key: clean(value) for key, value in self.__dict__.items()}
 
 
+@dataclass(frozen=True)
+class SelectionSettings:
+    """How the shipped model is chosen and finished."""
+
+    ensemble: bool = True
+    prefer_simpler: bool = True
+    alpha: float = 0.05
+    max_latency_ms: float | None = None
+    calibration: str = "none"
+    threshold_metric: str | None = None
+    confidence: float = 0.95
+
+
 @dataclass
 class TrainingResult:
-    """The winner and the leaderboard."""
+    """The chosen model, its serving form, the leaderboard and the statistical verdict."""
 
     best: str
-    pipeline: Pipeline
+    pipeline: CompositeModel
     leaderboard: list[CandidateResult]
     metric: str
+    exported: ExportedModel | None = None
+    verdict: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None
+    threshold: dict[str, Any] | None = None
 
 
-def _fold_mean_interval(scores: Sequence[float], confidence: float = 0.95) -> tuple[float, ...]:
-    from scipy import stats
-
-    values = np.asarray(scores, dtype=float)
-    mean = float(values.mean())
-    if len(values) < 2 or values.std(ddof=1) == 0:
-        return mean, mean, mean
-    half = (
-        stats.t.ppf(0.5 + confidence / 2, len(values) - 1)
-        * values.std(ddof=1)
-        / math.sqrt(len(values))
-    )
-    return mean, mean - float(half), mean + float(half)
+def _mean_oof(trial: TrialResult) -> Any:
+    return np.mean(np.stack(trial.oof), axis=0)
 
 
-def _outputs(pipeline: Pipeline, frame: pd.DataFrame, task: str) -> Any:
-    if task == "regression":
-        return pipeline.predict(frame)
-    return pipeline.predict_proba(frame)
+def _fold_scores(folds: Folds, y: Any, outputs: Sequence[Any], metric: str) -> list[float]:
+    return [
+        score(metric, y[score_rows], outputs[repeat][score_rows])
+        for _, score_rows, repeat in folds.splits
+    ]
 
 
 def train_candidates(
@@ -97,64 +141,245 @@ def train_candidates(
     time_budget: float,
     seed: int,
     report: Reporter | None = None,
+    search: SearchSettings | None = None,
+    selection: SelectionSettings | None = None,
+    build_predictor: Callable[[ExportedModel], Predictor] | None = None,
+    cost_records: Sequence[Mapping[str, Any]] = (),
 ) -> TrainingResult:
-    """Train, cross-validate and rank the candidate models.
+    """Search, ensemble, measure, test and select; return the model to ship.
+
+    ``build_predictor`` and ``cost_records`` turn on the serving-cost measurement (and so the
+    ``max_latency_ms`` filter); without them the rows carry no cost.
 
     Raises
     ------
     TrainingError
-        When no candidate could be trained.
+        When no candidate could be trained, or every one is too slow to serve.
     """
-    from sklearn.base import clone
-    from sklearn.model_selection import KFold, StratifiedKFold
-
     report = report or (lambda message: None)
-    started = time.perf_counter()
-    splitter = (
-        KFold(cv_folds, shuffle=True, random_state=seed)
-        if task == "regression"
-        else StratifiedKFold(cv_folds, shuffle=True, random_state=seed)
+    selection = selection or SelectionSettings()
+    search = search or SearchSettings(
+        models=models, time_budget=time_budget, cv_folds=cv_folds, seed=seed
     )
-    folds = list(splitter.split(train_x, train_y))
+    started = time.perf_counter()
     train_y = np.asarray(train_y)
-    leaderboard: list[CandidateResult] = []
-    fitted: dict[str, Pipeline] = {}
-    for name in models:
-        if fitted and time.perf_counter() - started > time_budget:
-            leaderboard.append(
-                CandidateResult(name, "skipped", message="time budget spent before it started")
-            )
-            report(f"{name}: skipped, the time budget of {time_budget:g}s is spent")
-            continue
-        candidate = CANDIDATES[name](features, task, seed)
-        report(f"{name}: fitting")
+    validation_y = np.asarray(validation_y)
+    folds = make_folds(train_y, task, search.cv_folds, search.cv_repeats, search.seed)
+    trials, problems = run_search(
+        train_x,
+        train_y,
+        folds=folds,
+        features=features,
+        task=task,
+        metric=metric,
+        settings=search,
+        report=report,
+    )
+    sign = 1.0 if GREATER_IS_BETTER[metric] else -1.0
+    best_trials: dict[str, TrialResult] = {}
+    counts: dict[str, int] = {}
+    for trial in trials:
+        counts[trial.family] = counts.get(trial.family, 0) + 1
+        current = best_trials.get(trial.family)
+        if current is None or sign * trial.mean > sign * current.mean:
+            best_trials[trial.family] = trial
+    if not best_trials:
+        details = "; ".join(f"{name}: {problem}" for name, problem in problems.items())
+        raise TrainingError(f"No candidate model could be trained ({details}).")
+
+    rows: list[CandidateResult] = []
+    fitted: dict[str, CompositeModel] = {}
+    weights = sample_weights(train_y, search.class_weight)
+    for name, trial in best_trials.items():
+        report(f"{name}: refitting the best setting on all training rows")
+        family = CANDIDATES[name]
+        candidate = family(
+            features, task, search.seed, n_jobs=search.model_threads, **trial.params
+        )
         tick = time.perf_counter()
-        try:
-            fitted[name] = candidate.fit(train_x, train_y, validation_x, validation_y)
-            scores = []
-            for index, (fit_rows, score_rows) in enumerate(folds, start=1):
-                report(f"{name}: cross-validation fold {index}/{cv_folds}")
-                fold_model = clone(candidate.cv_pipeline())
-                fold_model.fit(train_x.iloc[fit_rows], train_y[fit_rows], **candidate.fit_params())
-                outputs = _outputs(fold_model, train_x.iloc[score_rows], task)
-                scores.append(score(metric, train_y[score_rows], outputs))
-        except (ValueError, RuntimeError, MemoryError) as error:
-            fitted.pop(name, None)
-            leaderboard.append(CandidateResult(name, "failed", message=str(error)))
-            report(f"{name}: failed: {error}")
-            continue
-        mean, low, high = _fold_mean_interval(scores)
-        leaderboard.append(
+        pipeline = candidate.fit(
+            train_x, train_y, validation_x, validation_y, sample_weight=weights
+        )
+        fitted[name] = CompositeModel([(pipeline, 1.0)], task)
+        mean, low, high = corrected_interval(
+            trial.scores, folds.test_train_ratio, selection.confidence
+        )
+        rows.append(
             CandidateResult(
-                name, "ok", scores, mean, low, high, time.perf_counter() - tick, candidate.params()
+                name,
+                "ok",
+                trial.scores,
+                mean,
+                low,
+                high,
+                time.perf_counter() - tick,
+                candidate.params(),
+                trials=counts[name],
+                complexity=family.complexity,
             )
         )
-        report(f"{name}: CV {metric} {mean:.4f} [{low:.4f}, {high:.4f}]")
-    ranked = [row for row in leaderboard if row.status == "ok"]
-    if not ranked:
-        problems = "; ".join(f"{row.name}: {row.message}" for row in leaderboard)
-        raise TrainingError(f"No candidate model could be trained ({problems}).")
-    sign = 1.0 if GREATER_IS_BETTER[metric] else -1.0
-    ranked.sort(key=lambda row: -sign * row.cv_mean)
-    leaderboard = ranked + [row for row in leaderboard if row.status != "ok"]
-    return TrainingResult(ranked[0].name, fitted[ranked[0].name], leaderboard, metric)
+    oof = {name: trial.oof for name, trial in best_trials.items()}
+
+    if selection.ensemble and len(best_trials) > 1:
+        ranked = sorted(best_trials.values(), key=lambda trial: -sign * trial.mean)
+        weights_found = greedy_ensemble([_mean_oof(trial) for trial in ranked], train_y, metric)
+        members = [
+            (trial, weight) for trial, weight in zip(ranked, weights_found, strict=True) if weight
+        ]
+        if len(members) > 1:
+            outputs = [
+                sum(weight * trial.oof[repeat] for trial, weight in members)
+                for repeat in range(folds.repeats)
+            ]
+            scores = _fold_scores(folds, train_y, outputs, metric)
+            mean, low, high = corrected_interval(
+                scores, folds.test_train_ratio, selection.confidence
+            )
+            oof[ENSEMBLE] = outputs
+            fitted[ENSEMBLE] = CompositeModel(
+                [(fitted[trial.family].members[0][0], weight) for trial, weight in members], task
+            )
+            weights_text = {trial.family: round(weight, 3) for trial, weight in members}
+            rows.append(
+                CandidateResult(
+                    ENSEMBLE,
+                    "ok",
+                    scores,
+                    mean,
+                    low,
+                    high,
+                    sum(row.fit_seconds for row in rows if row.name in weights_text),
+                    {"weights": weights_text},
+                    trials=len(trials),
+                    complexity=ENSEMBLE_COMPLEXITY,
+                )
+            )
+            report(f"ensemble of {weights_text}: CV {metric} {mean:.4f}")
+
+    if build_predictor is not None and cost_records:
+        for row in rows:
+            try:
+                predictor = build_predictor(fitted[row.name].export())
+            except ExportError as error:
+                row.status, row.message = "failed", f"cannot be exported: {error}"
+                continue
+            cost = measure_serving_cost(predictor, cost_records)
+            row.single_ms = cost.single_ms
+            row.single_per_second = cost.single_per_second
+            row.batch_per_second = cost.batch_per_second
+            if selection.max_latency_ms is not None and cost.single_ms > selection.max_latency_ms:
+                row.status = "too slow"
+                row.message = (
+                    f"{cost.single_ms:.2f} ms per record exceeds max_latency_ms "
+                    f"{selection.max_latency_ms:g}"
+                )
+            report(
+                f"{row.name}: serves {cost.single_per_second:,.0f} single records/s, "
+                f"{cost.batch_per_second:,.0f} rows/s in batches"
+            )
+
+    eligible = sorted(
+        (row for row in rows if row.status == "ok"), key=lambda row: -sign * row.cv_mean
+    )
+    if not eligible:
+        details = "; ".join(f"{row.name}: {row.message}" for row in rows)
+        raise TrainingError(
+            f"Every candidate was excluded ({details}); raise training.max_latency_ms "
+            "or choose faster families."
+        )
+    verdict, chosen = _select(eligible, folds, metric, selection)
+    others = sorted(
+        (row for row in rows if row.status != "ok"), key=lambda row: -sign * row.cv_mean
+    )
+    skipped = [
+        CandidateResult(name, "skipped", message=problem) for name, problem in problems.items()
+    ]
+    leaderboard = eligible + others + skipped
+    report(verdict["summary"])
+
+    model = fitted[chosen.name]
+    chosen_oof = np.mean(np.stack(oof[chosen.name]), axis=0)
+    calibration = None
+    threshold = None
+    if task == "binary" and selection.calibration != "none":
+        calibration = fit_calibration(selection.calibration, chosen_oof[:, 1], train_y)
+        model = CompositeModel(model.members, task, calibration)
+        report(f"calibrated {chosen.name} with {selection.calibration} on out-of-fold predictions")
+    if task == "binary" and selection.threshold_metric:
+        positive = chosen_oof[:, 1]
+        if calibration is not None:
+            from shipyard.runtime.scorers import Calibration
+
+            positive = Calibration(calibration).apply(positive)
+        value, achieved = tune_threshold(selection.threshold_metric, positive, train_y)
+        threshold = {"metric": selection.threshold_metric, "value": value, "cv_value": achieved}
+        report(
+            f"decision threshold {value:.3f} maximises out-of-fold {selection.threshold_metric}"
+        )
+    report(f"model development took {time.perf_counter() - started:.1f}s")
+    return TrainingResult(
+        chosen.name,
+        model,
+        leaderboard,
+        metric,
+        verdict=verdict,
+        calibration=calibration,
+        threshold=threshold,
+    )
+
+
+def _select(
+    rows: list[CandidateResult], folds: Folds, metric: str, selection: SelectionSettings
+) -> tuple[dict[str, Any], CandidateResult]:
+    """Test the top row against the others and choose the row to ship."""
+    greater = GREATER_IS_BETTER[metric]
+    top = rows[0]
+
+    def test(other: CandidateResult) -> Any:
+        return corrected_paired_ttest(
+            top.cv_scores,
+            other.cv_scores,
+            test_train_ratio=folds.test_train_ratio,
+            greater_is_better=greater,
+            alpha=selection.alpha,
+        )
+
+    tests = {row.name: test(row) for row in rows[1:]}
+    for row in rows[1:]:
+        row.p_value_vs_best = tests[row.name].p_value
+    runner_up = rows[1] if len(rows) > 1 else None
+    baseline = next((row for row in rows if row.name == "linear"), None)
+    chosen = top
+    if selection.prefer_simpler:
+        tied = [top] + [row for row in rows[1:] if not tests[row.name].significant]
+        chosen = min(
+            tied,
+            key=lambda row: (row.complexity, -(row.single_per_second or 0.0)),
+        )
+    verdict: dict[str, Any] = {
+        "best_by_cv": top.name,
+        "chosen": chosen.name,
+        "test": "corrected resampled t-test (Nadeau-Bengio), one-sided",
+        "alpha": selection.alpha,
+        "vs_runner_up": None,
+        "vs_baseline": None,
+    }
+    parts = []
+    if runner_up is not None:
+        result = tests[runner_up.name]
+        verdict["vs_runner_up"] = {"other": runner_up.name, **result.as_dict()}
+        parts.append(
+            f"{top.name} is {'' if result.significant else 'not '}significantly better than "
+            f"runner-up {runner_up.name} (p={result.p_value:.3g})"
+        )
+    if baseline is not None and baseline is not top:
+        result = tests[baseline.name]
+        verdict["vs_baseline"] = {"other": baseline.name, **result.as_dict()}
+        parts.append(
+            f"{'' if result.significant else 'not '}significantly better than the "
+            f"linear baseline (p={result.p_value:.3g})"
+        )
+    if chosen is not top:
+        parts.append(f"shipping the simpler {chosen.name}, which it does not significantly beat")
+    verdict["summary"] = "; ".join(parts) if parts else f"{top.name} is the only candidate"
+    return verdict, chosen

@@ -1,0 +1,42 @@
+"""The one seam through which trials and folds run: a joblib backend chosen by name.
+
+The search never starts processes or threads itself; it hands a function and a list of work
+items to :meth:`Executor.map`. With ``n_jobs=1`` (the default) the items run one after another
+in this process. With more jobs they run on the named joblib backend (``loky`` processes,
+``threading``, or any backend a cluster engine registers with joblib, such as ``dask`` or
+``ray``), so a cluster can be plugged in without touching the search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+__all__ = ["Executor"]
+
+Item = TypeVar("Item")
+
+
+class Executor:
+    """Run work items in process or on a joblib backend.
+
+    Parameters
+    ----------
+    backend
+        A joblib backend name: ``loky``, ``threading``, ``multiprocessing`` or a registered one.
+    n_jobs
+        How many items run at once; 1 runs them in this process, in order.
+    """
+
+    def __init__(self, backend: str = "loky", n_jobs: int = 1) -> None:
+        self.backend = backend
+        self.n_jobs = n_jobs
+
+    def map(self, function: Callable[[Item], Any], items: Sequence[Item]) -> list[Any]:
+        """Apply ``function`` to every item and return the results in item order."""
+        if self.n_jobs == 1 or len(items) <= 1:
+            return [function(item) for item in items]
+        from joblib import Parallel, delayed
+
+        parallel = Parallel(n_jobs=self.n_jobs, backend=self.backend)
+        return list(parallel(delayed(function)(item) for item in items))
