@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -13,8 +14,11 @@ from rich.table import Table
 
 __all__ = ["error_console", "metrics_table", "print_json", "reporter"]
 
-console = Console()
-error_console = Console(stderr=True)
+# Rich falls back to 80 columns when the output is not a terminal (CI logs, `make demo | tee`),
+# which squeezes the leaderboard; COLUMNS still wins when set.
+_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 132
+console = Console(width=_WIDTH)
+error_console = Console(stderr=True, width=_WIDTH)
 
 
 def print_json(data: Any) -> None:
