@@ -128,7 +128,8 @@ def main() -> None:
         )
     ratio = results["pandas"]["seconds"] / results["shipyard"]["seconds"]
     memory = results["pandas"]["peak_bytes"] / results["shipyard"]["peak_bytes"]
-    print(f"shipyard is {ratio:.1f}x faster and uses {memory:.1f}x less peak memory")
+    speed = f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
+    print(f"shipyard is {speed} and uses {memory:.1f}x less peak memory")
     print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
 
 
