@@ -26,6 +26,7 @@ from shipyard.data.split import split_frame
 from shipyard.errors import DataError
 from shipyard.evaluation.metrics import DEFAULT_METRICS, MetricValue, bootstrap_metrics
 from shipyard.evaluation.metrics import default_metric as task_default_metric
+from shipyard.monitoring.reference import build_reference, reference_to_json
 from shipyard.registry.bundle import load_predictor
 from shipyard.registry.store import DEFAULT_ALIAS, ModelVersion, Registry
 from shipyard.runtime.clean import Cleaner
@@ -353,6 +354,14 @@ def train(
         **exported.files(),
         "config.yaml": dump_config(config).encode(),
     }
+    # Drift reference: the training part's distributions, sketched once, read by monitoring.
+    reference = build_reference(
+        train_part[columns], contract, predictor.score_frame(train_part[columns]), task
+    )
+    manifest["drift_reference"] = "drift_reference.json"
+    files["drift_reference.json"] = json.dumps(
+        reference_to_json(reference), allow_nan=False
+    ).encode()
     if data_report.cleaning_spec is not None:
         manifest["cleaning"] = "cleaning.json"
         files["cleaning.json"] = json.dumps(

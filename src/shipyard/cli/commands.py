@@ -580,3 +580,7 @@ def main() -> None:
 from shipyard.cli.keys import keys_app  # noqa: E402  (it imports this module's helpers)
 
 app.add_typer(keys_app, name="keys")
+
+from shipyard.cli import monitor as _monitor_commands  # noqa: E402
+
+_monitor_commands.register(app)

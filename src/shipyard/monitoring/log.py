@@ -225,9 +225,16 @@ class MonitoringStore:
         ]
 
     def labelled(
-        self, model_name: str, since: datetime | None = None, limit: int | None = None
+        self,
+        model_name: str,
+        since: datetime | None = None,
+        limit: int | None = None,
+        log_ids: tuple[int, int] | None = None,
     ) -> list[dict[str, Any]]:
-        """Predictions joined with their feedback, newest last."""
+        """Return predictions joined with their feedback, newest last.
+
+        ``log_ids`` keeps the predictions whose log id lies in ``[first, last]`` (a window).
+        """
         query = (
             select(_Prediction, _Feedback.label)
             .join(_Feedback, _Feedback.request_id == _Prediction.request_id)
@@ -236,6 +243,8 @@ class MonitoringStore:
         )
         if since is not None:
             query = query.where(_Prediction.at >= since)
+        if log_ids is not None:
+            query = query.where(_Prediction.id.between(*log_ids))
         with Session(self.engine) as session:
             rows = session.execute(query).all()
         selected = rows[-limit:] if limit else rows

@@ -144,7 +144,7 @@ def render_report(
     windows: Sequence[DriftWindow],
     *,
     psi_threshold: float = 0.1,
-    performance: Sequence[Mapping[str, Any]] = (),
+    performance: Sequence[Mapping[str, Any] | None] = (),
 ) -> str:
     """Render the monitoring page for one model version.
 

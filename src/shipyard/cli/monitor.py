@@ -1,0 +1,88 @@
+"""``shipyard monitor NAME``: drift and live performance of a served model, with a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from shipyard.cli import output
+from shipyard.cli.commands import (
+    ConfigOption,
+    HomeOption,
+    JsonOption,
+    RegistryOption,
+    _open_registry,
+    handles_errors,
+)
+
+__all__ = ["register"]
+
+
+@handles_errors
+def monitor(
+    context: typer.Context,
+    reference: Annotated[
+        str, typer.Argument(help="NAME (its champion), NAME@ALIAS or NAME:VERSION.")
+    ],
+    window_size: Annotated[int, typer.Option(min=10, help="Predictions per drift window.")] = 1000,
+    report: Annotated[
+        Path | None, typer.Option("--report", "-o", help="HTML report to write.")
+    ] = None,
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Update drift windows over the prediction log; print the latest and write a report."""
+    from shipyard.monitoring.service import monitor as run_monitor
+
+    opened = _open_registry(config, home, registry)
+    version = opened.resolve(reference)
+    target = report or Path(f"{version.name}-v{version.version}-monitoring.html")
+    result = run_monitor(opened, reference, window_size=window_size, report_path=target)
+    if as_json:
+        output.print_json(result.as_dict())
+        return
+    counts = result.counts
+    output.console.print(
+        f"{version.reference}: {counts['predictions']} logged predictions, "
+        f"{counts['labelled']} with feedback, {len(result.windows)} window(s) of "
+        f"{window_size}.",
+        highlight=False,
+    )
+    filled = [window for window in result.windows if window.count]
+    if filled:
+        latest = filled[-1]
+        table = Table(
+            title=f"Drift in the latest window ({latest.count} predictions)", title_justify="left"
+        )
+        for column in ("column", "test", "p-value", "PSI", "JS", "drifted"):
+            table.add_column(column, justify="left" if column == "column" else "right")
+        for row in latest.report:
+            verdict = {True: "[bold red]yes[/]", False: "no", None: "too few"}[row["drifted"]]
+            table.add_row(
+                row["column"],
+                row["test"],
+                f"{row['p_value']:.2g}",
+                f"{row['psi']:.3f}",
+                f"{row['js_distance']:.3f}",
+                verdict,
+            )
+        output.console.print(table)
+    for window, performance in zip(result.windows, result.performance, strict=True):
+        if performance:
+            output.console.print(
+                f"window {window.index}: realised {performance['metric']} "
+                f"{performance['value']:.4f} [{performance['low']:.4f}, "
+                f"{performance['high']:.4f}] on {performance['labels']} labels",
+                highlight=False,
+            )
+    output.console.print(f"Report: {result.report_path}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``monitor`` to the root command."""
+    app.command("monitor")(monitor)

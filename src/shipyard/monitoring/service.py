@@ -1,0 +1,166 @@
+"""Monitor a registered model: drift per window, realised and estimated performance, report.
+
+:func:`monitor` is what ``shipyard monitor NAME`` runs: it verifies the version's bundle, reads
+its drift reference, advances the incremental drift windows over the prediction log, and scores
+each window's labelled predictions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shipyard.errors import DataError
+from shipyard.monitoring.drift import DriftThresholds
+from shipyard.monitoring.log import MonitoringStore
+from shipyard.monitoring.performance import estimated_metrics, outputs_from_log, realised_metrics
+from shipyard.monitoring.reference import reference_from_json
+from shipyard.monitoring.report import render_report
+from shipyard.monitoring.windows import DriftMonitor, DriftWindow
+from shipyard.registry.bundle import verify_bundle
+from shipyard.registry.store import ModelVersion, Registry
+
+__all__ = ["MonitorRun", "monitor"]
+
+MIN_LABELS_PER_WINDOW = 30
+
+
+@dataclass
+class MonitorRun:
+    """What monitoring found for one model version."""
+
+    version: ModelVersion
+    windows: list[DriftWindow]
+    performance: list[dict[str, Any] | None]
+    estimates: list[dict[str, float]]
+    counts: dict[str, int]
+    report_path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def drifted(self) -> list[str]:
+        """Columns drifted in the latest window that has predictions."""
+        filled = [window for window in self.windows if window.count]
+        return filled[-1].drifted if filled else []
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary, the shape ``shipyard monitor --json`` prints."""
+        return {
+            "reference": self.version.reference,
+            "counts": self.counts,
+            "drifted": self.drifted,
+            "windows": [
+                {
+                    "index": window.index,
+                    "count": window.count,
+                    "closed": window.closed,
+                    "drifted": window.drifted,
+                    "performance": performance,
+                    "estimated": estimate,
+                    "report": window.report,
+                }
+                for window, performance, estimate in zip(
+                    self.windows, self.performance, self.estimates, strict=True
+                )
+            ],
+            "report": str(self.report_path) if self.report_path else None,
+            "notes": self.notes,
+        }
+
+
+def monitor(
+    registry: Registry,
+    reference: str,
+    *,
+    window_size: int = 1000,
+    thresholds: DriftThresholds | None = None,
+    report_path: Path | None = None,
+) -> MonitorRun:
+    """Advance drift windows over the log of ``reference`` and score labelled windows.
+
+    Raises
+    ------
+    BundleIntegrityError
+        When the bundle was altered.
+    DataError
+        When the bundle has no drift reference (trained before monitoring existed).
+    """
+    version = registry.resolve(reference)
+    manifest = verify_bundle(version.bundle_path, version.manifest_sha256)
+    if "drift_reference" not in manifest:
+        raise DataError(
+            f"{version.reference} has no drift reference in its bundle; retrain it with this "
+            "shipyard to monitor it."
+        )
+    sketches = reference_from_json(
+        json.loads((version.bundle_path / manifest["drift_reference"]).read_bytes())
+    )
+    task, classes = manifest["task"], manifest.get("classes", [])
+    prepare = None
+    if manifest.get("cleaning"):
+        from shipyard.runtime.clean import Cleaner
+
+        cleaner = Cleaner(json.loads((version.bundle_path / manifest["cleaning"]).read_bytes()))
+        prepare = cleaner.clean_records
+    store = MonitoringStore(registry.url)
+    try:
+        drift = DriftMonitor(
+            store,
+            version.name,
+            version.version,
+            sketches,
+            task,
+            classes,
+            window_size=window_size,
+            thresholds=thresholds,
+            prepare=prepare,
+        )
+        drift.update()
+        windows = drift.windows()
+        performance: list[dict[str, Any] | None] = []
+        estimates: list[dict[str, float]] = []
+        metric = manifest.get("metric", "roc_auc")
+        for window in windows:
+            rows = store.labelled(version.name, log_ids=(window.first_log_id, window.last_log_id))
+            rows = [row for row in rows if row["version"] == version.version]
+            performance.append(_window_performance(rows, task, classes, metric))
+            logged = store.predictions(version.name, window.first_log_id - 1, window.count or 1)
+            outputs = [row["output"] for row in logged if row["version"] == version.version]
+            estimates.append(_window_estimate(outputs, task, classes))
+        counts = store.count(version.name)
+    finally:
+        store.close()
+    run = MonitorRun(version, windows, performance, estimates, counts)
+    if report_path is not None:
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        report_path.write_text(
+            render_report(version.name, version.version, windows, performance=performance),
+            encoding="utf-8",
+        )
+        run.report_path = report_path
+    return run
+
+
+def _window_performance(
+    rows: list[dict[str, Any]], task: str, classes: list[Any], metric: str
+) -> dict[str, Any] | None:
+    if len(rows) < MIN_LABELS_PER_WINDOW or task not in ("binary", "multiclass", "regression"):
+        return None
+    values = realised_metrics(rows, task, classes, n_samples=300)
+    chosen = values.get(metric) or next(iter(values.values()))
+    name = metric if metric in values else next(iter(values))
+    return {"metric": name, "labels": len(rows), **chosen.as_dict()}
+
+
+def _window_estimate(
+    outputs: list[dict[str, Any]], task: str, classes: list[Any]
+) -> dict[str, float]:
+    if not outputs or task not in ("binary", "multiclass"):
+        return {}
+    rows = [{"label": classes[0], "output": output} for output in outputs]
+    _, probabilities = outputs_from_log(rows, task, classes)
+    return estimated_metrics(np.asarray(probabilities), task)

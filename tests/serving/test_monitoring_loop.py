@@ -1,0 +1,84 @@
+"""Serve -> log -> feedback -> monitor, end to end on real Adult records."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import timedelta
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from shipyard import datasets
+from shipyard.cli import app as cli
+from shipyard.config import ServingConfig
+from shipyard.errors import DataError
+from shipyard.monitoring.log import MonitoringStore
+from shipyard.monitoring.service import monitor
+from shipyard.registry.store import Registry
+from shipyard.serving import build_app, running_server
+from shipyard.tasks.export import frame_to_records
+
+
+def test_monitor_finds_the_drift_that_was_served(trained_adult, tmp_path):
+    home = tmp_path / "home"
+    shutil.copytree(trained_adult.home / ".shipyard", home)
+    registry = Registry(f"sqlite:///{home / 'registry.db'}", home / "artifacts")
+    store = MonitoringStore(registry.url)
+    store.purge(timedelta(seconds=-1))  # earlier tests served (and logged) the same registry
+    store.close()
+    adult = datasets.load("adult")
+    # Keep test rows the small model's contract accepts (4,000 training rows miss rare values).
+    validator = registry.load_predictor("adult").validator
+    records = frame_to_records(adult.test.drop(columns=["income"]))
+    valid = adult.test[[not validator.problems(record) for record in records]]
+    steady = valid.sample(300, random_state=3)
+    older = valid[valid["age"] >= 55].sample(300, random_state=3)
+    app = build_app(registry, "adult", ServingConfig(auth=False))
+    with running_server(app) as url, httpx.Client(base_url=url) as client:
+        for frame in (steady, older):
+            records = frame_to_records(frame.drop(columns=["income"]))
+            answers = client.post("/v1/models/adult/predict", json=records).json()["predictions"]
+            labels = [
+                {"request_id": answer["request_id"], "label": label}
+                for answer, label in zip(answers, frame["income"], strict=True)
+            ]
+            assert client.post("/v1/models/adult/feedback", json=labels).status_code == 200
+
+    result = CliRunner().invoke(
+        cli,
+        [
+            "monitor",
+            "adult",
+            "--window-size",
+            "300",
+            "--home",
+            str(home),
+            "-o",
+            str(tmp_path / "m.html"),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["counts"] == {"predictions": 600, "labelled": 600}
+    first, second = summary["windows"][:2]
+    assert (first["count"], second["count"]) == (300, 300)
+    assert "age" not in first["drifted"]
+    assert "age" in second["drifted"]
+    assert first["performance"]["metric"] == "roc_auc"
+    assert first["performance"]["value"] > 0.8
+    assert 0.5 < first["estimated"]["accuracy"] <= 1.0
+    page = (tmp_path / "m.html").read_text(encoding="utf-8")
+    assert page.count("<svg") == 3  # input drift, prediction drift, realised metric
+
+    # A second call reads nothing twice.
+    again = monitor(registry, "adult", window_size=300)
+    assert [window.count for window in again.windows][:2] == [300, 300]
+
+
+def test_monitor_explains_a_bundle_without_reference(fitted_adult):
+    # fitted_adult's versions are registered from an exported pipeline, without sketches.
+    with pytest.raises(DataError, match="no drift reference"):
+        monitor(fitted_adult.registry, "adult:1")
