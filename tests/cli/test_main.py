@@ -125,7 +125,24 @@ def test_models_list_show_promote(workspace, trained):
         event["action"] == "promote" and event["detail"]["reason"] == "test"
         for event in shown["events"]
     )
-    runner.invoke(app, ["models", "promote", "income", "1", *home_args(workspace)])
+    rolled = runner.invoke(
+        app, ["models", "rollback", "income", "--reason", "worse live", *home_args(workspace)]
+    )
+    assert rolled.exit_code == 0, rolled.output
+    assert "champion -> income:1 (rolled back)" in flat(rolled.stdout)
+    shown = json.loads(
+        runner.invoke(app, ["models", "show", "income", "--json", *home_args(workspace)]).stdout
+    )
+    assert shown["version"] == 1
+    assert any(
+        event["action"] == "rollback" and event["detail"]["reason"] == "worse live"
+        for event in shown["events"]
+    )
+    never_moved = runner.invoke(
+        app, ["models", "rollback", "income", "--alias", "staging", *home_args(workspace)]
+    )
+    assert never_moved.exit_code == 1
+    assert "no earlier version to roll back to" in flat(never_moved.stderr)
 
 
 def test_evaluate_and_predict(workspace, trained, tmp_path):

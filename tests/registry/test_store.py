@@ -264,3 +264,22 @@ def test_unreachable_database_is_a_registry_error_without_the_password(tmp_path:
         Registry(url, tmp_path)
     assert "secret" not in str(caught.value)
     assert "user:***@" in str(caught.value)
+
+
+def test_rollback_restores_the_previous_version_and_logs_it(registry: Registry, name: str) -> None:
+    for _ in range(3):
+        register(registry, name)
+    registry.promote(name, 1)
+    with pytest.raises(RegistryError, match="no earlier version to roll back to"):
+        registry.rollback(name)
+    registry.promote(name, 2)
+    registry.promote(name, 3, reason="new data")
+    assert registry.rollback(name, reason="error rate up").version == 2
+    assert registry.resolve(name).version == 2
+    # Rolling back undoes the latest move, so a second rollback restores version 3.
+    assert registry.rollback(name).version == 3
+    moves = [event for event in registry.events(name) if event["action"] == "rollback"]
+    assert [(event["version"], event["detail"]["previous"]) for event in moves] == [(2, 3), (3, 2)]
+    assert moves[0]["detail"]["reason"] == "error rate up"
+    with pytest.raises(RegistryError, match="no earlier version"):
+        registry.rollback(name, alias="staging")

@@ -340,6 +340,22 @@ def models_promote(
     output.console.print(f"{alias} -> {promoted.reference}")
 
 
+@models_app.command("rollback")
+@handles_errors
+def models_rollback(
+    context: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias: Annotated[str, typer.Option(help="Alias to move back.")] = "champion",
+    reason: Annotated[str, typer.Option(help="Why, for the audit log.")] = "",
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    registry: RegistryOption = None,
+) -> None:
+    """Point an alias back at the version it held before its latest move; the move is logged."""
+    restored = _open_registry(config, home, registry).rollback(name, alias, reason)
+    output.console.print(f"{alias} -> {restored.reference} (rolled back)")
+
+
 # -- serve / predict ------------------------------------------------------------------------
 
 

@@ -370,6 +370,41 @@ class Registry:
             )
         return self.get(target.name, target.version)
 
+    def rollback(self, name: str, alias: str = DEFAULT_ALIAS, reason: str = "") -> ModelVersion:
+        """Point ``alias`` back at the version it held before its latest move; log it.
+
+        Raises
+        ------
+        RegistryError
+            When the alias never pointed anywhere else.
+        """
+        moves = [
+            event
+            for event in self.events(name)
+            if event["action"] in ("promote", "rollback") and event["detail"].get("alias") == alias
+        ]
+        if not moves or moves[-1]["detail"].get("previous") is None:
+            raise RegistryError(
+                f"'{name}@{alias}' has no earlier version to roll back to; promote a version "
+                f"with 'shipyard models promote {name} VERSION --alias {alias}'."
+            )
+        previous = int(moves[-1]["detail"]["previous"])
+        self.get(name, previous)  # the version must still exist
+        with Session(self.engine) as session, session.begin():
+            current = session.get(_Alias, (name, alias))
+            assert current is not None  # a recorded move means the alias exists
+            rolled_back = current.version
+            current.version, current.updated_at = previous, _now()
+            session.add(
+                _Event(
+                    model_name=name,
+                    version=previous,
+                    action="rollback",
+                    detail={"alias": alias, "previous": rolled_back, "reason": reason},
+                )
+            )
+        return self.get(name, previous)
+
     def _fairness_gate(self, target: ModelVersion, reason: str, override: bool) -> dict[str, Any]:
         """Check the fairness gate recorded in the manifest; return audit details."""
         fairness = read_manifest(target.bundle_path).get("fairness") or {}
