@@ -14,6 +14,7 @@ from shipyard import datasets
 from shipyard.cli import app as cli
 from shipyard.config import ServingConfig
 from shipyard.errors import DataError
+from shipyard.loop import retrain
 from shipyard.monitoring.log import MonitoringStore
 from shipyard.monitoring.service import monitor
 from shipyard.registry.store import Registry
@@ -82,3 +83,69 @@ def test_monitor_explains_a_bundle_without_reference(fitted_adult):
     # fitted_adult's versions are registered from an exported pipeline, without sketches.
     with pytest.raises(DataError, match="no drift reference"):
         monitor(fitted_adult.registry, "adult:1")
+
+
+def _labelled_registry(trained_adult, tmp_path, rows=600):
+    """A private registry copy whose champion served ``rows`` real records, all labelled."""
+    home = tmp_path / "home"
+    shutil.copytree(trained_adult.home / ".shipyard", home)
+    registry = Registry(f"sqlite:///{home / 'registry.db'}", home / "artifacts")
+    store = MonitoringStore(registry.url)
+    store.purge(timedelta(seconds=-1))
+    store.close()
+    adult = datasets.load("adult")
+    validator = registry.load_predictor("adult").validator
+    records = frame_to_records(adult.test.drop(columns=["income"]))
+    valid = adult.test[[not validator.problems(record) for record in records]]
+    frame = valid.sample(rows, random_state=4)
+    app = build_app(registry, "adult", ServingConfig(auth=False))
+    with running_server(app) as url, httpx.Client(base_url=url) as client:
+        answers = client.post(
+            "/v1/models/adult/predict", json=frame_to_records(frame.drop(columns=["income"]))
+        ).json()["predictions"]
+        labels = [
+            {"request_id": answer["request_id"], "label": label}
+            for answer, label in zip(answers, frame["income"], strict=True)
+        ]
+        assert client.post("/v1/models/adult/feedback", json=labels).status_code == 200
+    return registry, home
+
+
+def test_retrain_gates_the_challenger_on_held_out_labels(trained_adult, tmp_path):
+    registry, home = _labelled_registry(trained_adult, tmp_path)
+    result = CliRunner().invoke(
+        cli, ["retrain", "adult", "--min-gate-rows", "100", "--home", str(home), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["champion"], summary["challenger"]) == ("adult:1", "adult:2")
+    assert (summary["new_training_rows"], summary["gate_rows"]) == (420, 180)
+    gate = summary["gate"]
+    assert gate["samples"] == 180
+    assert gate["low"] <= gate["improvement"] <= gate["high"]
+    assert gate["passed"] == (gate["low"] > 0)
+    assert summary["promoted"] == gate["passed"]
+    assert registry.resolve("adult").version == (2 if summary["promoted"] else 1)
+    assert registry.get("adult", 2).parent_version == 1
+    events = [event for event in registry.events("adult") if event["action"] == "gate"]
+    assert events[-1]["version"] == 2
+    assert events[-1]["detail"]["samples"] == 180
+
+
+def test_retrain_never_promotes_on_too_few_labels(trained_adult, tmp_path):
+    registry, _ = _labelled_registry(trained_adult, tmp_path, rows=300)
+    run = retrain(registry, "adult", min_gate_rows=1000)
+    assert not run.promoted
+    assert "at least 1000" in run.message
+    assert registry.resolve("adult").version == 1
+
+
+def test_retrain_needs_labels(trained_adult, tmp_path):
+    home = tmp_path / "home"
+    shutil.copytree(trained_adult.home / ".shipyard", home)
+    registry = Registry(f"sqlite:///{home / 'registry.db'}", home / "artifacts")
+    store = MonitoringStore(registry.url)
+    store.purge(timedelta(seconds=-1))
+    store.close()
+    with pytest.raises(DataError, match="feedback before retraining"):
+        retrain(registry, "adult")

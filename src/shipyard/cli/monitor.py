@@ -83,6 +83,45 @@ def monitor(
     output.console.print(f"Report: {result.report_path}", highlight=False)
 
 
+@handles_errors
+def retrain(
+    context: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name; its champion is the baseline.")],
+    gate_share: Annotated[
+        float, typer.Option(min=0.05, max=0.9, help="Share of recent labels kept for the gate.")
+    ] = 0.3,
+    min_gate_rows: Annotated[
+        int, typer.Option(min=1, help="Fewest held-out labels the gate accepts.")
+    ] = 200,
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Retrain on the reference data plus new labels, gate against the champion, promote."""
+    from shipyard.loop import retrain as run_retrain
+
+    result = run_retrain(
+        _open_registry(config, home, registry),
+        name,
+        gate_share=gate_share,
+        min_gate_rows=min_gate_rows,
+        report=output.reporter(quiet=as_json),
+    )
+    if as_json:
+        output.print_json(result.as_dict())
+        return
+    gate = result.gate
+    output.console.print(
+        f"Gate on {gate.samples} held-out labels: {gate.metric} challenger {gate.challenger:.4f}"
+        f" vs champion {gate.champion:.4f}, difference {gate.improvement:+.4f} "
+        f"[{gate.low:+.4f}, {gate.high:+.4f}]",
+        highlight=False,
+    )
+    output.console.print(result.message, highlight=False)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``monitor`` to the root command."""
+    """Add ``monitor`` and ``retrain`` to the root command."""
     app.command("monitor")(monitor)
+    app.command("retrain")(retrain)

@@ -370,6 +370,13 @@ class Registry:
             )
         return self.get(target.name, target.version)
 
+    def log_event(
+        self, name: str, version: int | None, action: str, detail: dict[str, Any]
+    ) -> None:
+        """Append a decision (a gate verdict, for one) to the audit log."""
+        with Session(self.engine) as session, session.begin():
+            session.add(_Event(model_name=name, version=version, action=action, detail=detail))
+
     def rollback(self, name: str, alias: str = DEFAULT_ALIAS, reason: str = "") -> ModelVersion:
         """Point ``alias`` back at the version it held before its latest move; log it.
 

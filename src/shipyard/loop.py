@@ -1,0 +1,190 @@
+"""The closed loop, once: retrain on the reference data plus new labels, gate, promote.
+
+:func:`retrain` is what ``shipyard retrain NAME`` runs. It takes the champion's saved config,
+adds the labelled predictions from the log to the training data (all but the most recent ones),
+trains and registers a challenger, and scores challenger and champion on the most recent
+labelled rows, which neither trained on. The challenger becomes champion only when the paired
+bootstrap interval of the metric difference lies entirely above zero with enough rows, and the
+registry's fairness gate agrees. Every decision is written to the audit log with its numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shipyard.config import PipelineConfig, apply_overrides, load_config_dict
+from shipyard.errors import DataError, RegistryError
+from shipyard.lifecycle import TrainRun, train
+from shipyard.monitoring.gate import GateResult, compare_models
+from shipyard.monitoring.log import MonitoringStore
+from shipyard.registry.store import DEFAULT_ALIAS, ModelVersion, Registry
+
+__all__ = ["RetrainRun", "retrain"]
+
+Reporter = Callable[[str], None]
+
+
+@dataclass
+class RetrainRun:
+    """What one turn of the loop did."""
+
+    champion: ModelVersion
+    challenger: TrainRun
+    gate: GateResult
+    promoted: bool
+    new_rows: int
+    gate_rows: int
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary, the shape ``shipyard retrain --json`` prints."""
+        return {
+            "champion": self.champion.reference,
+            "challenger": self.challenger.version.reference,
+            "promoted": self.promoted,
+            "new_training_rows": self.new_rows,
+            "gate_rows": self.gate_rows,
+            "gate": self.gate.as_dict(),
+            "message": self.message,
+        }
+
+
+def retrain(
+    registry: Registry,
+    name: str,
+    *,
+    gate_share: float = 0.3,
+    min_gate_rows: int = 200,
+    min_improvement: float = 0.0,
+    report: Reporter | None = None,
+) -> RetrainRun:
+    """Retrain ``name`` on its reference data plus newly labelled rows, gate, maybe promote.
+
+    Parameters
+    ----------
+    gate_share
+        Share of the labelled rows (the most recent ones) kept out of training for the gate.
+    min_gate_rows
+        The gate refuses to promote on fewer held-out labelled rows.
+    min_improvement
+        The lower end of the gate's interval must exceed this.
+
+    Raises
+    ------
+    DataError
+        When there are no labelled predictions to learn from.
+    RegistryError
+        When the champion has no saved config.
+    """
+    import pandas as pd
+
+    report = report or (lambda message: None)
+    champion = registry.resolve(f"{name}@{DEFAULT_ALIAS}")
+    if not champion.config:
+        raise RegistryError(f"{champion.reference} has no saved config to retrain from.")
+    config = load_config_dict(_yaml(champion.config), source=f"{champion.reference} config")
+    store = MonitoringStore(registry.url)
+    try:
+        labelled = store.labelled(name)
+    finally:
+        store.close()
+    if not labelled:
+        raise DataError(
+            f"No labelled predictions of '{name}' in the log: serve the model and send labels "
+            f"to POST /v1/models/{name}/feedback before retraining."
+        )
+    split = len(labelled) - max(int(len(labelled) * gate_share), 1)
+    learn, hold_out = labelled[:split], labelled[split:]
+    report(
+        f"{len(labelled)} labelled predictions: {len(learn)} join the training data, "
+        f"{len(hold_out)} are kept for the gate"
+    )
+
+    target = config.data.target
+    new_rows = pd.DataFrame([{**row["inputs"], target: row["label"]} for row in learn])
+    from shipyard.data.sources import read_table
+
+    combined = pd.concat([read_table(config.data.source), new_rows], ignore_index=True)
+    folder = registry.artifacts.parent / "retraining"
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / f"{name}-{int(time.time())}.parquet"
+    combined.to_parquet(source, index=False)
+    challenger_config = _with_source(config, str(source))
+    report(f"training a challenger on {len(combined)} rows ({len(new_rows)} new)")
+    challenger = train(challenger_config, report=report, registry=registry)
+
+    gate = _gate(registry, champion, challenger.version, hold_out, min_gate_rows, min_improvement)
+    report(f"gate: {gate.reason}")
+    promoted, message = False, f"{challenger.version.reference} stays a challenger: {gate.reason}"
+    if gate.passed:
+        try:
+            registry.promote(
+                name,
+                challenger.version.version,
+                DEFAULT_ALIAS,
+                reason=f"retrain gate passed: {gate.reason}",
+            )
+            promoted = True
+            message = f"{challenger.version.reference} is the new champion: {gate.reason}"
+        except RegistryError as error:  # the fairness gate said no
+            message = f"{challenger.version.reference} passed the metric gate but not: {error}"
+    registry.log_event(
+        name,
+        challenger.version.version,
+        "gate",
+        {"passed": gate.passed, "promoted": promoted, **gate.as_dict()},
+    )
+    report(message)
+    return RetrainRun(champion, challenger, gate, promoted, len(new_rows), len(hold_out), message)
+
+
+def _gate(
+    registry: Registry,
+    champion: ModelVersion,
+    challenger: ModelVersion,
+    rows: list[dict[str, Any]],
+    min_rows: int,
+    min_improvement: float,
+) -> GateResult:
+    """Score both versions on the held-out labelled rows and compare them."""
+    champion_predictor = registry.load_predictor(champion.reference)
+    challenger_predictor = registry.load_predictor(challenger.reference)
+    records = [row["inputs"] for row in rows]
+    y = _labels(rows, champion_predictor.task, champion_predictor.classes)
+    metric = registry.manifest(challenger.reference).get("metric", "roc_auc")
+    return compare_models(
+        y,
+        challenger_predictor.score_records(records),
+        champion_predictor.score_records(records),
+        metric,
+        min_samples=min_rows,
+        min_improvement=min_improvement,
+    )
+
+
+def _labels(rows: list[dict[str, Any]], task: str, classes: list[Any]) -> Any:
+    """Encode feedback labels as the metrics expect: class indices, or float values."""
+    import numpy as np
+
+    if task == "regression":
+        return np.array([float(row["label"]) for row in rows])
+    index = {str(label): position for position, label in enumerate(classes)}
+    unknown = sorted({str(row["label"]) for row in rows} - set(index))
+    if unknown:
+        raise DataError(f"Feedback labels {unknown[:5]} are not classes of the model ({classes}).")
+    return np.array([index[str(row["label"])] for row in rows], dtype=np.int64)
+
+
+def _yaml(text: str) -> dict[str, Any]:
+    import yaml
+
+    loaded: dict[str, Any] = yaml.safe_load(text)
+    return loaded
+
+
+def _with_source(config: PipelineConfig, source: str) -> PipelineConfig:
+    raw = apply_overrides(config.model_dump(mode="json"), {"data.source": source})
+    return load_config_dict(raw)
