@@ -17,7 +17,7 @@ import numpy as np
 from shipyard.errors import DataError
 from shipyard.monitoring.drift import DriftThresholds
 from shipyard.monitoring.log import MonitoringStore
-from shipyard.monitoring.performance import estimated_metrics, outputs_from_log, realised_metrics
+from shipyard.monitoring.performance import estimated_metrics, realised_metrics
 from shipyard.monitoring.reference import reference_from_json
 from shipyard.monitoring.report import render_report
 from shipyard.monitoring.windows import DriftMonitor, DriftWindow
@@ -161,6 +161,8 @@ def _window_estimate(
 ) -> dict[str, float]:
     if not outputs or task not in ("binary", "multiclass"):
         return {}
-    rows = [{"label": classes[0], "output": output} for output in outputs]
-    _, probabilities = outputs_from_log(rows, task, classes)
-    return estimated_metrics(np.asarray(probabilities), task)
+    labels = [str(label) for label in classes]
+    probabilities = np.array(
+        [[output["probabilities"][label] for label in labels] for output in outputs]
+    )
+    return estimated_metrics(probabilities, task)

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from shipyard.evaluation.explain import UnsupportedModelError, explain_records
 from shipyard.runtime.validate import RecordValidationError
+from shipyard.serving.context import RequestError
 
 if TYPE_CHECKING:
     from shipyard.serving.context import ServingContext
@@ -39,61 +40,33 @@ def _error(status: int, error: str, message: str, **extra: Any) -> Response:
     return _json({"error": error, "message": message, **extra}, status)
 
 
-async def _body(request: Request, limit: int) -> bytes | None:
-    """Read the body, or return None once it exceeds ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def explain_routes(context: ServingContext) -> list[Route]:
-    """Build the explain and card routes; they follow the served model through hot swaps."""
-    max_body_bytes = context.settings.max_body_bytes
-    max_records = context.settings.max_records
+    """Build the explain and card routes; they follow the served model through hot swaps.
+
+    Body limits, JSON decoding and name checks are the server's own (``ServingContext``), so
+    these routes answer bad requests exactly as ``/predict`` does.
+    """
 
     def wrong_name(request: Request) -> Response | None:
-        model = context.state.primary.model
-        name = request.path_params["name"]
-        if name != model.name:
-            return _error(
-                404, "model_not_found", f"This server serves model '{model.name}', not '{name}'."
-            )
+        try:
+            context.check_name(request.path_params["name"])
+        except RequestError as error:
+            return _error(error.status, error.error, error.message)
         return None
 
     async def explain(request: Request) -> Response:
-        if (problem := wrong_name(request)) is not None:
-            return problem
-        body = await _body(request, max_body_bytes)
-        if body is None:
-            return _error(
-                413, "body_too_large", f"The request body exceeds {max_body_bytes} bytes."
-            )
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as error:
-            return _error(400, "invalid_json", f"The request body is not valid JSON: {error}")
+        context.check_name(request.path_params["name"])
+        payload = await context.read_json(request)
         single = isinstance(payload, dict)
         records = [payload] if single else payload
         if not isinstance(records, list) or not records:
-            return _error(
+            raise RequestError(
                 422,
                 "validation_error",
                 "The body must be a JSON object (one record) "
                 "or a non-empty JSON array of objects (a batch).",
             )
-        if len(records) > max_records:
-            return _error(
-                413,
-                "too_many_records",
-                f"{len(records)} records exceed the limit of {max_records} per request.",
-            )
+        context.check_count(records)
         model = context.state.primary.model
         try:
             answers = explain_records(model.predictor, records)
