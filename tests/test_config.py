@@ -32,6 +32,7 @@ def test_minimal_config_gets_defaults() -> None:
         "linear",
         "lightgbm",
         "xgboost",
+        "catboost",
         "random_forest",
         "extra_trees",
         "mlp",

@@ -55,7 +55,9 @@ Task = Literal[
     "auto", "binary", "multiclass", "regression", "text_classification", "recommendation"
 ]
 Metric = Literal["auto", "roc_auc", "accuracy", "f1", "log_loss", "rmse", "mae", "r2"]
-ModelFamily = Literal["linear", "lightgbm", "xgboost", "random_forest", "extra_trees", "mlp"]
+ModelFamily = Literal[
+    "linear", "lightgbm", "xgboost", "catboost", "random_forest", "extra_trees", "mlp"
+]
 
 CLASSIFICATION_METRICS = frozenset({"roc_auc", "accuracy", "f1", "log_loss"})
 REGRESSION_METRICS = frozenset({"rmse", "mae", "r2"})
@@ -170,7 +172,15 @@ class TrainingConfig(_Strict):
         description="Repeats of k-fold CV; default 3 below 2,000 training rows, else 1.",
     )
     models: tuple[ModelFamily, ...] = Field(
-        default=("linear", "lightgbm", "xgboost", "random_forest", "extra_trees", "mlp"),
+        default=(
+            "linear",
+            "lightgbm",
+            "xgboost",
+            "catboost",
+            "random_forest",
+            "extra_trees",
+            "mlp",
+        ),
         min_length=1,
     )
     n_trials: int | None = Field(

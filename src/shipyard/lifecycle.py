@@ -57,6 +57,7 @@ PACKAGES = (
     "pydantic",
     "optuna",
     "xgboost",
+    "catboost",
 )
 
 
@@ -301,6 +302,7 @@ def train(
     report(f"exporting {result.best} and checking parity with the trained model")
     exported = result.pipeline.export()
     predictor = build_predictor(exported)
+    predictor.threshold = result.threshold["value"] if result.threshold else None
     parity_rows = pd_concat([validation, test]).head(PARITY_ROWS)
     parity = check_parity(result.pipeline, predictor, parity_rows, task)
 
@@ -314,6 +316,7 @@ def train(
         n_samples=config.evaluation.bootstrap_samples,
         confidence=config.evaluation.confidence,
         seed=config.seed,
+        threshold=predictor.threshold,
     )
 
     registry = registry or Registry.from_config(config.registry)
@@ -546,5 +549,6 @@ def evaluate(
         n_samples=bootstrap_samples,
         confidence=confidence,
         seed=seed,
+        threshold=predictor.threshold,
     )
     return EvaluationRun(version, len(frame), metrics)

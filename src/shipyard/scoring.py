@@ -69,7 +69,7 @@ def _with_predictions(chunk: pd.DataFrame, predictor: Predictor, outputs: Any) -
         return chunk
     labels = np.empty(len(predictor.classes), dtype=object)
     labels[:] = predictor.classes
-    chunk["prediction"] = labels[np.argmax(outputs, axis=1)]
+    chunk["prediction"] = labels[predictor.class_indices(outputs)]
     for index, label in enumerate(predictor.classes):
         chunk[f"probability_{label}"] = outputs[:, index]
     return chunk

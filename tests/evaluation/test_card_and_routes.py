@@ -149,6 +149,8 @@ def test_cli_explain_card_and_report(evaluated, tmp_path):
     shown = runner.invoke(app, ["models", "card", "adult-lightgbm:1", "--home", home])
     assert shown.exit_code == 0
     assert "# Model card: adult-lightgbm version 1" in shown.output
+    assert "## Model selection (cross-validated roc_auc)" in shown.output
+    assert "lightgbm is the only candidate" in flat(shown.output)
     written = runner.invoke(
         app, ["card", "adult-lightgbm:1", "--home", home, "--output", str(tmp_path)]
     )
@@ -164,3 +166,6 @@ def test_cli_explain_card_and_report(evaluated, tmp_path):
         target.read_bytes()
         == (evaluated.registry.get("adult-lightgbm", 1).bundle_path / "report.html").read_bytes()
     )
+    page = target.read_text(encoding="utf-8")
+    assert "<h2>Model selection (cross-validated roc_auc)</h2>" in page
+    assert "CV mean [CI]" in page

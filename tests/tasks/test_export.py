@@ -153,6 +153,7 @@ def test_exported_model_matches_the_trained_pipeline(case: Case, candidate_name:
             "linear": "linear-json",
             "lightgbm": "lightgbm-text",
             "xgboost": "xgboost-json",
+            "catboost": "catboost-json",
             "random_forest": "forest-json",
             "extra_trees": "forest-json",
             "mlp": "mlp-json",

@@ -167,3 +167,75 @@ def test_the_executor_runs_items_in_process_or_on_a_backend() -> None:
     items = list(range(6))
     assert Executor().map(np.square, items) == [0, 1, 4, 9, 16, 25]
     assert Executor("threading", 2).map(np.square, items) == [0, 1, 4, 9, 16, 25]
+
+
+@pytest.mark.parametrize("family", ["lightgbm", "catboost", "xgboost", "linear"])
+def test_a_fold_running_past_the_deadline_is_abandoned(data: Data, family: str) -> None:
+    import time
+
+    from shipyard.training.search import _FoldJob, _Pruned, _run_fold
+
+    def job(stop_at: float | None) -> _FoldJob:
+        rows = np.arange(ROWS)
+        return _FoldJob(
+            family, {}, data.features, "binary", 0, 1, None,
+            data.train_x, data.train_y, rows[:900], rows[900:], stop_at,
+        )  # fmt: skip
+
+    outputs, trees, _ = _run_fold(job(None))
+    assert outputs.shape == (ROWS - 900, 2)
+    with pytest.raises(_Pruned):
+        _run_fold(job(time.time() - 1.0))
+    if family != "linear":
+        # A booster stops adding trees at the deadline instead of finishing its search.
+        candidate = CANDIDATES[family](data.features, "binary", 0)
+        candidate.stop_at = time.time() - 1.0
+        candidate.fit(data.train_x, data.train_y, data.validation_x, data.validation_y)
+        assert candidate.best_trees_ is not None
+        assert trees is not None
+        assert candidate.best_trees_ < trees
+
+
+def test_a_spent_budget_ships_the_first_setting_and_reports_the_rest(data: Data) -> None:
+    search = SearchSettings(
+        models=("linear", "lightgbm"), time_budget=0.5, cv_folds=3, cv_repeats=1, seed=7
+    )
+    result = train_candidates(
+        data.train_x,
+        data.train_y,
+        data.validation_x,
+        data.validation_y,
+        features=data.features,
+        task="binary",
+        metric="roc_auc",
+        models=search.models,
+        cv_folds=3,
+        time_budget=0.5,
+        seed=7,
+        search=search,
+    )
+    rows = {row.name: row for row in result.leaderboard}
+    # LightGBM goes first and its first setting always finishes, so that there is a model;
+    # the budget is spent before the linear family gets a turn.
+    assert result.best == "lightgbm"
+    assert rows["lightgbm"].status == "ok"
+    assert rows["linear"].status == "skipped"
+    assert "budget" in rows["linear"].message
+
+
+def test_the_tuned_threshold_decides_the_served_label(data: Data) -> None:
+    result = data.train(threshold_metric="f1", prefer_simpler=False)
+    assert result.threshold is not None
+    threshold = result.threshold["value"]
+    predictor = data.predictor(result.pipeline.export())
+    predictor.threshold = threshold
+    outputs = predictor.score_frame(data.validation_x)
+    labels = predictor.labels_from_outputs(outputs)
+    expected = [data.classes[int(p >= threshold)] for p in outputs[:, 1]]
+    assert labels == expected
+    answers = predictor.predict_records(frame_to_records(data.validation_x.head(50)))
+    assert [answer["prediction"] for answer in answers] == expected[:50]
+    predictor.threshold = None
+    assert predictor.labels_from_outputs(outputs) == [
+        data.classes[int(index)] for index in np.argmax(outputs, axis=1)
+    ]

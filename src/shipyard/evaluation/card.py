@@ -22,6 +22,7 @@ from shipyard.evaluation.report import (
     fairness_blocks,
     metric_text,
     robustness_blocks,
+    selection_blocks,
     slice_blocks,
 )
 
@@ -154,6 +155,7 @@ def build_card(
         ["metric", "value [CI]"],
         [[key, metric_text(value)] for key, value in manifest["metrics"]["test"].items()],
     )
+    selection_blocks(card, manifest)
     slices = evaluation.get("slices", [])
     slice_blocks(card, [item for item in slices if item.get("worst")])
     fairness_blocks(card, manifest.get("fairness"))

@@ -26,9 +26,11 @@ import numpy.typing as npt
 __all__ = [
     "DEFAULT_METRICS",
     "GREATER_IS_BETTER",
+    "LABEL_METRICS",
     "MetricValue",
     "bootstrap_metrics",
     "default_metric",
+    "predicted_classes",
     "score",
 ]
 
@@ -97,12 +99,24 @@ def _roc_auc(y: Array, probabilities: Array) -> float:
     return float(np.nanmean(aucs)) if not np.all(np.isnan(aucs)) else float("nan")
 
 
-def _accuracy(y: Array, probabilities: Array) -> float:
-    return float(np.mean(np.argmax(probabilities, axis=1) == y))
+def predicted_classes(probabilities: Array, threshold: float | None = None) -> Array:
+    """Return the predicted class index of each row.
+
+    The most probable class, or for a binary task with a tuned ``threshold``, the positive
+    class when its probability reaches the threshold.
+    """
+    probabilities = np.asarray(probabilities)
+    if threshold is not None and probabilities.shape[1] == 2:
+        return (probabilities[:, 1] >= threshold).astype(np.int64)
+    return np.asarray(np.argmax(probabilities, axis=1), dtype=np.int64)
 
 
-def _f1(y: Array, probabilities: Array) -> float:
-    predicted = np.argmax(probabilities, axis=1)
+def _accuracy(y: Array, probabilities: Array, threshold: float | None = None) -> float:
+    return float(np.mean(predicted_classes(probabilities, threshold) == y))
+
+
+def _f1(y: Array, probabilities: Array, threshold: float | None = None) -> float:
+    predicted = predicted_classes(probabilities, threshold)
     classes = [1] if probabilities.shape[1] == 2 else range(probabilities.shape[1])
     scores = []
     for k in classes:
@@ -130,6 +144,9 @@ def _r2(y: Array, predicted: Array) -> float:
     return float(1.0 - np.sum((y - predicted) ** 2) / total) if total > 0 else float("nan")
 
 
+LABEL_METRICS = frozenset({"accuracy", "f1"})
+"""Metrics of the predicted label, which a tuned decision threshold changes."""
+
 _METRICS: dict[str, Callable[[Array, Array], float]] = {
     "roc_auc": _roc_auc,
     "accuracy": _accuracy,
@@ -141,7 +158,14 @@ _METRICS: dict[str, Callable[[Array, Array], float]] = {
 }
 
 
-def score(metric: str, y: Array, outputs: Array) -> float:
+def _metric(metric: str, threshold: float | None) -> Callable[[Array, Array], float]:
+    if threshold is None or metric not in LABEL_METRICS:
+        return _METRICS[metric]
+    label_metric = _accuracy if metric == "accuracy" else _f1
+    return lambda y, outputs: label_metric(y, outputs, threshold)
+
+
+def score(metric: str, y: Array, outputs: Array, threshold: float | None = None) -> float:
     """Compute one metric.
 
     Parameters
@@ -152,8 +176,10 @@ def score(metric: str, y: Array, outputs: Array) -> float:
         Class indices (classification) or true values (regression).
     outputs
         Probability matrix (classification) or predicted values (regression).
+    threshold
+        A binary classifier's decision threshold; label metrics (accuracy, F1) use it.
     """
-    return _METRICS[metric](np.asarray(y), np.asarray(outputs))
+    return _metric(metric, threshold)(np.asarray(y), np.asarray(outputs))
 
 
 def bootstrap_metrics(
@@ -164,24 +190,27 @@ def bootstrap_metrics(
     n_samples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    threshold: float | None = None,
 ) -> dict[str, MetricValue]:
     """Point estimates with percentile-bootstrap confidence intervals.
 
-    All metrics share the same resamples, so their intervals are comparable.
+    All metrics share the same resamples, so their intervals are comparable. ``threshold``
+    (a binary classifier's tuned decision threshold) applies to the label metrics.
     """
     y, outputs = np.asarray(y), np.asarray(outputs)
     rng = np.random.default_rng(seed)
     samples = {metric: np.empty(n_samples) for metric in metrics}
+    functions = {metric: _metric(metric, threshold) for metric in metrics}
     for b in range(n_samples):
         rows = rng.integers(0, len(y), len(y))
         for metric in metrics:
-            samples[metric][b] = _METRICS[metric](y[rows], outputs[rows])
+            samples[metric][b] = functions[metric](y[rows], outputs[rows])
     tail = (1.0 - confidence) / 2.0 * 100.0
     results = {}
     for metric in metrics:
         low, high = np.nanpercentile(samples[metric], [tail, 100.0 - tail])
         results[metric] = MetricValue(
-            value=score(metric, y, outputs),
+            value=score(metric, y, outputs, threshold),
             low=float(low),
             high=float(high),
             confidence=confidence,

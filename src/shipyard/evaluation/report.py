@@ -201,6 +201,55 @@ def fairness_blocks(document: Document, fairness: Mapping[str, Any] | None) -> N
         )
 
 
+def selection_blocks(document: Document, manifest: Mapping[str, Any]) -> None:
+    """Add the leaderboard (CV means with intervals, p-values, serving cost) and the verdict."""
+    leaderboard = manifest.get("leaderboard") or []
+    if not leaderboard:
+        return
+    document.heading(f"Model selection (cross-validated {manifest.get('metric')})")
+
+    def number(value: Any, digits: str) -> str:
+        return "" if value is None else format(value, digits)
+
+    columns = ["rank", "model", "CV mean [CI]", "p vs best", "trials", "1 record/s"]
+    document.table(
+        [*columns, "batch rows/s", "status"],
+        [
+            [
+                str(rank) if row.get("status") == "ok" else "",
+                row["name"],
+                ""
+                if row.get("cv_mean") is None
+                else f"{row['cv_mean']:.4f} [{row['cv_low']:.4f}, {row['cv_high']:.4f}]",
+                number(row.get("p_value_vs_best"), ".3g"),
+                str(row.get("trials") or ""),
+                number(row.get("single_per_second"), ",.0f"),
+                number(row.get("batch_per_second"), ",.0f"),
+                row.get("status", "") + (f": {row['message']}" if row.get("message") else ""),
+            ]
+            for rank, row in enumerate(leaderboard, start=1)
+        ],
+    )
+    verdict = manifest.get("verdict") or {}
+    if verdict.get("summary"):
+        document.paragraph(
+            f"{verdict['summary']} ({verdict.get('test', 'paired test')}, "
+            f"alpha {verdict.get('alpha')}). Shipped: {verdict.get('chosen')}."
+        )
+    threshold = manifest.get("decision_threshold")
+    if threshold:
+        document.paragraph(
+            f"Decision threshold {threshold['value']:.3f} on the positive-class probability, "
+            f"tuned for out-of-fold {threshold['metric']} ({threshold['cv_value']:.4f}); "
+            "served labels use it."
+        )
+    calibration = manifest.get("calibration")
+    if calibration:
+        document.paragraph(
+            f"Probabilities calibrated with {calibration['method']} on out-of-fold predictions."
+        )
+
+
 def slice_blocks(document: Document, slices: Sequence[Mapping[str, Any]]) -> None:
     """Add the per-slice table, worst slices highlighted."""
     document.heading("Slices")
@@ -234,6 +283,7 @@ def render_report(manifest: Mapping[str, Any], plots: Mapping[str, bytes]) -> st
         ["metric", "value [CI]"],
         [[name, metric_text(value)] for name, value in manifest["metrics"]["test"].items()],
     )
+    selection_blocks(document, manifest)
     document.heading("Plots")
     for name, png in plots.items():
         document.image(name, png)

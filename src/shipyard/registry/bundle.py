@@ -199,4 +199,5 @@ def load_predictor(
         manifest.get("classes", []),
         unknown_fields,
         cleaner=cleaner,
+        threshold=(manifest.get("decision_threshold") or {}).get("value"),
     )

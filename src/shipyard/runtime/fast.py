@@ -265,7 +265,11 @@ class SingleRecordPath:
         """Format raw outputs like :meth:`Predictor.format_outputs` does."""
         if self._regression:
             return {"prediction": float(outputs[0])}
-        best = max(range(len(outputs)), key=outputs.__getitem__)
+        threshold = getattr(self.predictor, "threshold", None)  # text models have none
+        if threshold is not None:
+            best = int(outputs[1] >= threshold)
+        else:
+            best = max(range(len(outputs)), key=outputs.__getitem__)
         return {
             "prediction": self.predictor.classes[best],
             "probabilities": dict(zip(self._labels, outputs, strict=True)),

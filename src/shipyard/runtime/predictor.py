@@ -44,6 +44,9 @@ class Predictor:
         Passed to :class:`RecordValidator`.
     cleaner
         The fitted cleaning, run on records before they are validated (when the model has one).
+    threshold
+        A binary classifier's tuned decision threshold: the positive (second) class is
+        predicted when its probability reaches it. ``None`` predicts the most probable class.
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class Predictor:
         classes: Sequence[Any] = (),
         unknown_fields: str = "reject",
         cleaner: Cleaner | None = None,
+        threshold: float | None = None,
     ) -> None:
         self.contract = contract
         self.preprocessor = preprocessor
@@ -63,6 +67,7 @@ class Predictor:
         self.classes = list(classes)
         self.validator = RecordValidator(contract, unknown_fields)
         self.cleaner = cleaner
+        self.threshold = threshold if task == "binary" else None
 
     def score_records(self, records: Sequence[Mapping[str, Any]]) -> FloatArray:
         """Clean and validate records; return raw outputs: probabilities, or regression values."""
@@ -81,17 +86,22 @@ class Predictor:
         """Turn raw outputs into JSON-ready answers."""
         if self.task == "regression":
             return [{"prediction": float(value)} for value in outputs]
-        answers = []
         labels = [str(label) for label in self.classes]
-        for row in outputs.tolist():
-            best = max(range(len(row)), key=row.__getitem__)
-            answers.append(
-                {
-                    "prediction": self.classes[best],
-                    "probabilities": dict(zip(labels, row, strict=True)),
-                }
+        return [
+            {
+                "prediction": self.classes[best],
+                "probabilities": dict(zip(labels, row, strict=True)),
+            }
+            for best, row in zip(
+                self.class_indices(outputs).tolist(), outputs.tolist(), strict=True
             )
-        return answers
+        ]
+
+    def class_indices(self, outputs: FloatArray) -> Any:
+        """Index of the predicted class per row of probabilities (the threshold applies)."""
+        if self.threshold is not None:
+            return (outputs[:, 1] >= self.threshold).astype(np.int64)
+        return np.argmax(outputs, axis=1)
 
     def clean_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Return the frame cleaned as the model's training data was (unchanged without one)."""
@@ -110,7 +120,7 @@ class Predictor:
         """Return the predicted label (or value) of each row of raw outputs."""
         if self.task == "regression":
             return [float(value) for value in outputs]
-        return [self.classes[index] for index in np.argmax(outputs, axis=1)]
+        return [self.classes[index] for index in self.class_indices(outputs).tolist()]
 
 
 def _column_values(series: pd.Series) -> Any:

@@ -2,6 +2,7 @@
 
 None of the formats loads a pickle. Forests are arrays of tree nodes evaluated with numpy,
 networks are weight matrices, XGBoost models are XGBoost's own JSON read by its ``Booster``,
+CatBoost models are CatBoost's own JSON read by CatBoost,
 and an ensemble (optionally calibrated) is a JSON document over member model files. Each member
 of an ensemble reads its own slice of the encoded feature row, because the bundle's
 preprocessing is the members' preprocessing specs side by side.
@@ -21,6 +22,7 @@ from shipyard.runtime.models import FloatArray, LightGBMScorer, LinearScorer, Sc
 __all__ = [
     "COMPOSITE_FORMAT",
     "Calibration",
+    "CatBoostScorer",
     "CompositeScorer",
     "ForestScorer",
     "MLPScorer",
@@ -32,6 +34,7 @@ COMPOSITE_FORMAT = "composite-json"
 FOREST_FORMAT = "forest-json"
 MLP_FORMAT = "mlp-json"
 XGBOOST_FORMAT = "xgboost-json"
+CATBOOST_FORMAT = "catboost-json"
 
 
 def _sigmoid(values: Any) -> Any:
@@ -60,6 +63,30 @@ class XGBoostScorer:
         if self.task == "binary":
             # XGBoost's scikit-learn wrapper takes 1 - p in float32; do the same.
             return np.column_stack([1.0 - raw, raw]).astype(np.float64)
+        return np.asarray(raw, dtype=np.float64)
+
+
+class CatBoostScorer:
+    """Score with a CatBoost model loaded from its JSON model format."""
+
+    def __init__(self, model_json: str, task: str) -> None:
+        import tempfile
+        from pathlib import Path
+
+        import catboost
+
+        self.task = task
+        self.model = catboost.CatBoost()
+        # CatBoost reads JSON models from a file only.
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.json"
+            path.write_text(model_json, encoding="utf-8")
+            self.model.load_model(str(path), format="json")
+
+    def score(self, features: FloatArray) -> FloatArray:
+        """Probabilities (classification) or values (regression), on one thread."""
+        kind = "RawFormulaVal" if self.task == "regression" else "Probability"
+        raw = self.model.predict(features, prediction_type=kind, thread_count=1)
         return np.asarray(raw, dtype=np.float64)
 
 
@@ -215,6 +242,8 @@ def build_scorer(kind: str, payload: str, read: Callable[[str], str], task: str)
         return LinearScorer(np.array(data["coefficients"]), np.array(data["intercepts"]), task)
     if kind == XGBOOST_FORMAT:
         return XGBoostScorer(payload, task)
+    if kind == CATBOOST_FORMAT:
+        return CatBoostScorer(payload, task)
     if kind == FOREST_FORMAT:
         return ForestScorer(json.loads(payload), task)
     if kind == MLP_FORMAT:

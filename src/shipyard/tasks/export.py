@@ -1,7 +1,8 @@
 """Export a fitted pipeline to the serving format, and prove the export right.
 
 Preprocessing becomes a JSON spec (:mod:`shipyard.runtime.preprocess`); LightGBM becomes its text
-model; linear models become their coefficients in JSON. None of these formats runs code when
+model, XGBoost and CatBoost their own JSON formats; linear models, forests and networks become
+their coefficients, nodes or weights in JSON. None of these formats runs code when
 loaded. :func:`check_parity` then scores held-out rows through the exported path, one at a time
 and in batches, and refuses the export unless every output matches the fitted pipeline within
 ``1e-6``.
@@ -164,6 +165,8 @@ def _export_model(model: Any, task: str) -> tuple[str, str, str]:
         return "linear-json", "model.linear.json", json.dumps(payload)
     if name in ("XGBClassifier", "XGBRegressor"):
         return "xgboost-json", "model.xgb.json", _xgboost_json(model)
+    if name in ("CatBoostClassifier", "CatBoostRegressor"):
+        return "catboost-json", "model.catboost.json", _catboost_json(model)
     if name in FOREST_MODELS:
         return "forest-json", "model.forest.json", json.dumps(_forest_document(model, task))
     if name in ("MLPClassifier", "MLPRegressor"):
@@ -196,6 +199,19 @@ def _xgboost_json(model: Any) -> str:
     if best is not None:
         booster = booster[: best + 1]
     return bytes(booster.save_raw("json")).decode("utf-8")
+
+
+def _catboost_json(model: Any) -> str:
+    """CatBoost's own JSON model format (it saves to a file only)."""
+    import tempfile
+    from pathlib import Path
+
+    if model.get_cat_feature_indices():
+        raise ExportError("CatBoost models with native categorical features cannot be exported.")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.json"
+        model.save_model(str(path), format="json")
+        return path.read_text(encoding="utf-8")
 
 
 def _forest_document(model: Any, task: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ model the exporter can write to a format that loads no pickle. A family offers:
   early-stop on the validation part and remember how many trees that chose);
 - ``cv_pipeline()``: an unfitted copy with the chosen settings.
 
-Heavy libraries (XGBoost) are imported inside methods and belong to an extra.
+Heavy libraries (XGBoost, CatBoost) are imported inside methods and belong to extras.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CANDIDATES",
     "Candidate",
+    "CatBoostCandidate",
     "ExtraTreesCandidate",
     "FeatureSet",
     "LightGBMCandidate",
@@ -171,6 +172,14 @@ class Candidate:
         self.n_jobs = n_jobs
         self.settings: dict[str, Any] = {**self.defaults, **params}
         self.best_trees_: int | None = None
+        self.stop_at: float | None = None
+        """Wall-clock time (``time.time()``) at which boosters stop adding trees."""
+
+    def out_of_time(self) -> bool:
+        """Whether :attr:`stop_at` has passed."""
+        import time
+
+        return self.stop_at is not None and time.time() > self.stop_at
 
     @classmethod
     def available(cls) -> bool:
@@ -238,7 +247,7 @@ class LinearCandidate(Candidate):
 
     name = "linear"
     complexity = 0
-    priority = 2
+    priority = 3
     defaults: ClassVar[dict[str, Any]] = {"regularisation": 1.0, "min_frequency": 5}
 
     @classmethod
@@ -378,10 +387,22 @@ class LightGBMCandidate(Candidate):
             sample_weight=sample_weight,
             **evaluation,
             categorical_feature=self._categorical_indices(),
-            callbacks=[lightgbm.early_stopping(50, verbose=False)],
+            callbacks=[lightgbm.early_stopping(50, verbose=False), self._lightgbm_clock()],
         )
         self.best_trees_ = int(model.best_iteration_ or self.max_trees)
         return Pipeline([("preprocess", preprocess), ("model", model)])
+
+    def _lightgbm_clock(self) -> Any:
+        """Return a callback that ends training once :attr:`stop_at` has passed."""
+        import lightgbm
+
+        def stop_when_out_of_time(env: Any) -> None:
+            if self.out_of_time():
+                raise lightgbm.callback.EarlyStopException(
+                    env.iteration, env.evaluation_result_list
+                )
+
+        return stop_when_out_of_time
 
 
 class XGBoostCandidate(Candidate):
@@ -389,7 +410,7 @@ class XGBoostCandidate(Candidate):
 
     name = "xgboost"
     complexity = 3
-    priority = 1
+    priority = 2
     extra = "xgboost"
     module = "xgboost"
     uses_validation = True
@@ -428,6 +449,12 @@ class XGBoostCandidate(Candidate):
     def _model(self, n_estimators: int | None = None, early_stopping: bool = False) -> Any:
         import xgboost
 
+        candidate = self
+
+        class StopWhenOutOfTime(xgboost.callback.TrainingCallback):
+            def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+                return candidate.out_of_time()
+
         cls = xgboost.XGBRegressor if self.task == "regression" else xgboost.XGBClassifier
         return cls(
             n_estimators=n_estimators or self.max_trees,
@@ -435,6 +462,7 @@ class XGBoostCandidate(Candidate):
             random_state=self.seed,
             n_jobs=self.n_jobs,
             early_stopping_rounds=50 if early_stopping else None,
+            callbacks=[StopWhenOutOfTime()] if early_stopping else None,
             **self.settings,
         )
 
@@ -458,8 +486,109 @@ class XGBoostCandidate(Candidate):
             eval_set=[(preprocess.transform(validation_x), validation_y)],
             verbose=False,
         )
-        self.best_trees_ = int(model.best_iteration) + 1
+        try:
+            self.best_trees_ = int(model.best_iteration) + 1
+        except AttributeError:  # stopped by the clock before early stopping kept a best
+            self.best_trees_ = int(model.get_booster().num_boosted_rounds())
         return Pipeline([("preprocess", preprocess), ("model", model)])
+
+
+class CatBoostCandidate(Candidate):
+    """CatBoost oblivious trees (extra ``catboost``); trees chosen by early stopping.
+
+    Categories reach CatBoost as ordinal codes (unknown and missing as NaN), like every other
+    tree family here, so the exported model is a plain float-feature model that CatBoost's
+    JSON format describes completely.
+    """
+
+    name = "catboost"
+    complexity = 3
+    priority = 1
+    extra = "catboost"
+    module = "catboost"
+    uses_validation = True
+    max_trees = 3000
+    defaults: ClassVar[dict[str, Any]] = {
+        "learning_rate": 0.08,
+        "depth": 6,
+        "l2_leaf_reg": 3.0,
+        "random_strength": 1.0,
+        "bagging_temperature": 1.0,
+    }
+
+    @classmethod
+    def portfolio(cls, task: str) -> list[dict[str, Any]]:
+        """Return the defaults and deeper, more regularised trees with a slower rate."""
+        return [
+            dict(cls.defaults),
+            {**cls.defaults, "learning_rate": 0.05, "depth": 8, "l2_leaf_reg": 10.0},
+        ]
+
+    @classmethod
+    def suggest(cls, trial: Any, task: str) -> dict[str, Any]:
+        """Learning rate, depth, L2 regularisation, split noise and bagging strength."""
+        return {
+            "learning_rate": trial.suggest_float("catboost.learning_rate", 0.01, 0.3, log=True),
+            "depth": trial.suggest_int("catboost.depth", 3, 10),
+            "l2_leaf_reg": trial.suggest_float("catboost.l2_leaf_reg", 0.5, 30.0, log=True),
+            "random_strength": trial.suggest_float(
+                "catboost.random_strength", 0.1, 10.0, log=True
+            ),
+            "bagging_temperature": trial.suggest_float("catboost.bagging_temperature", 0.0, 1.0),
+        }
+
+    def _model(self, n_estimators: int | None = None) -> Any:
+        import catboost
+
+        cls = (
+            catboost.CatBoostRegressor
+            if self.task == "regression"
+            else catboost.CatBoostClassifier
+        )
+        return cls(
+            iterations=n_estimators or self.max_trees,
+            random_seed=self.seed,
+            thread_count=self.n_jobs,
+            verbose=0,
+            allow_writing_files=False,
+            **self.settings,
+        )
+
+    def fit(
+        self,
+        train_x: pd.DataFrame,
+        train_y: Any,
+        validation_x: pd.DataFrame,
+        validation_y: Any,
+        sample_weight: Any = None,
+    ) -> Pipeline:
+        """Fit on the training part, early-stopping on the validation part."""
+        from sklearn.pipeline import Pipeline
+
+        preprocess = self._preprocess().fit(train_x)
+        model = self._model()
+        model.fit(
+            preprocess.transform(train_x),
+            train_y,
+            sample_weight=sample_weight,
+            eval_set=(preprocess.transform(validation_x), validation_y),
+            early_stopping_rounds=50,
+            use_best_model=True,
+            callbacks=[_CatBoostClock(self)],
+        )
+        # use_best_model keeps only the trees up to the best iteration.
+        self.best_trees_ = int(model.tree_count_)
+        return Pipeline([("preprocess", preprocess), ("model", model)])
+
+
+class _CatBoostClock:
+    """CatBoost callback: continue while the candidate's :attr:`~Candidate.stop_at` is ahead."""
+
+    def __init__(self, candidate: Candidate) -> None:
+        self.candidate = candidate
+
+    def after_iteration(self, info: Any) -> bool:
+        return not self.candidate.out_of_time()
 
 
 class _ForestCandidate(Candidate):
@@ -494,7 +623,7 @@ class RandomForestCandidate(_ForestCandidate):
     """A random forest of full-depth trees, bootstrapped."""
 
     name = "random_forest"
-    priority = 4
+    priority = 5
     forest_classes = ("RandomForestClassifier", "RandomForestRegressor")
 
 
@@ -502,7 +631,7 @@ class ExtraTreesCandidate(_ForestCandidate):
     """Extremely randomised trees: random split thresholds, no bootstrap."""
 
     name = "extra_trees"
-    priority = 3
+    priority = 4
     forest_classes = ("ExtraTreesClassifier", "ExtraTreesRegressor")
 
 
@@ -511,7 +640,7 @@ class MLPCandidate(Candidate):
 
     name = "mlp"
     complexity = 4
-    priority = 5
+    priority = 6
     defaults: ClassVar[dict[str, Any]] = {
         "hidden": [64],
         "alpha": 1e-3,
@@ -561,6 +690,7 @@ CANDIDATES: dict[str, type[Candidate]] = {
         LinearCandidate,
         LightGBMCandidate,
         XGBoostCandidate,
+        CatBoostCandidate,
         RandomForestCandidate,
         ExtraTreesCandidate,
         MLPCandidate,

@@ -2,11 +2,13 @@
 
 Every setting is scored by (repeated) k-fold cross-validation on folds shared by all trials,
 so any two rows of the leaderboard can be compared with a paired test. Families take turns
-(round robin, the usual winners on tabular data first: LightGBM, XGBoost, linear, extra trees,
-random forest, MLP): first each family's portfolio, then one Optuna trial per family per
-round, each family with its own seeded TPE sampler and median pruner. Pruning looks at the
-running mean after each fold. The search stops when ``n_trials`` settings were scored or when
-its share of the time budget is spent, whichever comes first.
+(round robin, the usual winners on tabular data first: LightGBM, CatBoost, XGBoost, linear,
+extra trees, random forest, MLP): first each family's portfolio, then one Optuna trial per
+family per round, each family with its own seeded TPE sampler and median pruner. Pruning looks
+at the running mean after each fold. The search stops when ``n_trials`` settings were scored or
+when its share of the time budget is spent, whichever comes first. A fold that is still running
+at that moment is abandoned (boosters stop adding trees at once), except in the very first
+setting, which always finishes so that there is a model.
 
 Boosters early-stop inside each fold on a tenth of that fold's training rows, so the rows a
 fold scores never choose its tree count.
@@ -121,6 +123,8 @@ class _FoldJob:
     y: Any
     fit_rows: Any
     score_rows: Any
+    stop_at: float | None = None
+    """Wall-clock time (``time.time()``) after which the fold is abandoned; ``None``: never."""
 
 
 def _outputs(pipeline: Any, frame: pd.DataFrame, task: str) -> Any:
@@ -135,6 +139,7 @@ def _run_fold(job: _FoldJob) -> tuple[Any, int | None, float]:
     candidate = CANDIDATES[job.family](
         job.features, job.task, job.seed, n_jobs=job.threads, **job.params
     )
+    candidate.stop_at = job.stop_at
     fit_x, fit_y = job.x.iloc[job.fit_rows], job.y[job.fit_rows]
     weights = sample_weights(fit_y, job.class_weight)
     if candidate.uses_validation:
@@ -150,6 +155,9 @@ def _run_fold(job: _FoldJob) -> tuple[Any, int | None, float]:
         )
     else:
         pipeline = candidate.fit(fit_x, fit_y, fit_x.iloc[:0], fit_y[:0], sample_weight=weights)
+    if candidate.out_of_time():
+        # Boosters stopped adding trees at the deadline: the fold is not a fair score.
+        raise _Pruned
     with quiet_fit():
         outputs = _outputs(pipeline, job.x.iloc[job.score_rows], job.task)
     return outputs, candidate.best_trees_, time.perf_counter() - started
@@ -172,6 +180,7 @@ def _evaluate(
     settings: SearchSettings,
     executor: Executor,
     should_stop: Callable[[int, float], bool],
+    stop_at: float | None = None,
 ) -> TrialResult:
     n_outputs = 1 if task == "regression" else int(np.max(y)) + 1
     shape = (len(y),) if task == "regression" else (len(y), n_outputs)
@@ -195,6 +204,7 @@ def _evaluate(
                 y,
                 fit_rows,
                 score_rows,
+                stop_at,
             )
             for fit_rows, score_rows, _ in group
         ]
@@ -233,6 +243,8 @@ def run_search(
     report = report or (lambda message: None)
     started = time.perf_counter()
     deadline = started + settings.time_budget * settings.search_share
+    # The same deadline on the wall clock, which fold jobs in other processes can read.
+    wall_deadline = time.time() + settings.time_budget * settings.search_share
     executor = Executor(settings.backend, settings.n_jobs)
     direction: Literal["maximize", "minimize"] = (
         "maximize" if GREATER_IS_BETTER[metric] else "minimize"
@@ -306,6 +318,8 @@ def run_search(
                     settings=settings,
                     executor=executor,
                     should_stop=should_stop,
+                    # The very first setting always finishes, so that there is a model.
+                    stop_at=wall_deadline if results else None,
                 )
             except _Pruned:
                 if trial is not None:

@@ -65,7 +65,7 @@ class CandidateResult:
     """One leaderboard row: a family's best setting, or the ensemble."""
 
     name: str
-    status: str  # "ok", "too slow", "skipped" or "failed"
+    status: str  # "ok", "too slow", "not refitted", "skipped" or "failed"
     cv_scores: list[float] = field(default_factory=list)
     cv_mean: float = float("nan")
     cv_low: float = float("nan")
@@ -190,9 +190,35 @@ def train_candidates(
     rows: list[CandidateResult] = []
     fitted: dict[str, CompositeModel] = {}
     weights = sample_weights(train_y, search.class_weight)
-    for name, trial in best_trials.items():
-        report(f"{name}: refitting the best setting on all training rows")
+    deadline = started + search.time_budget
+    ranked_families = sorted(best_trials, key=lambda name: -sign * best_trials[name].mean)
+    for name in ranked_families:
+        trial = best_trials[name]
         family = CANDIDATES[name]
+        # A refit sees 1/k more rows than a fold fit (and boosters stop on their own).
+        expected = trial.fit_seconds * search.cv_folds / (search.cv_folds - 1)
+        if rows and time.perf_counter() + expected > deadline:
+            mean, low, high = corrected_interval(
+                trial.scores, folds.test_train_ratio, selection.confidence
+            )
+            message = f"not refitted: about {expected:.0f}s of refit would pass the time budget"
+            rows.append(
+                CandidateResult(
+                    name,
+                    "not refitted",
+                    trial.scores,
+                    mean,
+                    low,
+                    high,
+                    params=trial.params,
+                    message=message,
+                    trials=counts[name],
+                    complexity=family.complexity,
+                )
+            )
+            report(f"{name}: {message}")
+            continue
+        report(f"{name}: refitting the best setting on all training rows")
         candidate = family(
             features, task, search.seed, n_jobs=search.model_threads, **trial.params
         )
@@ -220,8 +246,9 @@ def train_candidates(
         )
     oof = {name: trial.oof for name, trial in best_trials.items()}
 
-    if selection.ensemble and len(best_trials) > 1:
-        ranked = sorted(best_trials.values(), key=lambda trial: -sign * trial.mean)
+    refitted = [best_trials[name] for name in ranked_families if name in fitted]
+    if selection.ensemble and len(refitted) > 1:
+        ranked = refitted
         weights_found = greedy_ensemble([_mean_oof(trial) for trial in ranked], train_y, metric)
         members = [
             (trial, weight) for trial, weight in zip(ranked, weights_found, strict=True) if weight
@@ -258,6 +285,8 @@ def train_candidates(
 
     if build_predictor is not None and cost_records:
         for row in rows:
+            if row.name not in fitted:
+                continue
             try:
                 predictor = build_predictor(fitted[row.name].export())
             except ExportError as error:
