@@ -379,7 +379,9 @@ class TextConfig(_Strict):
     explain_tokens: int = Field(default=5, ge=0, le=50, description="Tokens per explanation.")
 
 
-ENGINE_URL = re.compile(r"^(local|dask://(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:]+\])(:(?P<port>\d{1,5}))?)$")
+ENGINE_URL = re.compile(
+    r"^(local|dask://(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:]+\])(:(?P<port>\d{1,5}))?)$"
+)
 DASK_DEFAULT_PORT = 8786
 
 

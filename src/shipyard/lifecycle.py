@@ -445,7 +445,7 @@ def train(
 
 
 def optuna_storage_url(config: PipelineConfig) -> str | None:
-    """The Optuna storage URL of a run; ``registry`` means the registry's own database."""
+    """Return the Optuna storage URL of a run; ``registry`` is the registry's database."""
     storage = config.engine.optuna_storage
     return config.registry.resolved_url() if storage == "registry" else storage
 

@@ -144,7 +144,7 @@ class Engine(ABC):
         """One line for progress reports: what runs the work."""
         return self.name
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (nothing to release in process)
         """Release the engine's resources (a cluster connection)."""
 
     def __enter__(self) -> Engine:

@@ -107,7 +107,7 @@ class DaskEngine(Engine):
             )
 
     def describe(self) -> str:
-        """The scheduler address and the workers' thread count."""
+        """Name the scheduler address and the workers' thread count."""
         threads = sum(self.client.nthreads().values())
         return f"dask at {self.client.scheduler.address} ({threads} worker threads)"
 
@@ -116,7 +116,7 @@ class DaskEngine(Engine):
         return "dask", -1
 
     def _partitions(self, sources: Sequence[Path]) -> Any:
-        """A Dask DataFrame with one partition per file, read on the workers."""
+        """Return a Dask DataFrame with one partition per file, read on the workers."""
         import dask.dataframe as dd
         import pyarrow.parquet as pq
 
@@ -223,7 +223,7 @@ def _apply_partition(
     targets: list[str],
     partition_info: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """The ``map_partitions`` task: apply, write, and return the rows written."""
+    """Apply, write, and return the rows written (the ``map_partitions`` task)."""
     import pandas as pd
 
     if partition_info is None:  # Dask's meta inference calls it without one

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,7 +87,7 @@ class EncodePartition:
     validation_share: float
 
     def draws(self, frame: pd.DataFrame, salt: int = 0) -> Any:
-        """A uniform number per row from a seeded hash of its content."""
+        """Return a uniform number per row from a seeded hash of its content."""
         import pandas as pd
 
         hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
@@ -130,7 +131,7 @@ class SampleTrainRows:
     share: float
 
     def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The sampled training rows."""
+        """Return the sampled training rows."""
         keep = (self.encode.parts(frame) == TRAIN) & (self.encode.draws(frame, 1) < self.share)
         return frame[keep]
 
@@ -144,12 +145,13 @@ class PredictPartition:
     task: str
 
     def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Outputs as columns ``o0``, ``o1`` ... beside ``__label``."""
+        """Return the outputs as columns ``o0``, ``o1`` ... beside ``__label``."""
         import pandas as pd
 
         from shipyard.runtime.scorers import build_scorer
 
-        scorer = build_scorer("lightgbm-text", self.model, {}.__getitem__, self.task)
+        no_files: dict[str, str] = {}
+        scorer = build_scorer("lightgbm-text", self.model, no_files.__getitem__, self.task)
         values = frame[list(self.features)].to_numpy(np.float64)
         outputs = np.asarray(scorer.score(values), dtype=np.float64).reshape(len(frame), -1)
         result = pd.DataFrame(outputs, columns=[f"o{i}" for i in range(outputs.shape[1])])
@@ -184,6 +186,7 @@ def _task_and_classes(config: PipelineConfig, facts: Any) -> tuple[str, list[Any
     values = pd.Series(sorted(target.raw_values, key=str), name=config.data.target)
     if target.kind in ("integer", "number"):
         values = values.astype(np.float64 if target.kind == "number" else np.int64)
+    task: str
     if config.task != "auto":
         task = config.task
     elif len(target.raw_values) > 1000:
@@ -334,12 +337,15 @@ def _fit(
     ]
     tick = time.perf_counter()
     label = train[LABEL] if task == "regression" else train[LABEL].astype("int64")
-    model.fit(train[features], label, categorical_feature=categorical)
+    with warnings.catch_warnings():
+        # The scikit-learn wrapper always passes n_jobs; Dask sets the threads per worker.
+        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+        model.fit(train[features], label, categorical_feature=categorical)
     return model.to_local(), time.perf_counter() - tick
 
 
 def encode_categorical(encode: EncodePartition) -> list[str]:
-    """The columns the spec codes as categories."""
+    """Return the columns the spec codes as categories."""
     return [item["column"] for item in encode.spec["encoders"] if item["kind"] == "ordinal"]
 
 
@@ -394,7 +400,6 @@ def _test_outputs(
 def _reference_rows(
     engine: Engine, sources: list[Path], encode: EncodePartition, total_rows: int
 ) -> pd.DataFrame:
-    import pandas as pd
 
     frame = engine._partitions(sources)  # type: ignore[attr-defined]
     share = min(1.0, REFERENCE_ROWS / max(total_rows, 1))

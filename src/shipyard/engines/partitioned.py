@@ -1,5 +1,4 @@
-"""The data contract over partitioned data: inferred from merged per-partition facts, checked
-per partition.
+"""The data contract over partitioned data: inferred from merged facts, checked per partition.
 
 Each partition reports small, mergeable facts per column (its kind, rows, missing values,
 smallest value, and up to ``max_categories + 1`` distinct values); merged, they give exactly
@@ -21,6 +20,7 @@ from shipyard.data.contract import (
     ColumnContract,
     Contract,
     ValidationReport,
+    Violation,
 )
 from shipyard.engines.base import Engine
 from shipyard.errors import DataError
@@ -130,7 +130,7 @@ class ContractFacts:
 
 
 def _column_contract(name: str, facts: ColumnFacts, max_categories: int) -> ColumnContract | None:
-    """The rules of :func:`shipyard.data.contract.infer_contract`, applied to merged facts."""
+    """Apply the rules of :func:`shipyard.data.contract.infer_contract` to merged facts."""
     nullable = facts.missing > 0
     if facts.kind == "boolean":
         return ColumnContract(name=name, type="boolean", nullable=nullable)
@@ -218,7 +218,7 @@ def validate_partitions(
     function = ValidatePartition(contract, with_target)
     reports = engine.summarise_files(function, function.merge, sources)
     counts: Counter[str] = Counter()
-    violations = []
+    violations: list[Violation] = []
     offset = 0
     for rows, report in reports:
         counts.update(report.counts)

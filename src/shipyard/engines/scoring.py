@@ -50,7 +50,7 @@ class ScorePartition:
 
     @classmethod
     def for_version(cls, version: ModelVersion) -> ScorePartition:
-        """The function for a registered version."""
+        """Return the function for a registered version."""
         return cls(str(version.bundle_path), version.manifest_sha256)
 
     def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:

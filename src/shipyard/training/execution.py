@@ -42,13 +42,13 @@ class Executor:
         """How many of ``total`` items are handed over at once."""
         return total if self.n_jobs < 1 else min(self.n_jobs, max(total, 1))
 
-    def map(
-        self, function: Callable[..., Any], items: Sequence[Item], *shared: Any
-    ) -> list[Any]:
+    def map(self, function: Callable[..., Any], items: Sequence[Item], *shared: Any) -> list[Any]:
         """Return ``[function(item, *shared) for item in items]``, in item order."""
         if self.n_jobs == 1 or len(items) <= 1:
             return [function(item, *shared) for item in items]
-        from joblib import Parallel, delayed
+        from joblib import Parallel, delayed, parallel_config
 
-        parallel = Parallel(n_jobs=self.n_jobs, backend=self.backend)
-        return list(parallel(delayed(function)(item, *shared) for item in items))
+        # parallel_config (not Parallel's own argument) is what loads external backends such
+        # as 'dask' on first use.
+        with parallel_config(backend=self.backend, n_jobs=self.n_jobs):
+            return list(Parallel()(delayed(function)(item, *shared) for item in items))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from shipyard.errors import ConfigError
 
@@ -66,7 +66,12 @@ def open_storage(url: str | None) -> Any:
 
 
 def create_study(
-    storage: Any, prefix: str, family: str, direction: str, sampler: Any, pruner: Any
+    storage: Any,
+    prefix: str,
+    family: str,
+    direction: Literal["minimize", "maximize"],
+    sampler: Any,
+    pruner: Any,
 ) -> Any:
     """Create one family's study; in a shared storage its name is unique to this run."""
     import optuna
