@@ -22,6 +22,7 @@ shipyard.errors.ConfigError: Invalid configuration:
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +35,7 @@ __all__ = [
     "CLI_FLAGS",
     "CleaningConfig",
     "DataConfig",
+    "EngineConfig",
     "EvaluationConfig",
     "FairnessConfig",
     "LeakageConfig",
@@ -387,6 +389,74 @@ class TextConfig(_Strict):
     explain_tokens: int = Field(default=5, ge=0, le=50, description="Tokens per explanation.")
 
 
+ENGINE_URL = re.compile(
+    r"^(local|dask://(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:]+\])(:(?P<port>\d{1,5}))?)$"
+)
+DASK_DEFAULT_PORT = 8786
+
+
+class EngineConfig(_Strict):
+    """Where tuning folds, batch scoring, profiling and distributed training run.
+
+    ``local`` (the default) runs everything in this process and imports nothing of Dask;
+    ``dask://HOST:PORT`` sends the work to the Dask scheduler there (see docs/scale.md).
+    """
+
+    url: str = Field(
+        default="local",
+        description="'local' (in process) or 'dask://HOST[:PORT]' (a Dask scheduler; port 8786).",
+    )
+    optuna_storage: str | None = Field(
+        default=None,
+        description="Where Optuna keeps the studies: unset for memory, 'journal:PATH' for a "
+        "journal file, 'registry' for the registry's database, or an SQLAlchemy URL.",
+    )
+    connect_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds to wait for the scheduler and its workers."
+    )
+    distributed_training: bool = Field(
+        default=False,
+        description="Train LightGBM with lightgbm.dask on data.source read as partitions on the "
+        "workers, instead of the in-memory search (needs a Dask engine).",
+    )
+    trees: int = Field(
+        default=300, ge=1, le=100_000, description="Boosting rounds of distributed training."
+    )
+    learning_rate: float = Field(
+        default=0.05, gt=0, le=1, description="Learning rate of distributed training."
+    )
+    num_leaves: int = Field(
+        default=31, ge=2, le=131_072, description="Leaves per tree of distributed training."
+    )
+
+    @model_validator(mode="after")
+    def _url_is_known(self) -> EngineConfig:
+        if not ENGINE_URL.match(self.url):
+            raise ValueError(
+                f"engine.url must be 'local' or 'dask://HOST:PORT' (a Dask scheduler, for "
+                f"example dask://127.0.0.1:8786); got {self.url!r}"
+            )
+        if self.distributed_training and self.kind == "local":
+            raise ValueError(
+                "engine.distributed_training needs a cluster: set engine.url to "
+                "dask://HOST:PORT (see docs/scale.md)"
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        """``local`` or ``dask``."""
+        return "local" if self.url == "local" else "dask"
+
+    @property
+    def scheduler_address(self) -> str:
+        """The Dask scheduler as Dask spells it, ``tcp://HOST:PORT``."""
+        found = ENGINE_URL.match(self.url)
+        if found is None or self.kind != "dask":
+            raise ConfigError(f"engine.url {self.url!r} names no Dask scheduler.")
+        return f"tcp://{found['host']}:{found['port'] or DASK_DEFAULT_PORT}"
+
+
 class PipelineConfig(_Strict):
     """The whole pipeline spec, as read from ``shipyard.yaml``."""
 
@@ -407,6 +477,7 @@ class PipelineConfig(_Strict):
     fairness: FairnessConfig = FairnessConfig()
     serving: ServingConfig = ServingConfig()
     registry: RegistryConfig = RegistryConfig()
+    engine: EngineConfig = EngineConfig()
     recommendation: RecommendationConfig | None = None
     text: TextConfig | None = None
 
@@ -467,6 +538,7 @@ CLI_FLAGS: dict[str, str] = {
     "shadow": "serving.shadow",
     "access_log": "serving.access_log",
     "chunk_size": "serving.chunk_size",
+    "engine": "engine.url",
 }
 
 

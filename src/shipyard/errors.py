@@ -11,6 +11,8 @@ too, so existing ``except ValueError`` blocks keep working::
     ├── TrainingError (RuntimeError)        no candidate could be trained
     ├── ExportError (RuntimeError)          a model cannot be exported to the serving format,
     │                                       or the exported model disagrees with the trained one
+    ├── EngineError (RuntimeError)          the cluster engine cannot be reached or lost the work
+    │   └── PartitionError                  one partition (file) failed: names it and the reason
     ├── RegistryError                       registry problems
     │   ├── ModelNotFoundError (LookupError) no such model, version or alias
     │   └── BundleIntegrityError            a bundle file is missing, extra or altered
@@ -27,9 +29,11 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DataValidationError",
+    "EngineError",
     "ExportError",
     "MissingDependencyError",
     "ModelNotFoundError",
+    "PartitionError",
     "RegistryError",
     "ShipyardError",
     "TrainingError",
@@ -70,6 +74,33 @@ class TrainingError(ShipyardError, RuntimeError):
 
 class ExportError(ShipyardError, RuntimeError):
     """A model cannot be exported to the serving format, or fails the parity check."""
+
+
+class EngineError(ShipyardError, RuntimeError):
+    """The cluster engine cannot be reached, or it lost work (for example a worker kept dying)."""
+
+
+class PartitionError(EngineError):
+    """One partition (one input file) failed; the message names the file and the reason.
+
+    Parameters
+    ----------
+    message
+        The whole message.
+    source
+        The file the partition was read from.
+    reason
+        Why it failed (the original error, as text).
+    """
+
+    def __init__(self, message: str, source: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.source = source
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised on a worker and re-raised in the client: keep the fields through pickling.
+        return (type(self), (str(self), self.source, self.reason))
 
 
 class RegistryError(ShipyardError):

@@ -41,6 +41,8 @@ from shipyard.training.trainer import CandidateResult, SelectionSettings, train_
 if TYPE_CHECKING:
     import pandas as pd
 
+    from shipyard.engines import Engine
+
 __all__ = ["EvaluationRun", "TrainRun", "evaluate", "train"]
 
 Reporter = Callable[[str], None]
@@ -151,12 +153,20 @@ def _encode_target(series: pd.Series, task: str, classes: list[Any]) -> Any:
 
 
 def train(
-    config: PipelineConfig, report: Reporter | None = None, registry: Registry | None = None
+    config: PipelineConfig,
+    report: Reporter | None = None,
+    registry: Registry | None = None,
+    engine: Engine | None = None,
 ) -> TrainRun:
     """Run the whole pipeline a config describes and register the model.
 
     The first version of a model becomes its ``champion``; later versions are registered
-    without moving the alias (promote them with :meth:`Registry.promote`).
+    without moving the alias (promote them with :meth:`Registry.promote`). The model is
+    registered only once every step succeeded.
+
+    With a cluster engine (``engine.url``, or ``engine`` given), the cross-validation folds
+    of the search run on the cluster; with ``engine.distributed_training`` LightGBM is trained
+    on the cluster from partitioned data instead (see docs/scale.md).
 
     Raises
     ------
@@ -169,7 +179,16 @@ def train(
     """
     if config.task in ("recommendation", "text_classification"):
         return _train_other_task(config, report, registry)
+    if engine is None:
+        from shipyard.engines import open_engine
+
+        with open_engine(config.engine) as opened:
+            return train(config, report, registry, opened)
     report = report or (lambda message: None)
+    if config.engine.distributed_training:
+        from shipyard.engines.distributed import train_distributed
+
+        return train_distributed(config, engine, report, registry)
     started = time.perf_counter()
     target, notes = config.data.target, []
 
@@ -247,6 +266,9 @@ def train(
     features = feature_set(contract)
     columns = contract.feature_names
     training = config.training
+    backend, n_jobs = engine.fan_out(training.backend, training.n_jobs)
+    if engine.name != "local":
+        report(f"cross-validation folds run on {engine.describe()}")
 
     cleaner = Cleaner(data_report.cleaning_spec) if data_report.cleaning_spec else None
 
@@ -282,9 +304,11 @@ def train(
             cv_repeats=training.cv_repeats,
             seed=config.seed,
             model_threads=training.model_threads,
-            backend=training.backend,
-            n_jobs=training.n_jobs,
+            backend=backend,
+            n_jobs=n_jobs,
             class_weight=None if training.class_weight == "none" else training.class_weight,
+            optuna_storage=optuna_storage_url(config),
+            study_prefix=f"shipyard-{config.name}",
         ),
         selection=SelectionSettings(
             ensemble=training.ensemble,
@@ -421,6 +445,12 @@ def train(
         fairness=fairness,
         data=data_report.as_dict(),
     )
+
+
+def optuna_storage_url(config: PipelineConfig) -> str | None:
+    """Return the Optuna storage URL of a run; ``registry`` is the registry's database."""
+    storage = config.engine.optuna_storage
+    return config.registry.resolved_url() if storage == "registry" else storage
 
 
 def _evaluation_files(

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from shipyard.runtime.predictor import Predictor
 
-__all__ = ["count_rows", "score_file"]
+__all__ = ["count_rows", "score_chunk", "score_file"]
 
 Progress = Callable[[int], None]
 
@@ -75,6 +75,24 @@ def _with_predictions(chunk: pd.DataFrame, predictor: Predictor, outputs: Any) -
     return chunk
 
 
+def score_chunk(predictor: Predictor, chunk: pd.DataFrame, what: str) -> pd.DataFrame:
+    """Clean, check and score one chunk; return it with the prediction columns added.
+
+    This is the pure ``DataFrame -> DataFrame`` step of batch scoring: :func:`score_file` runs
+    it per chunk of a file, and a cluster engine runs it per partition. ``chunk`` gains the
+    columns in place.
+
+    Raises
+    ------
+    DataValidationError
+        When a row breaks the contract (``what`` names the data in the message).
+    """
+    cleaned = predictor.clean_frame(chunk)
+    predictor.contract.validate_frame(cleaned).raise_if_failed(what)
+    outputs = predictor.score_frame(cleaned)
+    return _with_predictions(chunk, predictor, outputs)
+
+
 def score_file(
     predictor: Predictor,
     source: str | Path,
@@ -112,10 +130,7 @@ def score_file(
     try:
         for chunk in _chunks(source, chunk_size):
             chunk.index = pd.RangeIndex(scored, scored + len(chunk))
-            cleaned = predictor.clean_frame(chunk)
-            predictor.contract.validate_frame(cleaned).raise_if_failed(f"'{source}'")
-            outputs = predictor.score_frame(cleaned)
-            result = _with_predictions(chunk, predictor, outputs)
+            result = score_chunk(predictor, chunk, f"'{source}'")
             if out_kind == "csv":
                 result.to_csv(partial, mode="a" if scored else "w", header=not scored, index=False)
             else:

@@ -178,14 +178,13 @@ def test_a_fold_running_past_the_deadline_is_abandoned(data: Data, family: str) 
     def job(stop_at: float | None) -> _FoldJob:
         rows = np.arange(ROWS)
         return _FoldJob(
-            family, {}, data.features, "binary", 0, 1, None,
-            data.train_x, data.train_y, rows[:900], rows[900:], stop_at,
-        )  # fmt: skip
+            family, {}, data.features, "binary", 0, 1, None, rows[:900], rows[900:], stop_at
+        )
 
-    outputs, trees, _ = _run_fold(job(None))
+    outputs, trees, _ = _run_fold(job(None), data.train_x, data.train_y)
     assert outputs.shape == (ROWS - 900, 2)
     with pytest.raises(_Pruned):
-        _run_fold(job(time.time() - 1.0))
+        _run_fold(job(time.time() - 1.0), data.train_x, data.train_y)
     if family != "linear":
         # A booster stops adding trees at the deadline instead of finishing its search.
         candidate = CANDIDATES[family](data.features, "binary", 0)

@@ -81,6 +81,25 @@ RegistryOption = Annotated[
     str | None, typer.Option("--registry", help="Registry database URL (registry.url).")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+EngineOption = Annotated[
+    str | None,
+    typer.Option(help="'local' or a Dask scheduler, dask://HOST:PORT (engine.url)."),
+]
+
+
+def engine_config(config: Path | None, url: str | None) -> Any:
+    """Return the ``engine`` section: the config file's (or defaults), with ``--engine`` set."""
+    from shipyard.config import EngineConfig
+
+    default = Path("shipyard.yaml")
+    source = config if config is not None else (default if default.is_file() else None)
+    settings = load_config(source).engine if source is not None else EngineConfig()
+    if url is None:
+        return settings
+    raw = {**settings.model_dump(), CLI_FLAGS["engine"].removeprefix("engine."): url}
+    return load_config_dict(
+        {"name": "engine", "data": {"source": "-", "target": "-"}, "engine": raw}
+    ).engine
 
 
 def _parse_sets(assignments: list[str]) -> dict[str, Any]:
@@ -180,6 +199,7 @@ def train(
         list[str] | None, typer.Option(help="Sensitive column, repeatable (sensitive).")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (seed).")] = None,
+    engine: EngineOption = None,
     home: HomeOption = None,
     registry: RegistryOption = None,
     sets: Annotated[
@@ -205,6 +225,7 @@ def train(
         "drop": drop,
         "sensitive": sensitive,
         "seed": seed,
+        "engine": engine,
         "home": home,
         "registry": registry,
     }
@@ -484,18 +505,24 @@ def serve(
 def predict(
     context: typer.Context,
     reference: Annotated[str, typer.Argument(help="NAME, NAME@ALIAS or NAME:VERSION.")],
-    data: Annotated[Path, typer.Option(help="CSV or Parquet file to score.")],
+    data: Annotated[
+        Path, typer.Option(help="CSV or Parquet file, or a directory of Parquet files, to score.")
+    ],
     output_path: Annotated[
-        Path, typer.Option("--output", "-o", help="New CSV or Parquet file to write.")
+        Path,
+        typer.Option(
+            "--output", "-o", help="New CSV or Parquet file (a new directory for a directory)."
+        ),
     ],
     chunk_size: Annotated[
         int | None, typer.Option(min=1, help="Rows per chunk (serving.chunk_size).")
     ] = None,
+    engine: EngineOption = None,
     config: ConfigOption = None,
     home: HomeOption = None,
     registry: RegistryOption = None,
 ) -> None:
-    """Score a file in chunks through the served path, with a progress bar."""
+    """Score a file in chunks, or a directory of Parquet files, through the served path."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from shipyard.config import ServingConfig
@@ -503,6 +530,15 @@ def predict(
 
     settings = load_config(config).serving if config else ServingConfig()
     chunk_size = chunk_size or settings.chunk_size
+    engine_settings = engine_config(config, engine)
+    if data.is_dir():
+        _predict_directory(config, home, registry, reference, data, output_path, engine_settings)
+        return
+    if engine_settings.kind != "local":
+        raise ConfigError(
+            f"--engine {engine_settings.url} scores a directory of Parquet files (one "
+            f"partition each); '{data}' is a single file. Pass a directory, or drop --engine."
+        )
     predictor = _open_registry(config, home, registry).load_predictor(reference)
     total = count_rows(data) if data.is_file() else None
     with Progress(
@@ -521,6 +557,46 @@ def predict(
             progress=lambda n: progress.advance(task_id, n),
         )
     output.console.print(f"Scored {rows} rows into {output_path}")
+
+
+def _predict_directory(
+    config: Path | None,
+    home: str | None,
+    registry: str | None,
+    reference: str,
+    data: Path,
+    output_path: Path,
+    engine_settings: Any,
+) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from shipyard.engines import open_engine
+    from shipyard.engines.directory import count_partition_rows, list_partitions
+    from shipyard.engines.scoring import score_directory
+
+    version = _open_registry(config, home, registry).resolve(reference)
+    total = count_partition_rows(list_partitions(data))
+    with (
+        open_engine(engine_settings) as opened,
+        Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=output.error_console,
+        ) as progress,
+    ):
+        task_id = progress.add_task(f"scoring {data.name} on {opened.describe()}", total=total)
+        result = score_directory(
+            version,
+            data,
+            output_path,
+            opened,
+            progress=lambda n: progress.advance(task_id, n),
+        )
+    output.console.print(
+        f"Scored {result.total_rows} rows in {len(result.files)} files into {output_path}"
+    )
 
 
 # -- demo -----------------------------------------------------------------------------------

@@ -12,7 +12,13 @@ import typer
 from pydantic import ValidationError
 
 from shipyard.cli import output
-from shipyard.cli.commands import ConfigOption, JsonOption, handles_errors
+from shipyard.cli.commands import (
+    ConfigOption,
+    EngineOption,
+    JsonOption,
+    engine_config,
+    handles_errors,
+)
 from shipyard.config import ValidationConfig, load_config
 from shipyard.errors import ConfigError
 
@@ -21,21 +27,42 @@ __all__ = ["print_data_section", "register"]
 
 def profile(
     context: typer.Context,
-    source: Annotated[str, typer.Argument(help="CSV/TSV/Parquet/JSON-lines file or SQL source.")],
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="CSV/TSV/Parquet/JSON-lines file, SQL source, or a directory of Parquet files."
+        ),
+    ],
     target: Annotated[
         str | None, typer.Option(help="Column to predict: measure associations with it.")
     ] = None,
     report: Annotated[
         Path | None, typer.Option(help="HTML report to write (default: SOURCE.profile.html).")
     ] = None,
+    engine: EngineOption = None,
+    config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Profile a data set: types, missing values, distributions; writes HTML and JSON reports."""
+    """Profile a data set: types, missing values, distributions; writes HTML and JSON reports.
+
+    A directory of Parquet files is profiled per file (partition) and merged, on the engine
+    given by --engine or engine.url (in process by default).
+    """
     from shipyard.data.profile import profile_table
     from shipyard.data.report import write_reports
 
+    settings = engine_config(config, engine)
+    partitioned = Path(source).is_dir() or settings.kind != "local"
     with output.error_console.status(f"profiling {source}"):
-        found = profile_table(source, target=target)
+        if partitioned:
+            from shipyard.engines import open_engine
+            from shipyard.engines.directory import list_partitions
+            from shipyard.engines.profiling import profile_partitions
+
+            with open_engine(settings) as opened:
+                found = profile_partitions(opened, list_partitions(source), target=target)
+        else:
+            found = profile_table(source, target=target)
     stem = Path(str(source).split("#")[0].split("/")[-1] or "profile").name
     html_path = report or Path(f"{stem}.profile.html")
     json_path = html_path.with_suffix(".json")

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from shipyard.data.contract import Contract
 
-__all__ = ["Predictor"]
+__all__ = ["Predictor", "encode_frame"]
 
 
 class Predictor:
@@ -113,14 +113,19 @@ class Predictor:
 
     def score_frame(self, frame: pd.DataFrame) -> FloatArray:
         """Score a whole (clean) frame through the batch path (columns at a time)."""
-        columns = {name: _column_values(frame[name]) for name in self.preprocessor.input_columns}
-        return self.scorer.score(self.preprocessor.transform_columns(columns))
+        return self.scorer.score(encode_frame(self.preprocessor, frame))
 
     def labels_from_outputs(self, outputs: FloatArray) -> list[Any]:
         """Return the predicted label (or value) of each row of raw outputs."""
         if self.task == "regression":
             return [float(value) for value in outputs]
         return [self.classes[index] for index in self.class_indices(outputs).tolist()]
+
+
+def encode_frame(preprocessor: CompiledPreprocessor, frame: pd.DataFrame) -> FloatArray:
+    """Encode a frame's input columns into the model's feature matrix (the batch path)."""
+    columns = {name: _column_values(frame[name]) for name in preprocessor.input_columns}
+    return preprocessor.transform_columns(columns)
 
 
 def _column_values(series: pd.Series) -> Any:

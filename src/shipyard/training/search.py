@@ -27,6 +27,7 @@ import numpy as np
 from shipyard.evaluation.metrics import GREATER_IS_BETTER, score
 from shipyard.tasks.tabular import CANDIDATES, Candidate, FeatureSet, quiet_fit
 from shipyard.training.execution import Executor
+from shipyard.training.studies import create_study, open_storage
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,6 +55,8 @@ class SearchSettings:
     backend: str = "loky"
     n_jobs: int = 1
     class_weight: str | None = None
+    optuna_storage: str | None = None
+    study_prefix: str = "shipyard"
 
 
 @dataclass
@@ -119,8 +122,6 @@ class _FoldJob:
     seed: int
     threads: int
     class_weight: str | None
-    x: Any
-    y: Any
     fit_rows: Any
     score_rows: Any
     stop_at: float | None = None
@@ -133,14 +134,14 @@ def _outputs(pipeline: Any, frame: pd.DataFrame, task: str) -> Any:
     return np.asarray(pipeline.predict_proba(frame), dtype=np.float64)
 
 
-def _run_fold(job: _FoldJob) -> tuple[Any, int | None, float]:
+def _run_fold(job: _FoldJob, x: pd.DataFrame, y: Any) -> tuple[Any, int | None, float]:
     """Fit one fold; return its out-of-fold outputs, chosen tree count and fit seconds."""
     started = time.perf_counter()
     candidate = CANDIDATES[job.family](
         job.features, job.task, job.seed, n_jobs=job.threads, **job.params
     )
     candidate.stop_at = job.stop_at
-    fit_x, fit_y = job.x.iloc[job.fit_rows], job.y[job.fit_rows]
+    fit_x, fit_y = x.iloc[job.fit_rows], y[job.fit_rows]
     weights = sample_weights(fit_y, job.class_weight)
     if candidate.uses_validation:
         # Early-stop on a seeded tenth of the fold's own training rows.
@@ -159,7 +160,7 @@ def _run_fold(job: _FoldJob) -> tuple[Any, int | None, float]:
         # Boosters stopped adding trees at the deadline: the fold is not a fair score.
         raise _Pruned
     with quiet_fit():
-        outputs = _outputs(pipeline, job.x.iloc[job.score_rows], job.task)
+        outputs = _outputs(pipeline, x.iloc[job.score_rows], job.task)
     return outputs, candidate.best_trees_, time.perf_counter() - started
 
 
@@ -188,7 +189,7 @@ def _evaluate(
     scores: list[float] = []
     trees: list[int] = []
     seconds = 0.0
-    chunk = max(1, executor.n_jobs)
+    chunk = executor.batch_size(len(folds.splits))
     for start in range(0, len(folds.splits), chunk):
         group = folds.splits[start : start + chunk]
         jobs = [
@@ -200,8 +201,6 @@ def _evaluate(
                 settings.seed,
                 settings.model_threads,
                 settings.class_weight,
-                x,
-                y,
                 fit_rows,
                 score_rows,
                 stop_at,
@@ -209,15 +208,19 @@ def _evaluate(
             for fit_rows, score_rows, _ in group
         ]
         for (_, score_rows, repeat), (outputs, best_trees, fit_seconds) in zip(
-            group, executor.map(_run_fold, jobs), strict=True
+            group, executor.map(_run_fold, jobs, x, y), strict=True
         ):
             oof[repeat][score_rows] = outputs
             scores.append(score(metric, y[score_rows], outputs))
             seconds += fit_seconds
             if best_trees:
                 trees.append(best_trees)
-        if start + chunk < len(folds.splits) and should_stop(len(scores), float(np.mean(scores))):
-            raise _Pruned
+            # The pruner sees the running mean after every fold, in fold order, however many
+            # folds ran at once: the same trials are pruned in process and on a cluster.
+            if len(scores) < len(folds.splits) and should_stop(
+                len(scores), float(np.mean(scores))
+            ):
+                raise _Pruned
     return TrialResult(family, params, scores, oof, seconds / len(scores), trees)
 
 
@@ -258,14 +261,21 @@ def run_search(
         else:
             problems[name] = f"not installed: pip install 'shipyard[{family.extra}]'"
             report(f"{name}: skipped, {problems[name]}")
+    storage = open_storage(settings.optuna_storage)
     studies = {
-        family.name: optuna.create_study(
-            direction=direction,
+        family.name: create_study(
+            storage,
+            settings.study_prefix,
+            family.name,
+            direction,
             sampler=optuna.samplers.TPESampler(seed=settings.seed + index),
             pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
         )
         for index, family in enumerate(families)
     }
+    if storage is not None:
+        names = ", ".join(study.study_name for study in studies.values())
+        report(f"Optuna studies in {type(storage).__name__}: {names}")
     portfolio = {family.name: family.portfolio(task) for family in families}
     results: list[TrialResult] = []
     done: dict[str, int] = {family.name: 0 for family in families}
