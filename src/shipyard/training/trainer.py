@@ -25,7 +25,8 @@ import numpy as np
 from shipyard.errors import ExportError, TrainingError
 from shipyard.evaluation.metrics import GREATER_IS_BETTER, score
 from shipyard.evaluation.stats import corrected_interval, corrected_paired_ttest
-from shipyard.tasks.tabular import CANDIDATES, FeatureSet
+from shipyard.tasks.families import candidate_class
+from shipyard.tasks.tabular import FeatureSet
 from shipyard.training.ensemble import (
     CompositeModel,
     fit_calibration,
@@ -192,7 +193,7 @@ def train_candidates(
     weights = sample_weights(train_y, search.class_weight)
     for name, trial in best_trials.items():
         report(f"{name}: refitting the best setting on all training rows")
-        family = CANDIDATES[name]
+        family = candidate_class(name)
         candidate = family(
             features, task, search.seed, n_jobs=search.model_threads, **trial.params
         )

@@ -42,7 +42,7 @@ def test_embedding_classifier_trains_exports_and_serves(tmp_path):
             "task": "text_classification",
             "positive_class": "spam",
             "data": {"source": str(source), "target": "label"},
-            "training": {"cv_folds": 2},
+            "training": {"cv_folds": 2, "n_trials": 1},
             "text": {"candidates": ["minilm_embedding"], "regularization": [10.0]},
             "evaluation": {"bootstrap_samples": 100},
             "registry": {"home": str(tmp_path / "home")},
@@ -50,7 +50,8 @@ def test_embedding_classifier_trains_exports_and_serves(tmp_path):
     )
     registry = Registry.from_config(config.registry)
     run = train(config, registry=registry)
-    assert run.best == "minilm_embedding C=10"
+    assert run.best == "minilm_embedding"
+    assert run.leaderboard[0].params["regularisation"] == 10.0
     assert run.parity["batched"] <= 1e-6
     assert run.parity["single"] <= 1e-6
     assert run.test_metrics["roc_auc"].value > 0.9
