@@ -59,7 +59,8 @@ def _moments(values: list[Any], column: pd.Series) -> Any:
     if pd.api.types.is_datetime64_dtype(column.dtype):
         return moments.dt.tz_localize(None).astype(column.dtype)
     if pd.api.types.is_numeric_dtype(column.dtype):
-        return moments.astype("int64") // 10**9  # seconds since the epoch
+        epoch = pd.Timestamp(0, tz="UTC")
+        return (moments - epoch) // pd.Timedelta(seconds=1)  # seconds since the epoch
     return moments.dt.strftime("%Y-%m-%dT%H:%M:%S")
 
 

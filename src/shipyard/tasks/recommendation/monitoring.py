@@ -60,6 +60,7 @@ __all__ = [
 
 BUCKETS = 10
 REFERENCE_USERS = 2000
+NEW_ITEM = "new"
 MIN_FEEDBACK_LISTS = 30
 """Windows with fewer labelled lists report no hit rate."""
 
@@ -152,7 +153,7 @@ def recommendation_monitoring(
             is_cold = bool(output.get("cold_start"))
             cold.append("true" if is_cold else "false")
             if not is_cold:  # a cold list is the popularity list: it says nothing of the model
-                listed += [bucket_of.get(str(item)) for item in output.get("items", [])]
+                listed += [bucket_of.get(str(item), NEW_ITEM) for item in output.get("items", [])]
         return {"recommended_popularity": listed, "cold_start": cold}
 
     def performance(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -175,8 +176,11 @@ def recommendation_monitoring(
                 np.mean([bool(row["output"].get("cold_start")) for row in logged])
             ),
         }
+        # Items outside the training catalogue count in the sketch's "other" bin.
         taken = [
-            bucket_of.get(str(item)) for row in labelled for item in feedback_items(row["label"])
+            bucket_of.get(str(item), NEW_ITEM)
+            for row in labelled
+            for item in feedback_items(row["label"])
         ]
         if taken:
             window = clicked_reference.empty()
