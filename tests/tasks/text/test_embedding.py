@@ -69,5 +69,21 @@ def test_embedding_classifier_trains_exports_and_serves(tmp_path):
         )
         with urllib.request.urlopen(request, timeout=60) as response:
             answer = json.loads(response.read())
+        unseen = datasets.load("sms_spam").train.drop(sample.index).head(100)
+        batch = urllib.request.Request(
+            f"{url}/v1/models/spam-embedding/predict",
+            data=json.dumps([{"text": text} for text in unseen["text"]]).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(batch, timeout=120) as response:
+            assert response.status == 200
     assert answer["prediction"] == "spam"
     assert answer["explanation"] == []
+    # Monitoring embeds the logged texts and compares them with the training centroid.
+    from shipyard.monitoring.service import monitor
+
+    window = monitor(registry, run.version.reference, window_size=100).windows[0]
+    assert window.count == 100
+    columns = {row["column"] for row in window.report}
+    assert {"centroid_cosine", "oov_rate", "__prediction__"} <= columns
