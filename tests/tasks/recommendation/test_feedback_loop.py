@@ -19,6 +19,7 @@ import pytest
 from shipyard import datasets
 from shipyard.config import ServingConfig, load_config_dict
 from shipyard.evaluation.card import card_for_version
+from shipyard.evaluation.report import report_for_version
 from shipyard.lifecycle import TrainRun, train
 from shipyard.loop import retrain
 from shipyard.monitoring.log import MonitoringStore
@@ -206,3 +207,7 @@ def test_recommender_card_has_ranking_coverage_and_cold_start(served: Served):
     assert f"{gain.value:.4f} [{gain.low:.4f}, {gain.high:.4f}]" in markdown
     assert "Interactions: user 'UserID', item 'WineID'" in markdown
     assert "exposure bias" in markdown
+    _, page = report_for_version(served.registry, "wines:1")
+    html = page.read_text(encoding="utf-8")
+    assert "<h2>Ranking quality against the popularity baseline</h2>" in html
+    assert "<h2>Model selection</h2>" in html
