@@ -4,11 +4,12 @@ from shipyard.demos.spam import run_spam_demo
 
 
 def test_spam_demo_reaches_f1_095_and_serves_real_messages(tmp_path):
-    # One candidate and two folds keep the test fast; the demo itself searches four.
+    # One candidate, one setting and two folds keep the test fast; the demo searches more.
     result = run_spam_demo(
         {
             "registry.home": str(tmp_path / "home"),
             "training.cv_folds": 2,
+            "training.n_trials": 1,
             "text.candidates": ["tfidf_word_char"],
             "text.regularization": [100.0],
             "evaluation.bootstrap_samples": 300,

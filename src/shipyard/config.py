@@ -384,7 +384,9 @@ class TextConfig(_Strict):
     min_df: int = Field(default=2, ge=1, description="Drop terms in fewer documents.")
     max_features: int = Field(default=50_000, ge=10, description="Terms kept per vectorizer.")
     regularization: tuple[float, ...] = Field(
-        default=(1.0, 10.0, 100.0), min_length=1, description="Inverse penalties C searched."
+        default=(1.0, 10.0, 100.0),
+        min_length=1,
+        description="C values tried first (the portfolio); Optuna then searches C.",
     )
     explain_tokens: int = Field(default=5, ge=0, le=50, description="Tokens per explanation.")
 

@@ -6,6 +6,12 @@ trains and registers a challenger, and scores challenger and champion on the mos
 labelled rows, which neither trained on. The challenger becomes champion only when the paired
 bootstrap interval of the metric difference lies entirely above zero with enough rows, and the
 registry's fairness gate agrees. Every decision is written to the audit log with its numbers.
+
+The turn is the same for every task; only two steps depend on it (:class:`RetrainSteps`): how
+labelled rows join the training data, and how the gate scores the two versions. Tabular
+models and text classifiers add rows of inputs plus label and compare the champion's metric
+with :func:`~shipyard.monitoring.gate.compare_models`; recommenders add the clicked or bought
+items as interactions and compare NDCG@k paired over users (:mod:`shipyard.loop_recommend`).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from shipyard.config import PipelineConfig, apply_overrides, load_config_dict
@@ -79,8 +86,6 @@ def retrain(
     RegistryError
         When the champion has no saved config.
     """
-    import pandas as pd
-
     report = report or (lambda message: None)
     champion = registry.resolve(f"{name}@{DEFAULT_ALIAS}")
     if not champion.config:
@@ -103,20 +108,18 @@ def retrain(
         f"{len(hold_out)} are kept for the gate"
     )
 
-    target = config.data.target
-    new_rows = pd.DataFrame([{**row["inputs"], target: row["label"]} for row in learn])
-    from shipyard.data.sources import read_table
-
-    combined = pd.concat([read_table(config.data.source), new_rows], ignore_index=True)
+    steps = _task_steps(config.task)
     folder = registry.artifacts.parent / "retraining"
     folder.mkdir(parents=True, exist_ok=True)
     source = folder / f"{name}-{int(time.time())}.parquet"
-    combined.to_parquet(source, index=False)
+    total, new_rows = steps.extend(config, learn, source)
     challenger_config = _with_source(config, str(source))
-    report(f"training a challenger on {len(combined)} rows ({len(new_rows)} new)")
+    report(f"training a challenger on {total} rows ({new_rows} new)")
     challenger = train(challenger_config, report=report, registry=registry)
 
-    gate = _gate(registry, champion, challenger.version, hold_out, min_gate_rows, min_improvement)
+    gate = steps.gate(
+        registry, champion, challenger.version, hold_out, min_gate_rows, min_improvement
+    )
     report(f"gate: {gate.reason}")
     promoted, message = False, f"{challenger.version.reference} stays a challenger: {gate.reason}"
     if gate.passed:
@@ -138,7 +141,52 @@ def retrain(
         {"passed": gate.passed, "promoted": promoted, **gate.as_dict()},
     )
     report(message)
-    return RetrainRun(champion, challenger, gate, promoted, len(new_rows), len(hold_out), message)
+    return RetrainRun(champion, challenger, gate, promoted, new_rows, len(hold_out), message)
+
+
+@dataclass(frozen=True)
+class RetrainSteps:
+    """The task-specific parts of a turn of the loop; the rest is the same for every task.
+
+    ``extend(config, learn, path)`` writes the champion's data plus the labelled rows
+    ``learn`` to ``path`` (Parquet) and returns ``(rows, new rows)``; ``gate(registry,
+    champion, challenger, hold_out, min_rows, min_improvement)`` scores both versions on the
+    held-out labelled rows.
+    """
+
+    extend: Callable[[PipelineConfig, list[dict[str, Any]], Path], tuple[int, int]]
+    gate: Callable[
+        [Registry, ModelVersion, ModelVersion, list[dict[str, Any]], int, float], GateResult
+    ]
+
+
+def _task_steps(task: str) -> RetrainSteps:
+    """Return the steps of a task.
+
+    Tabular models and text classifiers learn from rows of inputs plus a label (a text request
+    is a record of text columns, its label a class); recommenders from clicks and purchases on
+    served lists (:mod:`shipyard.loop_recommend`).
+    """
+    if task == "recommendation":
+        from shipyard.loop_recommend import RECOMMENDATION_STEPS
+
+        return RECOMMENDATION_STEPS
+    return RetrainSteps(_extend_table, _gate)
+
+
+def _extend_table(
+    config: PipelineConfig, learn: list[dict[str, Any]], path: Path
+) -> tuple[int, int]:
+    """Append each labelled request as a row (its inputs plus the target) to the source."""
+    import pandas as pd
+
+    from shipyard.data.sources import read_table
+
+    target = config.data.target
+    new_rows = pd.DataFrame([{**row["inputs"], target: row["label"]} for row in learn])
+    combined = pd.concat([read_table(config.data.source), new_rows], ignore_index=True)
+    combined.to_parquet(path, index=False)
+    return len(combined), len(new_rows)
 
 
 def _gate(

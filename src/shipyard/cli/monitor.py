@@ -80,6 +80,16 @@ def monitor(
                 f"{performance['high']:.4f}] on {performance['labels']} labels",
                 highlight=False,
             )
+    latest_signals = next((item for item in reversed(result.signals) if item), None)
+    if latest_signals:
+        output.console.print(
+            "latest window: "
+            + ", ".join(
+                f"{name} {value:.4f}" if isinstance(value, float) else f"{name} {value}"
+                for name, value in latest_signals.items()
+            ),
+            highlight=False,
+        )
     output.console.print(f"Report: {result.report_path}", highlight=False)
 
 
@@ -91,7 +101,8 @@ def retrain(
         float, typer.Option(min=0.05, max=0.9, help="Share of recent labels kept for the gate.")
     ] = 0.3,
     min_gate_rows: Annotated[
-        int, typer.Option(min=1, help="Fewest held-out labels the gate accepts.")
+        int,
+        typer.Option(min=1, help="Fewest held-out labels (recommenders: users) the gate accepts."),
     ] = 200,
     config: ConfigOption = None,
     home: HomeOption = None,
@@ -112,8 +123,9 @@ def retrain(
         output.print_json(result.as_dict())
         return
     gate = result.gate
+    units = "users" if result.challenger.task == "recommendation" else "labels"
     output.console.print(
-        f"Gate on {gate.samples} held-out labels: {gate.metric} challenger {gate.challenger:.4f}"
+        f"Gate on {gate.samples} held-out {units}: {gate.metric} challenger {gate.challenger:.4f}"
         f" vs champion {gate.champion:.4f}, difference {gate.improvement:+.4f} "
         f"[{gate.low:+.4f}, {gate.high:+.4f}]",
         highlight=False,

@@ -21,15 +21,21 @@ from shipyard.evaluation.report import (
     Document,
     fairness_blocks,
     metric_text,
+    render_report,
     robustness_blocks,
     selection_blocks,
     slice_blocks,
+)
+from shipyard.evaluation.sections import (
+    recommendation_limitations,
+    task_blocks,
+    text_limitations,
 )
 
 if TYPE_CHECKING:
     from shipyard.registry.store import Registry
 
-__all__ = ["build_card", "card_for_version", "write_card"]
+__all__ = ["build_card", "bundle_documents", "card_for_version", "write_card"]
 
 
 def _limitations(manifest: Mapping[str, Any]) -> list[str]:
@@ -52,6 +58,10 @@ def _limitations(manifest: Mapping[str, Any]) -> list[str]:
             found.append(
                 f"Only {item['stability']:.1%} of decisions survive the {name} perturbation."
             )
+    if manifest.get("task") == "text_classification":
+        found += text_limitations(manifest)
+    elif manifest.get("task") == "recommendation":
+        found += recommendation_limitations(manifest)
     found.append(
         "Measured on the test split of the training source only; performance on other "
         "populations or later data is unknown until it is evaluated there."
@@ -108,14 +118,18 @@ def build_card(
     card.heading("Model details")
     model = manifest["model"]
     classes = manifest.get("classes") or []
+    task = str(manifest["task"])
+    if manifest.get("classification"):
+        task += f" ({manifest['classification']})"
+    served_from = model.get("path") or ", ".join(sorted(model.get("files", {}).values()))
     card.items(
         [
-            f"Task: {manifest['task']}; target '{manifest['target']}'"
+            f"Task: {task}; target '{manifest['target']}'"
             + (f"; classes {', '.join(map(str, classes))}" if classes else ""),
-            f"Model family: {model['family']} (served from {model['path']}, format "
+            f"Model family: {model['family']} (served from {served_from}, format "
             f"{model['format']})",
             f"Selection metric: {manifest.get('metric')}",
-            f"shipyard version: {manifest.get('code_version')}",
+            f"shipyard version: {manifest.get('code_version') or _shipyard(manifest)}",
         ]
     )
 
@@ -131,8 +145,7 @@ def build_card(
         [
             f"Source: {data.get('source', 'unknown')}"
             + (f"; test source: {data['test_source']}" if data.get("test_source") else ""),
-            f"Rows: train {rows.get('train')}, validation {rows.get('validation')}, "
-            f"test {rows.get('test')}",
+            "Rows: " + ", ".join(f"{key} {value}" for key, value in rows.items()),
             f"Data fingerprint: {manifest.get('data_fingerprint') or 'assigned at registration'}",
         ]
     )
@@ -149,12 +162,31 @@ def build_card(
                 for column in contract.get("columns", [])
             ],
         )
+    recommendation = manifest.get("recommendation")
+    if recommendation:
+        card.items(_interaction_columns(recommendation))
 
     card.heading("Metrics (test split, bootstrap intervals)")
     card.table(
         ["metric", "value [CI]"],
         [[key, metric_text(value)] for key, value in manifest["metrics"]["test"].items()],
     )
+    if task_blocks(card, manifest):
+        fairness_blocks(card, manifest.get("fairness"))
+    else:
+        _tabular_blocks(card, manifest)
+
+    card.heading("Limitations")
+    card.items(_limitations(manifest))
+    card.heading("Ethical considerations")
+    card.items(_ethics(manifest))
+    _lineage(card, manifest, registry_record, events)
+    return card
+
+
+def _tabular_blocks(card: Document, manifest: Mapping[str, Any]) -> None:
+    """Model selection, slices, fairness, explanations and robustness of a tabular model."""
+    evaluation = manifest.get("evaluation", {})
     selection_blocks(card, manifest)
     slices = evaluation.get("slices", [])
     slice_blocks(card, [item for item in slices if item.get("worst")])
@@ -182,11 +214,13 @@ def build_card(
         )
     robustness_blocks(card, evaluation.get("robustness", {}))
 
-    card.heading("Limitations")
-    card.items(_limitations(manifest))
-    card.heading("Ethical considerations")
-    card.items(_ethics(manifest))
 
+def _lineage(
+    card: Document,
+    manifest: Mapping[str, Any],
+    registry_record: Mapping[str, Any] | None,
+    events: Sequence[Mapping[str, Any]],
+) -> None:
     card.heading("Versions and hashes")
     lineage = [
         f"Parent version: {manifest.get('parent_version')}",
@@ -211,7 +245,47 @@ def build_card(
             ["at", "action", "detail"],
             [[event["at"][:19], event["action"], _detail(event["detail"])] for event in events],
         )
-    return card
+
+
+def _shipyard(manifest: Mapping[str, Any]) -> Any:
+    return manifest.get("package_versions", {}).get("shipyard")
+
+
+def _interaction_columns(settings: Mapping[str, Any]) -> list[str]:
+    feedback = settings.get("feedback")
+    positive = (
+        f"ratings >= {settings.get('positive_threshold')} in '{settings.get('rating')}'"
+        if feedback == "explicit"
+        else "every row (clicks, purchases)"
+    )
+    return [
+        f"Interactions: user '{settings.get('user')}', item '{settings.get('item')}', time "
+        f"'{settings.get('time') or 'row order'}'; {feedback} feedback, positives: {positive}",
+    ]
+
+
+def bundle_documents(
+    manifest: Mapping[str, Any],
+    files: Mapping[str, bytes],
+    contract: Mapping[str, Any] | None = None,
+    plots: Mapping[str, bytes] | None = None,
+) -> dict[str, bytes]:
+    """Render the report and the model card of a bundle about to be registered.
+
+    ``manifest`` is the bundle's manifest with ``name``, ``parent_version`` and
+    ``package_versions`` added; the card lists the SHA-256 of every file in ``files`` and
+    the report. Returns ``report.html``, ``model_card.md`` and ``model_card.html``.
+    """
+    import hashlib
+
+    extra = {"report.html": render_report(manifest, plots or {}).encode()}
+    hashes = {
+        name: hashlib.sha256(data).hexdigest() for name, data in sorted({**files, **extra}.items())
+    }
+    card = build_card({**manifest, "files": hashes}, contract)
+    extra["model_card.md"] = card.to_markdown().encode()
+    extra["model_card.html"] = card.to_html().encode()
+    return extra
 
 
 def _allowed(column: Mapping[str, Any]) -> str:
@@ -240,8 +314,10 @@ def card_for_version(registry: Registry, reference: str) -> Document:
     """
     version = registry.resolve(reference)
     manifest = registry.verify(version.reference)
-    contract_path = Path(version.bundle_path) / manifest["contract"]
-    contract = yaml.safe_load(contract_path.read_text(encoding="utf-8"))
+    contract = None
+    if manifest.get("contract"):  # recommenders have none
+        contract_path = Path(version.bundle_path) / manifest["contract"]
+        contract = yaml.safe_load(contract_path.read_text(encoding="utf-8"))
     events = [
         event
         for event in registry.events(version.name)

@@ -276,13 +276,21 @@ def render_report(manifest: Mapping[str, Any], plots: Mapping[str, bytes]) -> st
     document = Document(title)
     document.paragraph(
         f"Task {manifest['task']}, target '{manifest['target']}', model family "
-        f"{manifest['model']['family']}; test rows: {manifest.get('rows', {}).get('test')}."
+        f"{manifest['model']['family']}; rows: "
+        + ", ".join(f"{key} {value}" for key, value in manifest.get("rows", {}).items())
+        + "."
     )
     document.heading("Test metrics (95% bootstrap intervals unless stated)")
     document.table(
         ["metric", "value [CI]"],
         [[name, metric_text(value)] for name, value in manifest["metrics"]["test"].items()],
     )
+    from shipyard.evaluation.sections import task_blocks
+
+    if task_blocks(document, manifest):
+        for name, png in plots.items():
+            document.image(name, png)
+        return document.to_html()
     selection_blocks(document, manifest)
     document.heading("Plots")
     for name, png in plots.items():

@@ -29,7 +29,7 @@ import numpy as np
 
 from shipyard.evaluation.metrics import GREATER_IS_BETTER, score
 
-__all__ = ["GateResult", "compare_models"]
+__all__ = ["GateResult", "compare_models", "compare_paired_values"]
 
 
 @dataclass(frozen=True)
@@ -126,4 +126,70 @@ def compare_models(
         )
     return GateResult(
         metric, len(y), challenger, champion, improvement, low, high, confidence, passed, reason
+    )
+
+
+def compare_paired_values(
+    challenger_values: Any,
+    champion_values: Any,
+    metric: str,
+    *,
+    min_samples: int = 200,
+    min_improvement: float = 0.0,
+    confidence: float = 0.95,
+    n_samples: int = 1000,
+    seed: int = 0,
+) -> GateResult:
+    """Decide on per-unit scores (greater is better) whose mean is the metric.
+
+    For metrics that are means over units, such as a recommender's NDCG@k over users: both
+    arrays hold one value per unit in the same order, and the paired bootstrap resamples units,
+    so the interval accounts for the two models being scored on the same users.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> champion = rng.uniform(0, 0.3, 500)
+    >>> compare_paired_values(champion + 0.05, champion, "ndcg@10").passed
+    True
+    >>> compare_paired_values(champion, champion, "ndcg@10").passed
+    False
+    """
+    challenger_values = np.asarray(challenger_values, dtype=np.float64)
+    champion_values = np.asarray(champion_values, dtype=np.float64)
+    difference = challenger_values - champion_values
+    count = len(difference)
+    challenger = float(challenger_values.mean()) if count else float("nan")
+    champion = float(champion_values.mean()) if count else float("nan")
+    improvement = challenger - champion
+    if count < min_samples:
+        return GateResult(
+            metric,
+            count,
+            challenger,
+            champion,
+            improvement,
+            float("nan"),
+            float("nan"),
+            confidence,
+            False,
+            f"only {count} paired units; the gate needs at least {min_samples}",
+        )
+    rng = np.random.default_rng(seed)
+    means = np.array([difference[rng.integers(0, count, count)].mean() for _ in range(n_samples)])
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    low, high = (float(value) for value in np.percentile(means, [tail, 100.0 - tail]))
+    passed = low > min_improvement
+    level = f"{confidence:.0%}"
+    verdict = (
+        f"entirely above {min_improvement:+.4f}"
+        if passed
+        else f"not confidently above {min_improvement:+.4f}"
+    )
+    reason = (
+        f"{metric} {'improves by' if passed else 'change'} {improvement:+.4f} over {count} "
+        f"paired units ({level} CI [{low:+.4f}, {high:+.4f}]), {verdict}"
+    )
+    return GateResult(
+        metric, count, challenger, champion, improvement, low, high, confidence, passed, reason
     )

@@ -252,6 +252,7 @@ class MonitoringStore:
             {
                 "request_id": prediction.request_id,
                 "version": prediction.version,
+                "at": prediction.at,
                 "inputs": prediction.inputs,
                 "output": prediction.output,
                 "label": label,

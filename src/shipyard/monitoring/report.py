@@ -138,6 +138,14 @@ def _table(rows: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
+def _signal_list(signals: Mapping[str, Any]) -> str:
+    items = []
+    for name, value in signals.items():
+        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+        items.append(f"<li>{html.escape(name)}: {html.escape(shown)}</li>")
+    return "<h2>Task signals in the latest window</h2><ul>" + "".join(items) + "</ul>"
+
+
 def render_report(
     model: str,
     version: int,
@@ -145,6 +153,7 @@ def render_report(
     *,
     psi_threshold: float = 0.1,
     performance: Sequence[Mapping[str, Any] | None] = (),
+    signals: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """Render the monitoring page for one model version.
 
@@ -154,11 +163,15 @@ def render_report(
         Drift windows, oldest first (the last may still be open).
     performance
         Optional realised metric per window: ``{"metric", "value", "low", "high"}`` or None.
+    signals
+        Optional task-specific numbers per window (a recommender's coverage); floats are drawn
+        over the windows, and the latest window's are listed.
     """
     # An open window with no predictions yet has nothing to draw.
     kept = [index for index, window in enumerate(windows) if window.count > 0]
     windows = [windows[index] for index in kept]
     performance = [performance[index] for index in kept if index < len(performance)]
+    signals = [signals[index] for index in kept if index < len(signals)]
     columns = [row["column"] for row in windows[-1].report] if windows else []
     psi_series = {
         ("prediction" if column == PREDICTION_COLUMN else column): [
@@ -198,7 +211,24 @@ def render_report(
                 title=f"Realised {metric} per window (with 95% CI)",
             )
         )
+    numeric = sorted(
+        {
+            name
+            for item in signals
+            for name, value in item.items()
+            if isinstance(value, float)  # shares and effect sizes; counts are only listed
+        }
+    )
+    if numeric:
+        charts.append(
+            svg_line_chart(
+                {name: [item.get(name) for item in signals] for name in numeric},
+                title="Task signals per window",
+                zero_based=True,
+            )
+        )
     latest = windows[-1] if windows else None
+    latest_signals = signals[-1] if signals else {}
     summary = (
         "No predictions logged yet."
         if latest is None
@@ -216,5 +246,6 @@ def render_report(
         f"<h1>{html.escape(title)}</h1><p>{html.escape(summary)}</p>"
         + "".join(charts)
         + ("<h2>Latest window</h2>" + _table(latest.report) if latest else "")
+        + (_signal_list(latest_signals) if latest_signals else "")
         + "</body></html>"
     )

@@ -7,18 +7,16 @@ each window's labelled predictions.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from shipyard.errors import DataError
+from shipyard.monitoring.adapters import task_monitoring
 from shipyard.monitoring.drift import DriftThresholds
 from shipyard.monitoring.log import MonitoringStore
 from shipyard.monitoring.performance import estimated_metrics, realised_metrics
-from shipyard.monitoring.reference import reference_from_json
 from shipyard.monitoring.report import render_report
 from shipyard.monitoring.windows import DriftMonitor, DriftWindow
 from shipyard.registry.bundle import verify_bundle
@@ -40,6 +38,8 @@ class MonitorRun:
     counts: dict[str, int]
     report_path: Path | None = None
     notes: list[str] = field(default_factory=list)
+    signals: list[dict[str, Any]] = field(default_factory=list)
+    """Task-specific numbers per window (a recommender's coverage); empty dicts otherwise."""
 
     @property
     def drifted(self) -> list[str]:
@@ -61,10 +61,15 @@ class MonitorRun:
                     "drifted": window.drifted,
                     "performance": performance,
                     "estimated": estimate,
+                    "signals": signals,
                     "report": window.report,
                 }
-                for window, performance, estimate in zip(
-                    self.windows, self.performance, self.estimates, strict=True
+                for window, performance, estimate, signals in zip(
+                    self.windows,
+                    self.performance,
+                    self.estimates,
+                    self.signals or [{} for _ in self.windows],
+                    strict=True,
                 )
             ],
             "report": str(self.report_path) if self.report_path else None,
@@ -91,54 +96,58 @@ def monitor(
     """
     version = registry.resolve(reference)
     manifest = verify_bundle(version.bundle_path, version.manifest_sha256)
-    if "drift_reference" not in manifest:
-        raise DataError(
-            f"{version.reference} has no drift reference in its bundle; retrain it with this "
-            "shipyard to monitor it."
-        )
-    sketches = reference_from_json(
-        json.loads((version.bundle_path / manifest["drift_reference"]).read_bytes())
-    )
-    task, classes = manifest["task"], manifest.get("classes", [])
-    prepare = None
-    if manifest.get("cleaning"):
-        from shipyard.runtime.clean import Cleaner
-
-        cleaner = Cleaner(json.loads((version.bundle_path / manifest["cleaning"]).read_bytes()))
-        prepare = cleaner.clean_records
+    watched = task_monitoring(version.bundle_path, manifest, version.reference)
+    task, classes = watched.task, watched.classes
     store = MonitoringStore(registry.url)
     try:
         drift = DriftMonitor(
             store,
             version.name,
             version.version,
-            sketches,
+            watched.reference,
             task,
             classes,
             window_size=window_size,
             thresholds=thresholds,
-            prepare=prepare,
+            prepare=watched.prepare,
+            values=watched.values,
         )
         drift.update()
         windows = drift.windows()
         performance: list[dict[str, Any] | None] = []
         estimates: list[dict[str, float]] = []
+        signals: list[dict[str, Any]] = []
         metric = manifest.get("metric", "roc_auc")
         for window in windows:
             rows = store.labelled(version.name, log_ids=(window.first_log_id, window.last_log_id))
             rows = [row for row in rows if row["version"] == version.version]
-            performance.append(_window_performance(rows, task, classes, metric))
-            logged = store.predictions(version.name, window.first_log_id - 1, window.count or 1)
-            outputs = [row["output"] for row in logged if row["version"] == version.version]
+            if watched.performance is not None:
+                performance.append(watched.performance(rows))
+            else:
+                performance.append(_window_performance(rows, task, classes, metric))
+            span = max(window.last_log_id - window.first_log_id + 1, 1)
+            logged = [
+                row
+                for row in store.predictions(version.name, window.first_log_id - 1, span)
+                if row["version"] == version.version and row["id"] <= window.last_log_id
+            ]
+            outputs = [row["output"] for row in logged]
             estimates.append(_window_estimate(outputs, task, classes))
+            signals.append(watched.signals(logged, rows) if watched.signals and logged else {})
         counts = store.count(version.name)
     finally:
         store.close()
-    run = MonitorRun(version, windows, performance, estimates, counts)
+    run = MonitorRun(version, windows, performance, estimates, counts, signals=signals)
     if report_path is not None:
         report_path.parent.mkdir(parents=True, exist_ok=True)
         report_path.write_text(
-            render_report(version.name, version.version, windows, performance=performance),
+            render_report(
+                version.name,
+                version.version,
+                windows,
+                performance=performance,
+                signals=signals,
+            ),
             encoding="utf-8",
         )
         run.report_path = report_path

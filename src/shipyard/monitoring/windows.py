@@ -96,6 +96,9 @@ class DriftMonitor:
     prepare
         Turns logged request records into what the reference was computed on (the bundle's
         fitted cleaning, when it has one).
+    values
+        Turns logged rows into ``{sketch name: values}`` directly, any number of values per
+        row (a recommender's listed items); replaces the column-by-column reading.
     """
 
     def __init__(
@@ -109,6 +112,7 @@ class DriftMonitor:
         window_size: int = 1000,
         thresholds: DriftThresholds | None = None,
         prepare: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+        values: Callable[[Sequence[Mapping[str, Any]]], Mapping[str, Sequence[Any]]] | None = None,
     ) -> None:
         self.store = store
         self.model_name = model_name
@@ -119,6 +123,7 @@ class DriftMonitor:
         self.window_size = window_size
         self.thresholds = thresholds or DriftThresholds()
         self.prepare = prepare
+        self.values = values
         _Base.metadata.create_all(store.engine, tables=[_WINDOWS_TABLE])
 
     def update(self, batch_size: int = 10_000) -> list[DriftWindow]:
@@ -169,6 +174,11 @@ class DriftMonitor:
         return drift_report(self.reference, sketches, self.thresholds)
 
     def _add(self, sketches: dict[str, Sketch], rows: Sequence[Mapping[str, Any]]) -> None:
+        if self.values is not None:
+            found = self.values(rows)
+            for name, sketch in sketches.items():
+                sketch.update(found.get(name, ()))
+            return
         inputs = [row["inputs"] for row in rows]
         if self.prepare is not None:
             inputs = self.prepare(inputs)

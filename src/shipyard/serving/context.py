@@ -25,7 +25,15 @@ if TYPE_CHECKING:
     from shipyard.serving.metrics import ServingMetrics
     from shipyard.serving.state import ModelSlot, ServingState
 
-__all__ = ["JSONResponse", "RequestError", "Scored", "ServingContext", "error_response"]
+__all__ = [
+    "JSONResponse",
+    "RequestError",
+    "Scored",
+    "ServingContext",
+    "error_response",
+    "read_body",
+    "read_json",
+]
 
 logger = logging.getLogger("shipyard.serving")
 
@@ -64,6 +72,54 @@ class Scored:
     def __init__(self, slot: ModelSlot, outputs: list[list[float]]) -> None:
         self.slot = slot
         self.outputs = outputs
+
+
+def _too_large(limit: int) -> RequestError:
+    return RequestError(
+        413,
+        "body_too_large",
+        f"The request body exceeds {limit} bytes; send fewer records per request.",
+    )
+
+
+async def read_body(request: Request, settings: ServingConfig) -> bytes:
+    """Read the body within ``settings``' size limit (else 413) and timeout (else 408)."""
+    limit = settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(settings.request_timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestError(
+            408,
+            "request_timeout",
+            f"The request body did not arrive within {settings.request_timeout:g} s.",
+        ) from None
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, settings: ServingConfig) -> Any:
+    """Read and decode a JSON body (400 when it is not JSON), within ``settings``' limits."""
+    body = await read_body(request, settings)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        # Python's json module writes NaN for missing values (MLflow's client does): accept
+        # that dialect too, off the fast path. NaN is "missing"; infinities fail validation.
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError):
+            raise RequestError(
+                400, "invalid_json", f"The request body is not valid JSON: {error}"
+            ) from None
 
 
 class ServingContext:
@@ -105,49 +161,11 @@ class ServingContext:
 
     async def read_body(self, request: Request) -> bytes:
         """Read the body within the size limit (else 413) and the timeout (else 408)."""
-        limit = self.settings.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise self._too_large(limit)
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            async with asyncio.timeout(self.settings.request_timeout):
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > limit:
-                        raise self._too_large(limit)
-                    chunks.append(chunk)
-        except TimeoutError:
-            raise RequestError(
-                408,
-                "request_timeout",
-                f"The request body did not arrive within {self.settings.request_timeout:g} s.",
-            ) from None
-        return b"".join(chunks)
-
-    @staticmethod
-    def _too_large(limit: int) -> RequestError:
-        return RequestError(
-            413,
-            "body_too_large",
-            f"The request body exceeds {limit} bytes; send fewer records per request.",
-        )
+        return await read_body(request, self.settings)
 
     async def read_json(self, request: Request) -> Any:
         """Read and decode the JSON body (400 when it is not JSON)."""
-        body = await self.read_body(request)
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError as error:
-            # Python's json module writes NaN for missing values (MLflow's client does): accept
-            # that dialect too, off the fast path. NaN is "missing"; infinities fail validation.
-            try:
-                return json.loads(body)
-            except (ValueError, RecursionError):
-                raise RequestError(
-                    400, "invalid_json", f"The request body is not valid JSON: {error}"
-                ) from None
+        return await read_json(request, self.settings)
 
     def check_count(self, records: list[Any]) -> None:
         """Refuse empty requests (422) and too many records (413)."""

@@ -7,7 +7,7 @@ committed to the database, so an acknowledged feedback survives a crash of the s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -17,10 +17,20 @@ from starlette.routing import Route
 from shipyard.errors import DataError
 from shipyard.serving.context import JSONResponse, RequestError, ServingContext
 
-__all__ = ["feedback_routes"]
+if TYPE_CHECKING:
+    from shipyard.monitoring.log import PredictionLogger
+
+__all__ = ["feedback_routes", "parse_feedback", "store_feedback"]
 
 
-def _pairs(payload: Any) -> list[tuple[str, Any]]:
+def parse_feedback(payload: Any) -> list[tuple[str, Any]]:
+    """Return ``(request id, label)`` pairs from a feedback body.
+
+    Raises
+    ------
+    RequestError
+        422 naming the malformed item.
+    """
     items = [payload] if isinstance(payload, dict) else payload
     if not isinstance(items, list) or not items:
         raise RequestError(
@@ -40,25 +50,37 @@ def _pairs(payload: Any) -> list[tuple[str, Any]]:
     return pairs
 
 
+async def store_feedback(log: PredictionLogger, name: str, pairs: list[tuple[str, Any]]) -> int:
+    """Commit labels off the event loop; return how many were stored.
+
+    Raises
+    ------
+    RequestError
+        422 when a request id is unknown for the model (nothing is stored then).
+    """
+
+    def store() -> int:
+        log.flush()  # a label may follow its prediction faster than the log writes it
+        return log.store.add_feedback(name, pairs)
+
+    try:
+        return await run_in_threadpool(store)
+    except DataError as error:
+        raise RequestError(422, "unknown_request_id", str(error)) from None
+
+
 def feedback_routes(context: ServingContext) -> list[Route]:
     """Return the feedback route (only when the server logs its predictions)."""
     if context.prediction_log is None:
         return []
     log = context.prediction_log
 
-    def store(name: str, pairs: list[tuple[str, Any]]) -> int:
-        log.flush()  # a label may follow its prediction faster than the log writes it
-        return log.store.add_feedback(name, pairs)
-
     async def feedback(request: Request) -> Response:
         name = request.path_params["name"]
         context.check_name(name)
-        pairs = _pairs(await context.read_json(request))
+        pairs = parse_feedback(await context.read_json(request))
         context.check_count(pairs)
-        try:
-            stored = await run_in_threadpool(store, name, pairs)
-        except DataError as error:
-            raise RequestError(422, "unknown_request_id", str(error)) from None
+        stored = await store_feedback(log, name, pairs)
         return JSONResponse({"model": name, "stored": stored})
 
     return [Route("/v1/models/{name}/feedback", feedback, methods=["POST"])]

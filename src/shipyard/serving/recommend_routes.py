@@ -3,24 +3,39 @@
 ``GET /v1/models/{name}/recommend?user=ID&k=10`` and ``GET /v1/models/{name}/similar?item=ID&k=10``
 answer from a :class:`~shipyard.runtime.recommend.RecommenderScorer`. The routes are built by
 :func:`recommendation_routes`, so another app can mount them; :func:`create_recommendation_app`
-wraps them with the usual metadata and health routes.
+wraps them with the usual metadata, card and health routes.
+
+With a prediction log, every served list gets a ``request_id`` and is logged (the user, ``k``,
+the listed item ids and whether it was a cold start), and ``POST /v1/models/{name}/feedback``
+takes the clicks and purchases that followed (see
+:mod:`shipyard.tasks.recommendation.feedback`), committed before the answer, as for any model.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from shipyard.config import ServingConfig
 from shipyard.errors import DataError
 from shipyard.runtime.recommend import RecommenderScorer, UnknownItemError
 from shipyard.serving.app import JSONResponse, ServedModel
+from shipyard.serving.context import RequestError, read_json
+from shipyard.serving.feedback_routes import parse_feedback, store_feedback
+from shipyard.tasks.recommendation.feedback import check_label
+
+if TYPE_CHECKING:
+    from shipyard.monitoring.log import PredictionLogger
 
 __all__ = ["create_recommendation_app", "recommendation_routes"]
 
@@ -42,12 +57,17 @@ def _k(request: Request, default: int) -> int:
         raise DataError(f"k must be an integer; got {text!r}.") from None
 
 
-def recommendation_routes(model: ServedModel) -> list[Route]:
-    """Build the ``recommend`` and ``similar`` routes of one served recommender."""
+def recommendation_routes(
+    model: ServedModel,
+    prediction_log: PredictionLogger | None = None,
+    settings: ServingConfig | None = None,
+) -> list[Route]:
+    """Build the ``recommend`` and ``similar`` routes (and ``feedback`` with a log)."""
     scorer = model.predictor
     if not isinstance(scorer, RecommenderScorer):
         raise TypeError(f"Model '{model.name}' is not a recommender; it cannot serve /recommend.")
     default_k = int(model.manifest.get("recommendation", {}).get("k", 10))
+    settings = settings or ServingConfig()
 
     def guarded(handler: Callable[[Request], dict[str, Any]]) -> Endpoint:
         async def endpoint(request: Request) -> Response:
@@ -58,12 +78,15 @@ def recommendation_routes(model: ServedModel) -> list[Route]:
                     "model_not_found",
                     f"This server serves model '{model.name}', not '{name}'.",
                 )
+            started = time.perf_counter()
             try:
                 answer = handler(request)
             except UnknownItemError as error:
                 return _error(404, "item_not_found", str(error))
             except DataError as error:
                 return _error(422, "validation_error", str(error))
+            if prediction_log is not None and "user" in answer:
+                _log_list(prediction_log, model, request, answer, time.perf_counter() - started)
             return JSONResponse({"model": model.name, "version": model.version, **answer})
 
         return endpoint
@@ -80,10 +103,68 @@ def recommendation_routes(model: ServedModel) -> list[Route]:
     def similar(request: Request) -> dict[str, Any]:
         return scorer.similar(_parse_id(required(request, "item")), _k(request, default_k))
 
-    return [
+    routes = [
         Route("/v1/models/{name}/recommend", guarded(recommend), methods=["GET"]),
         Route("/v1/models/{name}/similar", guarded(similar), methods=["GET"]),
     ]
+    if prediction_log is not None:
+        routes.append(_feedback_route(model, prediction_log, settings))
+    return routes
+
+
+def _log_list(
+    log: PredictionLogger,
+    model: ServedModel,
+    request: Request,
+    answer: dict[str, Any],
+    seconds: float,
+) -> None:
+    """Give a served list a ``request_id`` and queue it for the prediction log."""
+    from shipyard.monitoring.log import PredictionRecord
+
+    answer["request_id"] = uuid.uuid4().hex
+    items = [entry["item"] for entry in answer["items"]]
+    log.log(
+        PredictionRecord(
+            answer["request_id"],
+            model.name,
+            model.version,
+            {"user": answer["user"], "k": len(items)},
+            {"items": items, "cold_start": answer["cold_start"]},
+            1000.0 * seconds,
+        )
+    )
+
+
+def _feedback_route(model: ServedModel, log: PredictionLogger, settings: ServingConfig) -> Route:
+    """``POST /v1/models/{name}/feedback`` for clicks and purchases on served lists."""
+
+    async def feedback(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name != model.name:
+            return _error(
+                404, "model_not_found", f"This server serves model '{model.name}', not '{name}'."
+            )
+        try:
+            pairs = parse_feedback(await read_json(request, settings))
+            if len(pairs) > settings.max_records:
+                return _error(
+                    413,
+                    "too_many_records",
+                    f"{len(pairs)} labels exceed the limit of {settings.max_records} per "
+                    "request; split the batch.",
+                )
+            for index, (_, label) in enumerate(pairs):
+                try:
+                    check_label(label)
+                except DataError as error:
+                    return _error(422, "validation_error", f"Feedback item {index}: {error}")
+            stored = await store_feedback(log, name, pairs)
+        except RequestError as error:
+            return _error(error.status, error.error, error.message)
+        return JSONResponse({"model": name, "stored": stored})
+
+    return Route("/v1/models/{name}/feedback", feedback, methods=["POST"])
 
 
 def _parse_id(text: str) -> Any:
@@ -92,11 +173,16 @@ def _parse_id(text: str) -> Any:
 
 
 def create_recommendation_app(
-    model: ServedModel, verify_key: Callable[[str | None], bool] | None = None
+    model: ServedModel,
+    verify_key: Callable[[str | None], bool] | None = None,
+    prediction_log: PredictionLogger | None = None,
+    settings: ServingConfig | None = None,
 ) -> Starlette:
     """Build the ASGI app serving one recommender version.
 
     ``verify_key`` checks API keys as the tabular server does; ``None`` serves without them.
+    ``prediction_log`` logs served lists and turns on the feedback route; the app writes
+    what is queued when it shuts down.
     """
     manifest = model.manifest
     metadata = {
@@ -120,6 +206,27 @@ def create_recommendation_app(
     async def models(request: Request) -> Response:
         return JSONResponse({"models": [{"name": model.name, "version": model.version}]})
 
+    async def card(request: Request) -> Response:
+        from shipyard.evaluation.card import build_card
+
+        if request.path_params["name"] != model.name:
+            return _error(
+                404,
+                "model_not_found",
+                f"This server serves model '{model.name}', not '{request.path_params['name']}'.",
+            )
+        kind = request.query_params.get("format", "markdown")
+        if kind not in ("markdown", "html", "json"):
+            return _error(
+                400, "invalid_format", f"format must be markdown, html or json, not '{kind}'."
+            )
+        document = build_card(model.manifest)
+        if kind == "html":
+            return HTMLResponse(document.to_html())
+        if kind == "json":
+            return JSONResponse({"title": document.title, "markdown": document.to_markdown()})
+        return PlainTextResponse(document.to_markdown(), media_type="text/markdown")
+
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -139,7 +246,8 @@ def create_recommendation_app(
         )
 
     routes = [
-        *recommendation_routes(model),
+        *recommendation_routes(model, prediction_log, settings),
+        Route("/v1/models/{name}/card", card, methods=["GET"]),
         Route("/v1/models/{name}", model_metadata, methods=["GET"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
@@ -150,8 +258,17 @@ def create_recommendation_app(
     from shipyard.serving.guard import Guard
     from shipyard.serving.metrics import ServingMetrics
 
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if prediction_log is not None:
+                prediction_log.close()  # write what is queued before the process ends
+
     return Starlette(
         routes=routes,
         middleware=[Middleware(Guard, metrics=ServingMetrics(), verify=verify_key)],
         exception_handlers={HTTPException: http_error, Exception: server_error},
+        lifespan=lifespan,
     )

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import uvicorn
@@ -31,6 +31,9 @@ __all__ = [
     "run_server",
     "running_server",
 ]
+
+if TYPE_CHECKING:
+    from shipyard.monitoring.log import PredictionLogger
 
 # The environment variable that carries the app's recipe to worker processes.
 WORKER_SPEC_VARIABLE = "SHIPYARD_SERVING_SPEC"
@@ -86,7 +89,10 @@ def build_app(
         from shipyard.serving.recommend_routes import create_recommendation_app
 
         return create_recommendation_app(
-            model, verify_key=keys.verify if settings.auth and keys is not None else None
+            model,
+            verify_key=keys.verify if settings.auth and keys is not None else None,
+            prediction_log=_prediction_log(registry, settings),
+            settings=settings,
         )
     canary = shadow = None
     if settings.canary is not None:
@@ -111,21 +117,25 @@ def build_app(
             )
 
         watcher = watch
-    prediction_log = None
-    if settings.log_predictions:
-        from shipyard.monitoring.log import MonitoringStore, PredictionLogger
-
-        prediction_log = PredictionLogger(MonitoringStore(registry.url))
     return create_app(
         model,
         settings=settings,
-        prediction_log=prediction_log,
+        prediction_log=_prediction_log(registry, settings),
         verify_key=keys.verify if settings.auth and keys is not None else None,
         canary=canary,
         shadow=shadow,
         watcher=watcher,
         extra_routes=extra_routes,
     )
+
+
+def _prediction_log(registry: Registry, settings: ServingConfig) -> PredictionLogger | None:
+    """Start the background prediction logger, when ``serving.log_predictions`` is on."""
+    if not settings.log_predictions:
+        return None
+    from shipyard.monitoring.log import MonitoringStore, PredictionLogger
+
+    return PredictionLogger(MonitoringStore(registry.url))
 
 
 def app_from_environment() -> Any:

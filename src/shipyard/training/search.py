@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from shipyard.evaluation.metrics import GREATER_IS_BETTER, score
-from shipyard.tasks.tabular import CANDIDATES, Candidate, FeatureSet, quiet_fit
+from shipyard.tasks.families import candidate_class
+from shipyard.tasks.tabular import Candidate, FeatureSet, quiet_fit
 from shipyard.training.execution import Executor
 from shipyard.training.studies import create_study, open_storage
 
@@ -57,6 +58,10 @@ class SearchSettings:
     class_weight: str | None = None
     optuna_storage: str | None = None
     study_prefix: str = "shipyard"
+    fixed_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Settings per family shared by every trial (a text family's n-gram ranges)."""
+    portfolios: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+    """Portfolios per family that replace the family's own (the config's text C values)."""
 
 
 @dataclass
@@ -137,7 +142,7 @@ def _outputs(pipeline: Any, frame: pd.DataFrame, task: str) -> Any:
 def _run_fold(job: _FoldJob, x: pd.DataFrame, y: Any) -> tuple[Any, int | None, float]:
     """Fit one fold; return its out-of-fold outputs, chosen tree count and fit seconds."""
     started = time.perf_counter()
-    candidate = CANDIDATES[job.family](
+    candidate = candidate_class(job.family)(
         job.features, job.task, job.seed, n_jobs=job.threads, **job.params
     )
     candidate.stop_at = job.stop_at
@@ -254,8 +259,8 @@ def run_search(
     )
     problems: dict[str, str] = {}
     families: list[type[Candidate]] = []
-    for name in sorted(settings.models, key=lambda name: CANDIDATES[name].priority):
-        family = CANDIDATES[name]
+    for name in sorted(settings.models, key=lambda name: candidate_class(name).priority):
+        family = candidate_class(name)
         if family.available():
             families.append(family)
         else:
@@ -276,7 +281,11 @@ def run_search(
     if storage is not None:
         names = ", ".join(study.study_name for study in studies.values())
         report(f"Optuna studies in {type(storage).__name__}: {names}")
-    portfolio = {family.name: family.portfolio(task) for family in families}
+    portfolio = {
+        family.name: [dict(params) for params in settings.portfolios.get(family.name, ())]
+        or family.portfolio(task)
+        for family in families
+    }
     results: list[TrialResult] = []
     done: dict[str, int] = {family.name: 0 for family in families}
 
@@ -302,7 +311,8 @@ def run_search(
                 params, source = portfolio[name][round_index], "portfolio"
             else:
                 trial = studies[name].ask()
-                params, source = family.suggest(trial, task), "optuna"
+                params = {**settings.fixed_params.get(name, {}), **family.suggest(trial, task)}
+                source = "optuna"
 
             def should_stop(step: int, running: float, trial: Any = trial) -> bool:
                 # Past the deadline only the very first setting is finished, so that

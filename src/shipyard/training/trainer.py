@@ -25,7 +25,8 @@ import numpy as np
 from shipyard.errors import ExportError, TrainingError
 from shipyard.evaluation.metrics import GREATER_IS_BETTER, score
 from shipyard.evaluation.stats import corrected_interval, corrected_paired_ttest
-from shipyard.tasks.tabular import CANDIDATES, FeatureSet
+from shipyard.tasks.families import candidate_class
+from shipyard.tasks.tabular import FeatureSet
 from shipyard.training.ensemble import (
     CompositeModel,
     fit_calibration,
@@ -194,7 +195,7 @@ def train_candidates(
     ranked_families = sorted(best_trials, key=lambda name: -sign * best_trials[name].mean)
     for name in ranked_families:
         trial = best_trials[name]
-        family = CANDIDATES[name]
+        family = candidate_class(name)
         # A refit sees 1/k more rows than a fold fit (and boosters stop on their own).
         expected = trial.fit_seconds * search.cv_folds / (search.cv_folds - 1)
         if rows and time.perf_counter() + expected > deadline:

@@ -40,3 +40,32 @@ def test_real_messages_do_not_drift_but_foreign_long_texts_do():
     assert [row.psi for row in restored.compare(foreign)] == [
         row.psi for row in reference.compare(foreign)
     ]
+
+
+def test_tfidf_centroid_cosine_moves_when_the_topic_does():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from shipyard.runtime.text import TextFeaturizer
+    from shipyard.tasks.text.export import _vectorizer_spec
+
+    messages = datasets.load("sms_spam").train["text"].tolist()
+    rng = np.random.default_rng(1)
+    order = rng.permutation(len(messages))
+    training = [messages[i] for i in order[:2000]]
+    vectorizer = TfidfVectorizer(sublinear_tf=True, min_df=2, dtype=np.float64).fit(training)
+    featurizer = TextFeaturizer([_vectorizer_spec(vectorizer)])
+    reference = TextDriftReference.from_texts(
+        [messages[i] for i in order[2000:3000]],
+        vectorizer.vocabulary_,
+        featurizer=featurizer,
+        centroid_texts=training,
+    )
+    assert len(reference.terms or {}) <= 1000
+    same = reference.compare([messages[i] for i in order[3000:4000]], featurizer=featurizer)
+    assert [row.drifted for row in same] == [False] * 4
+    # Known words about something else: the vocabulary still covers them, the topic moved.
+    topic = [f"call me when you get home i am at the office {i % 7}" for i in range(500)]
+    shifted = {row.column: row for row in reference.compare(topic, featurizer=featurizer)}
+    assert shifted["tfidf_centroid_cosine"].drifted is True
+    restored = TextDriftReference.from_json(reference.to_json())
+    assert restored.terms == reference.terms

@@ -42,7 +42,7 @@ def test_embedding_classifier_trains_exports_and_serves(tmp_path):
             "task": "text_classification",
             "positive_class": "spam",
             "data": {"source": str(source), "target": "label"},
-            "training": {"cv_folds": 2},
+            "training": {"cv_folds": 2, "n_trials": 1},
             "text": {"candidates": ["minilm_embedding"], "regularization": [10.0]},
             "evaluation": {"bootstrap_samples": 100},
             "registry": {"home": str(tmp_path / "home")},
@@ -50,7 +50,8 @@ def test_embedding_classifier_trains_exports_and_serves(tmp_path):
     )
     registry = Registry.from_config(config.registry)
     run = train(config, registry=registry)
-    assert run.best == "minilm_embedding C=10"
+    assert run.best == "minilm_embedding"
+    assert run.leaderboard[0].params["regularisation"] == 10.0
     assert run.parity["batched"] <= 1e-6
     assert run.parity["single"] <= 1e-6
     assert run.test_metrics["roc_auc"].value > 0.9
@@ -68,5 +69,21 @@ def test_embedding_classifier_trains_exports_and_serves(tmp_path):
         )
         with urllib.request.urlopen(request, timeout=60) as response:
             answer = json.loads(response.read())
+        unseen = datasets.load("sms_spam").train.drop(sample.index).head(100)
+        batch = urllib.request.Request(
+            f"{url}/v1/models/spam-embedding/predict",
+            data=json.dumps([{"text": text} for text in unseen["text"]]).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(batch, timeout=120) as response:
+            assert response.status == 200
     assert answer["prediction"] == "spam"
     assert answer["explanation"] == []
+    # Monitoring embeds the logged texts and compares them with the training centroid.
+    from shipyard.monitoring.service import monitor
+
+    window = monitor(registry, run.version.reference, window_size=100).windows[0]
+    assert window.count == 100
+    columns = {row["column"] for row in window.report}
+    assert {"centroid_cosine", "oov_rate", "__prediction__"} <= columns

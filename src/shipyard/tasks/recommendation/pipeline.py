@@ -7,6 +7,7 @@ tabular path and registers the same kind of hashed bundle (manifest task ``recom
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -18,10 +19,13 @@ import numpy as np
 from shipyard.config import PipelineConfig, RecommendationConfig, dump_config
 from shipyard.data.sources import fingerprint, read_table
 from shipyard.errors import DataError, ExportError
+from shipyard.evaluation.card import bundle_documents
 from shipyard.evaluation.metrics import MetricValue
+from shipyard.monitoring.reference import reference_to_json
 from shipyard.registry.bundle import write_bundle
 from shipyard.registry.store import DEFAULT_ALIAS, Registry
 from shipyard.tasks.recommendation.export import export_recommender
+from shipyard.tasks.recommendation.monitoring import recommendation_reference
 from shipyard.tasks.recommendation.training import RecommenderRun, train_recommender
 from shipyard.training.trainer import CandidateResult
 
@@ -99,6 +103,24 @@ def _metrics(run: RecommenderRun) -> dict[str, MetricValue]:
     return metrics
 
 
+def _leaderboard(run: RecommenderRun) -> list[CandidateResult]:
+    """List the families compared on the validation period, best first, as leaderboard rows."""
+    return [
+        CandidateResult(
+            name=row["name"],
+            status="ok",
+            cv_scores=[row["validation_ndcg"]],
+            cv_mean=row["validation_ndcg"],
+            cv_low=row["validation_low"],
+            cv_high=row["validation_high"],
+            fit_seconds=row["seconds"],
+            params={} if row["name"] == "popularity" else run.params,
+            message="shipped" if row["name"] == run.family else "",
+        )
+        for row in sorted(run.leaderboard, key=lambda row: -row["validation_ndcg"])
+    ]
+
+
 def train_recommendation(
     config: PipelineConfig,
     report: Callable[[str], None] | None = None,
@@ -132,6 +154,7 @@ def train_recommendation(
     )
     files, model_entry = export_recommender(run, item_details(settings))
     metrics = _metrics(run)
+    leaderboard = _leaderboard(run)
     manifest: dict[str, Any] = {
         "task": "recommendation",
         "target": settings.item,
@@ -144,16 +167,29 @@ def train_recommendation(
             "coverage": round(run.test.coverage, 4),
             "popularity_coverage": round(run.baseline.coverage, 4),
             "evaluated_users": run.test.users,
+            "cold_start": run.cold_start,
         },
         "metrics": {
             "test": {name: value.as_dict() for name, value in metrics.items()},
             "validation": {row["name"]: row for row in run.leaderboard},
         },
+        "leaderboard": [row.as_dict() for row in leaderboard],
         "rows": run.rows,
         "notes": run.notes,
         "sensitive": [],
+        "drift_reference": "drift_reference.json",
+        "evaluation": {
+            "intended_use": config.evaluation.intended_use,
+            "out_of_scope_use": config.evaluation.out_of_scope_use,
+            "data": {"source": config.data.source, "test_source": config.data.test_source},
+        },
     }
     files["config.yaml"] = dump_config(config).encode()
+    # Popularity-drift references for monitoring: what the served model lists, what users take.
+    reference = recommendation_reference(run, settings.k, seed=config.seed)
+    files["drift_reference.json"] = json.dumps(
+        reference_to_json(reference), allow_nan=False
+    ).encode()
     report("checking the served scorer against the trained model")
     gap = check_recommender_parity(run, files, manifest)
     parity = {"rows": float(min(PARITY_USERS, run.interactions.n_users)), "single": gap}
@@ -162,6 +198,18 @@ def train_recommendation(
 
     registry = registry or Registry.from_config(config.registry)
     parent = _latest_version(registry, config.name)
+    if config.evaluation.report:
+        files.update(
+            bundle_documents(
+                {
+                    **manifest,
+                    "name": config.name,
+                    "parent_version": parent,
+                    "package_versions": package_versions(),
+                },
+                files,
+            )
+        )
     version = registry.register(
         config.name,
         files,
@@ -179,19 +227,6 @@ def train_recommendation(
         )
         promoted = True
     report(f"registered {version.reference}" + (" as champion" if promoted else ""))
-    leaderboard = [
-        CandidateResult(
-            name=row["name"],
-            status="ok",
-            cv_scores=[row["validation_ndcg"]],
-            cv_mean=row["validation_ndcg"],
-            cv_low=row["validation_low"],
-            cv_high=row["validation_high"],
-            fit_seconds=row["seconds"],
-            params={} if row["name"] == "popularity" else run.params,
-        )
-        for row in sorted(run.leaderboard, key=lambda row: -row["validation_ndcg"])
-    ]
     return TrainRun(
         version,
         "recommendation",

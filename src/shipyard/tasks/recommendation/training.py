@@ -83,6 +83,8 @@ class RecommenderRun:
     rows: dict[str, int]
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    cold_start: dict[str, Any] = field(default_factory=dict)
+    """Test-period users unseen in training (``users``) of all test users (``test_users``)."""
 
 
 def evaluate_recommender(
@@ -231,7 +233,8 @@ def train_recommender(
         confidence=confidence,
         seed=seed,
     )
-    cold = len(set(test_frame[user]) - set(train_frame[user]))
+    test_users = set(test_frame[user])
+    cold = len(test_users - set(train_frame[user]))
     if cold:
         notes.append(
             f"{cold} test-period users were unseen in training; served, they get the "
@@ -263,4 +266,9 @@ def train_recommender(
         },
         notes=notes,
         seconds={"train": round(train_seconds, 3), "popularity": round(popularity_seconds, 3)},
+        cold_start={
+            "users": cold,
+            "test_users": len(test_users),
+            "share": cold / len(test_users) if test_users else 0.0,
+        },
     )

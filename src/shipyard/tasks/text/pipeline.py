@@ -2,9 +2,11 @@
 
 :func:`train_text_classifier` is what :func:`shipyard.lifecycle.train` runs for
 ``task: text_classification``. Text columns come from ``text.columns`` or are detected by the
-contract; the other columns are not used. Candidates (TF-IDF variants x regularisation) are
-compared by stratified cross-validation on the training part, the best is refitted, exported
-to JSON, checked for parity and evaluated on the held-out test part with bootstrap intervals.
+contract; the other columns are not used. The text families (:mod:`shipyard.tasks.text.
+candidates`) go through the same search as tabular families (portfolio, Optuna, shared folds,
+leaderboard with corrected CV intervals, significance verdict); the chosen one is exported to
+JSON, checked for parity and evaluated on the held-out test part with bootstrap intervals.
+The bundle carries the drift references, the model card and the report.
 """
 
 from __future__ import annotations
@@ -14,30 +16,36 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from shipyard.config import PipelineConfig, TextConfig, dump_config
 from shipyard.data.contract import infer_contract
 from shipyard.data.sources import fingerprint, read_table
 from shipyard.data.split import split_frame
 from shipyard.errors import ConfigError, DataError
+from shipyard.evaluation.card import bundle_documents
 from shipyard.evaluation.metrics import DEFAULT_METRICS, bootstrap_metrics
 from shipyard.evaluation.metrics import default_metric as task_default_metric
+from shipyard.monitoring.reference import PREDICTION_COLUMN, prediction_sketch, reference_to_json
 from shipyard.registry.store import DEFAULT_ALIAS, Registry
 from shipyard.runtime.text import TextPredictor
 from shipyard.tasks.detect import class_order
+from shipyard.tasks.families import candidate_class
+from shipyard.tasks.tabular import FeatureSet
 from shipyard.tasks.text.candidates import (
+    DOCUMENT_COLUMN,
     EMBEDDING_CANDIDATE,
-    embedding_classifier,
-    text_pipeline,
+    EMBEDDING_PREFIX,
+    family_settings,
 )
 from shipyard.tasks.text.drift import TOKEN_PATTERN, TextDriftReference
+from shipyard.tasks.text.evaluation import text_evaluation
 from shipyard.tasks.text.export import (
     check_text_parity,
     export_embedding_classifier,
     export_text_pipeline,
 )
-from shipyard.training.trainer import CandidateResult
+from shipyard.tasks.text.monitoring import word_featurizer
+from shipyard.training.search import SearchSettings
+from shipyard.training.trainer import SelectionSettings, TrainingResult, train_candidates
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,16 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = ["documents", "train_text_classifier"]
 
-SCORERS = {
-    ("binary", "roc_auc"): "roc_auc",
-    ("binary", "f1"): "f1",
-    ("multiclass", "roc_auc"): "roc_auc_ovr",
-    ("multiclass", "f1"): "f1_macro",
-    ("binary", "accuracy"): "accuracy",
-    ("multiclass", "accuracy"): "accuracy",
-    ("binary", "log_loss"): "neg_log_loss",
-    ("multiclass", "log_loss"): "neg_log_loss",
-}
+CLASSIFICATION_METRICS = ("roc_auc", "f1", "accuracy", "log_loss")
 
 
 def documents(frame: pd.DataFrame, columns: list[str]) -> Any:
@@ -69,6 +68,17 @@ def documents(frame: pd.DataFrame, columns: list[str]) -> Any:
     return joined.to_numpy(dtype=object)
 
 
+def search_frame(texts: Any, embeddings: Any = None) -> pd.DataFrame:
+    """Build the frame the shared search hands to text candidates: documents (and embeddings)."""
+    import pandas as pd
+
+    frame = pd.DataFrame({DOCUMENT_COLUMN: texts})
+    if embeddings is not None:
+        names = [f"{EMBEDDING_PREFIX}{index}" for index in range(embeddings.shape[1])]
+        frame = pd.concat([frame, pd.DataFrame(embeddings, columns=names)], axis=1)
+    return frame
+
+
 def _search(
     texts: Any,
     y: Any,
@@ -77,56 +87,54 @@ def _search(
     metric: str,
     config: PipelineConfig,
     report: Callable[[str], None],
-) -> tuple[list[CandidateResult], tuple[str, float], Any]:
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-
-    scorer = SCORERS[(task, metric)]
-    folds = StratifiedKFold(config.training.cv_folds, shuffle=True, random_state=config.seed)
-    results: list[CandidateResult] = []
-    best: tuple[float, str, float] | None = None
-    deadline = time.perf_counter() + config.training.time_budget
+) -> tuple[TrainingResult, Any]:
+    """Run the text families through the shared search; return its result and embeddings."""
+    families = list(dict.fromkeys(settings.candidates))
     embeddings = None
-    for candidate in settings.candidates:
-        if candidate == EMBEDDING_CANDIDATE and embeddings is None:
-            from shipyard.runtime.embedding import SentenceEmbedder
+    if EMBEDDING_CANDIDATE in families and candidate_class(EMBEDDING_CANDIDATE).available():
+        from shipyard.runtime.embedding import SentenceEmbedder
 
-            report(f"embedding {len(texts)} texts with all-MiniLM-L6-v2")
-            embeddings = SentenceEmbedder().encode(list(texts))
-        for regularization in settings.regularization:
-            name = f"{candidate} C={regularization:g}"
-            if best is not None and time.perf_counter() > deadline:
-                results.append(CandidateResult(name, "skipped", message="time budget spent"))
-                continue
-            started = time.perf_counter()
-            if candidate == EMBEDDING_CANDIDATE:
-                estimator, inputs = embedding_classifier(regularization, config.seed), embeddings
-            else:
-                estimator = text_pipeline(candidate, settings, regularization, config.seed)
-                inputs = texts
-            scores = cross_val_score(estimator, inputs, y, cv=folds, scoring=scorer)
-            if metric == "log_loss":
-                scores = -scores
-            mean = float(np.mean(scores))
-            spread = 1.96 * float(np.std(scores, ddof=1)) / np.sqrt(len(scores))
-            seconds = time.perf_counter() - started
-            report(f"{name}: CV {metric} {mean:.4f} ({seconds:.1f} s)")
-            results.append(
-                CandidateResult(
-                    name,
-                    "ok",
-                    cv_scores=[float(score) for score in scores],
-                    cv_mean=mean,
-                    cv_low=mean - spread,
-                    cv_high=mean + spread,
-                    fit_seconds=seconds,
-                    params={"candidate": candidate, "C": regularization},
-                )
-            )
-            ranked = -mean if metric == "log_loss" else mean
-            if best is None or ranked > best[0]:
-                best = (ranked, candidate, regularization)
-    assert best is not None
-    return results, (best[1], best[2]), embeddings
+        report(f"embedding {len(texts)} texts with all-MiniLM-L6-v2")
+        embeddings = SentenceEmbedder().encode(list(texts))
+    x = search_frame(texts, embeddings)
+    fixed, portfolio = family_settings(settings)
+    training = config.training
+    result = train_candidates(
+        x,
+        y,
+        x.iloc[:0],
+        y[:0],
+        features=FeatureSet(numeric=[], categorical=[DOCUMENT_COLUMN]),
+        task=task,
+        metric=metric,
+        models=families,
+        cv_folds=training.cv_folds,
+        time_budget=training.time_budget,
+        seed=config.seed,
+        report=report,
+        search=SearchSettings(
+            models=families,
+            time_budget=training.time_budget,
+            search_share=training.search_share,
+            n_trials=training.n_trials,
+            cv_folds=training.cv_folds,
+            cv_repeats=training.cv_repeats,
+            seed=config.seed,
+            backend=training.backend,
+            n_jobs=training.n_jobs,
+            class_weight=None if training.class_weight == "none" else training.class_weight,
+            fixed_params=dict.fromkeys(families, fixed),
+            portfolios=dict.fromkeys(families, portfolio),
+        ),
+        # One linear model is exported per bundle, so no ensemble, calibration or threshold.
+        selection=SelectionSettings(
+            ensemble=False,
+            prefer_simpler=training.prefer_simpler,
+            alpha=training.alpha,
+            confidence=config.evaluation.confidence,
+        ),
+    )
+    return result, embeddings
 
 
 def train_text_classifier(
@@ -183,8 +191,11 @@ def train_text_classifier(
     if len(classes) < 2:
         raise DataError(f"Target '{target}' has a single class; a classifier needs two or more.")
     metric = task_default_metric(task) if config.metric == "auto" else config.metric
-    if metric not in {key[1] for key in SCORERS}:
-        raise ConfigError(f"metric '{metric}' does not suit text classification.")
+    if metric not in CLASSIFICATION_METRICS:
+        raise ConfigError(
+            f"metric '{metric}' does not suit text classification; use one of "
+            f"{', '.join(CLASSIFICATION_METRICS)}."
+        )
 
     train_part, validation, held_out = split_frame(
         frame,
@@ -196,89 +207,121 @@ def train_text_classifier(
         stratify=config.split.stratify,
     )
     assert held_out is not None
+    # Cross-validation replaces the validation part, so it joins the training rows.
     learn = train_part if validation is None else _concat([train_part, validation])
     test = held_out
     rows = {"train": len(learn), "validation": 0, "test": len(test)}
     report(f"text {task} task on {', '.join(text_columns)}, metric {metric}; rows: {rows}")
     y_learn = _encode_target(learn[target], task, classes)
     texts = documents(learn, text_columns)
-    leaderboard, (candidate, regularization), embeddings = _search(
-        texts, y_learn, settings, task, metric, config, report
-    )
-    report(f"refitting {candidate} C={regularization:g} on {len(learn)} rows")
-    pipeline: Any
-    if candidate == EMBEDDING_CANDIDATE:
-        classifier = embedding_classifier(regularization, config.seed).fit(embeddings, y_learn)
-        pipeline = _EmbeddingPipeline(classifier)
+    result, embeddings = _search(texts, y_learn, settings, task, metric, config, report)
+    fitted = result.pipeline.members[0][0]
+    best = result.best
+    report(f"exporting {best} and checking parity with the trained model")
+    parity_model: Any
+    if best == EMBEDDING_CANDIDATE:
+        classifier = fitted.named_steps["model"]
+        parity_model = _EmbeddingPipeline(classifier)
         spec = export_embedding_classifier(classifier, text_columns)
     else:
-        pipeline = text_pipeline(candidate, settings, regularization, config.seed)
-        pipeline.fit(texts, y_learn)
-        spec = export_text_pipeline(pipeline, text_columns)
+        parity_model = fitted[1:]  # without the step that reads documents from the search frame
+        spec = export_text_pipeline(fitted, text_columns)
     predictor = TextPredictor(
         contract, spec, task, classes, explain_tokens=settings.explain_tokens
     )
     parity_rows = test.head(2000)
     parity = check_text_parity(
-        pipeline,
+        parity_model,
         predictor,
         list(documents(parity_rows, text_columns)),
         parity_rows[text_columns].to_dict("records"),
     )
     report(f"evaluating on {len(test)} test rows with bootstrap confidence intervals")
+    y_test = _encode_target(test[target], task, classes)
+    test_outputs = predictor.score_frame(test)
     test_metrics = bootstrap_metrics(
-        _encode_target(test[target], task, classes),
-        predictor.score_frame(test),
+        y_test,
+        test_outputs,
         DEFAULT_METRICS[task],
         n_samples=config.evaluation.bootstrap_samples,
         confidence=config.evaluation.confidence,
         seed=config.seed,
     )
-    best_name = f"{candidate} C={regularization:g}"
-    # The drift reference comes from held-out texts: on training texts the out-of-vocabulary
-    # rate is biased low (the vocabulary was learnt from them).
+    # The drift sketches come from held-out texts: on training texts the out-of-vocabulary
+    # rate is biased low (the vocabulary was learnt from them), and the outputs overconfident.
+    # The centroids come from the training texts, so that no sketched text helped build them.
     test_texts = list(documents(test, text_columns))
     test_embeddings = None
-    if candidate == EMBEDDING_CANDIDATE:
+    if best == EMBEDDING_CANDIDATE:
         from shipyard.runtime.embedding import SentenceEmbedder
 
         test_embeddings = SentenceEmbedder().encode(test_texts)
-    reference = TextDriftReference.from_texts(
-        test_texts, _vocabulary(spec, texts, settings.min_df), test_embeddings
+    text_reference = TextDriftReference.from_texts(
+        test_texts,
+        _vocabulary(spec, texts, settings.min_df),
+        test_embeddings,
+        featurizer=word_featurizer(spec),
+        centroid_texts=list(texts),
+        centroid_embeddings=embeddings,
     )
-    manifest = {
+    drift_reference = {
+        **text_reference.sketches,
+        PREDICTION_COLUMN: prediction_sketch(test_outputs, task),
+    }
+    winner = next(row for row in result.leaderboard if row.name == best)
+    manifest: dict[str, Any] = {
         "task": "text_classification",
         "classification": task,
         "target": target,
         "classes": classes,
         "metric": metric,
-        "model": {"format": spec["format"], "path": "text_model.json", "family": best_name},
+        "model": {"format": spec["format"], "path": "text_model.json", "family": best},
         "contract": "contract.yaml",
         "config": "config.yaml",
         "explain_tokens": settings.explain_tokens,
         "text_reference": "text_reference.json",
+        "drift_reference": "drift_reference.json",
         "metrics": {
             "test": {name: value.as_dict() for name, value in test_metrics.items()},
-            "cv": {row.name: row.as_dict() for row in leaderboard},
+            "cv": {row.name: row.as_dict() for row in result.leaderboard},
         },
+        "leaderboard": [row.as_dict() for row in result.leaderboard],
+        "verdict": result.verdict,
         "parity": parity,
         "rows": rows,
         "notes": notes,
         "sensitive": list(config.sensitive),
+        "evaluation": text_evaluation(config, spec, classes, y_test, test_outputs),
     }
     files = {
         "contract.yaml": contract.to_yaml().encode(),
         "text_model.json": json.dumps(spec, allow_nan=False, ensure_ascii=False).encode(),
         "config.yaml": dump_config(config).encode(),
-        "text_reference.json": json.dumps(reference.to_json(), allow_nan=False).encode(),
+        "text_reference.json": json.dumps(text_reference.to_json(), allow_nan=False).encode(),
+        "drift_reference.json": json.dumps(
+            reference_to_json(drift_reference), allow_nan=False
+        ).encode(),
     }
     registry = registry or Registry.from_config(config.registry)
     parent = _latest_version(registry, config.name)
+    if config.evaluation.report:
+        files.update(
+            bundle_documents(
+                {
+                    **manifest,
+                    "name": config.name,
+                    "parent_version": parent,
+                    "package_versions": package_versions(),
+                },
+                files,
+                contract.model_dump(mode="json", exclude_none=True),
+            )
+        )
     version = registry.register(
         config.name,
         files,
         manifest,
-        params={"family": best_name, "candidate": candidate, "C": regularization},
+        params={"family": best, **winner.params},
         config=dump_config(config),
         data_fingerprint=fingerprint(frame),
         package_versions=package_versions(),
@@ -295,14 +338,15 @@ def train_text_classifier(
         version,
         "text_classification",
         metric,
-        best_name,
-        leaderboard,
+        best,
+        result.leaderboard,
         test_metrics,
         parity,
         rows,
         notes,
         promoted,
         time.perf_counter() - started,
+        verdict=result.verdict,
     )
 
 

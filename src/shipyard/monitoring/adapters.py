@@ -1,0 +1,99 @@
+"""What monitoring needs to know about a task: its reference, how logged rows become values.
+
+:func:`task_monitoring` reads a verified bundle and returns a :class:`TaskMonitoring`: the
+reference sketches of the drift windows and the functions that turn logged requests, answers
+and feedback into the values sketched and the numbers reported per window. Tabular models are
+described here; text classifiers and recommenders by their task adapters
+(:mod:`shipyard.tasks.text.monitoring`, :mod:`shipyard.tasks.recommendation.monitoring`),
+imported only when such a model is monitored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shipyard.errors import DataError
+from shipyard.monitoring.reference import reference_from_json
+from shipyard.monitoring.sketch import Sketch
+
+__all__ = ["TaskMonitoring", "read_reference", "task_monitoring"]
+
+Rows = Sequence[Mapping[str, Any]]
+
+
+@dataclass
+class TaskMonitoring:
+    """How one model version is monitored.
+
+    Parameters
+    ----------
+    reference
+        Name -> reference sketch of what the drift windows sketch.
+    task, classes
+        How logged outputs are reduced and scored (``binary``, ``multiclass``,
+        ``regression``, or the task's own name when it is none of these).
+    prepare
+        Turns logged request records into the records the reference was computed on.
+    values
+        Turns logged rows into ``{name: values}`` for every sketch (several values per row
+        allowed); used instead of ``prepare`` when given.
+    performance
+        Labelled rows of a window -> the realised metric, or None (the tabular default when
+        not given).
+    signals
+        Logged rows and labelled rows of a window -> task-specific numbers reported beside
+        the drift (a recommender's coverage and clicked-item drift), or None.
+    """
+
+    reference: dict[str, Sketch]
+    task: str
+    classes: list[Any]
+    prepare: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
+    values: Callable[[Rows], Mapping[str, Sequence[Any]]] | None = None
+    performance: Callable[[list[dict[str, Any]]], dict[str, Any] | None] | None = None
+    signals: Callable[[list[dict[str, Any]], list[dict[str, Any]]], dict[str, Any]] | None = None
+
+
+def read_reference(directory: Path, manifest: Mapping[str, Any], reference: str) -> Any:
+    """Read the bundle's drift reference file (JSON).
+
+    Raises
+    ------
+    DataError
+        When the bundle has none (trained before monitoring existed).
+    """
+    if "drift_reference" not in manifest:
+        raise DataError(
+            f"{reference} has no drift reference in its bundle; retrain it with this "
+            "shipyard to monitor it."
+        )
+    return json.loads((directory / manifest["drift_reference"]).read_bytes())
+
+
+def task_monitoring(
+    directory: Path, manifest: Mapping[str, Any], reference: str
+) -> TaskMonitoring:
+    """Describe how to monitor the version whose verified bundle is ``directory``."""
+    task = str(manifest["task"])
+    if task == "text_classification":
+        from shipyard.tasks.text.monitoring import text_monitoring
+
+        return text_monitoring(directory, manifest, read_reference(directory, manifest, reference))
+    if task == "recommendation":
+        from shipyard.tasks.recommendation.monitoring import recommendation_monitoring
+
+        return recommendation_monitoring(
+            directory, manifest, read_reference(directory, manifest, reference)
+        )
+    sketches = reference_from_json(read_reference(directory, manifest, reference))
+    prepare = None
+    if manifest.get("cleaning"):
+        from shipyard.runtime.clean import Cleaner
+
+        cleaner = Cleaner(json.loads((directory / manifest["cleaning"]).read_bytes()))
+        prepare = cleaner.clean_records
+    return TaskMonitoring(sketches, task, list(manifest.get("classes", [])), prepare=prepare)
