@@ -97,3 +97,29 @@ def test_report_draws_drift_over_windows(tmp_path, adult_reference):
     assert "drifted: " in page
     assert "<td>age</td>" in page
     assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_concurrent_updaters_count_each_prediction_once(tmp_path, adult_reference):
+    # A server refreshing its gauges and `shipyard watch` may advance the same windows at once.
+    import threading
+
+    adult, _, reference = adult_reference
+    store = MonitoringStore(f"sqlite:///{tmp_path / 'log.db'}")
+    log_rows(store, adult.test.sample(2500, random_state=1), 0)
+    monitors = [
+        DriftMonitor(store, "adult", 1, reference, "binary", ["<=50K", ">50K"], window_size=1000)
+        for _ in range(4)
+    ]
+    barrier = threading.Barrier(len(monitors))
+
+    def advance(monitor):
+        barrier.wait()
+        monitor.update(batch_size=300)
+
+    threads = [threading.Thread(target=advance, args=(monitor,)) for monitor in monitors]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [window.count for window in monitors[0].windows()] == [1000, 1000, 500]
+    store.close()

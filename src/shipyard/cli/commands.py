@@ -430,7 +430,9 @@ def serve(
     from shipyard.serving import KeyStore, build_app, run_server
     from shipyard.serving.server import worker_spec
 
-    settings = load_config(config).serving if config else ServingConfig()
+    loaded = load_config(config) if config else None
+    settings = loaded.serving if loaded else ServingConfig()
+    monitoring = loaded.monitoring if loaded else None
     flags = {
         "host": host,
         "port": port,
@@ -464,7 +466,7 @@ def serve(
                 f"Created API key {record.id} (shown once; stored hashed in {keys_path}):"
             )
             output.console.print(key, highlight=False)
-    app_ = build_app(opened, reference, settings, keys)
+    app_ = build_app(opened, reference, settings, keys, monitoring=monitoring)
     output.error_console.print(
         f"Serving {reference} on http://{settings.host}:{settings.port}"
         f" with {settings.workers} worker(s), API keys "
@@ -475,7 +477,7 @@ def serve(
         settings.host,
         settings.port,
         settings=settings,
-        worker_spec=worker_spec(opened, reference, settings, keys_path),
+        worker_spec=worker_spec(opened, reference, settings, keys_path, monitoring),
     )
 
 

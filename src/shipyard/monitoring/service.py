@@ -24,7 +24,7 @@ from shipyard.monitoring.windows import DriftMonitor, DriftWindow
 from shipyard.registry.bundle import verify_bundle
 from shipyard.registry.store import ModelVersion, Registry
 
-__all__ = ["MonitorRun", "monitor"]
+__all__ = ["MonitorRun", "monitor", "open_drift_monitor"]
 
 MIN_LABELS_PER_WINDOW = 30
 
@@ -90,34 +90,12 @@ def monitor(
         When the bundle has no drift reference (trained before monitoring existed).
     """
     version = registry.resolve(reference)
-    manifest = verify_bundle(version.bundle_path, version.manifest_sha256)
-    if "drift_reference" not in manifest:
-        raise DataError(
-            f"{version.reference} has no drift reference in its bundle; retrain it with this "
-            "shipyard to monitor it."
-        )
-    sketches = reference_from_json(
-        json.loads((version.bundle_path / manifest["drift_reference"]).read_bytes())
-    )
+    manifest = registry.manifest(version.reference)
     task, classes = manifest["task"], manifest.get("classes", [])
-    prepare = None
-    if manifest.get("cleaning"):
-        from shipyard.runtime.clean import Cleaner
-
-        cleaner = Cleaner(json.loads((version.bundle_path / manifest["cleaning"]).read_bytes()))
-        prepare = cleaner.clean_records
     store = MonitoringStore(registry.url)
     try:
-        drift = DriftMonitor(
-            store,
-            version.name,
-            version.version,
-            sketches,
-            task,
-            classes,
-            window_size=window_size,
-            thresholds=thresholds,
-            prepare=prepare,
+        drift = open_drift_monitor(
+            registry, version.reference, store, window_size=window_size, thresholds=thresholds
         )
         drift.update()
         windows = drift.windows()
@@ -143,6 +121,52 @@ def monitor(
         )
         run.report_path = report_path
     return run
+
+
+def open_drift_monitor(
+    registry: Registry,
+    reference: str,
+    store: MonitoringStore,
+    *,
+    window_size: int = 1000,
+    thresholds: DriftThresholds | None = None,
+) -> DriftMonitor:
+    """Open the incremental drift monitor of a registered version, reading its verified bundle.
+
+    Raises
+    ------
+    BundleIntegrityError
+        When the bundle was altered.
+    DataError
+        When the bundle has no drift reference (trained before monitoring existed).
+    """
+    version = registry.resolve(reference)
+    manifest = verify_bundle(version.bundle_path, version.manifest_sha256)
+    if "drift_reference" not in manifest:
+        raise DataError(
+            f"{version.reference} has no drift reference in its bundle; retrain it with this "
+            "shipyard to monitor it."
+        )
+    sketches = reference_from_json(
+        json.loads((version.bundle_path / manifest["drift_reference"]).read_bytes())
+    )
+    prepare = None
+    if manifest.get("cleaning"):
+        from shipyard.runtime.clean import Cleaner
+
+        cleaner = Cleaner(json.loads((version.bundle_path / manifest["cleaning"]).read_bytes()))
+        prepare = cleaner.clean_records
+    return DriftMonitor(
+        store,
+        version.name,
+        version.version,
+        sketches,
+        manifest["task"],
+        manifest.get("classes", []),
+        window_size=window_size,
+        thresholds=thresholds,
+        prepare=prepare,
+    )
 
 
 def _window_performance(

@@ -6,7 +6,7 @@ import logging.config
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,11 +14,12 @@ from typing import Any
 import orjson
 import uvicorn
 
-from shipyard.config import ServingConfig
-from shipyard.errors import ConfigError
+from shipyard.config import MonitoringConfig, ServingConfig
+from shipyard.errors import ConfigError, ModelNotFoundError
 from shipyard.registry.bundle import load_predictor, read_manifest
 from shipyard.registry.store import Registry, parse_reference
-from shipyard.serving.app import RouteBuilder, ServedModel, create_app
+from shipyard.serving.app import BackgroundService, RouteBuilder, ServedModel, create_app
+from shipyard.serving.context import ServingContext
 from shipyard.serving.keys import KeyStore
 from shipyard.serving.logs import log_config
 from shipyard.serving.state import AliasWatcher, ServingState
@@ -34,6 +35,9 @@ __all__ = [
 
 # The environment variable that carries the app's recipe to worker processes.
 WORKER_SPEC_VARIABLE = "SHIPYARD_SERVING_SPEC"
+
+# The alias a managed canary goes by (``shipyard watch`` moves it).
+CANARY_ALIAS = "canary"
 
 
 def load_served_model(
@@ -61,6 +65,7 @@ def build_app(
     settings: ServingConfig,
     keys: KeyStore | None = None,
     extra_routes: Sequence[RouteBuilder] = (),
+    monitoring: MonitoringConfig | None = None,
 ) -> Any:
     """Build the ASGI app serving ``reference``, configured by ``settings``.
 
@@ -68,7 +73,11 @@ def build_app(
 
     When ``reference`` names an alias (``NAME`` or ``NAME@ALIAS``) and ``settings.poll_seconds``
     is positive, the app follows the alias: a moved alias is hot-swapped in without failing a
-    request.
+    request. Unless ``settings.canary`` fixes a canary, it also follows the ``canary`` alias
+    (which ``shipyard watch`` moves): the version it points at gets ``monitoring.canary.share``
+    of the requests. With predictions logged and ``monitoring.drift_refresh_seconds`` positive,
+    a background thread advances the drift windows and refreshes the drift gauges of
+    ``/metrics``.
 
     Raises
     ------
@@ -80,6 +89,7 @@ def build_app(
             "serving.auth is on but no API key store was given; pass keys=KeyStore(path) "
             "(see 'shipyard keys'), or set serving.auth to false to serve without keys."
         )
+    monitoring = monitoring or MonitoringConfig()
     unknown = settings.unknown_fields
     model = load_served_model(registry, reference, unknown)
     if model.manifest.get("task") == "recommendation":
@@ -88,9 +98,16 @@ def build_app(
         return create_recommendation_app(
             model, verify_key=keys.verify if settings.auth and keys is not None else None
         )
+    name, _, pinned = parse_reference(reference)
+    follows_alias = pinned is None and settings.poll_seconds > 0
+    managed_canary = follows_alias and settings.canary is None
     canary = shadow = None
     if settings.canary is not None:
         canary = load_served_model(registry, settings.canary, unknown)
+    elif managed_canary:
+        number = _canary_version(registry, name)
+        if number is not None and number != model.version:
+            canary = load_served_model(registry, f"{name}:{number}", unknown)
     if settings.shadow is not None:
         shadow = load_served_model(registry, settings.shadow, unknown)
     for other in (canary, shadow):
@@ -98,9 +115,9 @@ def build_app(
             raise ConfigError(
                 f"Canary and shadow must be versions of '{model.name}', got '{other.name}'."
             )
-    name, _, pinned = parse_reference(reference)
+    canary_share = monitoring.canary.share if managed_canary else settings.canary_share
     watcher = None
-    if pinned is None and settings.poll_seconds > 0:
+    if follows_alias:
 
         def watch(state: ServingState) -> AliasWatcher:
             return AliasWatcher(
@@ -108,14 +125,22 @@ def build_app(
                 resolve=lambda: registry.resolve(reference).version,
                 load=lambda number: load_served_model(registry, f"{name}:{number}", unknown),
                 interval=settings.poll_seconds,
+                resolve_canary=(lambda: _canary_version(registry, name))
+                if managed_canary
+                else None,
+                canary_share=canary_share,
             )
 
         watcher = watch
     prediction_log = None
+    services: list[Any] = []
     if settings.log_predictions:
         from shipyard.monitoring.log import MonitoringStore, PredictionLogger
 
-        prediction_log = PredictionLogger(MonitoringStore(registry.url))
+        store = MonitoringStore(registry.url)
+        prediction_log = PredictionLogger(store)
+        if monitoring.drift_refresh_seconds > 0 and model.manifest.get("drift_reference"):
+            services.append(_drift_refresher(registry, name, store, monitoring))
     return create_app(
         model,
         settings=settings,
@@ -125,7 +150,46 @@ def build_app(
         shadow=shadow,
         watcher=watcher,
         extra_routes=extra_routes,
+        canary_share=canary_share,
+        services=services,
     )
+
+
+def _canary_version(registry: Registry, name: str) -> int | None:
+    try:
+        return registry.resolve(f"{name}@{CANARY_ALIAS}").version
+    except ModelNotFoundError:
+        return None
+
+
+def _drift_refresher(
+    registry: Registry, name: str, store: Any, monitoring: MonitoringConfig
+) -> Callable[[ServingContext], BackgroundService]:
+    from shipyard.monitoring.drift import DriftThresholds
+    from shipyard.monitoring.service import open_drift_monitor
+    from shipyard.serving.drift_gauges import DriftGauges, DriftRefresher
+
+    thresholds = DriftThresholds(
+        alpha=monitoring.drift.alpha,
+        psi=monitoring.drift.psi_threshold,
+        min_samples=monitoring.drift.min_samples,
+    )
+
+    def build(context: ServingContext) -> BackgroundService:
+        return DriftRefresher(
+            context.state,
+            DriftGauges(context.metrics.registry),
+            lambda number: open_drift_monitor(
+                registry,
+                f"{name}:{number}",
+                store,
+                window_size=monitoring.window_size,
+                thresholds=thresholds,
+            ),
+            monitoring.drift_refresh_seconds,
+        )
+
+    return build
 
 
 def app_from_environment() -> Any:
@@ -134,7 +198,8 @@ def app_from_environment() -> Any:
     registry = Registry(spec["registry_url"], spec["artifacts"])
     settings = ServingConfig.model_validate(spec["settings"])
     keys = KeyStore(spec["keys_file"]) if spec.get("keys_file") else None
-    return build_app(registry, spec["reference"], settings, keys)
+    monitoring = MonitoringConfig.model_validate(spec.get("monitoring") or {})
+    return build_app(registry, spec["reference"], settings, keys, monitoring=monitoring)
 
 
 def run_server(
@@ -181,7 +246,11 @@ def run_server(
 
 
 def worker_spec(
-    registry: Registry, reference: str, settings: ServingConfig, keys_file: Path | None
+    registry: Registry,
+    reference: str,
+    settings: ServingConfig,
+    keys_file: Path | None,
+    monitoring: MonitoringConfig | None = None,
 ) -> dict[str, Any]:
     """Return the recipe :func:`app_from_environment` rebuilds the app from."""
     return {
@@ -190,6 +259,7 @@ def worker_spec(
         "reference": reference,
         "settings": settings.model_dump(mode="json"),
         "keys_file": str(keys_file) if keys_file else None,
+        "monitoring": (monitoring or MonitoringConfig()).model_dump(mode="json"),
     }
 
 
