@@ -60,6 +60,7 @@ def retrain(
     min_gate_rows: int = 200,
     min_improvement: float = 0.0,
     report: Reporter | None = None,
+    promote_to: str = DEFAULT_ALIAS,
 ) -> RetrainRun:
     """Retrain ``name`` on its reference data plus newly labelled rows, gate, maybe promote.
 
@@ -71,6 +72,9 @@ def retrain(
         The gate refuses to promote on fewer held-out labelled rows.
     min_improvement
         The lower end of the gate's interval must exceed this.
+    promote_to
+        The alias a challenger that passes gets: ``champion``, or ``canary`` to serve it to a
+        share of traffic first (``shipyard watch`` then promotes it or rolls it back).
 
     Raises
     ------
@@ -121,21 +125,25 @@ def retrain(
     promoted, message = False, f"{challenger.version.reference} stays a challenger: {gate.reason}"
     if gate.passed:
         try:
+            if promote_to != DEFAULT_ALIAS:
+                # A canary must be able to become champion: the fairness gate decides now.
+                registry.check_fairness(challenger.version.reference)
             registry.promote(
                 name,
                 challenger.version.version,
-                DEFAULT_ALIAS,
+                promote_to,
                 reason=f"retrain gate passed: {gate.reason}",
             )
             promoted = True
-            message = f"{challenger.version.reference} is the new champion: {gate.reason}"
+            role = "new champion" if promote_to == DEFAULT_ALIAS else f"new {promote_to}"
+            message = f"{challenger.version.reference} is the {role}: {gate.reason}"
         except RegistryError as error:  # the fairness gate said no
             message = f"{challenger.version.reference} passed the metric gate but not: {error}"
     registry.log_event(
         name,
         challenger.version.version,
         "gate",
-        {"passed": gate.passed, "promoted": promoted, **gate.as_dict()},
+        {"passed": gate.passed, "promoted": promoted, "alias": promote_to, **gate.as_dict()},
     )
     report(message)
     return RetrainRun(champion, challenger, gate, promoted, len(new_rows), len(hold_out), message)

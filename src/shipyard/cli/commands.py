@@ -602,3 +602,7 @@ app.add_typer(keys_app, name="keys")
 from shipyard.cli import monitor as _monitor_commands  # noqa: E402
 
 _monitor_commands.register(app)
+
+from shipyard.cli import watch as _watch_commands  # noqa: E402
+
+_watch_commands.register(app)

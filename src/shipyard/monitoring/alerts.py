@@ -96,6 +96,12 @@ class Alert:
     value: float
     threshold: float
     at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    column: str | None = None  # drift alerts: the drifted column
+
+    @property
+    def key(self) -> str:
+        """What makes two alerts the same one fired again: kind, version and column."""
+        return f"{self.kind}:{self.version}:{self.column or ''}"
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict: the webhook's JSON body."""
@@ -120,6 +126,7 @@ def evaluate_rules(rules: Sequence[AlertRule], snapshot: Snapshot) -> list[Alert
                             f"{name}: PSI of '{column}' is {value:.3f}, above {rule.threshold:g}",
                             value,
                             rule.threshold,
+                            column=column,
                         )
                     )
         elif rule.kind == "metric_drop":

@@ -303,11 +303,13 @@ class MonitoringStore:
         limit: int | None = None,
         log_ids: tuple[int, int] | None = None,
         version: int | None = None,
+        until: datetime | None = None,
     ) -> list[dict[str, Any]]:
         """Return predictions joined with their feedback, newest last.
 
         ``log_ids`` keeps the predictions whose log id lies in ``[first, last]`` (a window);
-        ``version`` keeps one model version's predictions.
+        ``version`` keeps one model version's predictions; ``since`` and ``until`` keep those
+        logged in ``[since, until)``.
         """
         query = (
             select(_Prediction, _Feedback.label)
@@ -321,6 +323,8 @@ class MonitoringStore:
             query = query.where(_Prediction.id.between(*log_ids))
         if version is not None:
             query = query.where(_Prediction.version == version)
+        if until is not None:
+            query = query.where(_Prediction.at < until)
         with Session(self.engine) as session:
             rows = session.execute(query).all()
         selected = rows[-limit:] if limit else rows

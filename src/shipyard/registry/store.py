@@ -442,6 +442,13 @@ class Registry:
             )
         return held
 
+    def check_fairness(self, reference: str) -> None:
+        """Raise :class:`FairnessGateError` when a version could not become champion.
+
+        A canary is checked before it gets traffic, so that it can be promoted afterwards.
+        """
+        self._fairness_gate(self.resolve(reference), "", override=False)
+
     def _fairness_gate(self, target: ModelVersion, reason: str, override: bool) -> dict[str, Any]:
         """Check the fairness gate recorded in the manifest; return audit details."""
         fairness = read_manifest(target.bundle_path).get("fairness") or {}
