@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from shipyard.cli import app as cli
 from shipyard.config import MonitoringConfig, ServingConfig
 from shipyard.errors import ModelNotFoundError
+from shipyard.monitoring.log import MonitoringStore, PredictionFailure, PredictionRecord
 from shipyard.serving import build_app, running_server
 from shipyard.tasks.export import frame_to_records
 from shipyard.watch import Watcher
@@ -67,6 +68,8 @@ def test_drift_triggers_retrain_gate_canary_then_promotion(loop_models, tmp_path
         )
         assert result.exit_code == 0, result.output
         first = json.loads(result.stdout.strip().splitlines()[-1])
+        # The settings saved with the champion apply: windows of 300, not the default 1000.
+        assert first["window"]["count"] == 300
         assert "age" in first["window"]["drifted"]
         kinds = [decision["kind"] for decision in first["decisions"]]
         alerted = [d["detail"]["column"] for d in first["decisions"] if d["kind"] == "alert"]
@@ -158,3 +161,61 @@ def test_a_worse_canary_is_removed_and_a_worse_champion_rolled_back(loop_models,
     assert events[-1]["detail"]["verdict"] == "rolled_back"
     # Settled: the next pass leaves the restored champion alone.
     assert [d.kind for d in watcher.run_once().decisions if d.kind == "rollback"] == []
+
+
+def test_alerts_reach_the_webhook_once_and_retraining_waits_for_labels(
+    loop_models, tmp_path, webhook
+):
+    url, received = webhook
+    registry = loop_models.registry(tmp_path / "home")
+    config = MonitoringConfig.model_validate(
+        {
+            **LOOP_MONITORING,
+            "alerts": {
+                "rules": [{"kind": "drift", "threshold": 1.0, "column": "age"}],
+                "webhook": url,
+            },
+            "retraining": {"drifted_columns": 1, "min_gate_rows": 500},
+        }
+    )
+    with running_server(serve(registry)) as server, httpx.Client(base_url=server) as client:
+        send(client, loop_models.traffic.iloc[:400])
+    watcher = Watcher(registry, "adult", config)
+    first = watcher.run_once()
+    assert [d.kind for d in first.decisions] == ["alert", "wait"]
+    assert first.decisions[1].message.endswith(
+        "only 400 labels: the gate needs 500 held out, so about 1667"
+    )
+    assert [(alert["kind"], alert["column"]) for alert in received] == [("drift", "age")]
+    assert received[0]["value"] > 1.0
+    # The same alert is not sent again within repeat_minutes; nothing was retrained.
+    second = watcher.run_once()
+    assert [d.kind for d in second.decisions] == ["wait"]
+    assert len(received) == 1
+    assert actions(registry).count("alert") == 1
+    assert "retrain" not in actions(registry)
+
+
+def test_a_canary_that_fails_more_requests_is_removed(loop_models, tmp_path):
+    registry = loop_models.registry(tmp_path / "home")
+    registry.promote("adult", 2, "canary")
+    store = MonitoringStore(registry.url)
+    records = frame_to_records(loop_models.traffic.drop(columns=["income"]).iloc[:240])
+    output = {"prediction": "<=50K", "probabilities": {"<=50K": 0.8, ">50K": 0.2}}
+    store.add_predictions(
+        [
+            PredictionRecord(f"r{index}", "adult", 2 if index % 2 else 1, record, output, 1.0)
+            for index, record in enumerate(records)
+        ]
+    )
+    store.add_failures([PredictionFailure("adult", 2, "timeout")] * 12)  # 12 of 132: 9%
+    store.close()
+    config = MonitoringConfig.model_validate({**LOOP_MONITORING, "retraining": {"enabled": False}})
+    verdict = Watcher(registry, "adult", config).run_once().decisions[-1]
+    assert verdict.kind == "rollback"
+    assert verdict.detail["error_rate_worse"]
+    assert verdict.detail["new"]["failed"] == 12
+    assert verdict.detail["new"]["requests"] == 132
+    assert verdict.detail["difference"] is None  # no labels: the error rate decided
+    with pytest.raises(ModelNotFoundError):
+        registry.resolve("adult@canary")
