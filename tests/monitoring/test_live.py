@@ -32,7 +32,7 @@ def test_unpaired_difference_is_oriented_and_covers_known_gaps():
     difference, low, high = unpaired_difference(y, bad, y[::-1], good[::-1], "rmse", seed=1)
     assert difference == pytest.approx(-10, abs=1.5)  # the new one (bad) is worse: negative
     assert low < difference < high < 0
-    same, low, high = unpaired_difference(y[:200], good[:200], y[200:], good[200:], "rmse")
+    _, low, high = unpaired_difference(y[:200], good[:200], y[200:], good[200:], "rmse")
     assert low < 0 < high  # no difference: the interval covers zero
 
 
