@@ -43,4 +43,4 @@ def test_unknown_dataset_lists_the_available_ones() -> None:
     message = "No bundled dataset named 'adlut'. Available: adult, bike_sharing, sms_spam, xwines."
     with pytest.raises(DataError, match=re.escape(message)):
         datasets.load("adlut")
-    assert datasets.available() == ["adult", "sms_spam", "xwines"]
+    assert datasets.available() == ["adult", "bike_sharing", "sms_spam", "xwines"]
