@@ -22,7 +22,7 @@ from shipyard.monitoring.gate import GateResult, compare_models
 from shipyard.monitoring.log import MonitoringStore
 from shipyard.registry.store import DEFAULT_ALIAS, ModelVersion, Registry
 
-__all__ = ["RetrainRun", "retrain"]
+__all__ = ["RetrainRun", "gate_version", "retrain"]
 
 Reporter = Callable[[str], None]
 
@@ -147,6 +147,44 @@ def retrain(
     )
     report(message)
     return RetrainRun(champion, challenger, gate, promoted, len(new_rows), len(hold_out), message)
+
+
+def gate_version(
+    registry: Registry,
+    reference: str,
+    *,
+    gate_share: float = 0.3,
+    min_gate_rows: int = 200,
+    min_improvement: float = 0.0,
+) -> GateResult:
+    """Gate an already registered version against its model's champion; log the verdict.
+
+    It is scored with the champion on the most recent ``gate_share`` of the labelled
+    predictions, as :func:`retrain` gates its challenger. Nothing is promoted.
+
+    Raises
+    ------
+    DataError
+        When there are no labelled predictions.
+    """
+    challenger = registry.resolve(reference)
+    champion = registry.resolve(f"{challenger.name}@{DEFAULT_ALIAS}")
+    store = MonitoringStore(registry.url)
+    try:
+        labelled = store.labelled(challenger.name)
+    finally:
+        store.close()
+    if not labelled:
+        raise DataError(f"No labelled predictions of '{challenger.name}' to gate with.")
+    hold_out = labelled[len(labelled) - max(int(len(labelled) * gate_share), 1) :]
+    gate = _gate(registry, champion, challenger, hold_out, min_gate_rows, min_improvement)
+    registry.log_event(
+        challenger.name,
+        challenger.version,
+        "gate",
+        {"passed": gate.passed, "promoted": False, "against": champion.version, **gate.as_dict()},
+    )
+    return gate
 
 
 def _gate(

@@ -32,7 +32,7 @@ def test_rules_fire_on_the_numbers_and_reach_the_webhook(webhook):
     ]
     alerts = evaluate_rules(rules, snapshot)
     assert [alert.kind for alert in alerts] == ["drift", "drift", "metric_drop"]
-    assert "fell by 0.0370" in alerts[2].message
+    assert "worsened by 0.0370" in alerts[2].message
     assert WebhookNotifier(url).send(alerts) == 3
     assert [body["kind"] for body in received] == ["drift", "drift", "metric_drop"]
     assert received[0]["model"] == "adult"
@@ -92,7 +92,7 @@ def test_retrain_triggers():
     )
     decision = decide_retrain(confident, RetrainTriggers(drifted_columns=None))
     assert decision.retrain
-    assert decision.reasons == ["roc_auc fell by 0.0500"]
+    assert decision.reasons == ["roc_auc worsened by 0.0500"]
     busy = Snapshot(
         model="m", version=1, drifted_columns=["a", "b"], new_labels=5000, hours_since_training=30
     )

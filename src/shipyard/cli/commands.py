@@ -356,6 +356,25 @@ def models_rollback(
     output.console.print(f"{alias} -> {restored.reference} (rolled back)")
 
 
+@models_app.command("events")
+@handles_errors
+def models_events(
+    context: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    last: Annotated[int, typer.Option(min=1, help="Show the latest N events.")] = 30,
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the audit log: registrations, promotions, gates, canaries, rollbacks, alerts."""
+    events = _open_registry(config, home, registry).events(name)[-last:]
+    if as_json:
+        output.print_json(events)
+        return
+    output.console.print(output.events_table(name, events))
+
+
 # -- serve / predict ------------------------------------------------------------------------
 
 
@@ -533,7 +552,11 @@ def predict(
 def demo(
     context: typer.Context,
     which: Annotated[
-        str, typer.Argument(help="Which demo: adult (tabular), spam (text) or recommend.")
+        str,
+        typer.Argument(
+            help="Which demo: adult (tabular), spam (text), recommend, or drift (the closed "
+            "loop on bike sharing)."
+        ),
     ] = "adult",
     time_budget: Annotated[
         float | None, typer.Option(help="Seconds for the search (training.time_budget).")

@@ -21,7 +21,7 @@ from shipyard.cli.commands import (
 )
 from shipyard.config import CLI_FLAGS, MonitoringConfig, apply_overrides, load_config
 
-__all__ = ["monitoring_config", "register"]
+__all__ = ["monitoring_config", "print_pass", "register"]
 
 _STYLES = {
     "alert": "bold yellow",
@@ -67,7 +67,8 @@ def monitoring_config(
     return load_config_dict(apply_overrides(raw, wanted), source="the watch settings").monitoring
 
 
-def _print_pass(result: Any) -> None:
+def print_pass(result: Any) -> None:
+    """Print one pass: the champion's numbers, then each decision on its own line."""
     data = result.as_dict()
     window = data["window"]
     parts = [f"[bold]{data['champion']}[/bold] champion"]
@@ -139,7 +140,7 @@ def watch(
             sys.stdout.write(json.dumps(result.as_dict(), default=str) + "\n")
             sys.stdout.flush()
         else:
-            _print_pass(result)
+            print_pass(result)
 
     if once:
         show(watcher.run_once())

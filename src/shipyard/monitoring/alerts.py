@@ -137,7 +137,7 @@ def evaluate_rules(rules: Sequence[AlertRule], snapshot: Snapshot) -> list[Alert
                         "metric_drop",
                         snapshot.model,
                         snapshot.version,
-                        f"{name}: {snapshot.metric} fell by {drop:.4f} (now "
+                        f"{name}: {snapshot.metric} worsened by {drop:.4f} (now "
                         f"{snapshot.realised_metric:.4f}, at registration "
                         f"{snapshot.reference_metric:.4f}), more than "
                         f"{rule.threshold:g}",
@@ -245,7 +245,7 @@ def decide_retrain(snapshot: Snapshot, triggers: RetrainTriggers) -> RetrainDeci
             or (best < reference if snapshot.greater_is_better else best > reference)
         )
         if confident:
-            reasons.append(f"{snapshot.metric} fell by {drop:.4f}")
+            reasons.append(f"{snapshot.metric} worsened by {drop:.4f}")
     if triggers.new_labels is not None and snapshot.new_labels >= triggers.new_labels:
         reasons.append(f"{snapshot.new_labels} new labels")
     if (
