@@ -539,7 +539,11 @@ class Watcher:
             self.registry.log_event(self.name, None, "retrain_failed", {"error": str(error)})
             return [*decisions, Decision("retrain", f"retraining failed: {error}", {})]
         gate = {**run.gate.as_dict(), "challenger_reference": run.challenger.version.reference}
-        decisions.append(Decision("gate", run.message, gate))
+        scores = (
+            f"{run.gate.samples} held-out labels, {run.gate.metric} challenger "
+            f"{run.gate.challenger:.4f} vs champion {run.gate.champion:.4f}"
+        )
+        decisions.append(Decision("gate", f"{run.message} ({scores})", gate))
         if run.promoted and promote_to == CANARY_ALIAS:
             stage = {
                 "stage": "started",

@@ -95,9 +95,10 @@ def _spam(overrides: dict[str, Any], as_json: bool) -> None:
 def _drift(overrides: dict[str, Any], as_json: bool) -> None:
     from rich.table import Table
 
-    from shipyard.cli.watch import print_pass
-    from shipyard.demos.drift import run_drift_demo
+    from shipyard.cli.watch import log_errors_only, print_pass
+    from shipyard.demos.drift import PUSHED_STEP, run_drift_demo
 
+    log_errors_only()
     result = run_drift_demo(overrides, report=output.reporter())
     if as_json:
         output.print_json(result.as_dict())
@@ -112,6 +113,15 @@ def _drift(overrides: dict[str, Any], as_json: bool) -> None:
     )
     served = iter(result.served)
     for step, watch_pass in result.passes:
+        if step == PUSHED_STEP and result.worse is not None and result.worse_gate is not None:
+            gate = result.worse_gate
+            output.console.print(
+                f"\n[bold]A worse challenger[/bold], {result.worse.version.reference}, trained on "
+                f"a tiny sample of 2011, gated on the {gate.samples} most recent labelled hours: "
+                f"{gate.metric} {gate.challenger:.4f} vs champion {gate.champion:.4f}; "
+                f"{gate.reason}. Rejected; pushed to champion by hand anyway:",
+                highlight=False,
+            )
         phase = next(served)
         answered = ", ".join(f"{ref} {count}" for ref, count in phase["answered_by"].items())
         output.console.print(
@@ -122,13 +132,6 @@ def _drift(overrides: dict[str, Any], as_json: bool) -> None:
         if step == result.passes[0][0] and watch_pass.window is not None:
             output.console.print(_drift_table(Table, watch_pass.window))
         print_pass(watch_pass)
-    if result.worse is not None and result.worse_gate is not None:
-        gate = result.worse_gate
-        output.console.print(
-            f"\n[bold]A worse challenger[/bold] ({result.worse.version.reference}, trained on a "
-            f"tiny sample of 2011): gate on {gate.samples} recent labelled hours: {gate.reason}",
-            highlight=False,
-        )
     output.console.print(
         f"\nFinal champion: [bold]{result.final_champion}[/bold]. Drift report of the first "
         f"champion: {result.report_path}",

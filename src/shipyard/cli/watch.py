@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 import threading
@@ -21,7 +22,7 @@ from shipyard.cli.commands import (
 )
 from shipyard.config import CLI_FLAGS, MonitoringConfig, apply_overrides, load_config
 
-__all__ = ["monitoring_config", "print_pass", "register"]
+__all__ = ["log_errors_only", "monitoring_config", "print_pass", "register"]
 
 _STYLES = {
     "alert": "bold yellow",
@@ -34,6 +35,20 @@ _STYLES = {
     "retention": "dim",
     "wait": "dim",
 }
+
+
+def log_errors_only() -> None:
+    """Print monitoring log errors (a webhook that failed) but not the alert warnings.
+
+    The alerts are printed with each pass already; without a handler Python would print
+    them a second time.
+    """
+    monitoring = logging.getLogger("shipyard.monitoring")
+    if not monitoring.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setLevel(logging.ERROR)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        monitoring.addHandler(handler)
 
 
 def monitoring_config(
@@ -90,7 +105,21 @@ def print_pass(result: Any) -> None:
         parts.append(f"error rate {data['error_rate']:.2%}")
     stamp = result.at.astimezone().strftime("%H:%M:%S")
     output.console.print(f"[dim]{stamp}[/dim] " + "; ".join(parts), highlight=False)
-    for decision in data["decisions"]:
+    decisions = data["decisions"]
+    drift_alerts = [
+        d for d in decisions if d["kind"] == "alert" and d["detail"].get("kind") == "drift"
+    ]
+    if len(drift_alerts) > 1:  # one line for the drift alerts of a pass
+        listing = ", ".join(
+            f"{d['detail']['column']} {d['detail']['value']:.2f}"
+            for d in sorted(drift_alerts, key=lambda d: -d["detail"]["value"])
+        )
+        summary = {
+            "kind": "alert",
+            "message": f"PSI above the alert threshold on {len(drift_alerts)} columns: {listing}",
+        }
+        decisions = [summary, *(d for d in decisions if d not in drift_alerts)]
+    for decision in decisions:
         style = _STYLES.get(decision["kind"], "")
         output.console.print(
             f"  [{style}]{decision['kind']:>9}[/{style}] {decision['message']}"
@@ -126,6 +155,7 @@ def watch(
     """Watch a served model: drift, alerts, retraining, canary, promotion and rollback."""
     from shipyard.watch import Watcher
 
+    log_errors_only()
     opened = _open_registry(config, home, registry)
     settings = monitoring_config(
         opened,

@@ -34,15 +34,21 @@ from shipyard.monitoring.gate import GateResult
 from shipyard.registry.store import Registry
 from shipyard.watch import Watcher, WatchPass
 
-__all__ = ["DriftDemoResult", "drift_demo_config", "run_drift_demo"]
+__all__ = ["PUSHED_STEP", "DriftDemoResult", "ReplayPlan", "drift_demo_config", "run_drift_demo"]
 
-# Hours of 2012 replayed in each phase, in order (hour 0 is 1 January 2012, 00:00).
-CHAMPION_HOURS = 1500  # served by the 2011 champion: early January to early March
-CANARY_HOURS = 800  # part of them answered by the canary
-PROMOTED_HOURS = 500  # served by the new champion, until it is confirmed
-PUSHED_HOURS = 300  # served by the worse version pushed by hand
 FEEDBACK_BATCH = 100  # labels are posted in batches, as they arrive an hour later
-TINY_SAMPLE = 200  # hours of 2011 the worse challenger is trained on
+PUSHED_STEP = "the worse version, pushed by hand"
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    """How many hours of 2012 each phase replays, in order (hour 0 is 1 January 2012)."""
+
+    champion: int = 1500  # served by the 2011 champion: early January to early March
+    canary: int = 800  # a share of them answered by the canary
+    promoted: int = 500  # served by the new champion, until it is confirmed
+    pushed: int = 300  # served by the worse version pushed by hand
+    tiny_sample: int = 200  # hours of 2011 the worse challenger is trained on
 
 
 @dataclass
@@ -124,12 +130,16 @@ def _wait_for_canary(app: Any, timeout: float = 30.0) -> None:
 
 
 def _worse_challenger(
-    config: PipelineConfig, registry: Registry, home: Path, report: Callable[[str], None]
+    config: PipelineConfig,
+    registry: Registry,
+    home: Path,
+    size: int,
+    report: Callable[[str], None],
 ) -> TrainRun:
     """Train a deliberately worse version: the same pipeline on a tiny sample of 2011."""
     from shipyard import datasets
 
-    sample = datasets.load("bike_sharing").train.sample(TINY_SAMPLE, random_state=config.seed)
+    sample = datasets.load("bike_sharing").train.sample(size, random_state=config.seed)
     source = home / "bike-sharing-tiny-sample.csv"
     sample.to_csv(source, index=False)
     raw = apply_overrides(config.model_dump(mode="json"), {"data.source": str(source)})
@@ -137,7 +147,9 @@ def _worse_challenger(
 
 
 def run_drift_demo(
-    overrides: dict[str, Any] | None = None, report: Callable[[str], None] | None = None
+    overrides: dict[str, Any] | None = None,
+    report: Callable[[str], None] | None = None,
+    plan: ReplayPlan | None = None,
 ) -> DriftDemoResult:
     """Run the whole drift scenario and return what happened."""
     from shipyard import datasets
@@ -146,6 +158,7 @@ def run_drift_demo(
     from shipyard.serving import build_app, running_server
 
     report = report or (lambda message: None)
+    plan = plan or ReplayPlan()
     config = drift_demo_config(overrides)
     home = Path(config.registry.home)
     registry = Registry.from_config(config.registry)
@@ -174,7 +187,7 @@ def run_drift_demo(
 
     with running_server(app, host=config.serving.host, port=0) as url:
         result.url = url
-        replay(CHAMPION_HOURS)
+        replay(plan.champion)
         result.report_path = home / f"{name}-v{first}-drift.html"
         monitor(
             registry,
@@ -184,14 +197,14 @@ def run_drift_demo(
         )
         watch("the 2011 champion meets 2012")
         _wait_for_canary(app)
-        replay(CANARY_HOURS)
+        replay(plan.canary)
         watch("the canary against the champion")
         _wait_for_version(app, registry.resolve(name).version)
-        replay(PROMOTED_HOURS)
+        replay(plan.promoted)
         watch("the new champion, watched after its promotion")
 
         report("training a deliberately worse challenger on a tiny sample of 2011")
-        result.worse = _worse_challenger(config, registry, home, report)
+        result.worse = _worse_challenger(config, registry, home, plan.tiny_sample, report)
         retraining = config.monitoring.retraining
         result.worse_gate = gate_version(
             registry,
@@ -206,8 +219,8 @@ def run_drift_demo(
             reason="pushed by hand despite the gate (demo)",
         )
         _wait_for_version(app, result.worse.version.version)
-        replay(PUSHED_HOURS)
-        watch("the worse version, pushed by hand")
+        replay(plan.pushed)
+        watch(PUSHED_STEP)
         _wait_for_version(app, registry.resolve(name).version)
     result.final_champion = registry.resolve(name).reference
     report("server stopped")

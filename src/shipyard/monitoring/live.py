@@ -220,9 +220,10 @@ def _verdict(
             )
     if high is not None and high < -metric_tolerance:
         metric_worse = True
+        limit = f"{-metric_tolerance:+.4f}" if metric_tolerance else "zero"
         reasons.append(
             f"{new.metric} is confidently worse: the 95% interval of the difference ends at "
-            f"{high:+.4f}, below {-metric_tolerance:+.4f}"
+            f"{high:+.4f}, below {limit}"
         )
     return increase, error_rate_worse, metric_worse, reasons
 
