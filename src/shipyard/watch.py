@@ -7,12 +7,10 @@ One pass, driven by the ``monitoring`` section of the config:
 3. Alerts: check the rules on a :class:`~shipyard.monitoring.alerts.Snapshot` (latest window's
    drift, realised metric, error rate); send new alerts to the log, the webhook and the audit
    log.
-4. A freshly promoted champion is compared with the one it replaced, both scored on the rows
-   the new one answered (paired); worse beyond the tolerance rolls it back, enough good
-   evidence confirms it.
-5. A canary is compared with the champion over the canary period once it has served
-   ``canary.requests`` requests (or ``canary.seconds``): promoted to champion, or removed.
-6. Otherwise the retraining triggers are checked; a retrain trains a challenger on the
+4. A freshly promoted champion is compared with the one it replaced, and a canary with the
+   champion (:class:`shipyard.rollout.Rollout`): worse beyond the tolerance rolls back, enough
+   good evidence confirms the champion or promotes the canary.
+5. Otherwise the retraining triggers are checked; a retrain trains a challenger on the
    reference data plus the new labels and gates it (:func:`shipyard.loop.retrain`); a passing
    challenger becomes the canary (or the champion when ``canary.share`` is 0).
 
@@ -26,14 +24,14 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shipyard.config import MonitoringConfig
-from shipyard.errors import ModelNotFoundError, RegistryError, ShipyardError
+from shipyard.errors import ModelNotFoundError, ShipyardError
 from shipyard.monitoring.alerts import Snapshot, WebhookNotifier, decide_retrain, evaluate_rules
-from shipyard.monitoring.live import LiveNumbers, compare_paired, compare_unpaired, live_numbers
+from shipyard.monitoring.live import live_numbers
 from shipyard.monitoring.log import MonitoringStore
 from shipyard.monitoring.policy import (
     PREDICTION_NAME,
@@ -47,29 +45,16 @@ from shipyard.monitoring.policy import (
 from shipyard.monitoring.service import open_drift_monitor
 from shipyard.monitoring.windows import DriftWindow
 from shipyard.registry.store import DEFAULT_ALIAS, ModelVersion, Registry
+from shipyard.rollout import CANARY_ALIAS, Decision, Rollout
 
 __all__ = ["CANARY_ALIAS", "Decision", "WatchPass", "Watcher"]
 
 logger = logging.getLogger("shipyard.monitoring")
 
-CANARY_ALIAS = "canary"
 # The snapshot's realised metric needs this many labels (as the windows of `shipyard monitor`).
 SNAPSHOT_MIN_LABELS = 30
 
 Reporter = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Decision:
-    """One thing a pass decided (or found), with the numbers behind it."""
-
-    kind: str  # retention, alert, rollback, confirm, canary, promote, retrain, gate, wait
-    message: str
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain dict for JSON."""
-        return {"kind": self.kind, "message": self.message, "detail": self.detail}
 
 
 @dataclass
@@ -111,17 +96,6 @@ class WatchPass:
             "decisions": [decision.as_dict() for decision in self.decisions],
             "seconds": round(self.seconds, 3),
         }
-
-
-def latest_move(events: Sequence[Mapping[str, Any]], alias: str) -> Mapping[str, Any] | None:
-    """Return the audit log's latest move of ``alias`` (promote, rollback or removal)."""
-    moves = [
-        event
-        for event in events
-        if event["action"] in ("promote", "rollback", "remove_alias")
-        and event["detail"].get("alias") == alias
-    ]
-    return moves[-1] if moves else None
 
 
 class Watcher:
@@ -191,6 +165,7 @@ class Watcher:
         manifest = self.registry.manifest(champion.reference)
         metric = str(manifest.get("metric") or "")
         decisions: list[Decision] = []
+        rollout = Rollout(self.registry, self.name, self.config.canary, self.config.rollback)
         store = MonitoringStore(self.registry.url)
         try:
             decisions += self._retention(store)
@@ -211,10 +186,10 @@ class Watcher:
             new_labels = store.labels_since(self.name, champion.created_at)
             snapshot = build_snapshot(champion, metric, window, live, new_labels, now)
             decisions += self._alerts(snapshot, events, now)
-            after_promotion = self._after_promotion(store, champion, manifest, events, now)
+            after_promotion = rollout.after_promotion(store, champion, manifest, events, now)
             decisions += after_promotion
             if canary is not None:
-                decisions += self._canary_stage(store, champion, canary, manifest, events, now)
+                decisions += rollout.canary_stage(store, champion, canary, manifest, events, now)
             elif not after_promotion or after_promotion[-1].kind == "confirm":
                 decisions += self._retraining(store, snapshot, events, now)
         finally:
@@ -283,200 +258,6 @@ class Watcher:
             self.registry.log_event(self.name, alert.version, "alert", detail)
             decisions.append(Decision("alert", alert.message, detail))
         return decisions
-
-    def _after_promotion(
-        self,
-        store: MonitoringStore,
-        champion: ModelVersion,
-        manifest: Mapping[str, Any],
-        events: Sequence[Mapping[str, Any]],
-        now: datetime,
-    ) -> list[Decision]:
-        """Watch a champion promoted over another one; roll it back when it does worse."""
-        rules = self.config.rollback
-        move = latest_move(events, DEFAULT_ALIAS)
-        if (
-            not rules.enabled
-            or move is None
-            or move["action"] != "promote"
-            or move["version"] != champion.version
-            or move["detail"].get("previous") is None
-            or not manifest.get("metric")
-        ):
-            return []
-        settled = any(
-            event["action"] == "live_check" and event["detail"].get("promoted_at") == move["at"]
-            for event in events
-        )
-        if settled:
-            return []
-        previous = int(move["detail"]["previous"])
-        promoted_at = event_time(move)
-        task, classes, metric = manifest["task"], manifest.get("classes", []), manifest["metric"]
-        new = live_numbers(
-            store,
-            self.name,
-            champion.version,
-            task,
-            classes,
-            metric,
-            promoted_at,
-            min_labels=rules.min_labels,
-        )
-        # The old version's error rate over as long a period before the promotion.
-        activity = store.activity(
-            self.name, previous, promoted_at - (now - promoted_at), promoted_at
-        )
-        old = LiveNumbers(previous, activity["answered"], activity["failed"], 0, metric)
-        old_outputs = None
-        if new.numbers.labels >= rules.min_labels:
-            predictor = self.registry.load_predictor(f"{self.name}:{previous}")
-            old_outputs = predictor.score_records(new.records)
-        comparison = compare_paired(
-            new,
-            old,
-            old_outputs,
-            min_labels=rules.min_labels,
-            error_rate_tolerance=rules.error_rate_tolerance,
-            metric_tolerance=rules.metric_tolerance,
-        )
-        observed = new.numbers.requests >= rules.observe_requests
-        detail = {"promoted_at": move["at"], "previous": previous, **comparison.as_dict()}
-        if comparison.metric_worse or (comparison.error_rate_worse and observed):
-            reason = "; ".join(comparison.reasons)
-            self.registry.rollback(
-                self.name, DEFAULT_ALIAS, reason=f"automatic rollback: {reason}"
-            )
-            self.registry.log_event(
-                self.name, champion.version, "live_check", {**detail, "verdict": "rolled_back"}
-            )
-            return [
-                Decision(
-                    "rollback",
-                    f"{champion.reference} rolled back to {self.name}:{previous}: {reason}",
-                    detail,
-                )
-            ]
-        if observed and new.numbers.labels >= rules.min_labels:
-            self.registry.log_event(
-                self.name, champion.version, "live_check", {**detail, "verdict": "confirmed"}
-            )
-            return [
-                Decision(
-                    "confirm",
-                    f"{champion.reference} confirmed as champion after "
-                    f"{new.numbers.requests} requests: {_compared(comparison.as_dict())}",
-                    detail,
-                )
-            ]
-        return [
-            Decision(
-                "wait",
-                f"watching the new champion {champion.reference}: "
-                f"{new.numbers.requests}/{rules.observe_requests} requests, "
-                f"{new.numbers.labels}/{rules.min_labels} labels",
-                detail,
-            )
-        ]
-
-    def _canary_stage(
-        self,
-        store: MonitoringStore,
-        champion: ModelVersion,
-        canary: ModelVersion,
-        manifest: Mapping[str, Any],
-        events: Sequence[Mapping[str, Any]],
-        now: datetime,
-    ) -> list[Decision]:
-        """Compare the canary with the champion over the canary period; decide when due."""
-        settings, rules = self.config.canary, self.config.rollback
-        move = latest_move(events, CANARY_ALIAS)
-        started = event_time(move) if move is not None else canary.created_at
-        task, classes = manifest["task"], manifest.get("classes", [])
-        metric = str(manifest.get("metric") or "")
-        samples = [
-            live_numbers(
-                store,
-                self.name,
-                version.version,
-                task,
-                classes,
-                metric,
-                started,
-                min_labels=settings.min_labels,
-            )
-            for version in (canary, champion)
-        ]
-        comparison = compare_unpaired(
-            *samples,
-            min_labels=settings.min_labels,
-            error_rate_tolerance=rules.error_rate_tolerance,
-            metric_tolerance=rules.metric_tolerance,
-        )
-        served = comparison.new.requests
-        elapsed = (now - started).total_seconds()
-        due = (settings.requests is not None and served >= settings.requests) or (
-            settings.seconds is not None and elapsed >= settings.seconds
-        )
-        detail = {
-            "canary": canary.reference,
-            "champion": champion.reference,
-            "started_at": started.isoformat(),
-            "seconds": round(elapsed, 1),
-            **comparison.as_dict(),
-        }
-        progress = (
-            f"{served}/{settings.requests} requests"
-            if settings.requests is not None
-            else f"{elapsed:.0f}/{settings.seconds:g} s"
-        )
-        if comparison.metric_worse or (due and comparison.worse):
-            reason = "; ".join(comparison.reasons)
-            if not rules.enabled:
-                return [
-                    Decision(
-                        "wait",
-                        f"canary {canary.reference} looks worse ({reason}); automatic rollback "
-                        "is off: promote or remove it by hand",
-                        detail,
-                    )
-                ]
-            return [self._end_canary(canary, "rolled_back", f"rolled back: {reason}", detail)]
-        if not due:
-            return [
-                Decision(
-                    "wait",
-                    f"canary {canary.reference}: {progress}; {_compared(comparison.as_dict())}",
-                    detail,
-                )
-            ]
-        try:
-            self.registry.promote(
-                self.name,
-                canary.version,
-                DEFAULT_ALIAS,
-                reason=f"canary passed after {served} requests: {_compared(comparison.as_dict())}",
-            )
-        except RegistryError as error:  # the fairness gate, for one
-            return [self._end_canary(canary, "rolled_back", f"not promoted: {error}", detail)]
-        return [
-            self._end_canary(
-                canary,
-                "promoted",
-                f"promoted to champion after {served} requests: {_compared(comparison.as_dict())}",
-                detail,
-            )
-        ]
-
-    def _end_canary(
-        self, canary: ModelVersion, verdict: str, message: str, detail: dict[str, Any]
-    ) -> Decision:
-        self.registry.remove_alias(self.name, CANARY_ALIAS, reason=message)
-        self.registry.log_event(
-            self.name, canary.version, "canary", {**detail, "verdict": verdict}
-        )
-        kind = "promote" if verdict == "promoted" else "rollback"
-        return Decision(kind, f"canary {canary.reference} {message}", detail)
 
     def _retraining(
         self,
@@ -577,21 +358,3 @@ def _snapshot_numbers(snapshot: Snapshot) -> dict[str, Any]:
         "error_rate": snapshot.error_rate,
         "new_labels": snapshot.new_labels,
     }
-
-
-def _compared(detail: Mapping[str, Any]) -> str:
-    """One line for a comparison: metric difference with its interval, error rates."""
-    new, old = detail["new"], detail["old"]
-    parts = []
-    if detail["difference"] is not None:
-        parts.append(
-            f"{detail['metric']} {new['value'] if new['value'] is not None else float('nan'):.4f}"
-            f" vs {old['value'] if old['value'] is not None else float('nan'):.4f}, "
-            f"difference {detail['difference']:+.4f} "
-            f"[{detail['low']:+.4f}, {detail['high']:+.4f}] (positive is better)"
-        )
-    else:
-        parts.append(f"{new['labels']} and {old['labels']} labels: no metric verdict yet")
-    if new["error_rate"] is not None and old["error_rate"] is not None:
-        parts.append(f"error rate {new['error_rate']:.2%} vs {old['error_rate']:.2%}")
-    return "; ".join(parts)

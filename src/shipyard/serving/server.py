@@ -18,6 +18,7 @@ from shipyard.config import MonitoringConfig, ServingConfig
 from shipyard.errors import ConfigError, ModelNotFoundError
 from shipyard.registry.bundle import load_predictor, read_manifest
 from shipyard.registry.store import Registry, parse_reference
+from shipyard.rollout import CANARY_ALIAS
 from shipyard.serving.app import BackgroundService, RouteBuilder, ServedModel, create_app
 from shipyard.serving.context import ServingContext
 from shipyard.serving.keys import KeyStore
@@ -35,9 +36,6 @@ __all__ = [
 
 # The environment variable that carries the app's recipe to worker processes.
 WORKER_SPEC_VARIABLE = "SHIPYARD_SERVING_SPEC"
-
-# The alias a managed canary goes by (``shipyard watch`` moves it).
-CANARY_ALIAS = "canary"
 
 
 def load_served_model(
