@@ -98,7 +98,6 @@ class Rollout:
             or move["action"] != "promote"
             or move["version"] != champion.version
             or move["detail"].get("previous") is None
-            or not manifest.get("metric")
         ):
             return []
         settled = any(
@@ -109,7 +108,11 @@ class Rollout:
             return []
         previous = int(move["detail"]["previous"])
         promoted_at = event_time(move)
-        task, classes, metric = manifest["task"], manifest.get("classes", []), manifest["metric"]
+        task, classes, metric = (
+            manifest["task"],
+            manifest.get("classes", []),
+            str(manifest.get("metric") or ""),
+        )
         new = live_numbers(
             store,
             self.name,
@@ -126,7 +129,7 @@ class Rollout:
         )
         old = LiveNumbers(previous, activity["answered"], activity["failed"], 0, metric)
         old_outputs = None
-        if new.numbers.labels >= rules.min_labels:
+        if new.numbers.labels >= rules.min_labels:  # labels are read for scored tasks only
             predictor = self.registry.load_predictor(f"{self.name}:{previous}")
             old_outputs = predictor.score_records(new.records)
         comparison = compare_paired(
@@ -187,6 +190,9 @@ class Rollout:
     ) -> list[Decision]:
         """Compare the canary with the champion over the canary period; decide when due."""
         settings, rules = self.canary, self.rollback
+        if canary.version == champion.version:  # promoted, but the alias was left behind
+            self.registry.remove_alias(self.name, CANARY_ALIAS, reason="already the champion")
+            return []
         move = latest_move(events, CANARY_ALIAS)
         started = event_time(move) if move is not None else canary.created_at
         task, classes = manifest["task"], manifest.get("classes", [])

@@ -169,20 +169,18 @@ class Watcher:
         store = MonitoringStore(self.registry.url)
         try:
             decisions += self._retention(store)
-            window = self._drift(store, champion)
+            window = self._drift(store, champion, manifest)
             since = window.started_at if window and window.started_at else champion.created_at
-            live = None
-            if metric and manifest["task"] in ("binary", "multiclass", "regression"):
-                live = live_numbers(
-                    store,
-                    self.name,
-                    champion.version,
-                    manifest["task"],
-                    manifest.get("classes", []),
-                    metric,
-                    since,
-                    min_labels=SNAPSHOT_MIN_LABELS,
-                ).numbers
+            live = live_numbers(
+                store,
+                self.name,
+                champion.version,
+                manifest["task"],
+                manifest.get("classes", []),
+                metric,
+                since,
+                min_labels=SNAPSHOT_MIN_LABELS,
+            ).numbers
             new_labels = store.labels_since(self.name, champion.created_at)
             snapshot = build_snapshot(champion, metric, window, live, new_labels, now)
             decisions += self._alerts(snapshot, events, now)
@@ -228,7 +226,11 @@ class Watcher:
             )
         ]
 
-    def _drift(self, store: MonitoringStore, champion: ModelVersion) -> DriftWindow | None:
+    def _drift(
+        self, store: MonitoringStore, champion: ModelVersion, manifest: Mapping[str, Any]
+    ) -> DriftWindow | None:
+        if not manifest.get("drift_reference"):
+            return None  # a bundle without sketches: no drift to watch, the rest still runs
         monitor = open_drift_monitor(
             self.registry,
             champion.reference,

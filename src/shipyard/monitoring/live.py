@@ -39,6 +39,7 @@ from shipyard.monitoring.log import MonitoringStore
 from shipyard.monitoring.performance import outputs_from_log
 
 __all__ = [
+    "SCORED_TASKS",
     "LiveComparison",
     "LiveNumbers",
     "LiveSample",
@@ -47,6 +48,10 @@ __all__ = [
     "live_numbers",
     "unpaired_difference",
 ]
+
+
+# Tasks whose logged answers the metrics can score against feedback labels.
+SCORED_TASKS = ("binary", "multiclass", "regression")
 
 
 @dataclass(frozen=True)
@@ -141,10 +146,12 @@ def live_numbers(
 ) -> LiveSample:
     """Count a version's requests in ``[since, until)`` and score its labelled ones.
 
-    The realised metric gets a bootstrap interval once there are ``min_labels`` labels.
+    The realised metric gets a bootstrap interval once there are ``min_labels`` labels. For
+    tasks outside :data:`SCORED_TASKS`, or without a metric, only the requests are counted.
     """
     activity = store.activity(name, version, since, until)
-    rows = store.labelled(name, since=since, version=version, until=until)
+    scored = bool(metric) and task in SCORED_TASKS
+    rows = store.labelled(name, since=since, version=version, until=until) if scored else []
     y, outputs = outputs_from_log(rows, task, classes) if rows else (np.empty(0), np.empty(0))
     value = low = high = None
     if len(rows) >= min_labels:
