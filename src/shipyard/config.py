@@ -661,6 +661,8 @@ CLI_FLAGS: dict[str, str] = {
     "window_size": "monitoring.window_size",
     "interval": "monitoring.interval_seconds",
     "webhook": "monitoring.alerts.webhook",
+    "gate_share": "monitoring.retraining.gate_share",
+    "min_gate_rows": "monitoring.retraining.min_gate_rows",
 }
 
 

@@ -131,13 +131,13 @@ class Watcher:
         on_pass: Callable[[WatchPass], None],
         stop: threading.Event | None = None,
         passes: int | None = None,
-        on_error: Callable[[ShipyardError], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
     ) -> int:
         """Run passes every ``interval_seconds`` until ``stop`` is set (or ``passes`` ran).
 
-        A pass that fails with a shipyard error (a bundle that does not verify, a database
-        that is down) is reported to ``on_error`` and the next pass runs on time; other
-        errors stop the loop. Returns the number of passes run.
+        With ``on_error``, a pass that fails (a database that is down, a bundle that does not
+        verify) is reported to it and the next pass runs on time; without, the error stops the
+        loop. Returns the number of passes run.
         """
         stop = stop or threading.Event()
         done = 0
@@ -145,7 +145,7 @@ class Watcher:
             started = time.monotonic()
             try:
                 on_pass(self.run_once())
-            except ShipyardError as error:
+            except Exception as error:  # a watcher outlives a bad pass when asked to
                 if on_error is None:
                     raise
                 on_error(error)

@@ -184,7 +184,10 @@ def watch(
         output.error_console.print("Stopping after this pass (Ctrl-C again to stop now).")
 
     def failed(error: Exception) -> None:
-        output.error_console.print(f"[bold red]Pass failed:[/bold red] {error}", highlight=False)
+        output.error_console.print(
+            f"[bold red]Pass failed:[/bold red] {error.__class__.__name__}: {error}",
+            highlight=False,
+        )
 
     previous = signal.signal(signal.SIGINT, interrupt)
     output.error_console.print(
