@@ -21,7 +21,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import RegistryError
-from shipyard.monitoring.live import LiveNumbers, compare_paired, compare_unpaired, live_numbers
+from shipyard.monitoring.live import (
+    SCORED_TASKS,
+    LiveNumbers,
+    compare_paired,
+    compare_unpaired,
+    live_numbers,
+)
 from shipyard.monitoring.log import MonitoringStore
 from shipyard.monitoring.policy import event_time
 from shipyard.registry.store import DEFAULT_ALIAS, ModelVersion, Registry
@@ -131,7 +137,9 @@ class Rollout:
         old_outputs = None
         if new.numbers.labels >= rules.min_labels:  # labels are read for scored tasks only
             predictor = self.registry.load_predictor(f"{self.name}:{previous}")
-            old_outputs = predictor.score_records(new.records)
+            # Rows the old version's contract refuses cannot be compared; the rest can.
+            new = new.subset([not predictor.validator.problems(row) for row in new.records])
+            old_outputs = predictor.score_records(new.records) if new.records else None
         comparison = compare_paired(
             new,
             old,
@@ -157,7 +165,7 @@ class Rollout:
                     detail,
                 )
             ]
-        if observed and new.numbers.labels >= rules.min_labels:
+        if observed and (new.numbers.labels >= rules.min_labels or task not in SCORED_TASKS):
             self.registry.log_event(
                 self.name, champion.version, "live_check", {**detail, "verdict": "confirmed"}
             )

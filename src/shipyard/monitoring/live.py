@@ -91,6 +91,13 @@ class LiveSample:
     outputs: np.ndarray
     records: list[dict[str, Any]]
 
+    def subset(self, keep: Sequence[bool]) -> LiveSample:
+        """Keep the labelled rows where ``keep`` is true (the request counts stay)."""
+        mask = np.asarray(keep, dtype=bool)
+        records = [record for record, kept in zip(self.records, keep, strict=True) if kept]
+        numbers = replace(self.numbers, labels=len(records))
+        return LiveSample(numbers, self.y[mask], self.outputs[mask], records)
+
 
 @dataclass(frozen=True)
 class LiveComparison:
