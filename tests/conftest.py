@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +55,98 @@ def small_adult_config(adult: datasets.Dataset, tmp_path: Path) -> Callable[...,
         return load_config_dict(apply_overrides(raw, overrides))
 
     return build
+
+
+@dataclass
+class LoopModels:
+    """A registry for the closed loop: a champion trained on young people only (version 1)
+    and a version trained on shuffled labels (version 2, not promoted), plus traffic from
+    older people that version 1's contract accepts."""
+
+    home: Path
+    traffic: Any  # older people, with their true income
+
+    def registry(self, into: Path) -> Any:
+        """A private copy of the registry (tests move its aliases)."""
+        import shutil
+
+        from shipyard.registry.store import Registry
+
+        shutil.copytree(self.home, into)
+        return Registry(f"sqlite:///{into / 'registry.db'}", into / "artifacts")
+
+
+LOOP_MONITORING = {
+    "window_size": 300,
+    "drift_refresh_seconds": 0,
+    "alerts": {"rules": [{"kind": "drift", "threshold": 0.25}], "repeat_minutes": 60},
+    "retraining": {
+        "drifted_columns": 1,
+        "metric_drop": None,
+        "min_gate_rows": 100,
+        "gate_share": 0.3,
+        "cooldown_minutes": 0,
+    },
+    "canary": {"share": 0.5, "requests": 100, "min_labels": 30},
+    "rollback": {"min_labels": 50, "observe_requests": 100},
+}
+
+
+@pytest.fixture(scope="session")
+def loop_models(tmp_path_factory: pytest.TempPathFactory) -> LoopModels:
+    """Train the two versions once per session (small data, one trial, no report)."""
+    from shipyard.lifecycle import train
+    from shipyard.registry.store import Registry
+    from shipyard.tasks.export import frame_to_records
+
+    folder = tmp_path_factory.mktemp("loop")
+    adult = datasets.load("adult")
+    young = adult.train[adult.train["age"] < 30].sample(1500, random_state=0)
+    shuffled = young.assign(income=young["income"].sample(frac=1.0, random_state=1).to_numpy())
+    home = folder / "home"
+    registry = Registry(f"sqlite:///{home / 'registry.db'}", home / "artifacts")
+    for data in (young, shuffled):
+        source = folder / f"adult-{len(list(folder.glob('*.csv')))}.csv"
+        data.to_csv(source, index=False)
+        raw = {
+            "name": "adult",
+            # Log loss sees what young-only training gets wrong about older people: how
+            # often they earn more (the ranking, ROC AUC, is much the same).
+            "metric": "log_loss",
+            "data": {"source": str(source), "target": "income", "drop": ["fnlwgt"]},
+            # One thread: LightGBM's OpenMP threads crawl when the cores are busy.
+            "training": {"cv_folds": 2, "models": ["lightgbm"], "n_trials": 1, "model_threads": 1},
+            "evaluation": {"bootstrap_samples": 100, "report": False},
+            "monitoring": LOOP_MONITORING,
+            "registry": {"home": str(home)},
+        }
+        train(load_config_dict(raw), registry=registry)
+    validator = registry.load_predictor("adult:1").validator
+    older = adult.test[adult.test["age"] >= 40]
+    records = frame_to_records(older.drop(columns=["income"]))
+    traffic = older[[not validator.problems(record) for record in records]]
+    registry.close()
+    return LoopModels(home, traffic.reset_index(drop=True))
+
+
+@pytest.fixture
+def webhook():
+    """A real HTTP server on loopback that records the JSON bodies posted to it."""
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            length = int(self.headers["Content-Length"])
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    server.shutdown()
+    server.server_close()

@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -234,3 +235,72 @@ def test_dump_then_load_round_trips(
     path = tmp_path_factory.mktemp("config") / "shipyard.yaml"
     path.write_text(dump_config(config), encoding="utf-8")
     assert load_config(path) == config
+
+
+def test_monitoring_defaults_and_the_section_round_trips() -> None:
+    config = load_config_dict(
+        with_keys(
+            monitoring={
+                "window_size": 500,
+                "alerts": {
+                    "rules": [{"kind": "drift", "threshold": 0.3, "column": "age"}],
+                    "webhook": "https://hooks.example.com/shipyard",
+                },
+                "retraining": {"new_labels": 1000, "drifted_columns": None},
+                "canary": {"share": 0.2, "requests": None, "seconds": 600},
+            }
+        )
+    )
+    monitoring = config.monitoring
+    assert monitoring.window_size == 500
+    assert monitoring.alerts.rules[0].column == "age"
+    assert monitoring.retraining.drifted_columns is None
+    assert monitoring.retraining.metric_drop == 0.02  # defaults stay
+    assert monitoring.canary.seconds == 600
+    assert monitoring.rollback.enabled
+    assert load_config_dict(yaml.safe_load(dump_config(config))) == config
+
+
+@pytest.mark.parametrize(
+    ("monitoring", "message"),
+    [
+        ({"windw_size": 10}, "unknown key 'monitoring.windw_size'. Did you mean 'window_size'?"),
+        (
+            {"alerts": {"rules": [{"kind": "drift", "treshold": 0.2}]}},
+            "unknown key 'monitoring.alerts.rules[0].treshold'. Did you mean 'threshold'?",
+        ),
+        (
+            {"alerts": {"rules": [{"kind": "drfit", "threshold": 0.2}]}},
+            "monitoring.alerts.rules[0].kind: 'drfit' is not allowed; expected one of "
+            "'drift', 'metric_drop', 'error_rate'. Did you mean 'drift'?",
+        ),
+        (
+            {"alerts": {"rules": [{"kind": "error_rate", "threshold": 5}]}},
+            "an error_rate threshold is a share between 0 and 1; got 5.0",
+        ),
+        (
+            {"alerts": {"rules": [{"kind": "metric_drop", "threshold": 0.1, "column": "x"}]}},
+            "'column' applies to drift rules only; remove it from the metric_drop rule",
+        ),
+        (
+            {"alerts": {"webhook": "hooks.example.com"}},
+            "webhook must be an http:// or https:// URL; got 'hooks.example.com'",
+        ),
+        (
+            {"canary": {"share": 0.1, "requests": None}},
+            "a canary stage needs 'requests' or 'seconds'",
+        ),
+        ({"canary": {"share": 1.5}}, "monitoring.canary.share: Input should be less than"),
+        ({"retraining": {"gate_share": 0.95}}, "monitoring.retraining.gate_share"),
+        ({"window_size": 5}, "monitoring.window_size: Input should be greater than or equal"),
+    ],
+)
+def test_monitoring_errors_name_the_key(monitoring: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config_dict(with_keys(monitoring=monitoring))
+    assert message in str(caught.value)
+
+
+def test_monitoring_flags_map_to_keys() -> None:
+    for flag in ("window_size", "interval", "webhook"):
+        assert CLI_FLAGS[flag].startswith("monitoring.")

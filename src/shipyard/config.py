@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +40,7 @@ __all__ = [
     "EvaluationConfig",
     "FairnessConfig",
     "LeakageConfig",
+    "MonitoringConfig",
     "PipelineConfig",
     "RecommendationConfig",
     "RegistryConfig",
@@ -314,6 +316,204 @@ class ServingConfig(_Strict):
     chunk_size: int = Field(default=100_000, ge=1, description="Rows per chunk in batch scoring.")
 
 
+class DriftConfig(_Strict):
+    """When a column of a monitoring window counts as drifted."""
+
+    alpha: float = Field(
+        default=0.01,
+        gt=0,
+        lt=0.5,
+        description="Significance level of each column's test, Bonferroni-corrected over columns.",
+    )
+    psi_threshold: float = Field(
+        default=0.1, gt=0, description="A drifted column also needs at least this PSI."
+    )
+    min_samples: int = Field(
+        default=100, ge=10, description="Windows with fewer values get no drift verdict."
+    )
+
+
+class AlertRuleConfig(_Strict):
+    """One alert rule: ``drift`` (PSI), ``metric_drop`` or ``error_rate`` above a threshold."""
+
+    kind: Literal["drift", "metric_drop", "error_rate"]
+    threshold: float = Field(
+        gt=0,
+        description="drift: PSI; metric_drop: fall of the realised metric from its registered "
+        "value, in the metric's units; error_rate: share of failed requests.",
+    )
+    column: str | None = Field(
+        default=None, description="drift only: the column watched (all columns when unset)."
+    )
+
+    @model_validator(mode="after")
+    def _column_only_for_drift(self) -> AlertRuleConfig:
+        if self.column is not None and self.kind != "drift":
+            raise ValueError(
+                f"'column' applies to drift rules only; remove it from the {self.kind} rule"
+            )
+        if self.kind == "error_rate" and self.threshold >= 1:
+            raise ValueError(
+                f"an error_rate threshold is a share between 0 and 1; got {self.threshold}"
+            )
+        return self
+
+
+def _default_alert_rules() -> tuple[AlertRuleConfig, ...]:
+    return (
+        AlertRuleConfig(kind="drift", threshold=0.25),
+        AlertRuleConfig(kind="error_rate", threshold=0.01),
+    )
+
+
+class AlertsConfig(_Strict):
+    """Alert rules, where alerts go, and how often one that keeps firing is repeated."""
+
+    rules: tuple[AlertRuleConfig, ...] = Field(
+        default_factory=_default_alert_rules,
+        description="Checked on every watch pass; fired alerts go to the log, the audit log "
+        "and the webhook.",
+    )
+    webhook: str | None = Field(
+        default=None,
+        description="URL that receives each alert as a JSON POST (http:// or https://).",
+    )
+    repeat_minutes: float = Field(
+        default=60.0, ge=0, description="An alert that keeps firing is sent again after this."
+    )
+
+    @model_validator(mode="after")
+    def _webhook_is_http(self) -> AlertsConfig:
+        if self.webhook is not None and not self.webhook.startswith(("http://", "https://")):
+            raise ValueError(f"webhook must be an http:// or https:// URL; got '{self.webhook}'")
+        return self
+
+
+class RetrainingConfig(_Strict):
+    """When ``shipyard watch`` retrains, and how the challenger is gated."""
+
+    enabled: bool = Field(default=True, description="Retrain when a trigger fires.")
+    drifted_columns: int | None = Field(
+        default=1, ge=1, description="Trigger: this many drifted columns in the latest window."
+    )
+    metric_drop: float | None = Field(
+        default=0.02,
+        gt=0,
+        description="Trigger: the realised metric is worse than at registration by more than "
+        "this (metric units), with its whole confidence interval on the worse side.",
+    )
+    new_labels: int | None = Field(
+        default=None, ge=1, description="Trigger: this many labels arrived since training."
+    )
+    every_hours: float | None = Field(
+        default=None, gt=0, description="Trigger: a schedule, hours since the champion trained."
+    )
+    cooldown_minutes: float = Field(
+        default=60.0, ge=0, description="Time between two retrains at least."
+    )
+    gate_share: float = Field(
+        default=0.3,
+        ge=0.05,
+        le=0.9,
+        description="Share of the labelled rows (the most recent) kept out of training for the "
+        "gate.",
+    )
+    min_gate_rows: int = Field(
+        default=200, ge=1, description="The gate refuses to promote on fewer held-out labels."
+    )
+    min_improvement: float = Field(
+        default=0.0, ge=0, description="The gate's interval must lie above this improvement."
+    )
+
+
+class CanaryConfig(_Strict):
+    """The canary stage between a passed gate and promotion to champion."""
+
+    share: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Share of traffic the canary serves; 0 skips the stage (a challenger that "
+        "passes the gate becomes champion at once).",
+    )
+    requests: int | None = Field(
+        default=500, ge=1, description="Decide once the canary has answered this many requests."
+    )
+    seconds: float | None = Field(
+        default=None, gt=0, description="Decide once the canary has served this long."
+    )
+    min_labels: int = Field(
+        default=100,
+        ge=10,
+        description="Realised metrics are compared only when both versions have this many "
+        "labels in the canary period.",
+    )
+
+    @model_validator(mode="after")
+    def _has_a_decision_point(self) -> CanaryConfig:
+        if self.share > 0 and self.requests is None and self.seconds is None:
+            raise ValueError(
+                "a canary stage needs 'requests' or 'seconds' (or both) to know when to decide; "
+                "set one, or set share to 0 to promote without a canary"
+            )
+        return self
+
+
+class RollbackConfig(_Strict):
+    """When a canary, or a freshly promoted champion, is rolled back from live numbers."""
+
+    enabled: bool = Field(default=True, description="Roll back automatically.")
+    error_rate_tolerance: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="Roll back when the new version's share of failed requests exceeds the "
+        "old one's by more than this.",
+    )
+    metric_tolerance: float = Field(
+        default=0.0,
+        ge=0,
+        description="Roll back when the new version's realised metric is confidently worse "
+        "than the old one's by more than this (metric units): the whole 95% interval of "
+        "the difference lies below minus this.",
+    )
+    min_labels: int = Field(
+        default=100, ge=10, description="Fewer labels give no metric-based verdict."
+    )
+    observe_requests: int = Field(
+        default=1000,
+        ge=1,
+        description="A promoted champion is watched until it has answered this many requests "
+        "(and has min_labels labels); then the promotion is confirmed.",
+    )
+
+
+class MonitoringConfig(_Strict):
+    """What ``shipyard watch`` monitors and decides, and the drift gauges of ``/metrics``."""
+
+    window_size: int = Field(default=1000, ge=10, description="Predictions per drift window.")
+    interval_seconds: float = Field(
+        default=60.0, gt=0, description="Seconds between two passes of 'shipyard watch'."
+    )
+    retention_days: float | None = Field(
+        default=30.0,
+        gt=0,
+        description="Logged predictions and feedback older than this are deleted by watch; "
+        "unset keeps everything.",
+    )
+    drift_refresh_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        description="How often the server advances the drift windows and refreshes the drift "
+        "gauges of /metrics; 0 turns the gauges off.",
+    )
+    drift: DriftConfig = DriftConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    retraining: RetrainingConfig = RetrainingConfig()
+    canary: CanaryConfig = CanaryConfig()
+    rollback: RollbackConfig = RollbackConfig()
+
+
 class RegistryConfig(_Strict):
     """Where models and their bundles are stored."""
 
@@ -478,6 +678,7 @@ class PipelineConfig(_Strict):
     evaluation: EvaluationConfig = EvaluationConfig()
     fairness: FairnessConfig = FairnessConfig()
     serving: ServingConfig = ServingConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
     registry: RegistryConfig = RegistryConfig()
     engine: EngineConfig = EngineConfig()
     recommendation: RecommendationConfig | None = None
@@ -541,6 +742,11 @@ CLI_FLAGS: dict[str, str] = {
     "access_log": "serving.access_log",
     "chunk_size": "serving.chunk_size",
     "engine": "engine.url",
+    "window_size": "monitoring.window_size",
+    "interval": "monitoring.interval_seconds",
+    "webhook": "monitoring.alerts.webhook",
+    "gate_share": "monitoring.retraining.gate_share",
+    "min_gate_rows": "monitoring.retraining.min_gate_rows",
 }
 
 
@@ -629,7 +835,11 @@ def _deep_copy(raw: dict[str, Any]) -> dict[str, Any]:
 
 def _describe(item: Any) -> str:
     location = [str(part) for part in item["loc"] if not isinstance(part, int)]
-    key = ".".join(location)
+    # Items of a list keep their position: "monitoring.alerts.rules[1].kind".
+    key = "".join(
+        f"[{part}]" if isinstance(part, int) else f"{'.' if index else ''}{part}"
+        for index, part in enumerate(item["loc"])
+    )
     if item["type"] == "extra_forbidden":
         parent = _model_at(location[:-1])
         known = list(parent.model_fields) if parent else []
@@ -657,6 +867,8 @@ def _model_at(location: list[str]) -> type[BaseModel] | None:
     for part in location:
         field = model.model_fields.get(part)
         annotation = field.annotation if field else None
+        if typing.get_origin(annotation) is tuple:  # a tuple of sections, e.g. alert rules
+            annotation = typing.get_args(annotation)[0]
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return None
         model = annotation

@@ -29,7 +29,7 @@ from shipyard.monitoring.gate import GateResult, compare_models
 from shipyard.monitoring.log import MonitoringStore
 from shipyard.registry.store import DEFAULT_ALIAS, ModelVersion, Registry
 
-__all__ = ["RetrainRun", "retrain"]
+__all__ = ["RetrainRun", "gate_version", "retrain"]
 
 Reporter = Callable[[str], None]
 
@@ -67,6 +67,7 @@ def retrain(
     min_gate_rows: int = 200,
     min_improvement: float = 0.0,
     report: Reporter | None = None,
+    promote_to: str = DEFAULT_ALIAS,
 ) -> RetrainRun:
     """Retrain ``name`` on its reference data plus newly labelled rows, gate, maybe promote.
 
@@ -78,6 +79,9 @@ def retrain(
         The gate refuses to promote on fewer held-out labelled rows.
     min_improvement
         The lower end of the gate's interval must exceed this.
+    promote_to
+        The alias a challenger that passes gets: ``champion``, or ``canary`` to serve it to a
+        share of traffic first (``shipyard watch`` then promotes it or rolls it back).
 
     Raises
     ------
@@ -124,21 +128,25 @@ def retrain(
     promoted, message = False, f"{challenger.version.reference} stays a challenger: {gate.reason}"
     if gate.passed:
         try:
+            if promote_to != DEFAULT_ALIAS:
+                # A canary must be able to become champion: the fairness gate decides now.
+                registry.check_fairness(challenger.version.reference)
             registry.promote(
                 name,
                 challenger.version.version,
-                DEFAULT_ALIAS,
+                promote_to,
                 reason=f"retrain gate passed: {gate.reason}",
             )
             promoted = True
-            message = f"{challenger.version.reference} is the new champion: {gate.reason}"
+            role = "new champion" if promote_to == DEFAULT_ALIAS else f"new {promote_to}"
+            message = f"{challenger.version.reference} is the {role}: {gate.reason}"
         except RegistryError as error:  # the fairness gate said no
             message = f"{challenger.version.reference} passed the metric gate but not: {error}"
     registry.log_event(
         name,
         challenger.version.version,
         "gate",
-        {"passed": gate.passed, "promoted": promoted, **gate.as_dict()},
+        {"passed": gate.passed, "promoted": promoted, "alias": promote_to, **gate.as_dict()},
     )
     report(message)
     return RetrainRun(champion, challenger, gate, promoted, new_rows, len(hold_out), message)
@@ -187,6 +195,45 @@ def _extend_table(
     combined = pd.concat([read_table(config.data.source), new_rows], ignore_index=True)
     combined.to_parquet(path, index=False)
     return len(combined), len(new_rows)
+
+
+def gate_version(
+    registry: Registry,
+    reference: str,
+    *,
+    gate_share: float = 0.3,
+    min_gate_rows: int = 200,
+    min_improvement: float = 0.0,
+) -> GateResult:
+    """Gate an already registered version against its model's champion; log the verdict.
+
+    It is scored with the champion on the most recent ``gate_share`` of the labelled
+    predictions, as :func:`retrain` gates its challenger. Nothing is promoted.
+
+    Raises
+    ------
+    DataError
+        When there are no labelled predictions.
+    """
+    challenger = registry.resolve(reference)
+    champion = registry.resolve(f"{challenger.name}@{DEFAULT_ALIAS}")
+    store = MonitoringStore(registry.url)
+    try:
+        labelled = store.labelled(challenger.name)
+    finally:
+        store.close()
+    if not labelled:
+        raise DataError(f"No labelled predictions of '{challenger.name}' to gate with.")
+    hold_out = labelled[len(labelled) - max(int(len(labelled) * gate_share), 1) :]
+    steps = _task_steps(str(registry.manifest(challenger.reference)["task"]))
+    gate = steps.gate(registry, champion, challenger, hold_out, min_gate_rows, min_improvement)
+    registry.log_event(
+        challenger.name,
+        challenger.version,
+        "gate",
+        {"passed": gate.passed, "promoted": False, "against": champion.version, **gate.as_dict()},
+    )
+    return gate
 
 
 def _gate(

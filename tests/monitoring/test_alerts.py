@@ -1,9 +1,5 @@
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
-
 import pytest
 
 from shipyard.monitoring.alerts import (
@@ -14,29 +10,6 @@ from shipyard.monitoring.alerts import (
     decide_retrain,
     evaluate_rules,
 )
-
-
-@pytest.fixture
-def webhook():
-    """A real HTTP server on loopback that records the JSON bodies posted to it."""
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            length = int(self.headers["Content-Length"])
-            received.append(json.loads(self.rfile.read(length)))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    server.shutdown()
-    server.server_close()
 
 
 def test_rules_fire_on_the_numbers_and_reach_the_webhook(webhook):
@@ -59,7 +32,7 @@ def test_rules_fire_on_the_numbers_and_reach_the_webhook(webhook):
     ]
     alerts = evaluate_rules(rules, snapshot)
     assert [alert.kind for alert in alerts] == ["drift", "drift", "metric_drop"]
-    assert "fell by 0.0370" in alerts[2].message
+    assert "worsened by 0.0370" in alerts[2].message
     assert WebhookNotifier(url).send(alerts) == 3
     assert [body["kind"] for body in received] == ["drift", "drift", "metric_drop"]
     assert received[0]["model"] == "adult"
@@ -119,7 +92,7 @@ def test_retrain_triggers():
     )
     decision = decide_retrain(confident, RetrainTriggers(drifted_columns=None))
     assert decision.retrain
-    assert decision.reasons == ["roc_auc fell by 0.0500"]
+    assert decision.reasons == ["roc_auc worsened by 0.0500"]
     busy = Snapshot(
         model="m", version=1, drifted_columns=["a", "b"], new_labels=5000, hours_since_training=30
     )

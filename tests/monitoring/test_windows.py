@@ -19,13 +19,13 @@ def adult_reference():
     return adult, contract, build_reference(adult.train, contract, outputs, "binary")
 
 
-def log_rows(store, frame, start, version=1):
+def log_rows(store, frame, start, version=1, name="adult"):
     records = frame_to_records(frame.drop(columns=["income"]))
     store.add_predictions(
         [
             PredictionRecord(
-                f"r{start + index}",
-                "adult",
+                f"{name}-r{start + index}",
+                name,
                 version,
                 record,
                 {"prediction": "<=50K", "probabilities": {"<=50K": 0.75, ">50K": 0.25}},
@@ -97,3 +97,41 @@ def test_report_draws_drift_over_windows(tmp_path, adult_reference):
     assert "drifted: " in page
     assert "<td>age</td>" in page
     assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_concurrent_updaters_count_each_prediction_once(tmp_path, adult_reference, database):
+    # A server refreshing its gauges and `shipyard watch` may advance the same windows at once.
+    import os
+    import threading
+    import uuid
+
+    adult, _, reference = adult_reference
+    if database == "sqlite":
+        url = f"sqlite:///{tmp_path / 'log.db'}"
+    else:
+        url = os.environ.get("SHIPYARD_TEST_POSTGRES_URL")
+        if url is None:
+            pytest.skip("set SHIPYARD_TEST_POSTGRES_URL to run PostgreSQL tests")
+    name = f"adult-{uuid.uuid4().hex[:8]}"  # the PostgreSQL database outlives the test
+    store = MonitoringStore(url)
+    log_rows(store, adult.test.sample(2500, random_state=1), 0, name=name)
+    monitors = [
+        DriftMonitor(store, name, 1, reference, "binary", ["<=50K", ">50K"], window_size=1000)
+        for _ in range(4)
+    ]
+    barrier = threading.Barrier(len(monitors))
+
+    def advance(monitor):
+        barrier.wait()
+        monitor.update(batch_size=300)
+
+    threads = [threading.Thread(target=advance, args=(monitor,)) for monitor in monitors]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [window.count for window in monitors[0].windows()] == [1000, 1000, 500]
+    store.close()

@@ -283,3 +283,24 @@ def test_rollback_restores_the_previous_version_and_logs_it(registry: Registry, 
     assert moves[0]["detail"]["reason"] == "error rate up"
     with pytest.raises(RegistryError, match="no earlier version"):
         registry.rollback(name, alias="staging")
+
+
+def test_remove_alias_deletes_a_canary_and_logs_it(registry: Registry, name: str) -> None:
+    for _ in range(2):
+        register(registry, name)
+    registry.promote(name, 1)
+    registry.promote(name, 2, "canary")
+    assert registry.remove_alias(name, "canary", reason="worse live").version == 2
+    with pytest.raises(ModelNotFoundError, match="no alias 'canary'"):
+        registry.resolve(f"{name}@canary")
+    last = registry.events(name)[-1]
+    assert (last["action"], last["version"], last["detail"]["reason"]) == (
+        "remove_alias",
+        2,
+        "worse live",
+    )
+    with pytest.raises(RegistryError, match="cannot be removed"):
+        registry.remove_alias(name, DEFAULT_ALIAS)
+    # Promoting a canary again starts from nothing: no previous version to roll back to.
+    registry.promote(name, 2, "canary")
+    assert registry.events(name)[-1]["detail"]["previous"] is None

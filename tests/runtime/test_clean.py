@@ -116,3 +116,20 @@ def test_cleaning_is_idempotent(record: dict[str, Any]) -> None:
     assert set(once) == set(twice)
     for name in once:
         assert _same(once[name], twice[name]), name
+
+
+def test_columns_that_are_not_features_get_no_missing_indicator() -> None:
+    # Rows added by a retrain lack columns requests never carry (here a count that leaks the
+    # target); an indicator of those gaps would become a feature that marks the new rows.
+    frame = pd.DataFrame(
+        {
+            "hour": [index % 24 for index in range(100)],
+            "casual": [float(index % 7) for index in range(60)] + [None] * 40,
+            "cnt": range(100),
+        }
+    )
+    spec, actions = fit_cleaner(frame, "cnt", keep=["casual"], not_features=["casual"])
+    assert "casual__missing" not in clean_frame(frame, spec).columns
+    assert not [action for action in actions if "__missing" in action]
+    spec, _ = fit_cleaner(frame, "cnt")
+    assert "casual__missing" in clean_frame(frame, spec).columns

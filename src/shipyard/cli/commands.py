@@ -377,6 +377,25 @@ def models_rollback(
     output.console.print(f"{alias} -> {restored.reference} (rolled back)")
 
 
+@models_app.command("events")
+@handles_errors
+def models_events(
+    context: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    last: Annotated[int, typer.Option(min=1, help="Show the latest N events.")] = 30,
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the audit log: registrations, promotions, gates, canaries, rollbacks, alerts."""
+    events = _open_registry(config, home, registry).events(name)[-last:]
+    if as_json:
+        output.print_json(events)
+        return
+    output.console.print(output.events_table(name, events))
+
+
 # -- serve / predict ------------------------------------------------------------------------
 
 
@@ -451,7 +470,9 @@ def serve(
     from shipyard.serving import KeyStore, build_app, run_server
     from shipyard.serving.server import worker_spec
 
-    settings = load_config(config).serving if config else ServingConfig()
+    loaded = load_config(config) if config else None
+    settings = loaded.serving if loaded else ServingConfig()
+    monitoring = loaded.monitoring if loaded else None
     flags = {
         "host": host,
         "port": port,
@@ -485,7 +506,7 @@ def serve(
                 f"Created API key {record.id} (shown once; stored hashed in {keys_path}):"
             )
             output.console.print(key, highlight=False)
-    app_ = build_app(opened, reference, settings, keys)
+    app_ = build_app(opened, reference, settings, keys, monitoring=monitoring)
     output.error_console.print(
         f"Serving {reference} on http://{settings.host}:{settings.port}"
         f" with {settings.workers} worker(s), API keys "
@@ -496,7 +517,7 @@ def serve(
         settings.host,
         settings.port,
         settings=settings,
-        worker_spec=worker_spec(opened, reference, settings, keys_path),
+        worker_spec=worker_spec(opened, reference, settings, keys_path, monitoring),
     )
 
 
@@ -607,7 +628,11 @@ def _predict_directory(
 def demo(
     context: typer.Context,
     which: Annotated[
-        str, typer.Argument(help="Which demo: adult (tabular), spam (text) or recommend.")
+        str,
+        typer.Argument(
+            help="Which demo: adult (tabular), spam (text), recommend, or drift (the closed "
+            "loop on bike sharing)."
+        ),
     ] = "adult",
     time_budget: Annotated[
         float | None, typer.Option(help="Seconds for the search (training.time_budget).")
@@ -676,3 +701,7 @@ app.add_typer(keys_app, name="keys")
 from shipyard.cli import monitor as _monitor_commands  # noqa: E402
 
 _monitor_commands.register(app)
+
+from shipyard.cli import watch as _watch_commands  # noqa: E402
+
+_watch_commands.register(app)

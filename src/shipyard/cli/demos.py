@@ -1,4 +1,4 @@
-"""``shipyard demo spam`` and ``shipyard demo recommend``: run a demo and print its answers."""
+"""``shipyard demo spam``, ``recommend`` and ``drift``: run a demo and print what happened."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from shipyard.errors import ConfigError
 
 __all__ = ["DEMOS", "run_named_demo"]
 
-DEMOS = ("adult", "spam", "recommend")
+DEMOS = ("adult", "spam", "recommend", "drift")
 
 
 def run_named_demo(which: str, overrides: dict[str, Any], as_json: bool) -> None:
-    """Run the ``spam`` or ``recommend`` demo and print what the server answered.
+    """Run the ``spam``, ``recommend`` or ``drift`` demo and print what happened.
 
     Raises
     ------
@@ -24,6 +24,8 @@ def run_named_demo(which: str, overrides: dict[str, Any], as_json: bool) -> None
         _recommend(overrides, as_json)
     elif which == "spam":
         _spam(overrides, as_json)
+    elif which == "drift":
+        _drift(overrides, as_json)
     else:
         raise ConfigError(f"No demo named '{which}'; choose one of {', '.join(DEMOS)}.")
 
@@ -88,3 +90,71 @@ def _spam(overrides: dict[str, Any], as_json: bool) -> None:
             highlight=False,
         )
     output.console.print("Server stopped.")
+
+
+def _drift(overrides: dict[str, Any], as_json: bool) -> None:
+    from rich.table import Table
+
+    from shipyard.cli.watch import log_errors_only, print_pass
+    from shipyard.demos.drift import PUSHED_STEP, run_drift_demo
+
+    log_errors_only()
+    result = run_drift_demo(overrides, report=output.reporter())
+    if as_json:
+        output.print_json(result.as_dict())
+        return
+    champion = result.champion.as_dict()
+    output.console.print(
+        output.metrics_table(
+            f"{champion['reference']}, trained on 2011: test metrics on "
+            f"{champion['rows']['test']} held-out hours of 2011",
+            champion["test_metrics"],
+        )
+    )
+    served = iter(result.served)
+    for step, watch_pass in result.passes:
+        if step == PUSHED_STEP and result.worse is not None and result.worse_gate is not None:
+            gate = result.worse_gate
+            output.console.print(
+                f"\n[bold]A worse challenger[/bold], {result.worse.version.reference}, trained on "
+                f"a tiny sample of 2011, gated on the {gate.samples} most recent labelled hours: "
+                f"{gate.metric} {gate.challenger:.4f} vs champion {gate.champion:.4f}; "
+                f"{gate.reason}. Rejected; pushed to champion by hand anyway:",
+                highlight=False,
+            )
+        phase = next(served)
+        answered = ", ".join(f"{ref} {count}" for ref, count in phase["answered_by"].items())
+        output.console.print(
+            f"\n[bold]{step}[/bold]: served {phase['hours']} hours of 2012 "
+            f"({phase['from']} to {phase['to']}), answered by {answered}",
+            highlight=False,
+        )
+        if step == result.passes[0][0] and watch_pass.window is not None:
+            output.console.print(_drift_table(Table, watch_pass.window))
+        print_pass(watch_pass)
+    output.console.print(
+        f"\nFinal champion: [bold]{result.final_champion}[/bold]. Drift report of the first "
+        f"champion: {result.report_path}",
+        highlight=False,
+    )
+    output.console.print(
+        f"Server stopped. Every decision is in the audit log: shipyard models events "
+        f"{result.champion.version.name} --home {result.home}",
+        highlight=False,
+    )
+
+
+def _drift_table(table_class: Any, window: Any) -> Any:
+    """Build a table of the latest window's most drifted columns."""
+    table = table_class(
+        title=f"Drift in window {window.index} ({window.count} hours) against 2011",
+        title_justify="left",
+    )
+    for column in ("column", "test", "p-value", "PSI", "drifted"):
+        table.add_column(column, justify="left" if column == "column" else "right")
+    rows = sorted(window.report, key=lambda row: -row["psi"])[:8]
+    for row in rows:
+        name = "prediction" if row["column"] == "__prediction__" else row["column"]
+        verdict = {True: "[bold red]yes[/]", False: "no", None: "too few"}[row["drifted"]]
+        table.add_row(name, row["test"], f"{row['p_value']:.2g}", f"{row['psi']:.3f}", verdict)
+    return table

@@ -27,7 +27,10 @@ def monitor(
     reference: Annotated[
         str, typer.Argument(help="NAME (its champion), NAME@ALIAS or NAME:VERSION.")
     ],
-    window_size: Annotated[int, typer.Option(min=10, help="Predictions per drift window.")] = 1000,
+    window_size: Annotated[
+        int | None,
+        typer.Option(min=10, help="Predictions per drift window (monitoring.window_size)."),
+    ] = None,
     report: Annotated[
         Path | None, typer.Option("--report", "-o", help="HTML report to write.")
     ] = None,
@@ -37,12 +40,22 @@ def monitor(
     as_json: JsonOption = False,
 ) -> None:
     """Update drift windows over the prediction log; print the latest and write a report."""
+    from shipyard.cli.watch import monitoring_config
+    from shipyard.monitoring.policy import drift_thresholds
     from shipyard.monitoring.service import monitor as run_monitor
 
     opened = _open_registry(config, home, registry)
     version = opened.resolve(reference)
+    settings = monitoring_config(opened, version.name, config, {"window_size": window_size})
+    window_size = settings.window_size
     target = report or Path(f"{version.name}-v{version.version}-monitoring.html")
-    result = run_monitor(opened, reference, window_size=window_size, report_path=target)
+    result = run_monitor(
+        opened,
+        reference,
+        window_size=window_size,
+        thresholds=drift_thresholds(settings.drift),
+        report_path=target,
+    )
     if as_json:
         output.print_json(result.as_dict())
         return
@@ -98,25 +111,42 @@ def retrain(
     context: typer.Context,
     name: Annotated[str, typer.Argument(help="Model name; its champion is the baseline.")],
     gate_share: Annotated[
-        float, typer.Option(min=0.05, max=0.9, help="Share of recent labels kept for the gate.")
-    ] = 0.3,
+        float | None,
+        typer.Option(
+            min=0.05,
+            max=0.9,
+            help="Share of recent labels kept for the gate (monitoring.retraining.gate_share).",
+        ),
+    ] = None,
     min_gate_rows: Annotated[
-        int,
-        typer.Option(min=1, help="Fewest held-out labels (recommenders: users) the gate accepts."),
-    ] = 200,
+        int | None,
+        typer.Option(
+            min=1,
+            help=(
+                "Fewest held-out labels (recommenders: users) the gate accepts "
+                "(monitoring.retraining.min_gate_rows)."
+            ),
+        ),
+    ] = None,
     config: ConfigOption = None,
     home: HomeOption = None,
     registry: RegistryOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Retrain on the reference data plus new labels, gate against the champion, promote."""
+    from shipyard.cli.watch import monitoring_config
     from shipyard.loop import retrain as run_retrain
 
+    opened = _open_registry(config, home, registry)
+    settings = monitoring_config(
+        opened, name, config, {"gate_share": gate_share, "min_gate_rows": min_gate_rows}
+    ).retraining
     result = run_retrain(
-        _open_registry(config, home, registry),
+        opened,
         name,
-        gate_share=gate_share,
-        min_gate_rows=min_gate_rows,
+        gate_share=settings.gate_share,
+        min_gate_rows=settings.min_gate_rows,
+        min_improvement=settings.min_improvement,
         report=output.reporter(quiet=as_json),
     )
     if as_json:

@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["error_console", "metrics_table", "print_json", "reporter"]
+__all__ = ["error_console", "events_table", "metrics_table", "print_json", "reporter"]
 
 # Rich falls back to 80 columns when the output is not a terminal (CI logs, `make demo | tee`),
 # which squeezes the leaderboard; COLUMNS still wins when set.
@@ -127,3 +127,40 @@ def print_train_run(data: dict[str, Any]) -> None:
         console.print(f"Fairness: {data['fairness']}", highlight=False)
     alias = " (champion)" if "champion" in data["aliases"] else ""
     console.print(f"Registered [bold]{data['reference']}[/bold]{alias} in {data['bundle']}")
+
+
+def _event_summary(detail: dict[str, Any]) -> str:
+    """Say in one line why: the alias moved, a verdict, a reason, a message."""
+    parts = []
+    if detail.get("alias"):
+        moved = f"{detail['alias']}"
+        if detail.get("previous") is not None:
+            moved += f" (was {detail['previous']})"
+        parts.append(moved)
+    for key in ("verdict", "stage", "reason", "message", "error"):
+        if detail.get(key):
+            parts.append(str(detail[key]))
+    if "passed" in detail and "improvement" in detail:
+        parts.append(
+            f"{detail['metric']} {detail['improvement']:+.4f} [{detail['low']:+.4f}, "
+            f"{detail['high']:+.4f}] on {detail['samples']} rows: "
+            f"{'passed' if detail['passed'] else 'failed'}"
+        )
+    if detail.get("reasons"):
+        parts.append("; ".join(map(str, detail["reasons"])))
+    return " | ".join(parts)
+
+
+def events_table(name: str, events: list[dict[str, Any]]) -> Table:
+    """Build the audit-log table of a model, oldest first."""
+    table = Table(title=f"Audit log of {name}", title_justify="left")
+    for column in ("at", "version", "action", "detail"):
+        table.add_column(column, justify="right" if column == "version" else "left")
+    for event in events:
+        table.add_row(
+            str(event["at"])[:19],
+            "" if event["version"] is None else str(event["version"]),
+            event["action"],
+            _event_summary(event["detail"]),
+        )
+    return table

@@ -104,6 +104,7 @@ def fit_cleaner(
     target: str | None = None,
     *,
     keep: Iterable[str] = (),
+    not_features: Iterable[str] = (),
     missing_tokens: Iterable[str] = DEFAULT_MISSING_TOKENS,
     rare_share: float = 0.001,
     clip_quantile: float | None = None,
@@ -121,6 +122,9 @@ def fit_cleaner(
         The target column: never cleaned or dropped.
     keep
         Columns never dropped (for example the sensitive ones); they are still cleaned.
+    not_features
+        Columns never used as features (``data.drop``): cleaned, but given no missing
+        indicator, which would smuggle them into the features (as ``<column>__missing``).
     missing_tokens
         Text values that mean "missing".
     rare_share
@@ -136,6 +140,7 @@ def fit_cleaner(
 
     missing = frozenset(missing_tokens)
     kept = set(keep)
+    ignored = set(not_features)
     columns: dict[str, dict[str, Any]] = {}
     drop: list[str] = []
     indicators: list[str] = []
@@ -188,6 +193,7 @@ def fit_cleaner(
                 )
         if (
             missing_indicators
+            and name not in ignored
             and rule["kind"] == "number"
             and present < len(series)
             and name + INDICATOR_SUFFIX not in frame.columns

@@ -220,7 +220,9 @@ def _derived(sample: pd.DataFrame, target: str, features: list[str]) -> list[Raw
     numeric = [
         name
         for name in features
-        if pd.api.types.is_numeric_dtype(sample[name]) and sample[name].notna().all()
+        if pd.api.types.is_numeric_dtype(sample[name])
+        and sample[name].notna().all()
+        and sample[name].nunique() > 1  # a constant has no correlation (numpy would warn)
     ]
     y = pd.to_numeric(sample[target], errors="coerce").to_numpy(dtype=np.float64)
     if len(numeric) < 2 or np.isnan(y).any() or np.var(y) == 0:

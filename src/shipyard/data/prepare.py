@@ -90,6 +90,7 @@ def prepare_training_data(
         target,
         drop_duplicates=options.drop_duplicates,
         keep=(*config.sensitive, *config.data.drop),
+        not_features=config.data.drop,
         missing_tokens=options.missing_tokens,
         rare_share=options.rare_share,
         clip_quantile=options.clip_quantile,

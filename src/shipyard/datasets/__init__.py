@@ -110,13 +110,24 @@ def _load_xwines() -> Dataset:
     return load_xwines()
 
 
+def _load_bike_sharing() -> Dataset:
+    from shipyard.datasets.bike_sharing import load_bike_sharing
+
+    return load_bike_sharing()
+
+
 def _load_sms_spam() -> Dataset:
     from shipyard.datasets.sms_spam import load_sms_spam
 
     return load_sms_spam()
 
 
-_LOADERS = {"adult": _load_adult, "sms_spam": _load_sms_spam, "xwines": _load_xwines}
+_LOADERS = {
+    "adult": _load_adult,
+    "bike_sharing": _load_bike_sharing,
+    "sms_spam": _load_sms_spam,
+    "xwines": _load_xwines,
+}
 
 
 def available() -> list[str]:

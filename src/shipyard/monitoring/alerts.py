@@ -96,6 +96,12 @@ class Alert:
     value: float
     threshold: float
     at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    column: str | None = None  # drift alerts: the drifted column
+
+    @property
+    def key(self) -> str:
+        """What makes two alerts the same one fired again: kind, version and column."""
+        return f"{self.kind}:{self.version}:{self.column or ''}"
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict: the webhook's JSON body."""
@@ -120,6 +126,7 @@ def evaluate_rules(rules: Sequence[AlertRule], snapshot: Snapshot) -> list[Alert
                             f"{name}: PSI of '{column}' is {value:.3f}, above {rule.threshold:g}",
                             value,
                             rule.threshold,
+                            column=column,
                         )
                     )
         elif rule.kind == "metric_drop":
@@ -130,7 +137,7 @@ def evaluate_rules(rules: Sequence[AlertRule], snapshot: Snapshot) -> list[Alert
                         "metric_drop",
                         snapshot.model,
                         snapshot.version,
-                        f"{name}: {snapshot.metric} fell by {drop:.4f} (now "
+                        f"{name}: {snapshot.metric} worsened by {drop:.4f} (now "
                         f"{snapshot.realised_metric:.4f}, at registration "
                         f"{snapshot.reference_metric:.4f}), more than "
                         f"{rule.threshold:g}",
@@ -238,7 +245,7 @@ def decide_retrain(snapshot: Snapshot, triggers: RetrainTriggers) -> RetrainDeci
             or (best < reference if snapshot.greater_is_better else best > reference)
         )
         if confident:
-            reasons.append(f"{snapshot.metric} fell by {drop:.4f}")
+            reasons.append(f"{snapshot.metric} worsened by {drop:.4f}")
     if triggers.new_labels is not None and snapshot.new_labels >= triggers.new_labels:
         reasons.append(f"{snapshot.new_labels} new labels")
     if (

@@ -37,6 +37,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    insert,
     select,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -45,7 +46,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from shipyard.errors import DataError
 
-__all__ = ["MonitoringStore", "PredictionLogger", "PredictionRecord"]
+__all__ = ["MonitoringStore", "PredictionFailure", "PredictionLogger", "PredictionRecord"]
 
 logger = logging.getLogger("shipyard.monitoring")
 
@@ -78,6 +79,26 @@ class _Feedback(_Base):
     model_name: Mapped[str] = mapped_column(String(100), index=True)
     label: Mapped[Any] = mapped_column(JSON)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class _Failure(_Base):
+    __tablename__ = "shipyard_prediction_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True, default=_now)
+    error: Mapped[str] = mapped_column(String(64))
+
+
+@dataclass(frozen=True)
+class PredictionFailure:
+    """A request a model version failed to answer (a server error, not a bad request)."""
+
+    model_name: str
+    version: int
+    error: str
+    at: datetime = field(default_factory=_now)
 
 
 @dataclass(frozen=True)
@@ -129,9 +150,60 @@ class MonitoringStore:
             }
             for record in records
         ]
-        insert = postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        upsert = postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         with self.engine.begin() as connection:
-            connection.execute(insert(_Prediction).on_conflict_do_nothing(), rows)
+            connection.execute(upsert(_Prediction).on_conflict_do_nothing(), rows)
+
+    def add_failures(self, failures: Sequence[PredictionFailure]) -> None:
+        """Write failed requests in one transaction (they make the live error rate)."""
+        if not failures:
+            return
+        with self.engine.begin() as connection:
+            connection.execute(
+                insert(_Failure),
+                [
+                    {
+                        "model_name": failure.model_name,
+                        "version": failure.version,
+                        "at": failure.at,
+                        "error": failure.error[:64],
+                    }
+                    for failure in failures
+                ],
+            )
+
+    def activity(
+        self, model_name: str, version: int, since: datetime, until: datetime | None = None
+    ) -> dict[str, int]:
+        """Count a version's answered and failed requests logged in ``[since, until)``."""
+        counts = {}
+        for key, table in (("answered", _Prediction), ("failed", _Failure)):
+            query = (
+                select(func.count())
+                .select_from(table)
+                .where(
+                    table.model_name == model_name,
+                    table.version == version,
+                    table.at >= since,
+                )
+            )
+            if until is not None:
+                query = query.where(table.at < until)
+            with Session(self.engine) as session:
+                counts[key] = int(session.scalar(query) or 0)
+        return counts
+
+    def labels_since(self, model_name: str, since: datetime) -> int:
+        """Count the feedback labels of a model that arrived at or after ``since``."""
+        with Session(self.engine) as session:
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(_Feedback)
+                    .where(_Feedback.model_name == model_name, _Feedback.at >= since)
+                )
+                or 0
+            )
 
     def add_feedback(self, model_name: str, labels: Iterable[tuple[str, Any]]) -> int:
         """Record true labels by request id; return how many were stored.
@@ -230,10 +302,14 @@ class MonitoringStore:
         since: datetime | None = None,
         limit: int | None = None,
         log_ids: tuple[int, int] | None = None,
+        version: int | None = None,
+        until: datetime | None = None,
     ) -> list[dict[str, Any]]:
         """Return predictions joined with their feedback, newest last.
 
-        ``log_ids`` keeps the predictions whose log id lies in ``[first, last]`` (a window).
+        ``log_ids`` keeps the predictions whose log id lies in ``[first, last]`` (a window);
+        ``version`` keeps one model version's predictions; ``since`` and ``until`` keep those
+        logged in ``[since, until)``.
         """
         query = (
             select(_Prediction, _Feedback.label)
@@ -245,6 +321,10 @@ class MonitoringStore:
             query = query.where(_Prediction.at >= since)
         if log_ids is not None:
             query = query.where(_Prediction.id.between(*log_ids))
+        if version is not None:
+            query = query.where(_Prediction.version == version)
+        if until is not None:
+            query = query.where(_Prediction.at < until)
         with Session(self.engine) as session:
             rows = session.execute(query).all()
         selected = rows[-limit:] if limit else rows
@@ -268,7 +348,13 @@ class MonitoringStore:
             removed = connection.execute(delete(_Feedback).where(_Feedback.request_id.in_(old)))
             removed_feedback = removed.rowcount
             removed = connection.execute(delete(_Prediction).where(_Prediction.at < cutoff))
-            return int(removed_feedback or 0) + int(removed.rowcount or 0)
+            removed_predictions = removed.rowcount
+            removed = connection.execute(delete(_Failure).where(_Failure.at < cutoff))
+            return (
+                int(removed_feedback or 0)
+                + int(removed_predictions or 0)
+                + int(removed.rowcount or 0)
+            )
 
 
 def _sqlite_durability(connection: Any, record: Any) -> None:
@@ -300,14 +386,16 @@ class PredictionLogger:
         self.batch_size = batch_size
         self.dropped = 0
         self.written = 0
-        self._queue: queue.Queue[PredictionRecord | None] = queue.Queue(maxsize=max_queue)
+        self._queue: queue.Queue[PredictionRecord | PredictionFailure | None] = queue.Queue(
+            maxsize=max_queue
+        )
         self._thread = threading.Thread(
             target=self._run, name="shipyard-prediction-log", daemon=True
         )
         self._thread.start()
 
-    def log(self, record: PredictionRecord) -> None:
-        """Queue one prediction; never blocks."""
+    def log(self, record: PredictionRecord | PredictionFailure) -> None:
+        """Queue one prediction (or failed request); never blocks."""
         try:
             self._queue.put_nowait(record)
         except queue.Full:
@@ -339,8 +427,12 @@ class PredictionLogger:
                     break
                 batch.append(following)
             try:
-                self.store.add_predictions(batch)
-                self.written += len(batch)
+                answered = [row for row in batch if isinstance(row, PredictionRecord)]
+                self.store.add_predictions(answered)
+                self.store.add_failures(
+                    [row for row in batch if isinstance(row, PredictionFailure)]
+                )
+                self.written += len(answered)
             except Exception:  # the log must never take the server down
                 logger.exception("could not write %d predictions to the log", len(batch))
             finally:

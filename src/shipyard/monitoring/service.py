@@ -22,7 +22,7 @@ from shipyard.monitoring.windows import DriftMonitor, DriftWindow
 from shipyard.registry.bundle import verify_bundle
 from shipyard.registry.store import ModelVersion, Registry
 
-__all__ = ["MonitorRun", "monitor"]
+__all__ = ["MonitorRun", "monitor", "open_drift_monitor"]
 
 MIN_LABELS_PER_WINDOW = 30
 
@@ -152,6 +152,40 @@ def monitor(
         )
         run.report_path = report_path
     return run
+
+
+def open_drift_monitor(
+    registry: Registry,
+    reference: str,
+    store: MonitoringStore,
+    *,
+    window_size: int = 1000,
+    thresholds: DriftThresholds | None = None,
+) -> DriftMonitor:
+    """Open the incremental drift monitor of a registered version, reading its verified bundle.
+
+    Raises
+    ------
+    BundleIntegrityError
+        When the bundle was altered.
+    DataError
+        When the bundle has no drift reference (trained before monitoring existed).
+    """
+    version = registry.resolve(reference)
+    manifest = verify_bundle(version.bundle_path, version.manifest_sha256)
+    watched = task_monitoring(version.bundle_path, manifest, version.reference)
+    return DriftMonitor(
+        store,
+        version.name,
+        version.version,
+        watched.reference,
+        watched.task,
+        watched.classes,
+        window_size=window_size,
+        thresholds=thresholds,
+        prepare=watched.prepare,
+        values=watched.values,
+    )
 
 
 def _window_performance(

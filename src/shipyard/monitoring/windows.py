@@ -9,12 +9,13 @@ the log is never rescanned.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, String, select
+from sqlalchemy import JSON, DateTime, Integer, String, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shipyard.monitoring.drift import ColumnDrift, DriftThresholds, drift_report
@@ -127,8 +128,14 @@ class DriftMonitor:
         _Base.metadata.create_all(store.engine, tables=[_WINDOWS_TABLE])
 
     def update(self, batch_size: int = 10_000) -> list[DriftWindow]:
-        """Read the predictions logged since the last call; return every window touched."""
+        """Read the predictions logged since the last call; return every window touched.
+
+        Updaters of the same model version (a server refreshing its gauges, ``shipyard watch``)
+        take turns: each reads the window state only once it holds the lock, so no prediction
+        is counted twice.
+        """
         with Session(self.store.engine) as session, session.begin():
+            self._lock(session)
             window = self._open_window(session)
             sketches = {name: sketch_from_json(data) for name, data in window.sketches.items()}
             touched: list[_Window] = []
@@ -160,6 +167,15 @@ class DriftMonitor:
             session.flush()
             return [self._to_window(item) for item in touched]
 
+    def _lock(self, session: Session) -> None:
+        dialect = self.store.engine.dialect.name
+        if dialect == "sqlite":
+            # Take the write lock before reading; a deferred transaction would read first.
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+        elif dialect == "postgresql":
+            key = zlib.crc32(f"shipyard-drift:{self.model_name}:{self.version}".encode())
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
     def windows(self) -> list[DriftWindow]:
         """Every window of this model version so far, oldest first."""
         with Session(self.store.engine) as session:
@@ -169,6 +185,20 @@ class DriftMonitor:
                 .order_by(_Window.id)
             ).all()
             return [self._to_window(row) for row in rows]
+
+    def latest(self) -> DriftWindow | None:
+        """Return the most recent closed window, else the open one if it holds predictions."""
+        with Session(self.store.engine) as session:
+            rows = session.scalars(
+                select(_Window)
+                .where(_Window.model_name == self.model_name, _Window.version == self.version)
+                .order_by(_Window.id.desc())
+                .limit(2)
+            ).all()
+        closed = [row for row in rows if row.closed]
+        if closed:
+            return self._to_window(closed[0])
+        return self._to_window(rows[0]) if rows and rows[0].count else None
 
     def _report(self, sketches: Mapping[str, Sketch]) -> list[ColumnDrift]:
         return drift_report(self.reference, sketches, self.thresholds)

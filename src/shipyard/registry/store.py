@@ -412,6 +412,43 @@ class Registry:
             )
         return self.get(name, previous)
 
+    def remove_alias(self, name: str, alias: str, reason: str = "") -> ModelVersion:
+        """Delete ``alias`` (a canary that is rolled back, for one); log it; return its version.
+
+        Raises
+        ------
+        RegistryError
+            For ``champion``, which must always point somewhere (use :meth:`rollback`).
+        ModelNotFoundError
+            When the alias does not exist.
+        """
+        if alias == DEFAULT_ALIAS:
+            raise RegistryError(
+                f"'{DEFAULT_ALIAS}' cannot be removed; move it with 'shipyard models promote' "
+                "or 'shipyard models rollback'."
+            )
+        held = self.resolve(f"{name}@{alias}")
+        with Session(self.engine) as session, session.begin():
+            current = session.get(_Alias, (name, alias))
+            if current is not None:
+                session.delete(current)
+            session.add(
+                _Event(
+                    model_name=name,
+                    version=held.version,
+                    action="remove_alias",
+                    detail={"alias": alias, "previous": held.version, "reason": reason},
+                )
+            )
+        return held
+
+    def check_fairness(self, reference: str) -> None:
+        """Raise :class:`FairnessGateError` when a version could not become champion.
+
+        A canary is checked before it gets traffic, so that it can be promoted afterwards.
+        """
+        self._fairness_gate(self.resolve(reference), "", override=False)
+
     def _fairness_gate(self, target: ModelVersion, reason: str, override: bool) -> dict[str, Any]:
         """Check the fairness gate recorded in the manifest; return audit details."""
         fairness = read_manifest(target.bundle_path).get("fairness") or {}

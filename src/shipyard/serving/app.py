@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -47,11 +47,28 @@ from shipyard.serving.state import AliasWatcher, ServingState
 if TYPE_CHECKING:
     from shipyard.monitoring.log import PredictionLogger
 
-__all__ = ["ROUTE_BUILDERS", "JSONResponse", "RouteBuilder", "ServedModel", "create_app"]
+__all__ = [
+    "ROUTE_BUILDERS",
+    "BackgroundService",
+    "JSONResponse",
+    "RouteBuilder",
+    "ServedModel",
+    "create_app",
+]
 
 logger = logging.getLogger("shipyard.serving")
 
 RouteBuilder = Callable[[ServingContext], Sequence[BaseRoute]]
+
+
+class BackgroundService(Protocol):
+    """Work that runs beside the app while it is up (a drift refresher, for one)."""
+
+    def start(self) -> None:
+        """Start (on a thread of its own)."""
+
+    def stop(self) -> None:
+        """Stop and wait."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +122,8 @@ def create_app(
     prediction_log: PredictionLogger | None = None,
     max_body_bytes: int | None = None,
     max_records: int | None = None,
+    canary_share: float | None = None,
+    services: Sequence[Callable[[ServingContext], BackgroundService]] = (),
 ) -> Starlette:
     """Build the ASGI app serving one model version (and optional canary and shadow).
 
@@ -117,7 +136,7 @@ def create_app(
     verify_key
         Checks API keys; ``None`` serves without authentication.
     canary, shadow
-        Versions for canary routing (``settings.canary_share``) and shadow scoring.
+        Versions for canary routing and shadow scoring.
     watcher
         Builds the hot-swap watcher for the app's state; it runs while the app is up.
     extra_routes
@@ -126,6 +145,10 @@ def create_app(
         Where served predictions are logged (and feedback accepted); ``None`` logs nothing.
     max_body_bytes, max_records
         Shortcuts that override the same settings.
+    canary_share
+        Share of requests for the canary; defaults to ``settings.canary_share``.
+    services
+        Build background services from the app's context; they run while the app is up.
     """
     settings = settings or ServingConfig()
     overrides = {
@@ -139,7 +162,9 @@ def create_app(
         if served is not None:
             accelerate(served.predictor)
     metrics = ServingMetrics()
-    state = ServingState(model, settings, metrics, canary=canary, shadow=shadow)
+    state = ServingState(
+        model, settings, metrics, canary=canary, shadow=shadow, canary_share=canary_share
+    )
     context = ServingContext(state, settings, metrics, prediction_log)
     routes: list[BaseRoute] = []
     for build in (*ROUTE_BUILDERS, *extra_routes):
@@ -166,14 +191,16 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        running = watcher(state) if watcher is not None else None
-        if running is not None:
-            running.start()
+        running = [build(context) for build in services]
+        if watcher is not None:
+            running.append(watcher(state))
+        for service in running:
+            service.start()
         try:
             yield
         finally:
-            if running is not None:
-                running.stop()
+            for service in reversed(running):
+                service.stop()
             if prediction_log is not None:
                 prediction_log.close()  # write what is queued before the process ends
 

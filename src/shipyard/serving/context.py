@@ -179,8 +179,8 @@ class ServingContext:
                 "per request; split the batch.",
             )
 
-    async def score(self, records: list[Any]) -> Scored:
-        """Validate and score ``records`` on the routed slot; count predictions.
+    async def score(self, records: list[Any], slot: ModelSlot | None = None) -> Scored:
+        """Validate and score ``records`` on ``slot`` (default: the routed one); count them.
 
         Raises
         ------
@@ -188,7 +188,7 @@ class ServingContext:
             422 when a record breaks the contract, 503 when scoring timed out.
         """
         self.check_count(records)
-        slot = self.state.choose()
+        slot = slot or self.state.choose()
         try:
             if slot.batcher is None:
                 outputs = await slot.outputs(records)

@@ -135,10 +135,14 @@ class ServingMetrics:
 
     def set_model(self, name: str, version: int, role: str) -> None:
         """Mark ``name:version`` as the one serving in ``role`` (primary, canary, shadow)."""
+        self.clear_role(role)
+        self.model_info.labels(name, str(version), role).set(1)
+
+    def clear_role(self, role: str) -> None:
+        """Forget the version serving in ``role`` (a canary that was removed)."""
         for labels in list(self.model_info._metrics):
             if labels[2] == role:
                 self.model_info.remove(*labels)
-        self.model_info.labels(name, str(version), role).set(1)
 
     def render(self) -> bytes:
         """Return the exposition text."""

@@ -53,6 +53,14 @@ def log_answers(
         )
 
 
+def log_failure(context: ServingContext, model: Any, error: str) -> None:
+    """Queue a request the model failed to answer: the live error rate counts these."""
+    from shipyard.monitoring.log import PredictionFailure
+
+    if context.prediction_log is not None:
+        context.prediction_log.log(PredictionFailure(model.name, model.version, error))
+
+
 def own_routes(context: ServingContext) -> list[Route]:
     """Return the routes of the own JSON API."""
 
@@ -69,8 +77,16 @@ def own_routes(context: ServingContext) -> list[Route]:
                 "The body must be a JSON object (one record) "
                 "or a non-empty JSON array of objects (a batch).",
             )
-        scored = await context.score(records)
-        slot = scored.slot
+        slot = context.state.choose()
+        try:
+            scored = await context.score(records, slot)
+        except RequestError as error:
+            if error.status >= 500:  # the model failed, not the client
+                log_failure(context, slot.model, error.error)
+            raise
+        except Exception as error:
+            log_failure(context, slot.model, error.__class__.__name__)
+            raise
         head = {"model": slot.model.name, "version": slot.model.version}
         background = context.shadow_task(records, scored)
         answers = [slot.path.answer(row) for row in scored.outputs]

@@ -6,7 +6,7 @@ import logging.config
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import uvicorn
 
-from shipyard.config import ServingConfig
-from shipyard.errors import ConfigError
+from shipyard.config import MonitoringConfig, ServingConfig
+from shipyard.errors import ConfigError, ModelNotFoundError
 from shipyard.registry.bundle import load_predictor, read_manifest
 from shipyard.registry.store import Registry, parse_reference
-from shipyard.serving.app import RouteBuilder, ServedModel, create_app
+from shipyard.rollout import CANARY_ALIAS
+from shipyard.serving.app import BackgroundService, RouteBuilder, ServedModel, create_app
+from shipyard.serving.context import ServingContext
 from shipyard.serving.keys import KeyStore
 from shipyard.serving.logs import log_config
 from shipyard.serving.state import AliasWatcher, ServingState
@@ -64,6 +66,7 @@ def build_app(
     settings: ServingConfig,
     keys: KeyStore | None = None,
     extra_routes: Sequence[RouteBuilder] = (),
+    monitoring: MonitoringConfig | None = None,
 ) -> Any:
     """Build the ASGI app serving ``reference``, configured by ``settings``.
 
@@ -71,7 +74,11 @@ def build_app(
 
     When ``reference`` names an alias (``NAME`` or ``NAME@ALIAS``) and ``settings.poll_seconds``
     is positive, the app follows the alias: a moved alias is hot-swapped in without failing a
-    request.
+    request. Unless ``settings.canary`` fixes a canary, it also follows the ``canary`` alias
+    (which ``shipyard watch`` moves): the version it points at gets ``monitoring.canary.share``
+    of the requests. With predictions logged and ``monitoring.drift_refresh_seconds`` positive,
+    a background thread advances the drift windows and refreshes the drift gauges of
+    ``/metrics``.
 
     Raises
     ------
@@ -83,6 +90,7 @@ def build_app(
             "serving.auth is on but no API key store was given; pass keys=KeyStore(path) "
             "(see 'shipyard keys'), or set serving.auth to false to serve without keys."
         )
+    monitoring = monitoring or MonitoringConfig()
     unknown = settings.unknown_fields
     model = load_served_model(registry, reference, unknown)
     if model.manifest.get("task") == "recommendation":
@@ -94,9 +102,16 @@ def build_app(
             prediction_log=_prediction_log(registry, settings),
             settings=settings,
         )
+    name, _, pinned = parse_reference(reference)
+    follows_alias = pinned is None and settings.poll_seconds > 0
+    managed_canary = follows_alias and settings.canary is None
     canary = shadow = None
     if settings.canary is not None:
         canary = load_served_model(registry, settings.canary, unknown)
+    elif managed_canary:
+        number = _canary_version(registry, name)
+        if number is not None and number != model.version:
+            canary = load_served_model(registry, f"{name}:{number}", unknown)
     if settings.shadow is not None:
         shadow = load_served_model(registry, settings.shadow, unknown)
     for other in (canary, shadow):
@@ -104,9 +119,9 @@ def build_app(
             raise ConfigError(
                 f"Canary and shadow must be versions of '{model.name}', got '{other.name}'."
             )
-    name, _, pinned = parse_reference(reference)
+    canary_share = monitoring.canary.share if managed_canary else settings.canary_share
     watcher = None
-    if pinned is None and settings.poll_seconds > 0:
+    if follows_alias:
 
         def watch(state: ServingState) -> AliasWatcher:
             return AliasWatcher(
@@ -114,18 +129,32 @@ def build_app(
                 resolve=lambda: registry.resolve(reference).version,
                 load=lambda number: load_served_model(registry, f"{name}:{number}", unknown),
                 interval=settings.poll_seconds,
+                resolve_canary=(lambda: _canary_version(registry, name))
+                if managed_canary
+                else None,
+                canary_share=canary_share,
             )
 
         watcher = watch
+    prediction_log = _prediction_log(registry, settings)
+    services: list[Any] = []
+    if (
+        prediction_log is not None
+        and monitoring.drift_refresh_seconds > 0
+        and model.manifest.get("drift_reference")
+    ):
+        services.append(_drift_refresher(registry, name, prediction_log.store, monitoring))
     return create_app(
         model,
         settings=settings,
-        prediction_log=_prediction_log(registry, settings),
+        prediction_log=prediction_log,
         verify_key=keys.verify if settings.auth and keys is not None else None,
         canary=canary,
         shadow=shadow,
         watcher=watcher,
         extra_routes=extra_routes,
+        canary_share=canary_share,
+        services=services,
     )
 
 
@@ -138,13 +167,51 @@ def _prediction_log(registry: Registry, settings: ServingConfig) -> PredictionLo
     return PredictionLogger(MonitoringStore(registry.url))
 
 
+def _canary_version(registry: Registry, name: str) -> int | None:
+    try:
+        return registry.resolve(f"{name}@{CANARY_ALIAS}").version
+    except ModelNotFoundError:
+        return None
+
+
+def _drift_refresher(
+    registry: Registry, name: str, store: Any, monitoring: MonitoringConfig
+) -> Callable[[ServingContext], BackgroundService]:
+    from shipyard.monitoring.drift import DriftThresholds
+    from shipyard.monitoring.service import open_drift_monitor
+    from shipyard.serving.drift_gauges import DriftGauges, DriftRefresher
+
+    thresholds = DriftThresholds(
+        alpha=monitoring.drift.alpha,
+        psi=monitoring.drift.psi_threshold,
+        min_samples=monitoring.drift.min_samples,
+    )
+
+    def build(context: ServingContext) -> BackgroundService:
+        return DriftRefresher(
+            context.state,
+            DriftGauges(context.metrics.registry),
+            lambda number: open_drift_monitor(
+                registry,
+                f"{name}:{number}",
+                store,
+                window_size=monitoring.window_size,
+                thresholds=thresholds,
+            ),
+            monitoring.drift_refresh_seconds,
+        )
+
+    return build
+
+
 def app_from_environment() -> Any:
     """Build the app from :data:`WORKER_SPEC_VARIABLE`; each worker process calls this."""
     spec = orjson.loads(os.environ[WORKER_SPEC_VARIABLE])
     registry = Registry(spec["registry_url"], spec["artifacts"])
     settings = ServingConfig.model_validate(spec["settings"])
     keys = KeyStore(spec["keys_file"]) if spec.get("keys_file") else None
-    return build_app(registry, spec["reference"], settings, keys)
+    monitoring = MonitoringConfig.model_validate(spec.get("monitoring") or {})
+    return build_app(registry, spec["reference"], settings, keys, monitoring=monitoring)
 
 
 def run_server(
@@ -191,7 +258,11 @@ def run_server(
 
 
 def worker_spec(
-    registry: Registry, reference: str, settings: ServingConfig, keys_file: Path | None
+    registry: Registry,
+    reference: str,
+    settings: ServingConfig,
+    keys_file: Path | None,
+    monitoring: MonitoringConfig | None = None,
 ) -> dict[str, Any]:
     """Return the recipe :func:`app_from_environment` rebuilds the app from."""
     return {
@@ -200,6 +271,7 @@ def worker_spec(
         "reference": reference,
         "settings": settings.model_dump(mode="json"),
         "keys_file": str(keys_file) if keys_file else None,
+        "monitoring": (monitoring or MonitoringConfig()).model_dump(mode="json"),
     }
 
 

@@ -109,7 +109,7 @@ class ServingState:
     metrics
         Where model changes are recorded.
     canary
-        A version that answers ``settings.canary_share`` of requests.
+        A version that answers ``canary_share`` of requests.
     shadow
         A version that gets a copy of each request; its answers are logged, never returned.
     """
@@ -121,11 +121,13 @@ class ServingState:
         metrics: ServingMetrics,
         canary: ServedModel | None = None,
         shadow: ServedModel | None = None,
+        canary_share: float | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.primary = ModelSlot.build(primary, settings, metrics)
         self.canary = ModelSlot.build(canary, settings, metrics) if canary else None
+        self.canary_share = settings.canary_share if canary_share is None else canary_share
         self.shadow = ModelSlot.build(shadow, settings, metrics) if shadow else None
         self._random = random.Random()
         for role, slot in (("primary", self.primary), ("canary", self.canary)):
@@ -136,9 +138,30 @@ class ServingState:
 
     def choose(self) -> ModelSlot:
         """Return the slot that answers the next request."""
-        if self.canary is not None and self._random.random() < self.settings.canary_share:
-            return self.canary
+        canary = self.canary
+        if canary is not None and self._random.random() < self.canary_share:
+            return canary
         return self.primary
+
+    def set_canary(self, model: ServedModel | None, share: float) -> None:
+        """Route ``share`` of requests to ``model`` from the next request on (None: no canary)."""
+        old = self.canary.model.version if self.canary is not None else None
+        slot = ModelSlot.build(model, self.settings, self.metrics) if model else None
+        # Share first: a request routed between the two assignments still gets a valid slot.
+        self.canary_share = share
+        self.canary = slot
+        if model is None:
+            self.metrics.clear_role("canary")
+        else:
+            self.metrics.set_model(model.name, model.version, "canary")
+        log_event(
+            logger,
+            "canary changed",
+            event="canary",
+            old_version=old,
+            new_version=model.version if model else None,
+            share=share,
+        )
 
     def swap(self, model: ServedModel) -> None:
         """Serve ``model`` as the primary version from the next request on."""
@@ -157,7 +180,7 @@ class ServingState:
 
 
 class AliasWatcher:
-    """Poll the registry and hot-swap the primary slot when the reference moves.
+    """Poll the registry: hot-swap the primary slot when the reference moves, follow the canary.
 
     Parameters
     ----------
@@ -169,6 +192,11 @@ class AliasWatcher:
         Loads (and verifies) a version by number.
     interval
         Seconds between polls.
+    resolve_canary
+        Returns the version the ``canary`` alias points at now, or None when it points nowhere;
+        None leaves the canary slot alone (a fixed canary from the settings, or none).
+    canary_share
+        Share of requests for a canary found through ``resolve_canary``.
     """
 
     def __init__(
@@ -177,11 +205,15 @@ class AliasWatcher:
         resolve: Callable[[], int],
         load: Callable[[int], ServedModel],
         interval: float,
+        resolve_canary: Callable[[], int | None] | None = None,
+        canary_share: float = 0.0,
     ) -> None:
         self.state = state
         self.resolve = resolve
         self.load = load
         self.interval = interval
+        self.resolve_canary = resolve_canary
+        self.canary_share = canary_share
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -199,10 +231,22 @@ class AliasWatcher:
     def check(self) -> bool:
         """Poll once; swap and return True when the reference points at a new version."""
         version = self.resolve()
-        if version == self.state.primary.model.version:
-            return False
-        self.state.swap(self.load(version))
-        return True
+        swapped = version != self.state.primary.model.version
+        if swapped:
+            self.state.swap(self.load(version))
+        if self.resolve_canary is not None:
+            self._follow_canary()
+        return swapped
+
+    def _follow_canary(self) -> None:
+        assert self.resolve_canary is not None
+        wanted = self.resolve_canary()
+        if wanted == self.state.primary.model.version:
+            wanted = None  # promoted: the champion serves it, a canary slot would be a copy
+        current = self.state.canary.model.version if self.state.canary is not None else None
+        if wanted != current:
+            model = self.load(wanted) if wanted is not None else None
+            self.state.set_canary(model, self.canary_share)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
