@@ -28,7 +28,7 @@ from shipyard.evaluation.metrics import GREATER_IS_BETTER, score
 from shipyard.tasks.families import candidate_class
 from shipyard.tasks.tabular import Candidate, FeatureSet, quiet_fit
 from shipyard.training.execution import Executor
-from shipyard.training.studies import create_study, open_storage
+from shipyard.training.studies import close_storage, create_study, open_storage
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -373,6 +373,7 @@ def run_search(
                 if out_of_trials()
                 else "the search budget was spent before it finished a setting"
             )
+    close_storage(storage)
     return results, problems
 
 

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from shipyard.errors import ConfigError
 
-__all__ = ["create_study", "open_storage"]
+__all__ = ["close_storage", "create_study", "open_storage"]
 
 SQL_URL = re.compile(r"^[a-z][a-z0-9+]*://", re.IGNORECASE)
 JOURNAL_PREFIX = "journal:"
@@ -63,6 +63,13 @@ def open_storage(url: str | None) -> Any:
             f"Cannot open the Optuna storage {safe}: {error}. Check that the database is "
             "running and the URL is right (engine.optuna_storage)."
         ) from None
+
+
+def close_storage(storage: Any) -> None:
+    """Close a database storage's connections (a journal or memory storage holds none)."""
+    engine = getattr(storage, "engine", None)
+    if engine is not None:
+        engine.dispose()
 
 
 def create_study(
