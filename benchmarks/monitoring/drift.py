@@ -1,0 +1,358 @@
+"""Drift over 1,000,000 logged predictions: ``shipyard monitor``'s path against Evidently.
+
+On the bundled UCI Bike Sharing hourly data (CC BY 4.0; Fanaee-T & Gama 2013), the script
+
+1. trains a shipyard LightGBM regression of ``cnt`` on the hours of 2011 with 14 features
+   (11 numeric; ``season``, ``weekday`` and ``weathersit`` written as their names, so the
+   contract types them as categories), which gives the bundle its drift reference sketches;
+2. draws ``--rows`` hours of 2012 with replacement (fixed seed), answers them with the
+   registered model, and writes them to the real prediction log (the registry's SQLite
+   database) through ``MonitoringStore.add_predictions``, the call the server's background
+   logger makes, in batches;
+3. times shipyard's drift over the logged rows: the incremental windows ``shipyard monitor``
+   advances (the configured window size; every log row read once, PSI, Jensen-Shannon, KS or
+   chi-square per column and per window, and the prediction drift), then one window holding
+   every row; log reading is included in both;
+4. writes the same rows (and the 2011 hours as the reference) to Parquet and times Evidently's
+   ``DataDriftPreset`` on them through ``evidently_peer.py``, run with the Python where
+   Evidently is installed (it has its own virtual environment);
+5. compares the columns each flags, and prints and writes the results as JSON.
+
+Run from the repository root:
+
+    python -m venv ../evidently-venv
+    ../evidently-venv/bin/pip install "evidently>=0.7,<0.8" pandas pyarrow
+    python benchmarks/monitoring/drift.py WORKDIR --evidently-python ../evidently-venv/bin/python
+
+``--rows 100000`` makes a quicker run; ``--skip-evidently`` times shipyard alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shipyard import datasets
+from shipyard.config import load_config
+from shipyard.examples import example_path
+from shipyard.lifecycle import train
+from shipyard.monitoring.log import MonitoringStore, PredictionRecord
+from shipyard.monitoring.policy import drift_thresholds
+from shipyard.monitoring.service import open_drift_monitor
+from shipyard.registry.store import Registry
+from shipyard.tasks.export import frame_to_records
+
+NAME = "bike-drift"
+TARGET = "cnt"
+PREDICTION = "prediction"
+# Names from the dataset's own description (Readme.txt of the UCI archive).
+SEASONS = {1: "winter", 2: "spring", 3: "summer", 4: "fall"}
+WEEKDAYS = {0: "sun", 1: "mon", 2: "tue", 3: "wed", 4: "thu", 5: "fri", 6: "sat"}
+WEATHER = {1: "clear", 2: "mist", 3: "light_rain_snow", 4: "heavy_rain_snow"}
+NUMERIC = [
+    "yr",
+    "mnth",
+    "day",
+    "week",
+    "hr",
+    "holiday",
+    "workingday",
+    "temp",
+    "atemp",
+    "hum",
+    "windspeed",
+]
+CATEGORICAL = ["season", "weekday", "weathersit"]
+FEATURES = NUMERIC + CATEGORICAL
+
+
+def uptime() -> str:
+    """The load average line of ``uptime`` (the machine is shared)."""
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+def features(hours: pd.DataFrame) -> pd.DataFrame:
+    """The 14 feature columns of the hourly data, plus the target."""
+    dates = pd.to_datetime(hours["dteday"])
+    frame = pd.DataFrame(
+        {
+            "yr": hours["yr"],
+            "mnth": hours["mnth"],
+            "day": dates.dt.day.astype("int64"),
+            "week": dates.dt.isocalendar().week.astype("int64"),
+            "hr": hours["hr"],
+            "holiday": hours["holiday"],
+            "workingday": hours["workingday"],
+            "temp": hours["temp"],
+            "atemp": hours["atemp"],
+            "hum": hours["hum"],
+            "windspeed": hours["windspeed"],
+            "season": hours["season"].map(SEASONS),
+            "weekday": hours["weekday"].map(WEEKDAYS),
+            "weathersit": hours["weathersit"].map(WEATHER),
+        }
+    )
+    frame[TARGET] = hours[TARGET].to_numpy()
+    return frame
+
+
+def train_model(workdir: Path, train_frame: pd.DataFrame) -> tuple[Registry, Any]:
+    """Train and register the 2011 model; return the registry and the config."""
+    source = workdir / "bike-2011.csv"
+    train_frame.to_csv(source, index=False)
+    config = load_config(
+        example_path("bike_sharing"),
+        {
+            "name": NAME,
+            "data.source": str(source),
+            "data.drop": [],
+            "registry.home": str(workdir / "home"),
+        },
+    )
+    registry = Registry.from_config(config.registry)
+    started = time.perf_counter()
+    run = train(config, registry=registry)
+    print(f"trained {run.version.reference} ({run.best}) in {time.perf_counter() - started:.1f} s")
+    return registry, config
+
+
+def log_rows(
+    registry: Registry, current: pd.DataFrame, answers: list[dict[str, Any]], batch: int
+) -> float:
+    """Write the rows to the prediction log through the store the server writes with."""
+    version = registry.resolve(NAME).version
+    records = frame_to_records(current[FEATURES])
+    store = MonitoringStore(registry.url)
+    started = time.perf_counter()
+    try:
+        for start in range(0, len(records), batch):
+            store.add_predictions(
+                [
+                    PredictionRecord(f"bench-{index:09d}", NAME, version, record, answer, 1.0)
+                    for index, record, answer in zip(
+                        range(start, start + batch),
+                        records[start : start + batch],
+                        answers[start : start + batch],
+                        strict=False,
+                    )
+                ]
+            )
+    finally:
+        store.close()
+    return time.perf_counter() - started
+
+
+def reset_windows(registry: Registry) -> None:
+    """Forget the drift windows so the next update reads the whole log again."""
+    store = MonitoringStore(registry.url)
+    try:
+        with store.engine.begin() as connection:
+            connection.exec_driver_sql("DELETE FROM shipyard_drift_windows")
+    finally:
+        store.close()
+
+
+def time_shipyard(registry: Registry, window_size: int, thresholds: Any) -> dict[str, Any]:
+    """Advance the drift windows over the whole log, as ``shipyard monitor`` does."""
+    reset_windows(registry)
+    store = MonitoringStore(registry.url)
+    try:
+        started = time.perf_counter()
+        drift = open_drift_monitor(
+            registry, NAME, store, window_size=window_size, thresholds=thresholds
+        )
+        touched = drift.update()
+        seconds = time.perf_counter() - started
+    finally:
+        store.close()
+    closed = [window for window in touched if window.closed]
+    last = closed[-1] if closed else touched[-1]
+    return {
+        "window_size": window_size,
+        "seconds": round(seconds, 3),
+        "windows": len(touched),
+        "closed_windows": len(closed),
+        "rows": sum(window.count for window in touched),
+        "latest_window": {
+            "count": last.count,
+            "drifted": last.drifted,
+            "report": last.report,
+        },
+    }
+
+
+def time_log_read(registry: Registry, batch_size: int = 10_000) -> float:
+    """Read every logged row once, as the drift update does, and nothing else."""
+    store = MonitoringStore(registry.url)
+    started = time.perf_counter()
+    try:
+        after = 0
+        while rows := store.predictions(NAME, after, batch_size):
+            after = rows[-1]["id"]
+    finally:
+        store.close()
+    return time.perf_counter() - started
+
+
+def run_evidently(python: str, reference: Path, current: Path) -> dict[str, Any]:
+    """Run the Evidently peer script in its own environment; return its JSON line."""
+    command = [
+        python,
+        str(Path(__file__).parent / "evidently_peer.py"),
+        str(reference),
+        str(current),
+        ",".join([*NUMERIC, PREDICTION]),
+        ",".join(CATEGORICAL),
+    ]
+    finished = subprocess.run(command, capture_output=True, text=True, check=False)
+    if finished.returncode != 0:
+        return {"error": finished.stderr.strip().splitlines()[-5:]}
+    result: dict[str, Any] = json.loads(finished.stdout.strip().splitlines()[-1])
+    return result
+
+
+def compare(shipyard_report: list[dict[str, Any]], evidently: dict[str, Any]) -> dict[str, Any]:
+    """Columns each tool flags, and where they disagree."""
+    names = {"__prediction__": PREDICTION}
+    ours = {names.get(row["column"], row["column"]): row for row in shipyard_report}
+    theirs = evidently.get("columns", {})
+    rows = []
+    for column in [*FEATURES, PREDICTION]:
+        mine, other = ours.get(column), theirs.get(column)
+        if mine is None or other is None:
+            continue
+        rows.append(
+            {
+                "column": column,
+                "shipyard": {
+                    "drifted": mine["drifted"],
+                    "test": mine["test"],
+                    "p_value": mine["p_value"],
+                    "psi": round(mine["psi"], 4),
+                    "js_distance": round(mine["js_distance"], 4),
+                },
+                "evidently": other,
+                "agree": bool(mine["drifted"]) == bool(other["drifted"]),
+            }
+        )
+    return {
+        "columns": rows,
+        "agree": sum(row["agree"] for row in rows),
+        "compared": len(rows),
+        "shipyard_flagged": [row["column"] for row in rows if row["shipyard"]["drifted"]],
+        "evidently_flagged": [row["column"] for row in rows if row["evidently"]["drifted"]],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workdir", type=Path)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--log-batch", type=int, default=10_000)
+    parser.add_argument("--window-size", type=int, help="default: the config's window size")
+    parser.add_argument("--evidently-python", default=sys.executable)
+    parser.add_argument("--skip-evidently", action="store_true")
+    arguments = parser.parse_args()
+    workdir: Path = arguments.workdir
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    results: dict[str, Any] = {
+        "rows": arguments.rows,
+        "features": {"numeric": NUMERIC, "categorical": CATEGORICAL},
+        "cpus": os.cpu_count(),
+        "uptime_before": uptime(),
+    }
+    print(results["uptime_before"])
+
+    bike = datasets.load("bike_sharing")
+    year_2011, year_2012 = features(bike.train), features(bike.test)
+    registry, config = train_model(workdir, year_2011)
+    predictor = registry.load_predictor(NAME)
+
+    # 2012 hours drawn with replacement; each hour is answered by the model once and its
+    # answer reused for every draw of that hour (the model is deterministic).
+    draws = np.random.default_rng(arguments.seed).integers(0, len(year_2012), arguments.rows)
+    answered = predictor.score_frame(year_2012[FEATURES])
+    current = year_2012.iloc[draws].reset_index(drop=True)
+    answers = [{"prediction": float(value)} for value in np.asarray(answered)[draws]]
+    seconds = log_rows(registry, current, answers, arguments.log_batch)
+    results["log_write_seconds"] = round(seconds, 1)
+    print(f"logged {arguments.rows} predictions in {seconds:.1f} s")
+
+    # Imports are outside both timings: scipy's statistics here, Evidently's in its script.
+    import scipy.stats  # noqa: F401
+
+    window_size = arguments.window_size or config.monitoring.window_size
+    thresholds = drift_thresholds(config.monitoring.drift)
+    results["log_read_seconds"] = round(time_log_read(registry), 3)
+    print(f"read the log once (store.predictions, nothing else): {results['log_read_seconds']} s")
+    results["shipyard_windows"] = time_shipyard(registry, window_size, thresholds)
+    print(
+        f"shipyard, windows of {window_size}: {results['shipyard_windows']['seconds']} s "
+        f"({results['shipyard_windows']['windows']} windows)"
+    )
+    results["shipyard_single_window"] = time_shipyard(registry, arguments.rows, thresholds)
+    print(f"shipyard, one window of every row: {results['shipyard_single_window']['seconds']} s")
+
+    if not arguments.skip_evidently:
+        reference_path, current_path = workdir / "reference.parquet", workdir / "current.parquet"
+        reference_answers = np.asarray(predictor.score_frame(year_2011[FEATURES]))
+        year_2011[FEATURES].assign(**{PREDICTION: reference_answers}).to_parquet(reference_path)
+        current[FEATURES].assign(
+            **{PREDICTION: [answer["prediction"] for answer in answers]}
+        ).to_parquet(current_path)
+        evidently = run_evidently(arguments.evidently_python, reference_path, current_path)
+        results["evidently"] = evidently
+        if "error" not in evidently:
+            single = results["shipyard_single_window"]
+            results["comparison"] = compare(single["latest_window"]["report"], evidently)
+            total = evidently["load_seconds"] + evidently["run_seconds"]
+            results["ratios"] = {
+                "evidently_run_over_shipyard_windows": round(
+                    evidently["run_seconds"] / results["shipyard_windows"]["seconds"], 2
+                ),
+                "evidently_load_and_run_over_shipyard_windows": round(
+                    total / results["shipyard_windows"]["seconds"], 2
+                ),
+                "evidently_run_over_shipyard_single_window": round(
+                    evidently["run_seconds"] / single["seconds"], 2
+                ),
+                "evidently_load_and_run_over_shipyard_single_window": round(
+                    total / single["seconds"], 2
+                ),
+            }
+            print(
+                f"evidently: load {evidently['load_seconds']} s, "
+                f"report {evidently['run_seconds']} s; ratios {results['ratios']}"
+            )
+        else:
+            print(f"evidently failed: {evidently['error']}")
+
+    results["uptime_after"] = uptime()
+    print(results["uptime_after"])
+    (workdir / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    summary = {key: value for key, value in results.items() if key != "comparison"}
+    print(json.dumps(summary, indent=1, default=str)[:4000])
+    if "comparison" in results:
+        for row in results["comparison"]["columns"]:
+            ours, theirs = row["shipyard"], row["evidently"]
+            print(
+                f"{row['column']:>12}  shipyard {ours['drifted']!s:>5} (psi {ours['psi']:.3f})"
+                f"  evidently {theirs['drifted']!s:>5} ({theirs['method']} {theirs['score']:.4g})"
+            )
+
+
+if __name__ == "__main__":
+    main()
