@@ -7,14 +7,18 @@ vector of predictions.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from shipyard.errors import ExportError
+
+if TYPE_CHECKING:
+    from shipyard.runtime.compiled import CompiledTrees
 
 __all__ = ["LightGBMScorer", "LinearScorer", "Scorer", "load_scorer"]
 
@@ -44,11 +48,40 @@ class LightGBMScorer:
         import lightgbm
 
         self.task = task
+        self.model_text = model_text
         self.booster = lightgbm.Booster(model_str=model_text)
+        self.compiled: CompiledTrees | None = None
+        """The exact compiled evaluator, once :meth:`compile` succeeded; else ``None``."""
+        self._compile_lock = threading.Lock()
+        self._compile_tried = False
+
+    def compile(self, cache_dir: Path | None = None) -> bool:
+        """Score batches with the trees compiled to C from now on; return whether it worked.
+
+        The compiled evaluator gives LightGBM's answers to the last bit (see
+        :mod:`shipyard.runtime.compiled`). When it cannot be had (no C compiler, a model it does
+        not support, a failed build) a log line says why and LightGBM's predict stays; this
+        never raises. Tried once per scorer.
+        """
+        with self._compile_lock:
+            if not self._compile_tried:
+                self._compile_tried = True
+                from shipyard.runtime.compiled import load_compiled
+
+                self.compiled = load_compiled(self.model_text, cache_dir)
+        return self.compiled is not None
 
     def score(self, features: FloatArray) -> FloatArray:
-        """Score a batch with the booster's own prediction routine."""
-        raw = np.asarray(self.booster.predict(features), dtype=np.float64)
+        """Score a batch with the compiled trees when there are some, else the booster's."""
+        compiled = self.compiled
+        if (
+            compiled is not None
+            and features.ndim == 2
+            and features.shape[1] == compiled.n_features
+        ):
+            raw = compiled.predict(features)
+        else:
+            raw = np.asarray(self.booster.predict(features), dtype=np.float64)
         if self.task == "binary":
             return np.column_stack([1.0 - raw, raw])
         return raw

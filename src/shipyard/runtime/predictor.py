@@ -129,9 +129,15 @@ def encode_frame(preprocessor: CompiledPreprocessor, frame: pd.DataFrame) -> Flo
 
 
 def _column_values(series: pd.Series) -> Any:
-    """Numeric columns as float arrays (fast path); others as objects with None for missing."""
+    """Numeric columns as float arrays, string columns as they are, others as objects.
+
+    A pandas string column is passed through: every value is a ``str`` (or missing), so the
+    preprocessing factorises it in Arrow without making a Python object per value.
+    """
     import pandas as pd
 
     if pd.api.types.is_numeric_dtype(series):
         return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    if isinstance(series.dtype, pd.StringDtype):
+        return series
     return series.to_numpy(dtype=object, na_value=None)

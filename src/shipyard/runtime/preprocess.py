@@ -157,6 +157,10 @@ def _factorize(values: Sequence[Any]) -> tuple[npt.NDArray[np.intp], list[str]]:
     """
     import pandas as pd
 
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.StringDtype):
+        # A string column (the batch path passes pandas' own): its values are their own keys.
+        codes, uniques = values.factorize(use_na_sentinel=True)
+        return np.asarray(codes, dtype=np.intp), [str(value) for value in uniques]
     codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
     keys = [str(value) for value in uniques]
     # Callers append the missing entry to their lookups, so that code -1 indexes it.
