@@ -107,3 +107,31 @@ def test_acknowledged_feedback_survives_sigkill(tmp_path):
     store.close()
     for value in acknowledged:
         assert labels[str(value % 100000)] >= value
+
+
+def test_prediction_batch_reads_what_predictions_reads(store):
+    model = f"m-{uuid.uuid4().hex[:8]}"
+    store.add_predictions(
+        [
+            PredictionRecord(
+                f"{model}-{index}",
+                model,
+                1 + index % 2,
+                {"x": index, "text": 'é "quoted"', "missing": None, "nested": [1, {"a": 2}]},
+                {"prediction": index / 3, "probabilities": {"a": float("nan")}},
+                1.0,
+            )
+            for index in range(25)
+        ]
+    )
+    store.add_predictions([PredictionRecord(f"{model}-other", "other", 1, {}, {}, 1.0)])
+    after = store.predictions(model, 0, 1)[0]["id"]
+    rows = store.predictions(model, after, 10)
+    batch = store.prediction_batch(model, after, 10)
+    assert len(batch) == 10
+    assert batch.ids == [row["id"] for row in rows]
+    assert batch.versions == [row["version"] for row in rows]
+    assert [batch.at(position) for position in range(10)] == [row["at"] for row in rows]
+    assert repr(batch.inputs) == repr([row["inputs"] for row in rows])
+    assert repr(batch.outputs) == repr([row["output"] for row in rows])
+    assert len(store.prediction_batch(model, batch.ids[-1] + 1000)) == 0

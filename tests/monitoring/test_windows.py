@@ -135,3 +135,36 @@ def test_concurrent_updaters_count_each_prediction_once(tmp_path, adult_referenc
         thread.join()
     assert [window.count for window in monitors[0].windows()] == [1000, 1000, 500]
     store.close()
+
+
+def test_column_cleaning_gives_the_windows_of_record_cleaning(tmp_path, adult_reference):
+    from shipyard.data.clean import fit_cleaner
+    from shipyard.monitoring.columns import column_cleaner
+    from shipyard.runtime.clean import Cleaner
+
+    adult, _, reference = adult_reference
+    spec, _ = fit_cleaner(adult.train, "income", clip_quantile=0.01)
+    cleaner = Cleaner(spec)
+    store = MonitoringStore(f"sqlite:///{tmp_path / 'log.db'}")
+    rows = adult.test.sample(1200, random_state=1).reset_index(drop=True)
+    rows.loc[::7, "workclass"] = " ?"  # missing tokens, spacing, clipped and text numbers
+    rows["age"] = rows["age"].astype(object)
+    rows.loc[::5, "age"] = 120
+    rows.loc[::11, "age"] = "35"
+    for name in ("by-column", "by-record"):
+        log_rows(store, rows, 0, name=name)
+    clean_column = column_cleaner(cleaner, reference)
+    assert clean_column is not None
+    windows = {}
+    for name, options in (
+        ("by-column", {"prepare": cleaner.clean_records, "clean_column": clean_column}),
+        ("by-record", {"prepare": cleaner.clean_records}),
+    ):
+        monitor = DriftMonitor(
+            store, name, 1, reference, "binary", ["<=50K", ">50K"], window_size=500, **options
+        )
+        monitor.update(batch_size=333)
+        windows[name] = [(window.count, window.report) for window in monitor.windows()]
+    assert windows["by-column"] == windows["by-record"]
+    assert [count for count, _ in windows["by-column"]] == [500, 500, 200]
+    store.close()

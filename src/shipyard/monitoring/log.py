@@ -19,10 +19,11 @@ Examples
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,12 +34,14 @@ from sqlalchemy import (
     Float,
     Integer,
     String,
+    Text,
     create_engine,
     delete,
     event,
     func,
     insert,
     select,
+    type_coerce,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -46,7 +49,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from shipyard.errors import DataError
 
-__all__ = ["MonitoringStore", "PredictionFailure", "PredictionLogger", "PredictionRecord"]
+__all__ = [
+    "LoggedBatch",
+    "MonitoringStore",
+    "PredictionFailure",
+    "PredictionLogger",
+    "PredictionRecord",
+]
 
 logger = logging.getLogger("shipyard.monitoring")
 
@@ -112,6 +121,47 @@ class PredictionRecord:
     output: dict[str, Any]
     latency_ms: float
     at: datetime = field(default_factory=_now)
+
+
+@dataclass
+class LoggedBatch:
+    """Logged predictions as columns, for readers that go through many rows (drift windows).
+
+    ``inputs`` and ``output`` hold the same values :meth:`MonitoringStore.predictions` returns;
+    the times are converted only when asked for (:meth:`at`), as a window needs only the first
+    and the last of its rows.
+    """
+
+    ids: list[int]
+    versions: list[int]
+    inputs: list[Any]
+    outputs: list[Any]
+    times: list[Any]
+    convert_time: Callable[[Any], Any] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def at(self, position: int) -> datetime:
+        """When the row at ``position`` was logged, as :meth:`MonitoringStore.predictions` says."""
+        value = self.times[position]
+        if self.convert_time is not None and isinstance(value, str):
+            return self.convert_time(value)  # type: ignore[no-any-return]
+        return value  # type: ignore[no-any-return]
+
+
+def _decode_json(values: list[Any]) -> list[Any]:
+    """Decode JSON texts as the column type would, in one parse per batch, not one per row.
+
+    The texts of a batch are joined into one JSON array: the same decoder reads the same
+    documents, without the per-call cost. Values the driver already decoded (PostgreSQL)
+    and SQL NULLs pass through.
+    """
+    texts = [value for value in values if isinstance(value, str)]
+    if not texts:
+        return values
+    decoded = iter(json.loads("[" + ",".join(texts) + "]"))
+    return [next(decoded) if isinstance(value, str) else value for value in values]
 
 
 class MonitoringStore:
@@ -295,6 +345,56 @@ class MonitoringStore:
             }
             for row in session.scalars(query).all()
         ]
+
+    def prediction_batch(
+        self,
+        model_name: str,
+        after_id: int = 0,
+        limit: int = 10_000,
+        session: Session | None = None,
+    ) -> LoggedBatch:
+        """Return the predictions :meth:`predictions` would, as columns, and faster.
+
+        Only what drift windows read is fetched (id, version, time, request record, answer);
+        the JSON columns are fetched as text and decoded per batch.
+        """
+        if session is None:
+            with Session(self.engine) as own:
+                return self.prediction_batch(model_name, after_id, limit, own)
+        query = (
+            select(
+                _Prediction.id,
+                _Prediction.version,
+                type_coerce(_Prediction.at, String),
+                type_coerce(_Prediction.inputs, Text),
+                type_coerce(_Prediction.output, Text),
+            )
+            .where(_Prediction.model_name == model_name, _Prediction.id > after_id)
+            .order_by(_Prediction.id)
+            .limit(limit)
+        )
+        result = session.connection().execute(query)
+        try:
+            # The driver's rows as they are: no column here needs a result processor (the
+            # time and the JSON are converted below), and building Row objects costs more
+            # than reading them.
+            rows = result.cursor.fetchall() if result.cursor is not None else []
+        finally:
+            result.close()
+        columns = [list(column) for column in zip(*rows, strict=True)] or [[] for _ in range(5)]
+        ids, versions, times, inputs, outputs = columns
+        dialect = self.engine.dialect
+        convert = _Prediction.__table__.c.at.type.dialect_impl(dialect).result_processor(
+            dialect, None
+        )
+        return LoggedBatch(
+            ids=ids,
+            versions=versions,
+            inputs=_decode_json(inputs),
+            outputs=_decode_json(outputs),
+            times=times,
+            convert_time=convert,
+        )
 
     def labelled(
         self,

@@ -111,6 +111,7 @@ def monitor(
             thresholds=thresholds,
             prepare=watched.prepare,
             values=watched.values,
+            clean_column=watched.clean_column,
         )
         drift.update()
         windows = drift.windows()
@@ -185,6 +186,7 @@ def open_drift_monitor(
         thresholds=thresholds,
         prepare=watched.prepare,
         values=watched.values,
+        clean_column=watched.clean_column,
     )
 
 

@@ -20,6 +20,7 @@ Examples
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,26 @@ __all__ = ["CategoricalSketch", "NumericSketch", "Sketch", "sketch_from_json"]
 
 def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
+
+
+def _as_floats(values: Iterable[Any]) -> np.ndarray:
+    """Values as floats, NaN for missing ones: ``float(value)`` each, vectorised when it can be.
+
+    A list of plain numbers (or booleans) converts in one numpy call, to the same floats;
+    anything else (None, text, mixed types) goes value by value.
+    """
+    array: np.ndarray | None = values if isinstance(values, np.ndarray) else None
+    if array is None:
+        values = list(values)
+        try:
+            array = np.asarray(values)
+        except (TypeError, ValueError):  # ragged nested values: not numbers
+            array = None
+    if array is not None and array.ndim == 1 and array.dtype.kind in "biuf":
+        return array.astype(float)
+    return np.asarray(
+        [np.nan if _is_missing(value) else float(value) for value in values], dtype=float
+    )
 
 
 @dataclass
@@ -55,9 +76,7 @@ class NumericSketch:
     @classmethod
     def from_values(cls, values: Sequence[Any] | np.ndarray, bins: int = 20) -> NumericSketch:
         """Build a reference sketch whose bins are the quantiles of ``values``."""
-        numbers = np.asarray(
-            [np.nan if _is_missing(value) else float(value) for value in values], dtype=float
-        )
+        numbers = _as_floats(values)
         present = numbers[~np.isnan(numbers)]
         if len(present):
             quantiles = np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1])
@@ -74,14 +93,13 @@ class NumericSketch:
 
     def update(self, values: Iterable[Any]) -> None:
         """Add values (None or NaN count as missing)."""
-        numbers = np.asarray(
-            [np.nan if _is_missing(value) else float(value) for value in values], dtype=float
-        )
+        numbers = _as_floats(values)
         missing = np.isnan(numbers)
         self.missing += int(missing.sum())
         positions = np.searchsorted(np.asarray(self.edges), numbers[~missing], side="left")
-        for position, count in zip(*np.unique(positions, return_counts=True), strict=True):
-            self.counts[int(position)] += int(count)
+        added = np.bincount(positions, minlength=len(self.counts)).tolist()
+        for position, count in enumerate(added):
+            self.counts[position] += count
 
     def merge(self, other: NumericSketch) -> NumericSketch:
         """Return the sum of two sketches with the same bins."""
@@ -148,6 +166,18 @@ class CategoricalSketch:
     def update(self, values: Iterable[Any]) -> None:
         """Add values; unseen categories go to the last ("other") count."""
         other = len(self.categories)
+        if not isinstance(values, np.ndarray):
+            values = list(values)
+            # Count each distinct value once when every value is text (the usual case):
+            # text never compares equal to another type, so the counts are the same.
+            try:
+                tally = Counter(values)
+            except TypeError:  # unhashable values: one by one below
+                tally = Counter()
+            if tally and all(type(value) is str for value in tally):
+                for value, count in tally.items():
+                    self.counts[self._index.get(value, other)] += count
+                return
         for value in values:
             if _is_missing(value):
                 self.missing += 1

@@ -13,15 +13,18 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, DateTime, Integer, String, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shipyard.monitoring.drift import ColumnDrift, DriftThresholds, drift_report
-from shipyard.monitoring.log import MonitoringStore, _Base
+from shipyard.monitoring.log import LoggedBatch, MonitoringStore, _Base
 from shipyard.monitoring.reference import PREDICTION_COLUMN
 from shipyard.monitoring.sketch import Sketch, sketch_from_json
+
+if TYPE_CHECKING:
+    from shipyard.monitoring.columns import ColumnCleaner
 
 __all__ = ["DriftMonitor", "DriftWindow", "output_value"]
 
@@ -98,8 +101,13 @@ class DriftMonitor:
         Turns logged request records into what the reference was computed on (the bundle's
         fitted cleaning, when it has one).
     values
-        Turns logged rows into ``{sketch name: values}`` directly, any number of values per
-        row (a recommender's listed items); replaces the column-by-column reading.
+        Turns logged rows (``id``, ``version``, ``at``, ``inputs``, ``output``) into
+        ``{sketch name: values}`` directly, any number of values per row (a recommender's
+        listed items); replaces the column-by-column reading.
+    clean_column
+        ``(name, values) -> values``: the same cleaning as ``prepare``, one column of a batch
+        at a time (:func:`shipyard.monitoring.columns.column_cleaner`); used instead of
+        ``prepare`` when given, because it is much faster on large batches.
     """
 
     def __init__(
@@ -114,6 +122,7 @@ class DriftMonitor:
         thresholds: DriftThresholds | None = None,
         prepare: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
         values: Callable[[Sequence[Mapping[str, Any]]], Mapping[str, Sequence[Any]]] | None = None,
+        clean_column: ColumnCleaner | None = None,
     ) -> None:
         self.store = store
         self.model_name = model_name
@@ -125,6 +134,7 @@ class DriftMonitor:
         self.thresholds = thresholds or DriftThresholds()
         self.prepare = prepare
         self.values = values
+        self.clean_column = clean_column
         _Base.metadata.create_all(store.engine, tables=[_WINDOWS_TABLE])
 
     def update(self, batch_size: int = 10_000) -> list[DriftWindow]:
@@ -140,22 +150,27 @@ class DriftMonitor:
             sketches = {name: sketch_from_json(data) for name, data in window.sketches.items()}
             touched: list[_Window] = []
             after = window.last_log_id
-            while rows := self.store.predictions(self.model_name, after, batch_size, session):
-                after = rows[-1]["id"]
-                pending = [row for row in rows if row["version"] == self.version]
+            read = self.store.prediction_batch
+            while batch := read(self.model_name, after, batch_size, session):
+                after = batch.ids[-1]
+                pending = [
+                    position
+                    for position, version in enumerate(batch.versions)
+                    if version == self.version
+                ]
                 while pending:
                     # Fill the open window column by column, never across its boundary.
                     room = self.window_size - window.count
                     chunk, pending = pending[:room], pending[room:]
-                    self._add(sketches, chunk)
+                    self._add(sketches, batch, chunk)
                     window.count += len(chunk)
-                    window.started_at = window.started_at or chunk[0]["at"]
-                    window.ended_at = chunk[-1]["at"]
-                    window.last_log_id = chunk[-1]["id"]
+                    window.started_at = window.started_at or batch.at(chunk[0])
+                    window.ended_at = batch.at(chunk[-1])
+                    window.last_log_id = batch.ids[chunk[-1]]
                     if window.count >= self.window_size:
                         self._close(window, sketches)
                         touched.append(window)
-                        window = self._new_window(session, chunk[-1]["id"])
+                        window = self._new_window(session, batch.ids[chunk[-1]])
                         sketches = {
                             name: sketch.empty() for name, sketch in self.reference.items()
                         }
@@ -203,22 +218,36 @@ class DriftMonitor:
     def _report(self, sketches: Mapping[str, Sketch]) -> list[ColumnDrift]:
         return drift_report(self.reference, sketches, self.thresholds)
 
-    def _add(self, sketches: dict[str, Sketch], rows: Sequence[Mapping[str, Any]]) -> None:
+    def _add(self, sketches: dict[str, Sketch], batch: LoggedBatch, positions: list[int]) -> None:
+        inputs = [batch.inputs[position] for position in positions]
         if self.values is not None:
+            rows = [
+                {
+                    "id": batch.ids[position],
+                    "version": batch.versions[position],
+                    "at": batch.at(position),
+                    "inputs": batch.inputs[position],
+                    "output": batch.outputs[position],
+                }
+                for position in positions
+            ]
             found = self.values(rows)
             for name, sketch in sketches.items():
                 sketch.update(found.get(name, ()))
             return
-        inputs = [row["inputs"] for row in rows]
-        if self.prepare is not None:
+        if self.prepare is not None and self.clean_column is None:
             inputs = self.prepare(inputs)
         for name, sketch in sketches.items():
             if name == PREDICTION_COLUMN:
                 sketch.update(
-                    [output_value(row["output"], self.task, self.classes) for row in rows]
+                    [
+                        output_value(batch.outputs[position], self.task, self.classes)
+                        for position in positions
+                    ]
                 )
-            else:
-                sketch.update([record.get(name) for record in inputs])
+                continue
+            column = [record.get(name) for record in inputs]
+            sketch.update(column if self.clean_column is None else self.clean_column(name, column))
 
     def _close(self, window: _Window, sketches: Mapping[str, Sketch]) -> None:
         window.closed = 1
