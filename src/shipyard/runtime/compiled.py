@@ -1,13 +1,16 @@
-"""LightGBM trees compiled to C: the batch path's exact, faster evaluator.
+"""LightGBM trees on a compiled C kernel: the batch path's exact, faster evaluator.
 
-:func:`generate_source` turns a LightGBM text model into C that mirrors LightGBM's own
-prediction arithmetic step for step, so its answers are LightGBM's to the last bit (the tests
-compare them with ``np.array_equal``):
+One C kernel (``trees.c``, QuickScorer: per-tree leaf bit masks, cleared by the nodes that
+send a row right, with each feature's numerical nodes sorted by threshold) scores any LightGBM
+model from tables built here out of its text model. It reproduces LightGBM's own prediction
+arithmetic, so its answers are LightGBM's to the last bit (the tests compare them with
+``np.array_equal``):
 
 - a feature value with ``|x| <= 1e-35`` becomes ``0.0``, as LightGBM's dense-row reader does;
 - numerical splits follow ``Tree::NumericalDecision``: NaN becomes ``0.0`` unless the split's
-  missing type is NaN; a *zero* missing type sends ``|x| <= 1e-35`` the default way, a *NaN*
-  one sends NaN the default way; otherwise ``x <= threshold`` (the double from the text model);
+  missing type is NaN; a *zero* missing type sends ``|x| <= 1e-35`` (and NaN) the default
+  way, a *NaN* one sends NaN the default way; otherwise ``x <= threshold``, with the double
+  threshold of the text model;
 - categorical splits follow ``Tree::CategoricalDecision``: the value is truncated to ``int``
   (NaN and values outside the ``int`` range give a negative number, as the x86-64 conversion
   LightGBM runs does), negative goes right, otherwise the bitset decides;
@@ -16,22 +19,22 @@ compare them with ``np.array_equal``):
   library's ``exp``: ``1 / (1 + exp(-sigmoid * x))`` for ``binary``, LightGBM's max-shifted
   softmax for ``multiclass``, the identity for the regression objectives.
 
-The C is compiled with ``-O2 -ffp-contract=off`` (no fast-math: no reassociation, no fused
-multiply-add) by the system C compiler, ``$CC`` or ``cc``, into a shared library loaded with
-:mod:`ctypes`. Rows are split over threads (``ctypes`` releases the GIL); each row is scored on
-its own, so an answer never depends on how rows were batched or split.
+The kernel is compiled with ``-O2 -ffp-contract=off`` (no fast-math: no reassociation, no
+fused multiply-add) by the system C compiler, ``$CC`` or ``cc``, into a shared library loaded
+with :mod:`ctypes`. Rows are split over threads (``ctypes`` releases the GIL); each row is
+scored on its own, so an answer never depends on how rows were batched or split.
 
-Libraries are cached per model: the key is the SHA-256 of the model text, the generator version
-and the compiler's version line. The cache holds ``KEY.so`` and ``KEY.json`` (the library's
-SHA-256), both written to a temporary name and renamed; a library whose hash does not match is
-rebuilt. The cache is ``$SHIPYARD_CACHE_DIR/compiled``, else
-``$XDG_CACHE_HOME/shipyard/compiled`` (``~/.cache/shipyard/compiled``), never inside a bundle,
-whose files are immutable and hashed.
+The library does not depend on the model, so it is built once per kernel source, compiler and
+flags (the SHA-256 of those is the cache key) and a model's tables take milliseconds. The
+cache holds ``KEY.so`` and ``KEY.json`` (the library's SHA-256), each written to a temporary
+name and renamed; a library whose hash does not match its record is rebuilt. The cache is
+``$SHIPYARD_CACHE_DIR/compiled``, else ``$XDG_CACHE_HOME/shipyard/compiled``
+(``~/.cache/shipyard/compiled``), never inside a bundle, whose files are immutable and hashed.
 
-Anything this module cannot do exactly (a linear-tree model, an objective without a known
+Anything the kernel cannot do exactly (a linear-tree model, an objective without a known
 transform, ``average_output``) or at all (no C compiler, a failed build) raises
 :class:`CompilationError`; :func:`load_compiled` turns that into a log line and ``None``, and the
-caller keeps LightGBM's own predict.
+caller keeps LightGBM's own predict. ``SHIPYARD_COMPILED_TREES=0`` turns the kernel off.
 """
 
 from __future__ import annotations
@@ -62,15 +65,16 @@ __all__ = [
     "CompilationError",
     "CompiledTrees",
     "compile_model",
+    "compile_scorer",
     "default_cache_dir",
-    "generate_source",
+    "kernel_source",
     "load_compiled",
 ]
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "1"
-"""Part of the cache key: bump it whenever the generated C changes."""
+GENERATOR_VERSION = "2"
+"""Part of the cache key (with the kernel's source, the compiler and the flags)."""
 
 CFLAGS = ("-O2", "-fPIC", "-shared", "-fno-fast-math", "-ffp-contract=off")
 """No fast-math and no contraction: the C must round exactly as LightGBM's C++ does."""
@@ -102,7 +106,7 @@ class _Tree:
 
 @dataclass(frozen=True)
 class _Model:
-    """What the generated C needs from a LightGBM text model."""
+    """What the kernel's tables are built from."""
 
     n_features: int
     n_outputs: int
@@ -184,161 +188,206 @@ def _parse(model_text: str) -> _Model:
     )
 
 
-def _literal(value: float) -> str:
-    """Write ``value`` as a C literal that reads back exactly (hexadecimal floating point)."""
-    if math.isnan(value):
-        return "NAN"
-    if math.isinf(value):
-        return "INFINITY" if value > 0 else "-INFINITY"
-    return value.hex()
+_FIELDS = (
+    "initial",
+    "leaf_offset",
+    "leaf_value",
+    "plain_start",
+    "plain_threshold",
+    "plain_tree",
+    "plain_mask",
+    "zero_start",
+    "zero_threshold",
+    "zero_tree",
+    "zero_mask",
+    "nan_start",
+    "nan_tree",
+    "nan_mask",
+    "zeroval_start",
+    "zeroval_tree",
+    "zeroval_mask",
+    "cat_base",
+    "cat_start",
+    "cat_tree",
+    "cat_mask",
+)
+_TRANSFORMS = {"identity": 0, "sigmoid": 1, "softmax": 2}
 
 
-_PRELUDE = """\
-#include <math.h>
-#include <stdint.h>
-#include <string.h>
+class _Layout(ctypes.Structure):
+    """The kernel's ``Model`` struct (``trees.c``): sizes, then one pointer per table."""
 
-/* LightGBM's kZeroThreshold: const double kZeroThreshold = 1e-35f; */
-static const double ZERO = (double)1e-35f;
-
-static inline int is_zero(double v) { return v >= -ZERO && v <= ZERO; }
-
-/* static_cast<int>(v) as x86-64 runs it: NaN and out-of-range values give INT_MIN. */
-static inline int to_int(double v) {
-    if (!(v > -2147483649.0 && v < 2147483648.0)) return -1;
-    return (int)v;
-}
-
-static inline int in_bitset(const uint32_t* bits, int words, double v) {
-    int position = to_int(v);
-    if (position < 0) return 0;
-    if (position / 32 >= words) return 0;
-    return (int)((bits[position / 32] >> (position % 32)) & 1u);
-}
-"""
+    _fields_ = [
+        *[
+            (name, ctypes.c_int32)
+            for name in ("n_features", "n_trees", "n_outputs", "words", "transform", "unused")
+        ],
+        ("sigmoid", ctypes.c_double),
+        *[(name, ctypes.c_void_p) for name in _FIELDS],
+    ]
 
 
-def _condition(tree: _Tree, node: int, sets: list[str], name: str) -> str:
-    """Return the C expression that is true when ``node`` sends the row left."""
-    value = f"x[{tree.split_feature[node]}]"
-    decision = tree.decision_type[node]
-    default_left = bool(decision & 2)
-    missing = (decision >> 2) & 3
-    if decision & 1:  # categorical: NaN and negatives go right whatever the missing type
-        category = int(tree.threshold[node])
-        start, stop = tree.cat_boundaries[category], tree.cat_boundaries[category + 1]
-        words = tree.cat_threshold[start:stop]
-        array = f"{name}_set{node}"
-        sets.append(
-            f"static const uint32_t {array}[{max(len(words), 1)}] = "
-            f"{{{', '.join(f'{word}u' for word in words) or '0u'}}};"
-        )
-        return f"in_bitset({array}, {len(words)}, {value})"
-    threshold = _literal(tree.threshold[node])
-    # "!(x > t)" is "x <= t or x is NaN" in one comparison.
-    if missing == 2:  # NaN is missing: it goes the default way
-        return f"!({value} > {threshold})" if default_left else f"{value} <= {threshold}"
-    if missing == 1:  # zero is missing; NaN counts as zero
-        if default_left:
-            return f"(isnan({value}) || is_zero({value}) || {value} <= {threshold})"
-        return f"(!isnan({value}) && !is_zero({value}) && {value} <= {threshold})"
-    # No missing type: NaN is compared as 0.0.
-    if tree.threshold[node] >= 0.0:
-        return f"!({value} > {threshold})"
-    return f"{value} <= {threshold}"
+class _Lists:
+    """Per-feature lists of (tree, mask) entries, optionally with a threshold to sort on."""
+
+    def __init__(self, n_features: int) -> None:
+        self.entries: list[list[tuple[float, int, int]]] = [[] for _ in range(n_features)]
+
+    def add(self, feature: int, tree: int, mask: int, threshold: float = 0.0) -> None:
+        self.entries[feature].append((threshold, tree, mask))
+
+    def arrays(self, words: int, prefix: str, sort: bool) -> dict[str, np.ndarray[Any, Any]]:
+        starts: list[int] = [0]
+        thresholds: list[float] = []
+        trees: list[int] = []
+        masks: list[int] = []
+        for entries in self.entries:
+            for threshold, tree, mask in sorted(entries, key=lambda e: e[0]) if sort else entries:
+                thresholds.append(threshold)
+                trees.append(tree)
+                masks.extend(_words(mask, words))
+            starts.append(len(trees))
+        # One spare element each, so that no array is empty (its pointer stays valid).
+        tables: dict[str, np.ndarray[Any, Any]] = {
+            f"{prefix}_start": np.array(starts, np.int64),
+            f"{prefix}_tree": np.array([*trees, 0], np.int32),
+            f"{prefix}_mask": np.array([*masks, 0], np.uint64),
+        }
+        if sort:
+            tables[f"{prefix}_threshold"] = np.array([*thresholds, 0.0], np.float64)
+        return tables
 
 
-def _tree_function(tree: _Tree, index: int) -> str:
-    name = f"tree{index}"
-    if len(tree.leaf_value) <= 1:
-        leaf = _literal(tree.leaf_value[0])
-        return f"static double {name}(const double* x) {{ (void)x; return {leaf}; }}\n"
-    sets: list[str] = []
-    lines: list[str] = []
-
-    def emit(child: int, depth: int) -> None:
-        pad = "    " * depth
-        if child < 0:
-            lines.append(f"{pad}return {_literal(tree.leaf_value[~child])};")
-            return
-        lines.append(f"{pad}if ({_condition(tree, child, sets, name)}) {{")
-        emit(tree.left_child[child], depth + 1)
-        lines.append(f"{pad}}} else {{")
-        emit(tree.right_child[child], depth + 1)
-        lines.append(f"{pad}}}")
-
-    emit(0, 1)
-    body = "\n".join(lines)
-    return "\n".join([*sets, f"static double {name}(const double* x) {{", body, "}", ""])
+def _words(bits: int, words: int) -> list[int]:
+    return [(bits >> (64 * word)) & 0xFFFF_FFFF_FFFF_FFFF for word in range(words)]
 
 
-def generate_source(model_text: str) -> str:
-    """Return the C source of a LightGBM text model's exact evaluator.
+def _leaf_order(tree: _Tree) -> tuple[list[int], dict[int, tuple[int, int]]]:
+    """Return the leaves left to right, and each node's left subtree as a range of them."""
+    order: list[int] = []
+    left_leaves: dict[int, tuple[int, int]] = {}
+    stack: list[tuple[int, bool]] = [(0, False)]
+    while stack:  # in-order walk without recursion (trees can be deep)
+        node, left_done = stack.pop()
+        if node < 0:
+            order.append(~node)
+        elif not left_done:
+            left_leaves[node] = (len(order), -1)
+            stack.append((node, True))
+            stack.append((tree.left_child[node], False))
+        else:
+            left_leaves[node] = (left_leaves[node][0], len(order))
+            stack.append((tree.right_child[node], False))
+    return order, left_leaves
 
-    The library exports ``shipyard_predict(const double* rows, int64_t n, double* out)``:
-    ``rows`` is C-ordered ``n x n_features``, ``out`` receives ``n x n_outputs`` transformed
-    outputs (probabilities of the positive class, class probabilities, or values).
 
-    Raises
-    ------
-    CompilationError
-        When the model uses something the generator cannot reproduce exactly.
+def _tables(model: _Model) -> tuple[_Layout, dict[str, np.ndarray[Any, Any]]]:
+    """Build the kernel's tables: leaves in order, and the false-node lists per feature."""
+    n_features = model.n_features
+    words = max((len(tree.leaf_value) + 63) // 64 for tree in model.trees)
+    every = (1 << (64 * words)) - 1
+    initial: list[int] = []
+    leaf_offset: list[int] = []
+    leaf_value: list[float] = []
+    plain, zero, nan, zero_value = (_Lists(n_features) for _ in range(4))
+    categorical: dict[int, list[tuple[int, int, tuple[int, ...]]]] = {}
+    for index, tree in enumerate(model.trees):
+        leaf_offset.append(len(leaf_value))
+        initial.extend(_words((1 << len(tree.leaf_value)) - 1, words))
+        if len(tree.leaf_value) == 1:
+            leaf_value.append(tree.leaf_value[0])
+            continue
+        order, left_leaves = _leaf_order(tree)
+        leaf_value.extend(tree.leaf_value[leaf] for leaf in order)
+        for node, (low, high) in left_leaves.items():
+            mask = every & ~(((1 << (high - low)) - 1) << low)  # going right drops the left
+            feature, decision = tree.split_feature[node], tree.decision_type[node]
+            threshold = tree.threshold[node]
+            if decision & 1:  # categorical: the bitset decides; NaN and negatives go right
+                category = int(threshold)
+                first, last = tree.cat_boundaries[category], tree.cat_boundaries[category + 1]
+                bits = tree.cat_threshold[first:last]
+                categorical.setdefault(feature, []).append((index, mask, bits))
+                continue
+            if math.isnan(threshold):
+                raise CompilationError("a split has a NaN threshold")
+            default_left, missing = bool(decision & 2), (decision >> 2) & 3
+            if missing == 1:  # zero is missing, and NaN counts as zero: both go the default way
+                zero.add(feature, index, mask, threshold)
+                if not default_left:
+                    nan.add(feature, index, mask)
+                    zero_value.add(feature, index, mask)
+            else:
+                plain.add(feature, index, mask, threshold)
+                # NaN goes the default way (missing type NaN) or is compared as 0.0 (none).
+                if (not default_left) if missing == 2 else not (threshold >= 0.0):
+                    nan.add(feature, index, mask)
+    arrays: dict[str, np.ndarray[Any, Any]] = {
+        "initial": np.array(initial, np.uint64),
+        "leaf_offset": np.array(leaf_offset, np.int64),
+        "leaf_value": np.array(leaf_value, np.float64),
+        **plain.arrays(words, "plain", sort=True),
+        **zero.arrays(words, "zero", sort=True),
+        **nan.arrays(words, "nan", sort=False),
+        **zero_value.arrays(words, "zeroval", sort=False),
+        **_categorical_arrays(categorical, n_features, words),
+    }
+    layout = _Layout(
+        n_features,
+        len(model.trees),
+        model.n_outputs,
+        words,
+        _TRANSFORMS[model.transform],
+        0,
+        model.sigmoid,
+        *[arrays[name].ctypes.data for name in _FIELDS],
+    )
+    return layout, arrays
+
+
+def _categorical_arrays(
+    categorical: Mapping[int, list[tuple[int, int, tuple[int, ...]]]], n_features: int, words: int
+) -> dict[str, np.ndarray[Any, Any]]:
+    """One list per (feature, category) of the nodes that send it right, then the others'.
+
+    Categories run from 0 to 32 times the longest bitset on the feature; any other value (NaN,
+    negative, larger) sends the row right at every categorical node of the feature.
     """
-    model = _parse(model_text)
-    features, outputs = model.n_features, model.n_outputs
-    parts = [_PRELUDE]
-    parts.extend(_tree_function(tree, index) for index, tree in enumerate(model.trees))
-    table = ", ".join(f"tree{index}" for index in range(len(model.trees)))
-    parts.append(f"static double (*const TREES[{len(model.trees)}])(const double*) = {{{table}}};")
-    if model.transform == "sigmoid":
-        finish = (
-            f"        for (int r = 0; r < m; r++) out[(start + r)] = "
-            f"1.0 / (1.0 + exp(-{_literal(model.sigmoid)} * sum[r]));"
-        )
-    elif model.transform == "softmax":
-        finish = f"""\
-        for (int r = 0; r < m; r++) {{
-            const double* input = sum + (int64_t)r * {outputs};
-            double* output = out + (start + r) * {outputs};
-            double wmax = input[0];
-            for (int k = 1; k < {outputs}; k++) wmax = input[k] > wmax ? input[k] : wmax;
-            double wsum = 0.0;
-            for (int k = 0; k < {outputs}; k++) {{
-                output[k] = exp(input[k] - wmax);
-                wsum += output[k];
-            }}
-            for (int k = 0; k < {outputs}; k++) output[k] /= wsum;
-        }}"""
-    else:
-        size = f"sizeof(double) * (size_t)m * {outputs}"
-        finish = f"        memcpy(out + start * {outputs}, sum, {size});"
-    parts.append(f"""
-int shipyard_n_features(void) {{ return {features}; }}
-int shipyard_n_outputs(void) {{ return {outputs}; }}
+    base: list[int] = [0]
+    starts: list[int] = [0]
+    trees: list[int] = []
+    masks: list[int] = []
+    for feature in range(n_features):
+        nodes = categorical.get(feature, [])
+        if not nodes:
+            base.append(base[-1])
+            continue
+        count = 32 * max(len(bits) for _, _, bits in nodes)
+        for category in range(count):
+            word, bit = divmod(category, 32)
+            for tree, mask, bits in nodes:
+                if not (word < len(bits) and (bits[word] >> bit) & 1):
+                    trees.append(tree)
+                    masks.extend(_words(mask, words))
+            starts.append(len(trees))
+        for tree, mask, _ in nodes:
+            trees.append(tree)
+            masks.extend(_words(mask, words))
+        starts.append(len(trees))
+        base.append(base[-1] + count + 1)
+    return {
+        "cat_base": np.array(base, np.int64),
+        "cat_start": np.array(starts, np.int64),
+        "cat_tree": np.array([*trees, 0], np.int32),
+        "cat_mask": np.array([*masks, 0], np.uint64),
+    }
 
-#define BLOCK 64
-void shipyard_predict(const double* rows, int64_t n, double* out) {{
-    double x[BLOCK * {features}];
-    double sum[BLOCK * {outputs}];
-    for (int64_t start = 0; start < n; start += BLOCK) {{
-        int m = (int)(n - start < BLOCK ? n - start : BLOCK);
-        for (int i = 0; i < m * {features}; i++) {{
-            double v = rows[start * {features} + i];
-            x[i] = fabs(v) <= ZERO ? 0.0 : v;  /* NaN stays NaN */
-        }}
-        for (int i = 0; i < m * {outputs}; i++) sum[i] = 0.0;
-        /* Tree by tree over the block (the tree's code stays in cache); each row's sums still
-           add its trees in training order, one double at a time. */
-        for (int t = 0; t < {len(model.trees)}; t++) {{
-            double (*const tree)(const double*) = TREES[t];
-            const int k = t % {outputs};
-            for (int r = 0; r < m; r++) sum[r * {outputs} + k] += tree(x + r * {features});
-        }}
-{finish}
-    }}
-}}
-""")
-    return "\n".join(parts)
+
+def kernel_source() -> str:
+    """Return the C source of the evaluator (``trees.c``, shipped with the package)."""
+    from importlib.resources import files
+
+    return files("shipyard.runtime").joinpath("trees.c").read_text(encoding="utf-8")
 
 
 def default_cache_dir() -> Path:
@@ -365,19 +414,34 @@ def _compiler() -> tuple[str, str]:
 
 
 class CompiledTrees:
-    """A loaded compiled model: score float64 rows exactly as LightGBM's ``predict`` does.
+    """A LightGBM model on the compiled kernel: scores rows exactly as LightGBM's ``predict``.
 
     Parameters
     ----------
     library
-        The verified bytes of the shared library.
+        The verified bytes of the kernel's shared library.
+    model_text
+        The LightGBM text model.
     threads
         Threads to split large batches over (default: the CPUs this process may use).
+
+    Raises
+    ------
+    CompilationError
+        When the model uses something the kernel cannot reproduce exactly.
     """
 
-    def __init__(self, library: bytes, threads: int | None = None) -> None:
-        # Load a private copy: dlopen returns an already-loaded library by path, and the cache
-        # file may be replaced while this process runs.
+    def __init__(self, library: bytes, model_text: str, threads: int | None = None) -> None:
+        model = _parse(model_text)
+        self._layout, self._arrays = _tables(model)  # the arrays back the layout's pointers
+        self._raw_layout = _Layout.from_buffer_copy(self._layout)
+        self._raw_layout.transform = _TRANSFORMS["identity"]
+        self.n_features = model.n_features
+        self.n_outputs = model.n_outputs
+        self.n_trees = len(model.trees)
+        self.threads = threads or max(len(os.sched_getaffinity(0)), 1)
+        # Load a private copy: dlopen hands back an already-loaded library by path, and the
+        # cache file may be replaced while this process runs.
         handle, name = tempfile.mkstemp(suffix=".so", prefix="shipyard-trees-")
         try:
             with os.fdopen(handle, "wb") as file:
@@ -387,20 +451,35 @@ class CompiledTrees:
             os.unlink(name)
         self._predict = self._library.shipyard_predict
         self._predict.restype = None
-        self._predict.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
-        self.n_features = int(self._library.shipyard_n_features())
-        self.n_outputs = int(self._library.shipyard_n_outputs())
-        self.threads = threads or max(len(os.sched_getaffinity(0)), 1)
+        self._predict.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_int64,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        ]
 
-    def _run(self, rows: FloatArray, out: FloatArray, start: int, stop: int) -> None:
+    def _run(
+        self, layout: _Layout, rows: FloatArray, out: FloatArray, start: int, stop: int
+    ) -> None:
+        # Scratch per call: the leaf masks of every tree and one sum per output.
+        leaves = np.empty(self.n_trees * self._layout.words, dtype=np.uint64)
+        sums = np.empty(self.n_outputs, dtype=np.float64)
         self._predict(
+            ctypes.addressof(layout),
             rows.ctypes.data + start * rows.strides[0],
             ctypes.c_int64(stop - start),
             out.ctypes.data + start * out.strides[0],
+            leaves.ctypes.data,
+            sums.ctypes.data,
         )
 
-    def predict(self, features: FloatArray) -> FloatArray:
+    def predict(self, features: FloatArray, raw_score: bool = False) -> FloatArray:
         """Return ``n x n_outputs`` outputs (a vector when there is one output).
+
+        ``raw_score`` returns the sums of the trees before the objective's transform, as
+        ``Booster.predict(raw_score=True)`` does.
 
         Raises
         ------
@@ -415,14 +494,15 @@ class CompiledTrees:
             )
         count = rows.shape[0]
         out = np.empty((count, self.n_outputs), dtype=np.float64)
+        layout = self._raw_layout if raw_score else self._layout
         parts = min(self.threads, max(count // _ROWS_PER_THREAD, 1))
         if parts == 1:
-            self._run(rows, out, 0, count)
+            self._run(layout, rows, out, 0, count)
         else:
             bounds = np.linspace(0, count, parts + 1).astype(int).tolist()
             with concurrent.futures.ThreadPoolExecutor(parts) as pool:
                 jobs = [
-                    pool.submit(self._run, rows, out, start, stop)
+                    pool.submit(self._run, layout, rows, out, start, stop)
                     for start, stop in itertools.pairwise(bounds)
                 ]
                 for job in jobs:
@@ -468,7 +548,7 @@ class CompileReport:
 def compile_model(
     model_text: str, cache_dir: Path | None = None
 ) -> tuple[CompiledTrees, CompileReport]:
-    """Compile (or load from the cache) the exact evaluator of a LightGBM text model.
+    """Put a LightGBM text model on the compiled kernel (built once, then from the cache).
 
     Raises
     ------
@@ -478,10 +558,11 @@ def compile_model(
     if os.environ.get("SHIPYARD_COMPILED_TREES", "1") == "0":
         raise CompilationError("compiled trees are turned off (SHIPYARD_COMPILED_TREES=0)")
     started = time.perf_counter()
-    source = generate_source(model_text)
+    _parse(model_text)  # refuse an unsupported model before looking for a compiler
+    source = kernel_source()
     compiler, version = _compiler()
-    # The generated source stands for the model and the generator; a new compiler or new flags
-    # make a new library too.
+    # The kernel is the same for every model: a new kernel source, compiler or flags make a
+    # new library.
     key = hashlib.sha256(
         "\n".join([GENERATOR_VERSION, version, " ".join(CFLAGS), source]).encode("utf-8")
     ).hexdigest()
@@ -499,12 +580,12 @@ def compile_model(
                 "generator": GENERATOR_VERSION,
                 "compiler": version,
                 "flags": list(CFLAGS),
-                "model_sha256": hashlib.sha256(model_text.encode("utf-8")).hexdigest(),
+                "source_sha256": hashlib.sha256(source.encode("utf-8")).hexdigest(),
             }
             _write_atomically(record_path, json.dumps(record, indent=2).encode("utf-8"))
         except OSError as error:  # a read-only cache still scores, it only rebuilds next time
-            logger.warning("Could not cache the compiled model in %s: %s", folder, error)
-    trees = CompiledTrees(library)
+            logger.warning("Could not cache the compiled kernel in %s: %s", folder, error)
+    trees = CompiledTrees(library, model_text)
     return trees, CompileReport(key, cached, time.perf_counter() - started)
 
 
@@ -537,7 +618,7 @@ def load_compiled(model_text: str, cache_dir: Path | None = None) -> CompiledTre
         logger.warning("Scoring with LightGBM's predict, compiled trees failed to load: %s", error)
         return None
     logger.info(
-        "Compiled trees %s (%s in %.1f s)",
+        "Scoring with compiled trees (kernel %s, %s in %.1f s)",
         report.key[:12],
         "from the cache" if report.cached else "built",
         report.seconds,
