@@ -8,6 +8,7 @@ mid-scoring is retried (or the job fails clearly) with no partial output marked 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 import uuid
@@ -324,6 +325,34 @@ def test_a_failed_distributed_run_registers_nothing(engine_url: str, tmp_path: P
     assert Registry.from_config(config.registry).models() == []
 
 
+def test_a_broken_lightgbm_network_is_an_engine_error_and_registers_nothing(
+    adult: datasets.Dataset, engine_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a worker restarted mid-training looks like to the client: a socket error."""
+    import lightgbm.dask
+    from lightgbm.basic import LightGBMError
+
+    from shipyard.lifecycle import train
+
+    def lost_peer(*args: Any, **kwargs: Any) -> None:
+        raise LightGBMError("Socket recv error, Connection reset by peer (code: 104)")
+
+    monkeypatch.setattr(lightgbm.dask.DaskLGBMClassifier, "fit", lost_peer)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for index in range(2):
+        rows = adult.train.iloc[index * 500 : (index + 1) * 500].reset_index(drop=True)
+        rows.to_parquet(parts / f"p{index}.parquet")
+    config = _config(
+        tmp_path, str(parts), **{"engine.url": engine_url, "engine.distributed_training": True}
+    )
+    with pytest.raises(EngineError, match="Distributed LightGBM training failed") as raised:
+        train(config)
+    assert "Connection reset by peer" in str(raised.value)
+    assert "memory limit" in str(raised.value)
+    assert Registry.from_config(config.registry).models() == []
+
+
 # -- a worker killed mid-scoring ------------------------------------------------------------------
 
 
@@ -367,3 +396,96 @@ def test_killing_a_worker_mid_scoring_completes_or_fails_clearly(
         for pid in cluster.scheduler_info  # the worker is gone
         and []
     )
+
+
+# -- a worker without memory left for the training libraries -------------------------------------
+
+MIB = 2**20
+
+
+class _AnsweringClient:
+    """Answers ``Client.run`` with fixed per-worker memory figures."""
+
+    def __init__(self, answers: dict[str, dict[str, Any]]) -> None:
+        self.answers = answers
+
+    def run(self, function: Any) -> dict[str, dict[str, Any]]:
+        return self.answers
+
+
+class _FakeDaskEngine(LocalEngine):
+    name = "dask"
+
+    def __init__(self, answers: dict[str, dict[str, Any]]) -> None:
+        self.client = _AnsweringClient(answers)
+
+
+def test_a_worker_past_the_pause_threshold_fails_training_before_any_task(
+    tmp_path: Path,
+) -> None:
+    from shipyard.engines.distributed import train_distributed
+
+    engine = _FakeDaskEngine(
+        {
+            "tcp://127.0.0.1:1": {"memory": 100 * MIB, "limit": 1024 * MIB, "pause": 0.8},
+            "tcp://127.0.0.1:2": {"memory": 260 * MIB, "limit": 300 * MIB, "pause": 0.8},
+        }
+    )
+    config = _config(
+        tmp_path,
+        str(tmp_path / "missing"),
+        **{"engine.url": "dask://127.0.0.1:1", "engine.distributed_training": True},
+    )
+    worker = re.escape("Dask worker tcp://127.0.0.1:2 uses 260 MiB")
+    with pytest.raises(EngineError, match=worker) as raised:
+        train_distributed(config, engine, lambda message: None, None)
+    message = str(raised.value)
+    assert "300 MiB memory limit" in message
+    assert "over the 80% at which Dask pauses a worker" in message
+    assert "memory limit above 325 MiB" in message
+    assert not (tmp_path / "home").exists()
+
+
+def test_workers_with_room_or_without_a_limit_pass_the_memory_check() -> None:
+    from shipyard.engines.distributed import check_worker_memory
+
+    check_worker_memory(
+        _FakeDaskEngine(
+            {
+                "tcp://127.0.0.1:1": {"memory": 239 * MIB, "limit": 300 * MIB, "pause": 0.8},
+                "tcp://127.0.0.1:2": {"memory": 900 * MIB, "limit": None, "pause": 0.8},
+                "tcp://127.0.0.1:3": {"memory": 900 * MIB, "limit": 300 * MIB, "pause": False},
+            }
+        )
+    )
+
+
+def test_the_memory_check_reads_a_real_paused_worker() -> None:
+    """A real worker whose pause threshold is below an idle Python process is reported."""
+    import dask
+
+    from shipyard.engines.distributed import check_worker_memory
+
+    thresholds = {
+        "distributed.worker.memory.pause": 0.01,  # 20 MiB of 2 GiB: paused from the start
+        "distributed.worker.memory.terminate": False,
+        "distributed.worker.memory.spill": False,
+        "distributed.worker.memory.target": False,
+    }
+    with (
+        dask.config.set(thresholds),
+        distributed.LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            memory_limit="2GiB",
+            dashboard_address=":0",  # the module's cluster holds the default port
+            silence_logs=40,
+        ) as small,
+        open_engine(
+            EngineConfig(url="dask://" + small.scheduler_address.removeprefix("tcp://"))
+        ) as engine,
+        pytest.raises(EngineError, match="of its 2048 MiB memory limit with pandas and LightGBM"),
+    ):
+        check_worker_memory(engine)

@@ -4,6 +4,9 @@
 machine. ``data.source`` is a directory of Parquet files (one partition each) that the
 workers read themselves; the client only ever holds small samples. In order:
 
+0. every worker must have room left under its memory limit once the training libraries are
+   loaded: a worker past Dask's pause threshold runs no task, so the job would wait forever
+   (:func:`check_worker_memory`);
 1. the contract is inferred from merged per-partition facts, and every partition is checked
    against it on the workers (:mod:`shipyard.engines.partitioned`);
 2. each partition is encoded by the serving runtime's own compiled preprocessing (numbers
@@ -36,7 +39,7 @@ import numpy as np
 from shipyard.engines.base import Engine, read_partition
 from shipyard.engines.directory import count_partition_rows, list_partitions
 from shipyard.engines.partitioned import infer_partitioned_contract, validate_partitions
-from shipyard.errors import ConfigError, DataError, ExportError
+from shipyard.errors import ConfigError, DataError, EngineError, ExportError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,7 +48,7 @@ if TYPE_CHECKING:
     from shipyard.lifecycle import Reporter, TrainRun
     from shipyard.registry.store import Registry
 
-__all__ = ["EncodePartition", "distributed_params", "train_distributed"]
+__all__ = ["EncodePartition", "check_worker_memory", "distributed_params", "train_distributed"]
 
 TRAIN, VALIDATION, TEST = 0, 1, 2
 LABEL, PART = "__label", "__part"
@@ -177,6 +180,52 @@ def _check_supported(config: PipelineConfig, engine: Engine) -> None:
         )
 
 
+def worker_memory(dask_worker: Any) -> dict[str, Any]:
+    """Return a worker's memory, limit and pause fraction with the training libraries loaded.
+
+    Run on every worker by ``Client.run`` (which passes ``dask_worker``), in the worker's event
+    loop, so it answers even when the worker is paused.
+    """
+    import lightgbm  # noqa: F401  (with scikit-learn and SciPy: most of a worker's footprint)
+    import pyarrow.parquet  # noqa: F401
+
+    import shipyard.runtime.predictor  # noqa: F401
+
+    manager = dask_worker.memory_manager
+    return {
+        "memory": int(dask_worker.monitor.get_process_memory()),
+        "limit": manager.memory_limit,
+        "pause": manager.memory_pause_fraction,
+    }
+
+
+def check_worker_memory(engine: Engine) -> None:
+    """Fail when a worker is already past Dask's pause threshold with the libraries loaded.
+
+    Such a worker runs no task (Dask pauses it until its memory falls, which it never does),
+    so the job would wait forever without an error.
+
+    Raises
+    ------
+    EngineError
+        Naming the worker, its memory, its limit and the smallest limit that leaves it running.
+    """
+    answers: dict[str, dict[str, Any]] = engine.client.run(worker_memory)  # type: ignore[attr-defined]
+    for address, answer in sorted(answers.items()):
+        limit, pause = answer["limit"], answer["pause"]
+        if not limit or pause is False or answer["memory"] <= pause * limit:
+            continue
+        mib = 2**20
+        raise EngineError(
+            f"Dask worker {address} uses {answer['memory'] / mib:.0f} MiB of its "
+            f"{limit / mib:.0f} MiB memory limit with pandas and LightGBM loaded, over the "
+            f"{pause:.0%} at which Dask pauses a worker (distributed.worker.memory.pause): it "
+            "would run no task and training would wait forever. Give each worker a memory "
+            f"limit above {answer['memory'] / pause / mib:.0f} MiB plus room for its share of "
+            "the data (dask worker --memory-limit; see docs/scale.md)."
+        )
+
+
 def _task_and_classes(config: PipelineConfig, facts: Any) -> tuple[str, list[Any]]:
     import pandas as pd
 
@@ -211,7 +260,8 @@ def train_distributed(
     DataError
         When the partitions disagree on columns, or break the inferred contract.
     PartitionError, EngineError
-        When a partition fails or the cluster loses the work.
+        When a partition fails, the cluster loses the work, or a worker has no memory left
+        for it.
     """
     from shipyard.evaluation.metrics import DEFAULT_METRICS, bootstrap_metrics
     from shipyard.evaluation.metrics import default_metric as task_default_metric
@@ -221,6 +271,7 @@ def train_distributed(
     from shipyard.tasks.tabular import feature_set
 
     _check_supported(config, engine)
+    check_worker_memory(engine)
     started = time.perf_counter()
     target = config.data.target
     sources = list_partitions(config.data.source)
@@ -327,6 +378,7 @@ def _fit(
     config: PipelineConfig,
 ) -> tuple[Any, float]:
     import lightgbm.dask as lgb_dask
+    from lightgbm.basic import LightGBMError
 
     encoded = _encoded(engine, sources, encode)
     train = encoded[encoded[PART] == TRAIN]
@@ -340,7 +392,17 @@ def _fit(
     with warnings.catch_warnings():
         # The scikit-learn wrapper always passes n_jobs; Dask sets the threads per worker.
         warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
-        model.fit(train[features], label, categorical_feature=categorical)
+        try:
+            model.fit(train[features], label, categorical_feature=categorical)
+        except LightGBMError as error:
+            raise EngineError(
+                f"Distributed LightGBM training failed ({error}). The workers train together "
+                "over sockets, so losing one stops them all; the usual cause is a worker that "
+                "Dask's nanny restarted past 95% of its memory limit (the workers' logs say "
+                "so). While it trains, a worker holds its share of the training rows about "
+                "2.5 times over: give the workers more memory, or add workers (see "
+                "docs/scale.md). Nothing was registered."
+            ) from error
     return model.to_local(), time.perf_counter() - tick
 
 
