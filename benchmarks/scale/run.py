@@ -8,17 +8,24 @@ Jobs (Adult rows, resampled with replacement where more rows are needed):
 - train: LightGBM (engine.trees rounds) on ROWS rows: lightgbm in one process on the encoded
   rows against ``lightgbm.dask`` on the cluster (the whole ``engine.distributed_training`` run);
 - big (--big-rows): distributed training on a dataset larger than one worker's memory limit,
-  with 4 workers of --worker-memory each.
+  on --big-workers workers of --worker-memory each, against LightGBM in one process on a
+  sample of the same files (--sample-files). The run records the training data as the workers
+  held it (peak Dask-managed memory while LightGBM trained), each worker's peak resident memory
+  against its limit, spilled bytes and paused workers.
 Wall time and the peak resident memory of this process and all its children (the cluster's
 worker processes included), sampled every 0.1 s, are reported per job.
 
-Run: python benchmarks/scale/run.py WORKDIR [--rows 1000000] [--trials 20] [--big-rows 8000000]
+Run: python benchmarks/scale/run.py WORKDIR [--rows 1000000] [--trials 20] [--big-rows 10000000]
+(--jobs "" runs only the big job; --time-limit stops the script with the cluster's state
+printed instead of waiting.)
 """
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import json
+import logging
 import shutil
 import subprocess
 import threading
@@ -38,6 +45,7 @@ class PeakMemory:
 
     def __init__(self) -> None:
         self.peak = 0
+        self.per_process: dict[int, int] = {}
         self._stop = threading.Event()
 
     def _total(self) -> int:
@@ -45,9 +53,11 @@ class PeakMemory:
         total = me.memory_info().rss
         for child in me.children(recursive=True):
             try:
-                total += child.memory_info().rss
+                rss = child.memory_info().rss
             except psutil.Error:
                 continue
+            total += rss
+            self.per_process[child.pid] = max(self.per_process.get(child.pid, 0), rss)
         return total
 
     def _run(self) -> None:
@@ -77,6 +87,99 @@ def timed(label: str, results: dict[str, Any], function: Any) -> Any:
     results[label] = {"seconds": round(seconds, 2), "peak_mib": round(memory.peak / 2**20)}
     print(label, results[label], flush=True)
     return value
+
+
+class ClusterWatch:
+    """What the scheduler says of each worker, every 0.5 s, per step of the training run.
+
+    Per step (the training run's report lines): the peak of the Dask-managed memory summed
+    over the workers (the data they hold) and on the fullest worker, the largest worker's
+    resident memory, the spilled bytes; over the run: the workers seen paused and every
+    worker address seen (a restarted worker comes back with a new address).
+    """
+
+    def __init__(self, cluster: Any) -> None:
+        from distributed import Client
+
+        self.client = Client(cluster)
+        self.step = "starting"
+        self.steps: dict[str, dict[str, int]] = {}
+        self.paused: set[str] = set()
+        self.addresses: set[str] = set()
+        self._stop = threading.Event()
+
+    def report(self, message: str) -> None:
+        print(f"  [{time.strftime('%H:%M:%S')}] {message}", flush=True)
+        self.step = message.split(";")[0].split(",")[0]
+
+    def sample(self) -> None:
+        workers = self.client.scheduler_info()["workers"]
+        step = self.steps.setdefault(
+            self.step, {"managed": 0, "worker_managed": 0, "worker_rss": 0, "spilled": 0}
+        )
+        managed = spilled = 0
+        for address, worker in workers.items():
+            metrics = worker.get("metrics", {})
+            managed += metrics.get("managed_bytes", 0)
+            step["worker_managed"] = max(step["worker_managed"], metrics.get("managed_bytes", 0))
+            spilled += metrics.get("spilled_bytes", {}).get("disk", 0)
+            step["worker_rss"] = max(step["worker_rss"], metrics.get("memory", 0))
+            self.addresses.add(address)
+            if worker.get("status") == "paused":
+                self.paused.add(address)
+        step["managed"] = max(step["managed"], managed)
+        step["spilled"] = max(step["spilled"], spilled)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                self.sample()
+            except Exception as error:  # a restarting worker or a closing client
+                print(f"  (cluster watch: {error!r})", flush=True)
+
+    def __enter__(self) -> ClusterWatch:
+        threading.Thread(target=self._run, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        time.sleep(0.6)  # let the last sample finish before the client closes
+        self.client.close()
+
+    def state(self) -> str:
+        """The workers' memory and status, and their last log lines (for a stopped run)."""
+        lines = []
+        for address, worker in self.client.scheduler_info()["workers"].items():
+            metrics = worker.get("metrics", {})
+            lines.append(
+                f"{address} {worker.get('status')}: {metrics.get('memory', 0) / 2**20:.0f} MiB "
+                f"of {worker.get('memory_limit', 0) / 2**20:.0f} MiB, "
+                f"{metrics.get('managed_bytes', 0) / 2**20:.0f} MiB managed, "
+                f"{metrics.get('spilled_bytes', {}).get('disk', 0) / 2**20:.0f} MiB spilled, "
+                f"{metrics.get('executing', 0)} executing"
+            )
+        for name, log in self.client.get_worker_logs(n=5).items():
+            lines += [f"{name}: {message}" for _, message in log]
+        return "\n".join(lines)
+
+
+def stop_after(seconds: float, watches: list[ClusterWatch], results: dict[str, Any]) -> None:
+    """Interrupt the script after ``seconds``, printing the cluster's state first."""
+
+    def expire() -> None:
+        results["stopped"] = f"--time-limit {seconds:g} s reached"
+        print(f"time limit of {seconds:g} s reached; cluster state:", flush=True)
+        for watch in watches:
+            print(f"  during '{watch.step}'", flush=True)
+            try:
+                print(watch.state(), flush=True)
+            except Exception as error:  # the cluster may be the reason for the stop
+                print(f"  (no state: {error!r})", flush=True)
+        _thread.interrupt_main()
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
 
 
 def write_rows(frame: Any, folder: Path, rows: int, files: int, seed: int) -> None:
@@ -131,8 +234,12 @@ def tune(frame: Any, trials: int, **settings: Any) -> float:
     return max(float(np.mean(result.scores)) for result in results)
 
 
-def train_in_process(source: Path, cfg: Any) -> float:
-    """LightGBM in one process on the same rows, encoded and split as the cluster run does."""
+def train_in_process(source: Path | list[Path], cfg: Any) -> dict[str, Any]:
+    """LightGBM in one process on the same rows, encoded and split as the cluster run does.
+
+    Returns the test ROC AUC, the rows read, and the training rows and their bytes as
+    LightGBM receives them (the features and the label, as the cluster's workers hold them).
+    """
     import lightgbm
     import pandas as pd
 
@@ -151,7 +258,7 @@ def train_in_process(source: Path, cfg: Any) -> float:
     from shipyard.runtime.preprocess import SPEC_VERSION
     from shipyard.tasks.tabular import feature_set
 
-    sources = list_partitions(source)
+    sources = list_partitions(source) if isinstance(source, Path) else source
     contract, _ = infer_partitioned_contract(LocalEngine(), sources, "income")
     features = feature_set(contract)
     spec = {
@@ -173,20 +280,15 @@ def train_in_process(source: Path, cfg: Any) -> float:
     categorical = list(range(len(features.numeric), len(columns)))
     params = {**distributed_params(cfg), "n_jobs": 2}
     model = lightgbm.LGBMClassifier(**params)
-    model.fit(train[columns], train[LABEL].astype("int64"), categorical_feature=categorical)
-    return score("roc_auc", test[LABEL].to_numpy(np.int64), model.predict_proba(test[columns]))
+    label = train[LABEL].astype("int64")
+    model.fit(train[columns], label, categorical_feature=categorical)
+    auc = score("roc_auc", test[LABEL].to_numpy(np.int64), model.predict_proba(test[columns]))
+    held = int(train[columns].memory_usage(index=False).sum() + label.memory_usage(index=False))
+    return {"auc": auc, "rows": len(encoded), "train_rows": len(train), "train_bytes": held}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("workdir", type=Path)
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--trials", type=int, default=20)
-    parser.add_argument("--trees", type=int, default=100)
-    parser.add_argument("--big-rows", type=int, default=0)
-    parser.add_argument("--worker-memory", default="600MiB")
-    parser.add_argument("--jobs", default="tune,score,train")
-    arguments = parser.parse_args()
+def small_jobs(arguments: Any, workdir: Path, adult: Any, results: dict[str, Any]) -> None:
+    """The same jobs in process and on a local cluster of two workers (tune, score, train)."""
     from distributed import LocalCluster
 
     from shipyard.config import EngineConfig
@@ -195,12 +297,7 @@ def main() -> None:
     from shipyard.lifecycle import train
     from shipyard.registry.store import Registry
 
-    workdir = arguments.workdir
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
     jobs = set(arguments.jobs.split(","))
-    adult = datasets.load("adult").train
-    results: dict[str, Any] = {"load_before": subprocess.getoutput("uptime")}
     rows_dir = workdir / "rows"
     write_rows(adult, rows_dir, arguments.rows, 20, seed=0)
 
@@ -227,9 +324,8 @@ def main() -> None:
             distributed_training=True,
             trees=arguments.trees,
         )
-        results["train_auc_in_process"] = timed(
-            "train in process", results, lambda: train_in_process(rows_dir, train_cfg)
-        )
+        local = timed("train in process", results, lambda: train_in_process(rows_dir, train_cfg))
+        results["train_auc_in_process"] = local["auc"]
 
     started = time.perf_counter()
     with LocalCluster(
@@ -238,7 +334,7 @@ def main() -> None:
         processes=True,
         host="127.0.0.1",
         dashboard_address=None,
-        silence_logs=40,
+        silence_logs=logging.ERROR,
     ) as cluster:
         results["cluster_start_seconds"] = round(time.perf_counter() - started, 2)
         url = "dask://" + cluster.scheduler_address.removeprefix("tcp://")
@@ -272,37 +368,131 @@ def main() -> None:
                 run = timed("train on dask", results, lambda: train(cfg, registry=None))
                 results["train_auc_cluster"] = run.test_metrics["roc_auc"].value
 
-    if arguments.big_rows:
-        big_dir = workdir / "big"
-        write_rows(adult, big_dir, arguments.big_rows, 40, seed=1)
-        on_disk = sum(path.stat().st_size for path in big_dir.iterdir())
-        results["big"] = {
-            "rows": arguments.big_rows,
-            "parquet_mib": round(on_disk / 2**20),
-            "encoded_mib": round(arguments.big_rows * 16 * 8 / 2**20),
-            "worker_memory_limit": arguments.worker_memory,
-            "workers": 4,
-        }
-        with LocalCluster(
-            n_workers=4,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            memory_limit=arguments.worker_memory,
-            dashboard_address=None,
-            silence_logs=40,
-        ) as cluster:
-            url = "dask://" + cluster.scheduler_address.removeprefix("tcp://")
-            cfg = config(
-                workdir, str(big_dir), url=url, distributed_training=True, trees=arguments.trees
-            )
-            cfg = cfg.model_copy(update={"name": "big"})
-            run = timed("big train on dask", results, lambda: train(cfg))
-            results["big"]["auc"] = run.test_metrics["roc_auc"].value
-            results["big"]["registered"] = run.version.reference
+
+def big_job(
+    arguments: Any, workdir: Path, adult: Any, results: dict[str, Any], watches: list[Any]
+) -> None:
+    """Distributed training on more data than one worker's memory limit, against a sample."""
+    from dask.utils import parse_bytes
+    from distributed import LocalCluster
+
+    from shipyard.engines.directory import list_partitions
+    from shipyard.lifecycle import train
+
+    mib = 2**20
+    trees = arguments.big_trees or arguments.trees
+    big_dir = workdir / "big"
+    write_rows(adult, big_dir, arguments.big_rows, arguments.big_files, seed=1)
+    limit = parse_bytes(arguments.worker_memory)
+    big: dict[str, Any] = {
+        "rows": arguments.big_rows,
+        "files": arguments.big_files,
+        "parquet_mib": round(sum(p.stat().st_size for p in big_dir.iterdir()) / mib),
+        "workers": arguments.big_workers,
+        "worker_memory_limit_mib": round(limit / mib),
+        "trees": trees,
+    }
+    results["big"] = big
+
+    # LightGBM in one process on the first files: the quality to compare with, and the
+    # bytes per training row as LightGBM receives them.
+    sample_files = list_partitions(big_dir)[
+        : arguments.sample_files or max(1, arguments.big_files // 10)
+    ]
+    sample_cfg = config(
+        workdir, str(big_dir), url="dask://127.0.0.1:1", distributed_training=True, trees=trees
+    )
+    local = timed(
+        "big sample in process", results, lambda: train_in_process(sample_files, sample_cfg)
+    )
+    big["sample"] = {"files": len(sample_files), **local}
+    per_row = local["train_bytes"] / local["rows"]
+    big["train_data_estimate_mib"] = round(per_row * arguments.big_rows / mib)
+
+    big["load_before"] = subprocess.getoutput("uptime")
+    with LocalCluster(
+        n_workers=arguments.big_workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        memory_limit=arguments.worker_memory,
+        dashboard_address=None,
+        silence_logs=logging.WARNING,  # pausing, spilling and restarts are what to see here
+    ) as cluster:
+        url = "dask://" + cluster.scheduler_address.removeprefix("tcp://")
+        cfg = config(workdir, str(big_dir), url=url, distributed_training=True, trees=trees)
+        cfg = cfg.model_copy(update={"name": "big"})
+        with ClusterWatch(cluster) as watch:
+            watches.append(watch)
+            memory = PeakMemory()
+            started = time.perf_counter()
+            try:
+                with memory.measure():
+                    run = train(cfg, report=watch.report)
+            except Exception as error:
+                big["error"] = f"{type(error).__name__}: {error}"
+                raise
+            finally:
+                big["seconds"] = round(time.perf_counter() - started, 1)
+                big["steps"] = {
+                    step: {key: round(value / mib) for key, value in peaks.items()}
+                    for step, peaks in watch.steps.items()
+                }
+                big["paused_workers"] = sorted(watch.paused)
+                big["workers_seen"] = len(watch.addresses)
+        big["peak_mib"] = round(memory.peak / mib)
+        workers = sorted(memory.per_process.values(), reverse=True)[: arguments.big_workers]
+        big["worker_peak_rss_mib"] = [round(rss / mib) for rss in workers]
+        training = next(v for k, v in watch.steps.items() if k.startswith("binary task"))
+        big["train_data_held_mib"] = round(training["managed"] / mib)
+        big["auc"] = run.test_metrics["roc_auc"].value
+        big["registered"] = run.version.reference
+    big["load_after"] = subprocess.getoutput("uptime")
+    print("big", json.dumps(big, indent=1), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workdir", type=Path)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--trees", type=int, default=100)
+    parser.add_argument("--jobs", default="tune,score,train", help="'' for the big job only")
+    parser.add_argument("--big-rows", type=int, default=0, help="0 skips the big job")
+    parser.add_argument("--big-files", type=int, default=100)
+    parser.add_argument("--big-workers", type=int, default=8)
+    parser.add_argument("--big-trees", type=int, default=0, help="default: --trees")
+    parser.add_argument("--worker-memory", default="768MiB", help="each big-job worker's limit")
+    parser.add_argument(
+        "--sample-files", type=int, default=0, help="in-process sample (default: a tenth)"
+    )
+    parser.add_argument(
+        "--time-limit", type=float, default=0, help="seconds; 0 waits however long it takes"
+    )
+    arguments = parser.parse_args()
+
+    workdir = arguments.workdir
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    adult = datasets.load("adult").train
+    results: dict[str, Any] = {"load_before": subprocess.getoutput("uptime")}
+    watches: list[ClusterWatch] = []
+    if arguments.time_limit:
+        stop_after(arguments.time_limit, watches, results)
+    try:
+        if arguments.jobs:
+            small_jobs(arguments, workdir, adult, results)
+        if arguments.big_rows:
+            big_job(arguments, workdir, adult, results, watches)
+    except KeyboardInterrupt:
+        results.setdefault("stopped", "interrupted")
+    except Exception as error:  # keep what was measured up to the failure
+        results["stopped"] = f"{type(error).__name__}: {error}"
     results["load_after"] = subprocess.getoutput("uptime")
     print(json.dumps(results, indent=1))
     (workdir / "results.json").write_text(json.dumps(results, indent=1))
+    if "stopped" in results:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
