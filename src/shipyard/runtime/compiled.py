@@ -439,7 +439,7 @@ class CompiledTrees:
         self.n_features = model.n_features
         self.n_outputs = model.n_outputs
         self.n_trees = len(model.trees)
-        self.threads = threads or max(len(os.sched_getaffinity(0)), 1)
+        self.threads = threads or _usable_cpus()
         # Load a private copy: dlopen hands back an already-loaded library by path, and the
         # cache file may be replaced while this process runs.
         handle, name = tempfile.mkstemp(suffix=".so", prefix="shipyard-trees-")
@@ -508,6 +508,11 @@ class CompiledTrees:
                 for job in jobs:
                     job.result()
         return out[:, 0] if self.n_outputs == 1 else out
+
+
+def _usable_cpus() -> int:
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux: the CPUs this process may use
+    return max(len(affinity(0)) if affinity is not None else (os.cpu_count() or 1), 1)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
