@@ -21,7 +21,7 @@ On the bundled UCI Bike Sharing hourly data (CC BY 4.0; Fanaee-T & Gama 2013), t
 Run from the repository root:
 
     python -m venv ../evidently-venv
-    ../evidently-venv/bin/pip install "evidently>=0.7,<0.8" pandas pyarrow
+    ../evidently-venv/bin/pip install "evidently>=0.7,<0.8" "pandas<3" pyarrow
     python benchmarks/monitoring/drift.py WORKDIR --evidently-python ../evidently-venv/bin/python
 
 ``--rows 100000`` makes a quicker run; ``--skip-evidently`` times shipyard alone.
