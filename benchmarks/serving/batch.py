@@ -6,6 +6,7 @@ shipyard's compiled tree kernel is loaded first (cached in WORKDIR/cache; --cold
 the build is timed too; --no-compile keeps LightGBM's predict); the build is reported on its own.
 Each path runs --repeat times (default 3), alternating; the medians are compared.
 Run: python benchmarks/serving/batch.py WORKDIR [--chunk-size 100000] [--cold] [--no-compile]
+     [--repeat 3] [--threads N]
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true", help="empty the compiled-model cache")
     parser.add_argument("--no-compile", action="store_true", help="score with LightGBM's predict")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each path, alternating")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="threads of both tree evaluators (0: all CPUs)"
+    )
     arguments = parser.parse_args()
     workdir = arguments.workdir
     source = workdir / "rows.parquet"
@@ -75,6 +79,12 @@ def main() -> None:
     started = time.perf_counter()
     compiled = not arguments.no_compile and compile_scorer(predictor.scorer, cache)
     compile_seconds = time.perf_counter() - started
+    if arguments.threads:
+        pipeline.set_params(model__n_jobs=arguments.threads)
+        if compiled:
+            predictor.scorer.compiled.threads = arguments.threads
+        else:
+            predictor.scorer.booster.reset_parameter({"num_threads": arguments.threads})
 
     # Alternate the two paths so that a change in the machine's load hits both; report the
     # median of each.
@@ -121,6 +131,7 @@ def main() -> None:
         "speedup": round(sklearn_seconds / shipyard_seconds, 2),
         "speedup_with_compile": round(sklearn_seconds / (shipyard_seconds + compile_seconds), 2),
         "max_probability_gap": gap,
+        "threads": arguments.threads or "all",
         "uptime": loads,
     }
     (workdir / "batch-results.json").write_text(json.dumps(result, indent=2))
