@@ -8,6 +8,7 @@ compiled preprocessing and model runtime as the server.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +102,36 @@ def score_chunk(predictor: Predictor, chunk: pd.DataFrame, what: str) -> pd.Data
     return _with_predictions(chunk, predictor, outputs)
 
 
+class _Sink:
+    """Append scored chunks to the partial output file, CSV or Parquet, in order."""
+
+    def __init__(self, path: Path, kind: str) -> None:
+        self.path = path
+        self.kind = kind
+        self.writer: Any = None
+        self.started = False
+
+    def write(self, result: pd.DataFrame) -> None:
+        if self.kind == "csv":
+            result.to_csv(
+                self.path, mode="a" if self.started else "w", header=not self.started, index=False
+            )
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(result, preserve_index=False)
+            if self.writer is None:
+                self.writer = pq.ParquetWriter(self.path, table.schema)
+            self.writer.write_table(table.cast(self.writer.schema))
+        self.started = True
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
 def score_file(
     predictor: Predictor,
     source: str | Path,
@@ -116,11 +147,11 @@ def score_file(
     ``probability_<class>`` column per class). It is written to a temporary file first and
     moved into place only when every chunk succeeded, so a failure leaves no partial output.
 
-    ``compile_trees`` scores LightGBM models with their trees compiled to C
+    ``compile_trees`` scores LightGBM models on the compiled tree kernel
     (:mod:`shipyard.runtime.compiled`: the same answers to the last bit, several times
-    faster); ``None`` does so for files of at least :data:`COMPILE_MIN_ROWS` rows, where the
-    one-off build (seconds, then cached per model) pays off. Without a C compiler, or for a
-    model the compiler does not support, LightGBM's own predict scores the file (a log line
+    faster); ``None`` does so for files of at least :data:`COMPILE_MIN_ROWS` rows. The kernel
+    is built once per machine (about a second, then cached). Without a C compiler, or for a
+    model the kernel does not support, LightGBM's own predict scores the file (a log line
     says why).
 
     Returns
@@ -148,33 +179,32 @@ def score_file(
         from shipyard.runtime.compiled import compile_scorer
 
         compile_scorer(getattr(predictor, "scorer", None))
-    writer: Any = None
+    sink = _Sink(partial, out_kind)
     scored = 0
+    # Reading the next chunk and writing the last one run on two helper threads while this
+    # one checks, encodes and scores (Parquet and Arrow release the GIL); chunks stay in order.
     try:
-        for chunk in _chunks(source, chunk_size):
-            chunk.index = pd.RangeIndex(scored, scored + len(chunk))
-            result = score_chunk(predictor, chunk, f"'{source}'")
-            if out_kind == "csv":
-                result.to_csv(partial, mode="a" if scored else "w", header=not scored, index=False)
-            else:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
-
-                table = pa.Table.from_pandas(result, preserve_index=False)
-                if writer is None:
-                    writer = pq.ParquetWriter(partial, table.schema)
-                writer.write_table(table.cast(writer.schema))
-            scored += len(chunk)
-            if progress is not None:
-                progress(len(chunk))
-        if writer is not None:
-            writer.close()
-            writer = None
+        with ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(1) as writer:
+            chunks = _chunks(source, chunk_size)
+            upcoming = reader.submit(next, chunks, None)
+            written: Future[None] | None = None
+            while (chunk := upcoming.result()) is not None:
+                upcoming = reader.submit(next, chunks, None)
+                chunk.index = pd.RangeIndex(scored, scored + len(chunk))
+                result = score_chunk(predictor, chunk, f"'{source}'")
+                if written is not None:
+                    written.result()
+                written = writer.submit(sink.write, result)
+                scored += len(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+            if written is not None:
+                written.result()
+        sink.close()
         if scored == 0:
             raise DataError(f"'{source}' has no rows to score.")
         partial.replace(output)
     finally:
-        if writer is not None:
-            writer.close()
+        sink.close()
         partial.unlink(missing_ok=True)
     return scored

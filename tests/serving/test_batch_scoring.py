@@ -79,15 +79,23 @@ def test_a_broken_chunk_still_gets_the_detailed_report(
     fitted_adult, compiled_predictor, tmp_path: Path
 ):
     frame = fitted_adult.frame.copy()
-    frame.loc[7, "age"] = -3
-    frame.loc[11, "workclass"] = "Astronaut"
+    # In the third chunk: two chunks are already written when it fails.
+    frame.loc[650, "age"] = -3
+    frame.loc[655, "workclass"] = "Astronaut"
     source = tmp_path / "rows.parquet"
     frame.to_parquet(source)
     with pytest.raises(DataValidationError) as caught:
-        score_file(compiled_predictor, source, tmp_path / "out.parquet", compile_trees=True)
+        score_file(
+            compiled_predictor,
+            source,
+            tmp_path / "out.parquet",
+            chunk_size=300,
+            compile_trees=True,
+        )
     expected = fitted_adult.registry.load_predictor("adult:1").contract.validate_frame(frame)
     assert len(expected.violations) == 2
     message = str(caught.value)
     assert "age" in message
     assert "workclass" in message
-    assert not (tmp_path / "out.parquet").exists()
+    assert "650" in message  # rows are counted from the start of the file
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cache", "rows.parquet"]
