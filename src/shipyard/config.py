@@ -198,6 +198,14 @@ class TrainingConfig(_Strict):
         le=1,
         description="Share of time_budget for the search; refits and costs use the rest.",
     )
+    final_fit: Literal["all_rows", "early_stopping"] = Field(
+        default="all_rows",
+        description=(
+            "all_rows: refit the chosen settings on training plus validation rows, boosters "
+            "with the tree count cross-validation chose; early_stopping: refit on the "
+            "training rows, early-stopping on the validation rows."
+        ),
+    )
     ensemble: bool = Field(default=True, description="Build a greedy ensemble of the families.")
     prefer_simpler: bool = Field(
         default=True,

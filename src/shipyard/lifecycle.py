@@ -313,6 +313,7 @@ def train(
         selection=SelectionSettings(
             ensemble=training.ensemble,
             prefer_simpler=training.prefer_simpler,
+            final_fit=training.final_fit,
             alpha=training.alpha,
             max_latency_ms=training.max_latency_ms,
             calibration=training.calibration,

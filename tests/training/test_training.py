@@ -47,9 +47,11 @@ class Data:
             self.classes,
         )
 
-    def train(self, **selection: Any) -> Any:
+    def train(
+        self, models: tuple[str, ...] = ("linear", "lightgbm", "extra_trees"), **selection: Any
+    ) -> Any:
         search = SearchSettings(
-            models=("linear", "lightgbm", "extra_trees"),
+            models=models,
             time_budget=600,
             n_trials=4,
             cv_folds=3,
@@ -238,3 +240,47 @@ def test_the_tuned_threshold_decides_the_served_label(data: Data) -> None:
     assert predictor.labels_from_outputs(outputs) == [
         data.classes[int(index)] for index in np.argmax(outputs, axis=1)
     ]
+
+
+def test_refit_trees_scale_the_fold_mean_by_the_square_root_of_the_rows_ratio(
+    data: Data,
+) -> None:
+    from shipyard.training.search import make_folds
+    from shipyard.training.trainer import refit_trees
+
+    folds = make_folds(data.train_y, "binary", 3, 1, 7)
+    # A fold fits on 90% of two thirds of the 1,200 rows (the rest early-stops it).
+    fitted_rows = 800 * 0.9
+    assert refit_trees([100, 200], folds, 1500) == round(150 * np.sqrt(1500 / fitted_rows))
+    assert refit_trees([100, 200], folds, 720) == 150
+    assert refit_trees([], folds, 1500) is None
+
+
+def test_final_fit_all_rows_refits_on_training_and_validation_rows(data: Data) -> None:
+    import pandas as pd
+
+    every_row = data.train(models=("lightgbm",), ensemble=False)
+    training_only = data.train(models=("lightgbm",), ensemble=False, final_fit="early_stopping")
+    # Cross-validation is the same; only the refit differs.
+    assert every_row.leaderboard[0].cv_scores == training_only.leaderboard[0].cv_scores
+    trees = every_row.leaderboard[0].params["n_estimators"]
+    booster = every_row.pipeline.members[0][0].named_steps["model"].booster_
+    assert booster.num_trees() == trees
+    assert trees != training_only.leaderboard[0].params["n_estimators"]
+    settings = {
+        key: value
+        for key, value in every_row.leaderboard[0].params.items()
+        if key != "n_estimators"
+    }
+    full_x = pd.concat([data.train_x, data.validation_x], ignore_index=True)
+    full_y = np.concatenate([data.train_y, data.validation_y])
+    again = CANDIDATES["lightgbm"](data.features, "binary", 7, **settings).fit_all(
+        full_x, full_y, trees
+    )
+    # The shipped model is exactly a fit on every row with that tree count.
+    np.testing.assert_array_equal(
+        again.predict_proba(data.validation_x),
+        every_row.pipeline.members[0][0].predict_proba(data.validation_x),
+    )
+    with pytest.raises(ValueError, match="needs a tree count"):
+        CANDIDATES["lightgbm"](data.features, "binary", 7).fit_all(full_x, full_y, None)

@@ -228,6 +228,22 @@ class Candidate:
         with quiet_fit():
             return self.pipeline().fit(train_x, train_y, **self.fit_params(sample_weight))
 
+    def fit_all(
+        self, x: pd.DataFrame, y: Any, trees: int | None = None, sample_weight: Any = None
+    ) -> Pipeline:
+        """Fit on every labelled row, without holding any out.
+
+        Boosters get ``trees`` trees (the count cross-validation chose) instead of early
+        stopping; the other families fit as :meth:`fit` does.
+        """
+        if not self.uses_validation:
+            return self.fit(x, y, x.iloc[:0], y[:0], sample_weight=sample_weight)
+        if trees is None:
+            raise ValueError(f"{self.name} needs a tree count to fit without early stopping")
+        self.best_trees_ = int(trees)
+        with quiet_fit():
+            return self.pipeline(self.best_trees_).fit(x, y, **self.fit_params(sample_weight))
+
     def cv_pipeline(self) -> Pipeline:
         """Return an unfitted copy with the settings fitting chose."""
         return self.pipeline(self.best_trees_)
@@ -290,9 +306,13 @@ class LightGBMCandidate(Candidate):
 
     @classmethod
     def portfolio(cls, task: str) -> list[dict[str, Any]]:
-        """Return the defaults, small shallow trees, and a slower, wider setting."""
+        """Return small trees at a slow rate, the defaults, and a slower, wider setting.
+
+        The small trees come first because they generalise best of the three: on Adult they
+        have the best cross-validated AUC, and when a loaded machine leaves time for only one
+        setting, it should be the safest one.
+        """
         return [
-            dict(cls.defaults),
             {
                 **cls.defaults,
                 "learning_rate": 0.03,
@@ -302,6 +322,7 @@ class LightGBMCandidate(Candidate):
                 "reg_lambda": 1.0,
                 "native_categorical": False,
             },
+            dict(cls.defaults),
             {
                 **cls.defaults,
                 "learning_rate": 0.02,

@@ -1,7 +1,8 @@
 """Model development: search, ensemble, serving cost, statistics, selection, calibration.
 
 :func:`train_candidates` runs the search (:mod:`shipyard.training.search`), refits each
-family's best setting on the training part, builds a greedy ensemble on the out-of-fold
+family's best setting (by default on the training and validation rows together, with the tree
+count cross-validation chose), builds a greedy ensemble on the out-of-fold
 predictions, measures what each leaderboard row costs to serve, and picks the model to ship:
 
 1. rows slower than ``max_latency_ms`` for one record are excluded;
@@ -34,6 +35,7 @@ from shipyard.training.ensemble import (
     tune_threshold,
 )
 from shipyard.training.search import (
+    INNER_VALIDATION_SHARE,
     Folds,
     SearchSettings,
     TrialResult,
@@ -101,6 +103,9 @@ class SelectionSettings:
     calibration: str = "none"
     threshold_metric: str | None = None
     confidence: float = 0.95
+    final_fit: str = "all_rows"
+    """``all_rows``: refit on training plus validation rows with the tree count CV chose;
+    ``early_stopping``: refit on the training rows, early-stopping on the validation rows."""
 
 
 @dataclass
@@ -191,6 +196,13 @@ def train_candidates(
     rows: list[CandidateResult] = []
     fitted: dict[str, CompositeModel] = {}
     weights = sample_weights(train_y, search.class_weight)
+    all_rows = selection.final_fit == "all_rows" and len(validation_y) > 0
+    if all_rows:
+        import pandas as pd
+
+        full_x = pd.concat([train_x, validation_x], ignore_index=True)
+        full_y = np.concatenate([train_y, validation_y])
+        full_weights = sample_weights(full_y, search.class_weight)
     deadline = started + search.time_budget
     ranked_families = sorted(best_trials, key=lambda name: -sign * best_trials[name].mean)
     for name in ranked_families:
@@ -219,14 +231,20 @@ def train_candidates(
             )
             report(f"{name}: {message}")
             continue
-        report(f"{name}: refitting the best setting on all training rows")
         candidate = family(
             features, task, search.seed, n_jobs=search.model_threads, **trial.params
         )
         tick = time.perf_counter()
-        pipeline = candidate.fit(
-            train_x, train_y, validation_x, validation_y, sample_weight=weights
-        )
+        if all_rows:
+            trees = refit_trees(trial.trees, folds, len(full_y))
+            described = f" with {trees} trees" if trees and family.uses_validation else ""
+            report(f"{name}: refitting the best setting on all {len(full_y)} rows{described}")
+            pipeline = candidate.fit_all(full_x, full_y, trees, sample_weight=full_weights)
+        else:
+            report(f"{name}: refitting the best setting on the training rows")
+            pipeline = candidate.fit(
+                train_x, train_y, validation_x, validation_y, sample_weight=weights
+            )
         fitted[name] = CompositeModel([(pipeline, 1.0)], task)
         mean, low, high = corrected_interval(
             trial.scores, folds.test_train_ratio, selection.confidence
@@ -356,6 +374,20 @@ def train_candidates(
         calibration=calibration,
         threshold=threshold,
     )
+
+
+def refit_trees(fold_trees: Sequence[int], folds: Folds, rows: int) -> int | None:
+    """Trees for a refit on ``rows`` rows: the folds' early-stopped mean, scaled up.
+
+    A fold's booster early-stops while fitting on (1 - INNER_VALIDATION_SHARE) of the fold's
+    training rows; more rows support more trees, but the best count grows more slowly than
+    the data, so the mean is scaled by the square root of the rows ratio.
+    """
+    if not fold_trees:
+        return None
+    fold_rows = np.mean([len(fit_rows) for fit_rows, _, _ in folds.splits])
+    fitted_rows = fold_rows * (1.0 - INNER_VALIDATION_SHARE)
+    return max(1, round(float(np.mean(fold_trees)) * math.sqrt(rows / fitted_rows)))
 
 
 def _select(

@@ -130,6 +130,7 @@ def _search(
         selection=SelectionSettings(
             ensemble=False,
             prefer_simpler=training.prefer_simpler,
+            final_fit=training.final_fit,
             alpha=training.alpha,
             confidence=config.evaluation.confidence,
         ),
