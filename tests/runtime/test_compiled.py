@@ -227,3 +227,13 @@ def test_wrong_width_is_refused(binary: Fitted, kernel_cache: Path) -> None:
     trees, _ = compile_model(binary.model_text, kernel_cache)
     with pytest.raises(ValueError, match="expects rows of"):
         trees.predict(binary.features[:, :-1])
+
+
+def test_oversized_categorical_tables_fall_back(
+    binary: Fitted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(compiled, "_MAX_CATEGORY_WORDS", 10)
+    with pytest.raises(CompilationError, match="categorical tables"):
+        compile_model(binary.model_text, tmp_path)
+    scorer = LightGBMScorer(binary.model_text, "binary")
+    assert not scorer.compile(tmp_path)

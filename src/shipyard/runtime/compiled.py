@@ -82,6 +82,8 @@ CFLAGS = ("-O2", "-fPIC", "-shared", "-fno-fast-math", "-ffp-contract=off")
 _IDENTITY_OBJECTIVES = frozenset(
     {"regression", "regression_l1", "huber", "fair", "quantile", "mape"}
 )
+_MAX_CATEGORY_WORDS = 8_000_000
+"""Beyond this (64 MiB of masks: many trees with wide categorical splits), LightGBM scores."""
 _ROWS_PER_THREAD = 20_000
 """Below this many rows per thread, one thread does the work (threads cost more than trees)."""
 
@@ -353,6 +355,14 @@ def _categorical_arrays(
     Categories run from 0 to 32 times the longest bitset on the feature; any other value (NaN,
     negative, larger) sends the row right at every categorical node of the feature.
     """
+    size = sum(
+        len(nodes) * 32 * max(len(bits) for _, _, bits in nodes) for nodes in categorical.values()
+    )
+    if size * words > _MAX_CATEGORY_WORDS:
+        raise CompilationError(
+            f"the categorical tables would hold {size * words:,} mask words "
+            f"(more than {_MAX_CATEGORY_WORDS:,})"
+        )
     base: list[int] = [0]
     starts: list[int] = [0]
     trees: list[int] = []
