@@ -242,18 +242,12 @@ def test_the_tuned_threshold_decides_the_served_label(data: Data) -> None:
     ]
 
 
-def test_refit_trees_scale_the_fold_mean_by_the_square_root_of_the_rows_ratio(
-    data: Data,
-) -> None:
-    from shipyard.training.search import make_folds
+def test_refit_trees_are_the_mean_of_the_folds_early_stopped_counts() -> None:
     from shipyard.training.trainer import refit_trees
 
-    folds = make_folds(data.train_y, "binary", 3, 1, 7)
-    # A fold fits on 90% of two thirds of the 1,200 rows (the rest early-stops it).
-    fitted_rows = 800 * 0.9
-    assert refit_trees([100, 200], folds, 1500) == round(150 * np.sqrt(1500 / fitted_rows))
-    assert refit_trees([100, 200], folds, 720) == 150
-    assert refit_trees([], folds, 1500) is None
+    assert refit_trees([100, 201]) == 150
+    assert refit_trees([1]) == 1
+    assert refit_trees([]) is None
 
 
 def test_final_fit_all_rows_refits_on_training_and_validation_rows(data: Data) -> None:

@@ -35,7 +35,6 @@ from shipyard.training.ensemble import (
     tune_threshold,
 )
 from shipyard.training.search import (
-    INNER_VALIDATION_SHARE,
     Folds,
     SearchSettings,
     TrialResult,
@@ -236,7 +235,7 @@ def train_candidates(
         )
         tick = time.perf_counter()
         if all_rows:
-            trees = refit_trees(trial.trees, folds, len(full_y))
+            trees = refit_trees(trial.trees)
             described = f" with {trees} trees" if trees and family.uses_validation else ""
             report(f"{name}: refitting the best setting on all {len(full_y)} rows{described}")
             pipeline = candidate.fit_all(full_x, full_y, trees, sample_weight=full_weights)
@@ -376,18 +375,16 @@ def train_candidates(
     )
 
 
-def refit_trees(fold_trees: Sequence[int], folds: Folds, rows: int) -> int | None:
-    """Trees for a refit on ``rows`` rows: the folds' early-stopped mean, scaled up.
+def refit_trees(fold_trees: Sequence[int]) -> int | None:
+    """Trees for a refit on every row: the mean of the folds' early-stopped counts.
 
-    A fold's booster early-stops while fitting on (1 - INNER_VALIDATION_SHARE) of the fold's
-    training rows; more rows support more trees, but the best count grows more slowly than
-    the data, so the mean is scaled by the square root of the rows ratio.
+    The refit sees more rows than a fold, which would support a few more trees, but scaling
+    the count up overfits small data (measured: a log-loss gate on 1,500 rows turned against
+    the scaled refit), while on Adult the unscaled count is as good as any scaled one.
     """
     if not fold_trees:
         return None
-    fold_rows = np.mean([len(fit_rows) for fit_rows, _, _ in folds.splits])
-    fitted_rows = fold_rows * (1.0 - INNER_VALIDATION_SHARE)
-    return max(1, round(float(np.mean(fold_trees)) * math.sqrt(rows / fitted_rows)))
+    return max(1, round(float(np.mean(fold_trees))))
 
 
 def _select(
