@@ -15,8 +15,8 @@ import sys
 import tempfile
 import time
 
-from shipyard.demo import demo_config
-from shipyard.lifecycle import train
+from shipyard.demos.adult import demo_config
+from shipyard.pipeline import train
 
 
 def run(report: bool, home: str) -> tuple[float, float | None]:

@@ -95,7 +95,7 @@ LOOP_MONITORING = {
 @pytest.fixture(scope="session")
 def loop_models(tmp_path_factory: pytest.TempPathFactory) -> LoopModels:
     """Train the two versions once per session (small data, one trial, no report)."""
-    from shipyard.lifecycle import train
+    from shipyard.pipeline import train
     from shipyard.registry.store import Registry
     from shipyard.tasks.export import frame_to_records
 

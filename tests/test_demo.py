@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shipyard.demo import DEMO_TEST_ROWS, run_demo
+from shipyard.demos.adult import DEMO_TEST_ROWS, run_demo
 
 
 def test_demo_trains_serves_and_answers_real_records(tmp_path):

@@ -11,7 +11,7 @@ from sklearn.datasets import load_diabetes, load_iris
 from shipyard import datasets
 from shipyard.config import PipelineConfig, load_config_dict
 from shipyard.errors import DataError, DataValidationError
-from shipyard.lifecycle import evaluate, train
+from shipyard.pipeline import evaluate, train
 from shipyard.registry.bundle import load_predictor
 from shipyard.registry.store import Registry
 

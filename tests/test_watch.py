@@ -14,9 +14,9 @@ from shipyard.cli import app as cli
 from shipyard.config import MonitoringConfig, ServingConfig
 from shipyard.errors import ModelNotFoundError
 from shipyard.monitoring.log import MonitoringStore, PredictionFailure, PredictionRecord
+from shipyard.pipeline.watch import Watcher
 from shipyard.serving import build_app, running_server
 from shipyard.tasks.export import frame_to_records
-from shipyard.watch import Watcher
 
 from .conftest import LOOP_MONITORING
 

@@ -45,10 +45,10 @@ import pandas as pd
 from shipyard import datasets
 from shipyard.config import load_config
 from shipyard.examples import example_path
-from shipyard.lifecycle import train
 from shipyard.monitoring.log import MonitoringStore, PredictionRecord
 from shipyard.monitoring.policy import drift_thresholds
-from shipyard.monitoring.service import open_drift_monitor
+from shipyard.pipeline import train
+from shipyard.pipeline.monitor import open_drift_monitor
 from shipyard.registry.store import Registry
 from shipyard.tasks.export import frame_to_records
 

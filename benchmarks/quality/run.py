@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def run_shipyard(split: Split, train: Path, test: Path, budget: float, home: Path) -> dict:
     from shipyard.config import load_config_dict
-    from shipyard.lifecycle import train as shipyard_train
+    from shipyard.pipeline import train as shipyard_train
 
     config = load_config_dict(
         {

@@ -245,7 +245,11 @@ def train_in_process(source: Path | list[Path], cfg: Any) -> dict[str, Any]:
 
     from shipyard.engines import LocalEngine
     from shipyard.engines.directory import list_partitions
-    from shipyard.engines.distributed import (
+    from shipyard.engines.partitioned import infer_partitioned_contract
+    from shipyard.evaluation.metrics import score
+    from shipyard.runtime.preprocess import SPEC_VERSION
+    from shipyard.tasks.tabular import feature_set
+    from shipyard.tasks.tabular_distributed import (
         LABEL,
         PART,
         TEST,
@@ -253,10 +257,6 @@ def train_in_process(source: Path | list[Path], cfg: Any) -> dict[str, Any]:
         EncodePartition,
         distributed_params,
     )
-    from shipyard.engines.partitioned import infer_partitioned_contract
-    from shipyard.evaluation.metrics import score
-    from shipyard.runtime.preprocess import SPEC_VERSION
-    from shipyard.tasks.tabular import feature_set
 
     sources = list_partitions(source) if isinstance(source, Path) else source
     contract, _ = infer_partitioned_contract(LocalEngine(), sources, "income")
@@ -294,7 +294,7 @@ def small_jobs(arguments: Any, workdir: Path, adult: Any, results: dict[str, Any
     from shipyard.config import EngineConfig
     from shipyard.engines import LocalEngine, open_engine
     from shipyard.engines.scoring import score_directory
-    from shipyard.lifecycle import train
+    from shipyard.pipeline import train
     from shipyard.registry.store import Registry
 
     jobs = set(arguments.jobs.split(","))
@@ -377,7 +377,7 @@ def big_job(
     from distributed import LocalCluster
 
     from shipyard.engines.directory import list_partitions
-    from shipyard.lifecycle import train
+    from shipyard.pipeline import train
 
     mib = 2**20
     trees = arguments.big_trees or arguments.trees

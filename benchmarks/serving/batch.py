@@ -24,9 +24,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from shipyard.pipeline.scoring import score_file
 from shipyard.registry.store import Registry
 from shipyard.runtime.compiled import compile_scorer
-from shipyard.scoring import score_file
 
 CLASSES = ["<=50K", ">50K"]
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from shipyard import datasets
     from shipyard.config import PipelineConfig, load_config
     from shipyard.data.contract import Contract
-    from shipyard.lifecycle import evaluate, train
+    from shipyard.pipeline import evaluate, train
     from shipyard.registry.store import Registry
 
 __all__ = [
@@ -38,8 +38,8 @@ _LAZY = {
     "PipelineConfig": ("shipyard.config", "PipelineConfig"),
     "load_config": ("shipyard.config", "load_config"),
     "Contract": ("shipyard.data.contract", "Contract"),
-    "train": ("shipyard.lifecycle", "train"),
-    "evaluate": ("shipyard.lifecycle", "evaluate"),
+    "train": ("shipyard.pipeline", "train"),
+    "evaluate": ("shipyard.pipeline", "evaluate"),
     "Registry": ("shipyard.registry.store", "Registry"),
 }
 

@@ -55,9 +55,6 @@ __all__ = [
     "load_config_dict",
 ]
 
-Task = Literal[
-    "auto", "binary", "multiclass", "regression", "text_classification", "recommendation"
-]
 Metric = Literal["auto", "roc_auc", "accuracy", "f1", "log_loss", "rmse", "mae", "r2"]
 ModelFamily = Literal[
     "linear", "lightgbm", "xgboost", "catboost", "random_forest", "extra_trees", "mlp"
@@ -672,7 +669,8 @@ class PipelineConfig(_Strict):
 
     version: Literal[1] = 1
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-    task: Task = "auto"
+    # Any registered task's name (``shipyard tasks`` lists them); checked when training starts.
+    task: str = Field(default="auto", min_length=1)
     metric: Metric = "auto"
     positive_class: str | int | None = None
     seed: int = 42
@@ -706,11 +704,6 @@ class PipelineConfig(_Strict):
             )
         if self.data.target in self.data.drop:
             raise ValueError(f"data.drop lists the target '{self.data.target}'; remove it there")
-        if self.task == "recommendation" and self.recommendation is None:
-            raise ValueError(
-                "task is 'recommendation' but the 'recommendation' section is missing; add it "
-                "with at least 'user' and 'item' (see docs/recommendation.md)"
-            )
         return self
 
 

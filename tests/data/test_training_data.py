@@ -12,7 +12,7 @@ import pytest
 from shipyard import datasets
 from shipyard.config import PipelineConfig, apply_overrides, load_config_dict
 from shipyard.errors import DataError
-from shipyard.lifecycle import evaluate, train
+from shipyard.pipeline import evaluate, train
 from shipyard.registry.bundle import load_predictor, read_manifest
 from shipyard.registry.store import Registry
 

@@ -28,8 +28,8 @@ from shipyard.engines import LocalEngine, open_engine
 from shipyard.engines.directory import SUCCESS_FILE, list_partitions, transform_directory
 from shipyard.engines.scoring import ScorePartition, score_directory
 from shipyard.errors import DataError, EngineError, PartitionError
+from shipyard.pipeline.scoring import score_file
 from shipyard.registry.store import Registry
-from shipyard.scoring import score_file
 from shipyard.tasks.tabular import feature_set
 from shipyard.training.search import SearchSettings, make_folds, run_search
 
@@ -45,7 +45,7 @@ def cluster() -> Iterator[Any]:
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",  # a free port: another cluster may hold the default
         silence_logs=40,
     ) as running:
         yield running
@@ -82,7 +82,7 @@ class Trained:
 
 @pytest.fixture(scope="module")
 def trained(sample: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Trained:
-    from shipyard.lifecycle import train
+    from shipyard.pipeline import train
 
     tmp = tmp_path_factory.mktemp("dask-model")
     sample.to_csv(tmp / "adult.csv", index=False)
@@ -257,7 +257,9 @@ def test_distributed_lightgbm_matches_local_quality_and_registers(
 ) -> None:
     import lightgbm
 
-    from shipyard.engines.distributed import (
+    from shipyard.evaluation.metrics import score
+    from shipyard.pipeline import train
+    from shipyard.tasks.tabular_distributed import (
         LABEL,
         PART,
         TEST,
@@ -265,8 +267,6 @@ def test_distributed_lightgbm_matches_local_quality_and_registers(
         EncodePartition,
         distributed_params,
     )
-    from shipyard.evaluation.metrics import score
-    from shipyard.lifecycle import train
 
     parts = tmp_path / "parts"
     parts.mkdir()
@@ -318,7 +318,7 @@ def test_a_failed_distributed_run_registers_nothing(engine_url: str, tmp_path: P
         str(parts),
         **{"data.target": "y", "engine.url": engine_url, "engine.distributed_training": True},
     )
-    from shipyard.lifecycle import train
+    from shipyard.pipeline import train
 
     with pytest.raises(DataError, match="Partitions have different columns"):
         train(config)
@@ -332,7 +332,7 @@ def test_a_broken_lightgbm_network_is_an_engine_error_and_registers_nothing(
     import lightgbm.dask
     from lightgbm.basic import LightGBMError
 
-    from shipyard.lifecycle import train
+    from shipyard.pipeline import train
 
     def lost_peer(*args: Any, **kwargs: Any) -> None:
         raise LightGBMError("Socket recv error, Connection reset by peer (code: 104)")
@@ -423,7 +423,7 @@ class _FakeDaskEngine(LocalEngine):
 def test_a_worker_past_the_pause_threshold_fails_training_before_any_task(
     tmp_path: Path,
 ) -> None:
-    from shipyard.engines.distributed import train_distributed
+    from shipyard.pipeline import train
 
     engine = _FakeDaskEngine(
         {
@@ -438,7 +438,7 @@ def test_a_worker_past_the_pause_threshold_fails_training_before_any_task(
     )
     worker = re.escape("Dask worker tcp://127.0.0.1:2 uses 260 MiB")
     with pytest.raises(EngineError, match=worker) as raised:
-        train_distributed(config, engine, lambda message: None, None)
+        train(config, engine=engine)
     message = str(raised.value)
     assert "300 MiB memory limit" in message
     assert "over the 80% at which Dask pauses a worker" in message
@@ -447,7 +447,7 @@ def test_a_worker_past_the_pause_threshold_fails_training_before_any_task(
 
 
 def test_workers_with_room_or_without_a_limit_pass_the_memory_check() -> None:
-    from shipyard.engines.distributed import check_worker_memory
+    from shipyard.tasks.tabular_distributed import check_worker_memory
 
     check_worker_memory(
         _FakeDaskEngine(
@@ -464,7 +464,7 @@ def test_the_memory_check_reads_a_real_paused_worker() -> None:
     """A real worker whose pause threshold is below an idle Python process is reported."""
     import dask
 
-    from shipyard.engines.distributed import check_worker_memory
+    from shipyard.tasks.tabular_distributed import check_worker_memory
 
     thresholds = {
         "distributed.worker.memory.pause": 0.01,  # 20 MiB of 2 GiB: paused from the start

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from shipyard.cli import app
 from shipyard.config import ServingConfig
-from shipyard.evaluation.card import card_for_version, write_card
+from shipyard.pipeline.documents import card_for_version, write_card
 from shipyard.serving import build_app, running_server
 from shipyard.tasks.export import frame_to_records
 

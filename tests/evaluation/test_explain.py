@@ -13,7 +13,7 @@ from shipyard.evaluation.explain import (
     explain_records,
     permutation_importance,
 )
-from shipyard.lifecycle import train
+from shipyard.pipeline import train
 from shipyard.registry.bundle import load_predictor
 from shipyard.runtime.models import LightGBMScorer, LinearScorer
 from shipyard.runtime.predictor import Predictor

@@ -9,7 +9,7 @@ import pytest
 
 from shipyard import datasets
 from shipyard.config import load_config_dict
-from shipyard.lifecycle import TrainRun, train
+from shipyard.pipeline import TrainRun, train
 from shipyard.registry.store import Registry
 
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from shipyard.errors import DataValidationError
+from shipyard.pipeline.scoring import score_file
 from shipyard.runtime.fast import SingleRecordPath, accelerate
-from shipyard.scoring import score_file
 
 
 @pytest.fixture

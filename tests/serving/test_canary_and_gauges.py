@@ -110,7 +110,7 @@ def test_metrics_show_the_drift_of_the_latest_window(loop_models, tmp_path):
     assert "prediction" not in columns  # the model's output has gauges of its own
     assert "__prediction__" not in columns
     # The windows live in the database: 200 closed, 100 still open; nothing read twice.
-    from shipyard.monitoring.service import open_drift_monitor
+    from shipyard.pipeline.monitor import open_drift_monitor
 
     store = MonitoringStore(registry.url)
     windows = open_drift_monitor(registry, "adult:1", store, window_size=200).windows()

@@ -14,9 +14,9 @@ from shipyard import datasets
 from shipyard.cli import app as cli
 from shipyard.config import ServingConfig
 from shipyard.errors import DataError
-from shipyard.loop import retrain
 from shipyard.monitoring.log import MonitoringStore
-from shipyard.monitoring.service import monitor
+from shipyard.pipeline.monitor import monitor
+from shipyard.pipeline.retrain import retrain
 from shipyard.registry.store import Registry
 from shipyard.serving import build_app, running_server
 from shipyard.tasks.export import frame_to_records

@@ -208,7 +208,7 @@ def train(
     as_json: JsonOption = False,
 ) -> None:
     """Train, evaluate and register a model from a data file or a shipyard.yaml."""
-    from shipyard.lifecycle import train as run_training
+    from shipyard.pipeline import train as run_training
 
     flags = {
         "data": data,
@@ -250,7 +250,7 @@ def evaluate(
     as_json: JsonOption = False,
 ) -> None:
     """Score a registered model on labelled data: metrics with confidence intervals."""
-    from shipyard.lifecycle import evaluate as run_evaluation
+    from shipyard.pipeline import evaluate as run_evaluation
 
     result = run_evaluation(_open_registry(config, home, registry), reference, data)
     if as_json:
@@ -547,7 +547,7 @@ def predict(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from shipyard.config import ServingConfig
-    from shipyard.scoring import count_rows, score_file
+    from shipyard.pipeline.scoring import count_rows, score_file
 
     settings = load_config(config).serving if config else ServingConfig()
     chunk_size = chunk_size or settings.chunk_size
@@ -644,7 +644,7 @@ def demo(
     from shipyard.errors import require
 
     require("uvicorn", "serve")
-    from shipyard.demo import run_demo
+    from shipyard.demos.adult import run_demo
 
     overrides = {
         key: value

@@ -94,7 +94,7 @@ def card(
     registry: RegistryOption = None,
 ) -> None:
     """Show the model card (Markdown), or write it as Markdown and HTML with --output."""
-    from shipyard.evaluation.card import card_for_version, write_card
+    from shipyard.pipeline.documents import card_for_version, write_card
 
     opened = _open_registry(config, home, registry)
     if output_dir is None:
@@ -115,7 +115,7 @@ def report(
     registry: RegistryOption = None,
 ) -> None:
     """Copy a version's self-contained HTML evaluation report out of its verified bundle."""
-    from shipyard.evaluation.report import report_for_version
+    from shipyard.pipeline.documents import report_for_version
 
     resolved, path = report_for_version(_open_registry(config, home, registry), reference)
     target = output_path or Path(f"{resolved.replace(':', '-v')}-report.html")

@@ -42,7 +42,7 @@ def monitor(
     """Update drift windows over the prediction log; print the latest and write a report."""
     from shipyard.cli.watch import monitoring_config
     from shipyard.monitoring.policy import drift_thresholds
-    from shipyard.monitoring.service import monitor as run_monitor
+    from shipyard.pipeline.monitor import monitor as run_monitor
 
     opened = _open_registry(config, home, registry)
     version = opened.resolve(reference)
@@ -135,7 +135,7 @@ def retrain(
 ) -> None:
     """Retrain on the reference data plus new labels, gate against the champion, promote."""
     from shipyard.cli.watch import monitoring_config
-    from shipyard.loop import retrain as run_retrain
+    from shipyard.pipeline.retrain import retrain as run_retrain
 
     opened = _open_registry(config, home, registry)
     settings = monitoring_config(
@@ -153,7 +153,10 @@ def retrain(
         output.print_json(result.as_dict())
         return
     gate = result.gate
-    units = "users" if result.challenger.task == "recommendation" else "labels"
+    from shipyard.tasks.base import task_for_manifest
+
+    challenger_manifest = opened.manifest(result.challenger.version.reference)
+    units = task_for_manifest(challenger_manifest).capabilities.feedback_unit
     output.console.print(
         f"Gate on {gate.samples} held-out {units}: {gate.metric} challenger {gate.challenger:.4f}"
         f" vs champion {gate.champion:.4f}, difference {gate.improvement:+.4f} "

@@ -153,7 +153,7 @@ def watch(
     ] = False,
 ) -> None:
     """Watch a served model: drift, alerts, retraining, canary, promotion and rollback."""
-    from shipyard.watch import Watcher
+    from shipyard.pipeline.watch import Watcher
 
     log_errors_only()
     opened = _open_registry(config, home, registry)

@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.config import PipelineConfig, apply_overrides, load_config, load_config_dict
-from shipyard.demo import demo_key, post_json
+from shipyard.demos.adult import demo_key, post_json
 from shipyard.examples import example_path
-from shipyard.lifecycle import TrainRun, train
 from shipyard.monitoring.gate import GateResult
+from shipyard.pipeline import TrainRun, train
+from shipyard.pipeline.watch import Watcher, WatchPass
 from shipyard.registry.store import Registry
-from shipyard.watch import Watcher, WatchPass
 
 __all__ = ["PUSHED_STEP", "DriftDemoResult", "ReplayPlan", "drift_demo_config", "run_drift_demo"]
 
@@ -153,8 +153,8 @@ def run_drift_demo(
 ) -> DriftDemoResult:
     """Run the whole drift scenario and return what happened."""
     from shipyard import datasets
-    from shipyard.loop import gate_version
-    from shipyard.monitoring.service import monitor
+    from shipyard.pipeline.monitor import monitor
+    from shipyard.pipeline.retrain import gate_version
     from shipyard.serving import build_app, running_server
 
     report = report or (lambda message: None)

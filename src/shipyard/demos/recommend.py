@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from shipyard.config import PipelineConfig, load_config
-from shipyard.demo import demo_key, get_json
+from shipyard.demos.adult import demo_key, get_json
 from shipyard.examples import example_path
-from shipyard.lifecycle import TrainRun, train
+from shipyard.pipeline import TrainRun, train
 from shipyard.registry.store import Registry
 
 __all__ = ["RecommendDemoResult", "recommend_demo_config", "run_recommend_demo"]

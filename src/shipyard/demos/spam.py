@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from shipyard.config import PipelineConfig, load_config
-from shipyard.demo import demo_key, post_json
+from shipyard.demos.adult import demo_key, post_json
 from shipyard.examples import example_path
-from shipyard.lifecycle import TrainRun, train
+from shipyard.pipeline import TrainRun, train
 from shipyard.registry.store import Registry
 
 __all__ = ["SpamDemoResult", "run_spam_demo", "spam_demo_config"]

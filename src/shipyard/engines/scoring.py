@@ -2,7 +2,7 @@
 
 :class:`ScorePartition` is the pure ``DataFrame -> DataFrame`` function: it loads the model's
 bundle (verified against its manifest hash, once per process) and runs
-:func:`shipyard.scoring.score_chunk`, the compiled preprocessing and model runtime that
+:func:`shipyard.pipeline.scoring.score_chunk`, the compiled preprocessing and model runtime that
 ``shipyard predict`` and the server use. The engine decides where the partitions run.
 """
 
@@ -55,7 +55,7 @@ class ScorePartition:
 
     def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Return the partition with ``prediction`` (and ``probability_<class>``) columns."""
-        from shipyard.scoring import score_chunk
+        from shipyard.pipeline.scoring import score_chunk
 
         # A shallow copy: the new columns must not change the engine's input partition.
         return score_chunk(

@@ -12,13 +12,12 @@ card of a registered version, with its registry record and audit log added.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import yaml
+from typing import Any
 
 from shipyard.evaluation.report import (
+    TABULAR_SECTIONS,
     Document,
+    DocumentSections,
     fairness_blocks,
     metric_text,
     render_report,
@@ -26,19 +25,11 @@ from shipyard.evaluation.report import (
     selection_blocks,
     slice_blocks,
 )
-from shipyard.evaluation.sections import (
-    recommendation_limitations,
-    task_blocks,
-    text_limitations,
-)
 
-if TYPE_CHECKING:
-    from shipyard.registry.store import Registry
-
-__all__ = ["build_card", "bundle_documents", "card_for_version", "write_card"]
+__all__ = ["build_card", "bundle_documents"]
 
 
-def _limitations(manifest: Mapping[str, Any]) -> list[str]:
+def _limitations(manifest: Mapping[str, Any], sections: DocumentSections) -> list[str]:
     evaluation = manifest.get("evaluation", {})
     found = []
     worst = [item for item in evaluation.get("slices", []) if item.get("worst")]
@@ -58,10 +49,8 @@ def _limitations(manifest: Mapping[str, Any]) -> list[str]:
             found.append(
                 f"Only {item['stability']:.1%} of decisions survive the {name} perturbation."
             )
-    if manifest.get("task") == "text_classification":
-        found += text_limitations(manifest)
-    elif manifest.get("task") == "recommendation":
-        found += recommendation_limitations(manifest)
+    if sections.limitations is not None:
+        found += sections.limitations(manifest)
     found.append(
         "Measured on the test split of the training source only; performance on other "
         "populations or later data is unknown until it is evaluated there."
@@ -107,8 +96,13 @@ def build_card(
     contract: Mapping[str, Any] | None = None,
     registry_record: Mapping[str, Any] | None = None,
     events: Sequence[Mapping[str, Any]] = (),
+    sections: DocumentSections = TABULAR_SECTIONS,
 ) -> Document:
-    """Build the card of a model from its manifest, contract and registry record."""
+    """Build the card of a model from its manifest, contract and registry record.
+
+    ``sections`` are the task's own blocks (``TaskClass.document_sections()``); the tabular
+    sections by default.
+    """
     evaluation = manifest.get("evaluation", {})
     name = manifest.get("name", "model")
     version = manifest.get("version")
@@ -162,22 +156,22 @@ def build_card(
                 for column in contract.get("columns", [])
             ],
         )
-    recommendation = manifest.get("recommendation")
-    if recommendation:
-        card.items(_interaction_columns(recommendation))
+    if sections.data_items is not None:
+        card.items(sections.data_items(manifest))
 
     card.heading("Metrics (test split, bootstrap intervals)")
     card.table(
         ["metric", "value [CI]"],
         [[key, metric_text(value)] for key, value in manifest["metrics"]["test"].items()],
     )
-    if task_blocks(card, manifest):
+    if sections.blocks is not None:
+        sections.blocks(card, manifest)
         fairness_blocks(card, manifest.get("fairness"))
     else:
         _tabular_blocks(card, manifest)
 
     card.heading("Limitations")
-    card.items(_limitations(manifest))
+    card.items(_limitations(manifest, sections))
     card.heading("Ethical considerations")
     card.items(_ethics(manifest))
     _lineage(card, manifest, registry_record, events)
@@ -251,24 +245,12 @@ def _shipyard(manifest: Mapping[str, Any]) -> Any:
     return manifest.get("package_versions", {}).get("shipyard")
 
 
-def _interaction_columns(settings: Mapping[str, Any]) -> list[str]:
-    feedback = settings.get("feedback")
-    positive = (
-        f"ratings >= {settings.get('positive_threshold')} in '{settings.get('rating')}'"
-        if feedback == "explicit"
-        else "every row (clicks, purchases)"
-    )
-    return [
-        f"Interactions: user '{settings.get('user')}', item '{settings.get('item')}', time "
-        f"'{settings.get('time') or 'row order'}'; {feedback} feedback, positives: {positive}",
-    ]
-
-
 def bundle_documents(
     manifest: Mapping[str, Any],
     files: Mapping[str, bytes],
     contract: Mapping[str, Any] | None = None,
     plots: Mapping[str, bytes] | None = None,
+    sections: DocumentSections = TABULAR_SECTIONS,
 ) -> dict[str, bytes]:
     """Render the report and the model card of a bundle about to be registered.
 
@@ -278,11 +260,11 @@ def bundle_documents(
     """
     import hashlib
 
-    extra = {"report.html": render_report(manifest, plots or {}).encode()}
+    extra = {"report.html": render_report(manifest, plots or {}, sections).encode()}
     hashes = {
         name: hashlib.sha256(data).hexdigest() for name, data in sorted({**files, **extra}.items())
     }
-    card = build_card({**manifest, "files": hashes}, contract)
+    card = build_card({**manifest, "files": hashes}, contract, sections=sections)
     extra["model_card.md"] = card.to_markdown().encode()
     extra["model_card.html"] = card.to_html().encode()
     return extra
@@ -300,43 +282,6 @@ def _allowed(column: Mapping[str, Any]) -> str:
 
 def _detail(detail: Mapping[str, Any]) -> str:
     return ", ".join(f"{key}={value}" for key, value in detail.items() if value not in ("", None))
-
-
-def card_for_version(registry: Registry, reference: str) -> Document:
-    """Build the full card of a registered version: bundle, registry record and audit log.
-
-    Raises
-    ------
-    ModelNotFoundError
-        When the reference matches no version.
-    BundleIntegrityError
-        When the bundle does not match its recorded hashes.
-    """
-    version = registry.resolve(reference)
-    manifest = registry.verify(version.reference)
-    contract = None
-    if manifest.get("contract"):  # recommenders have none
-        contract_path = Path(version.bundle_path) / manifest["contract"]
-        contract = yaml.safe_load(contract_path.read_text(encoding="utf-8"))
-    events = [
-        event
-        for event in registry.events(version.name)
-        if event["version"] in (None, version.version)
-    ]
-    return build_card(manifest, contract, version.as_dict(), events)
-
-
-def write_card(registry: Registry, reference: str, directory: str | Path) -> tuple[Path, Path]:
-    """Write ``NAME-vVERSION.md`` and ``.html`` cards into ``directory``; return both paths."""
-    version = registry.resolve(reference)
-    card = card_for_version(registry, version.reference)
-    folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = f"{version.name}-v{version.version}-model-card"
-    markdown, page = folder / f"{stem}.md", folder / f"{stem}.html"
-    markdown.write_text(card.to_markdown(), encoding="utf-8")
-    page.write_text(card.to_html(), encoding="utf-8")
-    return markdown, page
 
 
 def _largest_first(values: Mapping[str, Any]) -> list[tuple[str, Any]]:

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from shipyard.registry.store import Registry
+    pass
 
 __all__ = [
+    "TABULAR_SECTIONS",
     "Document",
+    "DocumentSections",
     "fairness_blocks",
     "metric_text",
     "render_report",
-    "report_for_version",
 ]
 
 STYLE = """
@@ -141,6 +141,24 @@ class Document:
             elif kind == "img":
                 out += [f"![{content[0]}](plots/{content[0]}.png)", ""]
         return "\n".join(out)
+
+
+@dataclass(frozen=True)
+class DocumentSections:
+    """A task's own blocks of the model card and the evaluation report.
+
+    ``blocks`` replaces the tabular sections (selection, plots, slices, explanations) with the
+    task's; ``limitations`` adds to the card's list; ``data_items`` adds lines to its
+    training-data section. A task returns one from ``Task.document_sections()``.
+    """
+
+    blocks: Callable[[Document, Mapping[str, Any]], None] | None = None
+    limitations: Callable[[Mapping[str, Any]], list[str]] | None = None
+    data_items: Callable[[Mapping[str, Any]], list[str]] | None = None
+
+
+TABULAR_SECTIONS = DocumentSections()
+"""The default: the tabular sections, written by this module and the card."""
 
 
 def _cell(value: Any) -> str:
@@ -269,8 +287,16 @@ def slice_blocks(document: Document, slices: Sequence[Mapping[str, Any]]) -> Non
     document.table(["feature", "slice", "rows", *names], rows, worst)
 
 
-def render_report(manifest: Mapping[str, Any], plots: Mapping[str, bytes]) -> str:
-    """Render the HTML report of a bundle from its manifest and plots."""
+def render_report(
+    manifest: Mapping[str, Any],
+    plots: Mapping[str, bytes],
+    sections: DocumentSections = TABULAR_SECTIONS,
+) -> str:
+    """Render the HTML report of a bundle from its manifest and plots.
+
+    ``sections`` are the task's own blocks (``TaskClass.document_sections()``); the tabular
+    sections by default.
+    """
     evaluation = manifest.get("evaluation", {})
     title = f"Evaluation report: {manifest.get('name', evaluation.get('model', 'model'))}"
     document = Document(title)
@@ -285,9 +311,8 @@ def render_report(manifest: Mapping[str, Any], plots: Mapping[str, bytes]) -> st
         ["metric", "value [CI]"],
         [[name, metric_text(value)] for name, value in manifest["metrics"]["test"].items()],
     )
-    from shipyard.evaluation.sections import task_blocks
-
-    if task_blocks(document, manifest):
+    if sections.blocks is not None:
+        sections.blocks(document, manifest)
         for name, png in plots.items():
             document.image(name, png)
         return document.to_html()
@@ -348,25 +373,3 @@ def _largest_first(values: Mapping[str, Any]) -> list[tuple[str, Any]]:
         return -float(value["mean"] if isinstance(value, Mapping) else value)
 
     return sorted(values.items(), key=key)
-
-
-def report_for_version(registry: Registry, reference: str) -> tuple[str, Path]:
-    """Verify a version's bundle and return its reference and the path of its HTML report.
-
-    Raises
-    ------
-    RegistryError
-        When the bundle holds no report (trained with ``evaluation.report: false`` or without
-        the ``report`` extra).
-    """
-    from shipyard.errors import RegistryError
-
-    version = registry.resolve(reference)
-    manifest = registry.verify(version.reference)
-    if "report.html" not in manifest.get("files", {}):
-        raise RegistryError(
-            f"{version.reference} has no evaluation report: it was trained with "
-            "evaluation.report false or without the report extra. Install "
-            "'shipyard[report]' and retrain to get one."
-        )
-    return version.reference, Path(version.bundle_path) / "report.html"

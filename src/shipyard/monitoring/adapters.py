@@ -1,11 +1,9 @@
 """What monitoring needs to know about a task: its reference, how logged rows become values.
 
-:func:`task_monitoring` reads a verified bundle and returns a :class:`TaskMonitoring`: the
-reference sketches of the drift windows and the functions that turn logged requests, answers
-and feedback into the values sketched and the numbers reported per window. Tabular models are
-described here; text classifiers and recommenders by their task adapters
-(:mod:`shipyard.tasks.text.monitoring`, :mod:`shipyard.tasks.recommendation.monitoring`),
-imported only when such a model is monitored.
+:class:`TaskMonitoring` holds the reference sketches of the drift windows and the functions
+that turn logged requests, answers and feedback into the values sketched and the numbers
+reported per window. Each task builds one from a verified bundle
+(:meth:`shipyard.tasks.base.Task.monitoring`).
 """
 
 from __future__ import annotations
@@ -17,13 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import DataError
-from shipyard.monitoring.reference import reference_from_json
 from shipyard.monitoring.sketch import Sketch
 
 if TYPE_CHECKING:
     from shipyard.monitoring.columns import ColumnCleaner
 
-__all__ = ["TaskMonitoring", "read_reference", "task_monitoring"]
+__all__ = ["TaskMonitoring", "read_reference"]
 
 Rows = Sequence[Mapping[str, Any]]
 
@@ -79,36 +76,3 @@ def read_reference(directory: Path, manifest: Mapping[str, Any], reference: str)
             "shipyard to monitor it."
         )
     return json.loads((directory / manifest["drift_reference"]).read_bytes())
-
-
-def task_monitoring(
-    directory: Path, manifest: Mapping[str, Any], reference: str
-) -> TaskMonitoring:
-    """Describe how to monitor the version whose verified bundle is ``directory``."""
-    task = str(manifest["task"])
-    if task == "text_classification":
-        from shipyard.tasks.text.monitoring import text_monitoring
-
-        return text_monitoring(directory, manifest, read_reference(directory, manifest, reference))
-    if task == "recommendation":
-        from shipyard.tasks.recommendation.monitoring import recommendation_monitoring
-
-        return recommendation_monitoring(
-            directory, manifest, read_reference(directory, manifest, reference)
-        )
-    sketches = reference_from_json(read_reference(directory, manifest, reference))
-    prepare, clean_column = None, None
-    if manifest.get("cleaning"):
-        from shipyard.monitoring.columns import column_cleaner
-        from shipyard.runtime.clean import Cleaner
-
-        cleaner = Cleaner(json.loads((directory / manifest["cleaning"]).read_bytes()))
-        prepare = cleaner.clean_records
-        clean_column = column_cleaner(cleaner, sketches)
-    return TaskMonitoring(
-        sketches,
-        task,
-        list(manifest.get("classes", [])),
-        prepare=prepare,
-        clean_column=clean_column,
-    )

@@ -126,78 +126,19 @@ def verify_bundle(directory: Path, manifest_sha256: str | None = None) -> dict[s
     return manifest
 
 
-def _load_recommender(directory: Path, manifest: dict[str, Any], unknown_fields: str) -> Any:
-    from shipyard.runtime.recommend import RecommenderScorer
-
-    return RecommenderScorer(directory, manifest)
-
-
-def _load_text_classifier(directory: Path, manifest: dict[str, Any], unknown_fields: str) -> Any:
-    from shipyard.data.contract import Contract
-    from shipyard.runtime.text import TextPredictor
-
-    contract = Contract.from_yaml(
-        (directory / manifest["contract"]).read_text(encoding="utf-8"),
-        source=str(directory / manifest["contract"]),
-    )
-    spec = json.loads((directory / manifest["model"]["path"]).read_bytes())
-    return TextPredictor(
-        contract,
-        spec,
-        manifest["classification"],
-        manifest.get("classes", []),
-        unknown_fields,
-        int(manifest.get("explain_tokens", 5)),
-    )
-
-
-def _task_loader(task: Any) -> Any:
-    """Return the loader of a non-tabular task's bundle, or ``None`` for the tabular path."""
-    loaders = {
-        "recommendation": _load_recommender,
-        "text_classification": _load_text_classifier,
-    }
-    return loaders.get(str(task))
-
-
 def load_predictor(
     directory: Path, manifest_sha256: str | None = None, unknown_fields: str = "reject"
 ) -> Any:
-    """Verify a bundle and build the predictor its manifest's task calls for.
+    """Verify a bundle and build the predictor its task loads from it.
 
-    Tabular bundles give a :class:`~shipyard.runtime.Predictor`; ``recommendation`` bundles a
-    :class:`~shipyard.runtime.recommend.RecommenderScorer`; ``text_classification`` bundles a
-    :class:`~shipyard.runtime.text.TextPredictor`. Only JSON, YAML, LightGBM text and
-    ``.npy`` arrays (without pickles) are read; no pickle is ever loaded.
+    The manifest's task names the task (:func:`~shipyard.tasks.base.task_for_manifest`):
+    tabular bundles give a :class:`~shipyard.runtime.Predictor`, text classifiers a
+    :class:`~shipyard.runtime.text.TextPredictor`, recommenders a
+    :class:`~shipyard.runtime.recommend.RecommenderScorer`. Only JSON, YAML, the models' own
+    text formats and ``.npy`` arrays (without pickles) are read; no pickle is ever loaded.
     """
-    from shipyard.data.contract import Contract
-    from shipyard.runtime.models import load_scorer
-    from shipyard.runtime.predictor import Predictor
-    from shipyard.runtime.preprocess import CompiledPreprocessor
+    from shipyard.tasks.base import task_for_manifest
 
     directory = Path(directory)
     manifest = verify_bundle(directory, manifest_sha256)
-    special = _task_loader(manifest.get("task"))
-    if special is not None:
-        return special(directory, manifest, unknown_fields)
-    contract = Contract.from_yaml(
-        (directory / manifest["contract"]).read_text(encoding="utf-8"),
-        source=str(directory / manifest["contract"]),
-    )
-    spec = json.loads((directory / manifest["preprocessing"]).read_bytes())
-    scorer = load_scorer(manifest["model"], directory, manifest["task"])
-    cleaner = None
-    if manifest.get("cleaning"):
-        from shipyard.runtime.clean import Cleaner
-
-        cleaner = Cleaner(json.loads((directory / manifest["cleaning"]).read_bytes()))
-    return Predictor(
-        contract,
-        CompiledPreprocessor(spec),
-        scorer,
-        manifest["task"],
-        manifest.get("classes", []),
-        unknown_fields,
-        cleaner=cleaner,
-        threshold=(manifest.get("decision_threshold") or {}).get("value"),
-    )
+    return task_for_manifest(manifest).load(directory, manifest, unknown_fields)

@@ -249,6 +249,10 @@ class TextPredictor:
         best = [str(label) for label in self.classes].index(str(answer["prediction"]))
         return {"explanation": self.explain(self._text(record), best)}
 
+    def clean_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Return ``frame`` unchanged: a text model has no fitted cleaning."""
+        return frame
+
     def score_frame(self, frame: pd.DataFrame) -> FloatArray:
         """Score a whole frame of text columns."""
         records = frame[self.text_columns].to_dict("records")

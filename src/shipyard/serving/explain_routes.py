@@ -81,6 +81,7 @@ def explain_routes(context: ServingContext) -> list[Route]:
 
     async def card(request: Request) -> Response:
         from shipyard.evaluation.card import build_card
+        from shipyard.tasks.base import task_for_manifest
 
         if (problem := wrong_name(request)) is not None:
             return problem
@@ -91,7 +92,9 @@ def explain_routes(context: ServingContext) -> list[Route]:
             )
         model = context.state.primary.model
         document = build_card(
-            model.manifest, model.predictor.contract.model_dump(mode="json", exclude_none=True)
+            model.manifest,
+            model.predictor.contract.model_dump(mode="json", exclude_none=True),
+            sections=task_for_manifest(model.manifest).document_sections(),
         )
         if kind == "html":
             return HTMLResponse(document.to_html())

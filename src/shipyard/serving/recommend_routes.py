@@ -188,7 +188,7 @@ def create_recommendation_app(
     metadata = {
         "name": model.name,
         "version": model.version,
-        "task": "recommendation",
+        "task": manifest["task"],
         "model_family": manifest.get("model", {}).get("family"),
         "metrics": manifest.get("metrics", {}).get("test", {}),
         "recommendation": manifest.get("recommendation", {}),
@@ -208,6 +208,7 @@ def create_recommendation_app(
 
     async def card(request: Request) -> Response:
         from shipyard.evaluation.card import build_card
+        from shipyard.tasks.base import task_for_manifest
 
         if request.path_params["name"] != model.name:
             return _error(
@@ -220,7 +221,9 @@ def create_recommendation_app(
             return _error(
                 400, "invalid_format", f"format must be markdown, html or json, not '{kind}'."
             )
-        document = build_card(model.manifest)
+        document = build_card(
+            model.manifest, sections=task_for_manifest(model.manifest).document_sections()
+        )
         if kind == "html":
             return HTMLResponse(document.to_html())
         if kind == "json":

@@ -16,14 +16,15 @@ import uvicorn
 
 from shipyard.config import MonitoringConfig, ServingConfig
 from shipyard.errors import ConfigError, ModelNotFoundError
+from shipyard.pipeline.rollout import CANARY_ALIAS
 from shipyard.registry.bundle import load_predictor, read_manifest
 from shipyard.registry.store import Registry, parse_reference
-from shipyard.rollout import CANARY_ALIAS
 from shipyard.serving.app import BackgroundService, RouteBuilder, ServedModel, create_app
 from shipyard.serving.context import ServingContext
 from shipyard.serving.keys import KeyStore
 from shipyard.serving.logs import log_config
 from shipyard.serving.state import AliasWatcher, ServingState
+from shipyard.tasks.base import task_for_manifest
 
 __all__ = [
     "WORKER_SPEC_VARIABLE",
@@ -93,7 +94,13 @@ def build_app(
     monitoring = monitoring or MonitoringConfig()
     unknown = settings.unknown_fields
     model = load_served_model(registry, reference, unknown)
-    if model.manifest.get("task") == "recommendation":
+    task = task_for_manifest(model.manifest)
+    if not task.capabilities.traffic_split and (settings.canary or settings.shadow):
+        raise ConfigError(
+            f"The {task.name} task does not split traffic; remove serving.canary and "
+            "serving.shadow to serve it."
+        )
+    if "recommend" in task.capabilities.protocols:
         from shipyard.serving.recommend_routes import create_recommendation_app
 
         return create_recommendation_app(
@@ -178,7 +185,7 @@ def _drift_refresher(
     registry: Registry, name: str, store: Any, monitoring: MonitoringConfig
 ) -> Callable[[ServingContext], BackgroundService]:
     from shipyard.monitoring.drift import DriftThresholds
-    from shipyard.monitoring.service import open_drift_monitor
+    from shipyard.pipeline.monitor import open_drift_monitor
     from shipyard.serving.drift_gauges import DriftGauges, DriftRefresher
 
     thresholds = DriftThresholds(

@@ -9,8 +9,8 @@ import pytest
 
 from shipyard.config import load_config_dict
 from shipyard.errors import DataError
-from shipyard.loop_recommend import extend_interactions
 from shipyard.tasks.recommendation.feedback import check_label, feedback_items, list_metrics
+from shipyard.tasks.recommendation.loop import extend_interactions
 
 
 @pytest.mark.parametrize(

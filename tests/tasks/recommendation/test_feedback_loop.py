@@ -18,12 +18,11 @@ import pytest
 
 from shipyard import datasets
 from shipyard.config import ServingConfig, load_config_dict
-from shipyard.evaluation.card import card_for_version
-from shipyard.evaluation.report import report_for_version
-from shipyard.lifecycle import TrainRun, train
-from shipyard.loop import retrain
 from shipyard.monitoring.log import MonitoringStore
-from shipyard.monitoring.service import monitor
+from shipyard.pipeline import TrainRun, train
+from shipyard.pipeline.documents import card_for_version, report_for_version
+from shipyard.pipeline.monitor import monitor
+from shipyard.pipeline.retrain import retrain
 from shipyard.registry.store import Registry
 from shipyard.serving import build_app, running_server
 

@@ -20,7 +20,7 @@ import pytest
 from shipyard import datasets
 from shipyard.config import ServingConfig, load_config_dict
 from shipyard.errors import BundleIntegrityError, ConfigError
-from shipyard.lifecycle import TrainRun, train
+from shipyard.pipeline import TrainRun, train
 from shipyard.registry.store import Registry
 from shipyard.runtime.recommend import RecommenderScorer
 from shipyard.serving import KeyStore, build_app, running_server
@@ -199,13 +199,15 @@ def test_tampered_factors_are_refused(trained: Trained, tmp_path: Path):
 def test_recommendation_config_needs_its_section(tmp_path: Path):
     raw = _config(tmp_path / "x.parquet", tmp_path)
     del raw["recommendation"]
+    from shipyard.tasks.base import task_for_config
+
     with pytest.raises(ConfigError, match="'recommendation' section is missing"):
-        load_config_dict(raw)
+        task_for_config(load_config_dict(raw))
 
 
 def test_row_scoring_paths_refuse_a_recommender_with_a_clear_error(trained: Trained, tmp_path):
     from shipyard.errors import DataError
-    from shipyard.lifecycle import evaluate
+    from shipyard.pipeline import evaluate
 
     source = tmp_path / "rows.csv"
     trained.ratings.head(5).to_csv(source, index=False)

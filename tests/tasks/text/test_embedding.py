@@ -11,7 +11,7 @@ import pytest
 
 from shipyard import datasets
 from shipyard.config import ServingConfig, load_config_dict
-from shipyard.lifecycle import train
+from shipyard.pipeline import train
 from shipyard.registry.store import Registry
 
 # Loading torch and embedding 400 texts takes one to two minutes on two cores, so the default
@@ -81,7 +81,7 @@ def test_embedding_classifier_trains_exports_and_serves(tmp_path):
     assert answer["prediction"] == "spam"
     assert answer["explanation"] == []
     # Monitoring embeds the logged texts and compares them with the training centroid.
-    from shipyard.monitoring.service import monitor
+    from shipyard.pipeline.monitor import monitor
 
     window = monitor(registry, run.version.reference, window_size=100).windows[0]
     assert window.count == 100

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 from shipyard import datasets
 from shipyard.cli import app as cli
 from shipyard.config import ServingConfig, load_config_dict
-from shipyard.evaluation.card import card_for_version
-from shipyard.lifecycle import train
-from shipyard.loop import retrain
 from shipyard.monitoring.log import MonitoringStore
+from shipyard.pipeline import train
+from shipyard.pipeline.documents import card_for_version
+from shipyard.pipeline.retrain import retrain
 from shipyard.registry.store import Registry
 from shipyard.serving import build_app, running_server
 

@@ -19,7 +19,7 @@ import pytest
 from shipyard import datasets
 from shipyard.config import ServingConfig, load_config_dict
 from shipyard.errors import DataError
-from shipyard.lifecycle import TrainRun, train
+from shipyard.pipeline import TrainRun, train
 from shipyard.registry.store import Registry
 from shipyard.runtime.text import TextPredictor
 from shipyard.serving import build_app, running_server

@@ -7,27 +7,28 @@ labelled rows, which neither trained on. The challenger becomes champion only wh
 bootstrap interval of the metric difference lies entirely above zero with enough rows, and the
 registry's fairness gate agrees. Every decision is written to the audit log with its numbers.
 
-The turn is the same for every task; only two steps depend on it (:class:`RetrainSteps`): how
-labelled rows join the training data, and how the gate scores the two versions. Tabular
-models and text classifiers add rows of inputs plus label and compare the champion's metric
-with :func:`~shipyard.monitoring.gate.compare_models`; recommenders add the clicked or bought
-items as interactions and compare NDCG@k paired over users (:mod:`shipyard.loop_recommend`).
+The turn is the same for every task; only two steps depend on it, and the task supplies them
+(:meth:`~shipyard.tasks.base.Task.retrain_steps`): how labelled rows join the training data,
+and how the gate scores the two versions. Tabular models and text classifiers add rows of
+inputs plus label and compare the champion's metric (:mod:`shipyard.tasks.labelled_rows`);
+recommenders add the clicked or bought items as interactions and compare NDCG@k paired over
+users (:mod:`shipyard.tasks.recommendation.loop`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from shipyard.config import PipelineConfig, apply_overrides, load_config_dict
 from shipyard.errors import DataError, RegistryError
-from shipyard.lifecycle import TrainRun, train
-from shipyard.monitoring.gate import GateResult, compare_models
+from shipyard.monitoring.gate import GateResult
 from shipyard.monitoring.log import MonitoringStore
+from shipyard.pipeline.train import TrainRun, train
 from shipyard.registry.store import DEFAULT_ALIAS, ModelVersion, Registry
+from shipyard.tasks.base import task_for_config, task_for_manifest
 
 __all__ = ["RetrainRun", "gate_version", "retrain"]
 
@@ -112,7 +113,7 @@ def retrain(
         f"{len(hold_out)} are kept for the gate"
     )
 
-    steps = _task_steps(config.task)
+    steps = task_for_config(config).retrain_steps()
     folder = registry.artifacts.parent / "retraining"
     folder.mkdir(parents=True, exist_ok=True)
     source = folder / f"{name}-{int(time.time())}.parquet"
@@ -121,9 +122,7 @@ def retrain(
     report(f"training a challenger on {total} rows ({new_rows} new)")
     challenger = train(challenger_config, report=report, registry=registry)
 
-    gate = steps.gate(
-        registry, champion, challenger.version, hold_out, min_gate_rows, min_improvement
-    )
+    gate = _gate(registry, champion, challenger.version, hold_out, min_gate_rows, min_improvement)
     report(f"gate: {gate.reason}")
     promoted, message = False, f"{challenger.version.reference} stays a challenger: {gate.reason}"
     if gate.passed:
@@ -150,51 +149,6 @@ def retrain(
     )
     report(message)
     return RetrainRun(champion, challenger, gate, promoted, new_rows, len(hold_out), message)
-
-
-@dataclass(frozen=True)
-class RetrainSteps:
-    """The task-specific parts of a turn of the loop; the rest is the same for every task.
-
-    ``extend(config, learn, path)`` writes the champion's data plus the labelled rows
-    ``learn`` to ``path`` (Parquet) and returns ``(rows, new rows)``; ``gate(registry,
-    champion, challenger, hold_out, min_rows, min_improvement)`` scores both versions on the
-    held-out labelled rows.
-    """
-
-    extend: Callable[[PipelineConfig, list[dict[str, Any]], Path], tuple[int, int]]
-    gate: Callable[
-        [Registry, ModelVersion, ModelVersion, list[dict[str, Any]], int, float], GateResult
-    ]
-
-
-def _task_steps(task: str) -> RetrainSteps:
-    """Return the steps of a task.
-
-    Tabular models and text classifiers learn from rows of inputs plus a label (a text request
-    is a record of text columns, its label a class); recommenders from clicks and purchases on
-    served lists (:mod:`shipyard.loop_recommend`).
-    """
-    if task == "recommendation":
-        from shipyard.loop_recommend import RECOMMENDATION_STEPS
-
-        return RECOMMENDATION_STEPS
-    return RetrainSteps(_extend_table, _gate)
-
-
-def _extend_table(
-    config: PipelineConfig, learn: list[dict[str, Any]], path: Path
-) -> tuple[int, int]:
-    """Append each labelled request as a row (its inputs plus the target) to the source."""
-    import pandas as pd
-
-    from shipyard.data.sources import read_table
-
-    target = config.data.target
-    new_rows = pd.DataFrame([{**row["inputs"], target: row["label"]} for row in learn])
-    combined = pd.concat([read_table(config.data.source), new_rows], ignore_index=True)
-    combined.to_parquet(path, index=False)
-    return len(combined), len(new_rows)
 
 
 def gate_version(
@@ -225,8 +179,7 @@ def gate_version(
     if not labelled:
         raise DataError(f"No labelled predictions of '{challenger.name}' to gate with.")
     hold_out = labelled[len(labelled) - max(int(len(labelled) * gate_share), 1) :]
-    steps = _task_steps(str(registry.manifest(challenger.reference)["task"]))
-    gate = steps.gate(registry, champion, challenger, hold_out, min_gate_rows, min_improvement)
+    gate = _gate(registry, champion, challenger, hold_out, min_gate_rows, min_improvement)
     registry.log_event(
         challenger.name,
         challenger.version,
@@ -244,33 +197,17 @@ def _gate(
     min_rows: int,
     min_improvement: float,
 ) -> GateResult:
-    """Score both versions on the held-out labelled rows and compare them."""
-    champion_predictor = registry.load_predictor(champion.reference)
-    challenger_predictor = registry.load_predictor(challenger.reference)
-    records = [row["inputs"] for row in rows]
-    y = _labels(rows, champion_predictor.task, champion_predictor.classes)
-    metric = registry.manifest(challenger.reference).get("metric", "roc_auc")
-    return compare_models(
-        y,
-        challenger_predictor.score_records(records),
-        champion_predictor.score_records(records),
-        metric,
-        min_samples=min_rows,
-        min_improvement=min_improvement,
+    """Load both versions and let the challenger's task compare them on the held-out rows."""
+    manifest: Mapping[str, Any] = registry.manifest(challenger.reference)
+    steps = task_for_manifest(manifest).retrain_steps()
+    return steps.gate(
+        registry.load_predictor(champion.reference),
+        registry.load_predictor(challenger.reference),
+        manifest,
+        rows,
+        min_rows,
+        min_improvement,
     )
-
-
-def _labels(rows: list[dict[str, Any]], task: str, classes: list[Any]) -> Any:
-    """Encode feedback labels as the metrics expect: class indices, or float values."""
-    import numpy as np
-
-    if task == "regression":
-        return np.array([float(row["label"]) for row in rows])
-    index = {str(label): position for position, label in enumerate(classes)}
-    unknown = sorted({str(row["label"]) for row in rows} - set(index))
-    if unknown:
-        raise DataError(f"Feedback labels {unknown[:5]} are not classes of the model ({classes}).")
-    return np.array([index[str(row["label"])] for row in rows], dtype=np.int64)
 
 
 def _yaml(text: str) -> dict[str, Any]:

@@ -15,15 +15,15 @@ bias): a challenger that passes is better despite that handicap.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from shipyard.errors import DataError
-from shipyard.loop import RetrainSteps
 from shipyard.monitoring.gate import GateResult, compare_paired_values
+from shipyard.tasks.base import RetrainSteps
 from shipyard.tasks.recommendation.evaluation import ranking_metrics_per_user
 from shipyard.tasks.recommendation.feedback import check_label, feedback_items
 
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from shipyard.config import PipelineConfig
-    from shipyard.registry.store import ModelVersion, Registry
 
 __all__ = ["RECOMMENDATION_STEPS", "extend_interactions", "ranking_gate"]
 
@@ -116,17 +115,15 @@ def _ranked(scorer: Any, users: Sequence[Any], k: int, codes: dict[str, int]) ->
 
 
 def ranking_gate(
-    registry: Registry,
-    champion: ModelVersion,
-    challenger: ModelVersion,
+    champion_scorer: Any,
+    challenger_scorer: Any,
+    manifest: Mapping[str, Any],
     rows: list[dict[str, Any]],
     min_rows: int,
     min_improvement: float,
 ) -> GateResult:
     """Compare NDCG@k of both versions on the held-out feedback, paired over users."""
-    champion_scorer = registry.load_predictor(champion.reference)
-    challenger_scorer = registry.load_predictor(challenger.reference)
-    k = int(registry.manifest(challenger.reference).get("recommendation", {}).get("k", 10))
+    k = int(manifest.get("recommendation", {}).get("k", 10))
     taken: dict[str, tuple[Any, set[str]]] = {}
     for row in rows:
         user = row["inputs"]["user"]

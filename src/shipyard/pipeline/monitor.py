@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from shipyard.monitoring.adapters import task_monitoring
 from shipyard.monitoring.drift import DriftThresholds
 from shipyard.monitoring.log import MonitoringStore
 from shipyard.monitoring.performance import estimated_metrics, realised_metrics
@@ -21,6 +20,7 @@ from shipyard.monitoring.report import render_report
 from shipyard.monitoring.windows import DriftMonitor, DriftWindow
 from shipyard.registry.bundle import verify_bundle
 from shipyard.registry.store import ModelVersion, Registry
+from shipyard.tasks.base import task_for_manifest
 
 __all__ = ["MonitorRun", "monitor", "open_drift_monitor"]
 
@@ -96,7 +96,9 @@ def monitor(
     """
     version = registry.resolve(reference)
     manifest = verify_bundle(version.bundle_path, version.manifest_sha256)
-    watched = task_monitoring(version.bundle_path, manifest, version.reference)
+    watched = task_for_manifest(manifest).monitoring(
+        version.bundle_path, manifest, version.reference
+    )
     task, classes = watched.task, watched.classes
     store = MonitoringStore(registry.url)
     try:
@@ -174,7 +176,9 @@ def open_drift_monitor(
     """
     version = registry.resolve(reference)
     manifest = verify_bundle(version.bundle_path, version.manifest_sha256)
-    watched = task_monitoring(version.bundle_path, manifest, version.reference)
+    watched = task_for_manifest(manifest).monitoring(
+        version.bundle_path, manifest, version.reference
+    )
     return DriftMonitor(
         store,
         version.name,

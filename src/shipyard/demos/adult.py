@@ -15,7 +15,7 @@ from typing import Any
 
 from shipyard.config import PipelineConfig, load_config
 from shipyard.examples import example_path
-from shipyard.lifecycle import TrainRun, train
+from shipyard.pipeline import TrainRun, train
 from shipyard.registry.store import Registry
 from shipyard.tasks.export import frame_to_records
 
@@ -102,7 +102,7 @@ def run_demo(
     registry = Registry.from_config(config.registry)
     run = train(config, report=report, registry=registry)
     reference = run.version.reference
-    from shipyard.evaluation.card import write_card
+    from shipyard.pipeline.documents import write_card
 
     cards = [str(path) for path in write_card(registry, reference, Path(config.registry.home))]
     report(f"model card written to {cards[0]}")

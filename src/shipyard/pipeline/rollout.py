@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import RegistryError
 from shipyard.monitoring.live import (
-    SCORED_TASKS,
     LiveNumbers,
     compare_paired,
     compare_unpaired,
@@ -31,6 +30,7 @@ from shipyard.monitoring.live import (
 from shipyard.monitoring.log import MonitoringStore
 from shipyard.monitoring.policy import event_time
 from shipyard.registry.store import DEFAULT_ALIAS, ModelVersion, Registry
+from shipyard.tasks.base import task_for_manifest
 
 if TYPE_CHECKING:
     from shipyard.config import CanaryConfig, RollbackConfig
@@ -114,8 +114,9 @@ class Rollout:
             return []
         previous = int(move["detail"]["previous"])
         promoted_at = event_time(move)
+        kind = task_for_manifest(manifest).label_kind(manifest)
         task, classes, metric = (
-            manifest["task"],
+            kind or "",
             manifest.get("classes", []),
             str(manifest.get("metric") or ""),
         )
@@ -165,7 +166,7 @@ class Rollout:
                     detail,
                 )
             ]
-        if observed and (new.numbers.labels >= rules.min_labels or task not in SCORED_TASKS):
+        if observed and (new.numbers.labels >= rules.min_labels or kind is None):
             self.registry.log_event(
                 self.name, champion.version, "live_check", {**detail, "verdict": "confirmed"}
             )
@@ -203,7 +204,9 @@ class Rollout:
             return []
         move = latest_move(events, CANARY_ALIAS)
         started = event_time(move) if move is not None else canary.created_at
-        task, classes = manifest["task"], manifest.get("classes", [])
+        # Tasks whose answers are not scored one by one compare requests and errors only.
+        task = task_for_manifest(manifest).label_kind(manifest) or ""
+        classes = manifest.get("classes", [])
         metric = str(manifest.get("metric") or "")
         samples = [
             live_numbers(

@@ -8,11 +8,11 @@ One pass, driven by the ``monitoring`` section of the config:
    drift, realised metric, error rate); send new alerts to the log, the webhook and the audit
    log.
 4. A freshly promoted champion is compared with the one it replaced, and a canary with the
-   champion (:class:`shipyard.rollout.Rollout`): worse beyond the tolerance rolls back, enough
-   good evidence confirms the champion or promotes the canary.
+   champion (:class:`shipyard.pipeline.rollout.Rollout`): worse beyond the tolerance rolls
+   back, enough good evidence confirms the champion or promotes the canary.
 5. Otherwise the retraining triggers are checked; a retrain trains a challenger on the
-   reference data plus the new labels and gates it (:func:`shipyard.loop.retrain`); a passing
-   challenger becomes the canary (or the champion when ``canary.share`` is 0).
+   reference data plus the new labels and gates it (:func:`shipyard.pipeline.retrain.retrain`);
+   a passing challenger becomes the canary (or the champion when ``canary.share`` is 0).
 
 Every decision that changes something goes to the audit log with its numbers.
 """
@@ -42,10 +42,10 @@ from shipyard.monitoring.policy import (
     fresh_alerts,
     retrain_triggers,
 )
-from shipyard.monitoring.service import open_drift_monitor
 from shipyard.monitoring.windows import DriftWindow
+from shipyard.pipeline.monitor import open_drift_monitor
+from shipyard.pipeline.rollout import CANARY_ALIAS, Decision, Rollout
 from shipyard.registry.store import DEFAULT_ALIAS, ModelVersion, Registry
-from shipyard.rollout import CANARY_ALIAS, Decision, Rollout
 
 __all__ = ["CANARY_ALIAS", "Decision", "WatchPass", "Watcher"]
 
@@ -301,7 +301,7 @@ class Watcher:
         return self._retrain(decision.reasons, numbers)
 
     def _retrain(self, reasons: list[str], numbers: dict[str, Any]) -> list[Decision]:
-        from shipyard.loop import retrain
+        from shipyard.pipeline.retrain import retrain
 
         settings, canary = self.config.retraining, self.config.canary
         promote_to = CANARY_ALIAS if canary.share > 0 else DEFAULT_ALIAS

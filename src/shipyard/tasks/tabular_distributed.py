@@ -1,4 +1,4 @@
-"""Distributed training: LightGBM with ``lightgbm.dask`` on data partitioned across workers.
+"""Distributed training, a fit strategy of the tabular task: LightGBM with ``lightgbm.dask``.
 
 ``engine.distributed_training`` replaces the in-memory search when the data does not fit one
 machine. ``data.source`` is a directory of Parquet files (one partition each) that the
@@ -40,15 +40,29 @@ from shipyard.engines.base import Engine, read_partition
 from shipyard.engines.directory import count_partition_rows, list_partitions
 from shipyard.engines.partitioned import infer_partitioned_contract, validate_partitions
 from shipyard.errors import ConfigError, DataError, EngineError, ExportError
+from shipyard.tasks.base import (
+    EvaluatedModel,
+    FittedModel,
+    PreparedData,
+    RunContext,
+    SplitData,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from shipyard.config import PipelineConfig
-    from shipyard.lifecycle import Reporter, TrainRun
-    from shipyard.registry.store import Registry
 
-__all__ = ["EncodePartition", "check_worker_memory", "distributed_params", "train_distributed"]
+__all__ = [
+    "EncodePartition",
+    "check_worker_memory",
+    "distributed_params",
+    "evaluate_on_cluster",
+    "fit_on_cluster",
+    "partitioned_contract",
+    "partitioned_split",
+    "read_partitioned",
+]
 
 TRAIN, VALIDATION, TEST = 0, 1, 2
 LABEL, PART = "__label", "__part"
@@ -167,8 +181,6 @@ def _check_supported(config: PipelineConfig, engine: Engine) -> None:
         raise ConfigError(
             "engine.distributed_training needs a Dask engine; set engine.url to dask://HOST:PORT."
         )
-    if config.task not in ("auto", "binary", "multiclass", "regression"):
-        raise ConfigError(f"Distributed training supports tabular tasks, not '{config.task}'.")
     if config.fairness.thresholds:
         raise ConfigError(
             "fairness.thresholds cannot be checked by distributed training (the evaluation "
@@ -248,41 +260,73 @@ def _task_and_classes(config: PipelineConfig, facts: Any) -> tuple[str, list[Any
     return task, classes
 
 
-def train_distributed(
-    config: PipelineConfig, engine: Engine, report: Reporter, registry: Registry | None
-) -> TrainRun:
-    """Train LightGBM on the cluster from ``data.source`` and register the model.
+def read_partitioned(config: PipelineConfig, context: RunContext) -> PreparedData:
+    """List the partitions of ``data.source`` and count their rows (the read step).
 
     Raises
     ------
     ConfigError
         When the engine or the config asks for something distributed training cannot do.
-    DataError
-        When the partitions disagree on columns, or break the inferred contract.
-    PartitionError, EngineError
-        When a partition fails, the cluster loses the work, or a worker has no memory left
-        for it.
+    EngineError
+        When a worker has no memory left for the work.
     """
-    from shipyard.evaluation.metrics import DEFAULT_METRICS, bootstrap_metrics
-    from shipyard.evaluation.metrics import default_metric as task_default_metric
-    from shipyard.runtime.predictor import Predictor
-    from shipyard.runtime.preprocess import SPEC_VERSION, CompiledPreprocessor
-    from shipyard.tasks.export import ExportedModel
-    from shipyard.tasks.tabular import feature_set
-
-    _check_supported(config, engine)
-    check_worker_memory(engine)
-    started = time.perf_counter()
-    target = config.data.target
+    _check_supported(config, context.engine)
+    check_worker_memory(context.engine)
     sources = list_partitions(config.data.source)
     total_rows = count_partition_rows(sources)
-    report(f"{len(sources)} partitions, {total_rows:,} rows, on {engine.describe()}")
-    contract, facts = infer_partitioned_contract(engine, sources, target, config.data.drop)
-    validate_partitions(engine, sources, contract, with_target=True).raise_if_failed(
+    context.report(
+        f"{len(sources)} partitions, {total_rows:,} rows, on {context.engine.describe()}"
+    )
+    notes = [
+        f"trained on a Dask cluster with lightgbm.dask ({len(sources)} partitions); cleaning, "
+        "leakage checks and the evaluation suite were not run"
+    ]
+    return PreparedData(
+        None,
+        notes=notes,
+        fingerprint=f"partitions:{len(sources)}:rows:{total_rows}",
+        payload={"sources": sources, "total_rows": total_rows},
+    )
+
+
+def partitioned_contract(
+    data: PreparedData, config: PipelineConfig, context: RunContext
+) -> PreparedData:
+    """Infer the contract from every partition on the workers, and enforce it there.
+
+    Raises
+    ------
+    DataError
+        When the partitions disagree on columns, or break the inferred contract.
+    """
+    sources = data.payload["sources"]
+    contract, facts = infer_partitioned_contract(
+        context.engine, sources, config.data.target, config.data.drop
+    )
+    validate_partitions(context.engine, sources, contract, with_target=True).raise_if_failed(
         f"The training data ({config.data.source})"
     )
-    task, classes = _task_and_classes(config, facts)
-    metric = task_default_metric(task) if config.metric == "auto" else config.metric
+    data.contract = contract
+    data.payload["facts"] = facts
+    return data
+
+
+def partitioned_split(
+    data: PreparedData, config: PipelineConfig, context: RunContext
+) -> SplitData:
+    """Decide the label's kind and the encoding.
+
+    Each row's part (train, validation, test) is drawn from a seeded hash of its content when
+    it is encoded on a worker.
+    """
+    from shipyard.evaluation.metrics import default_metric
+    from shipyard.runtime.preprocess import SPEC_VERSION
+    from shipyard.tasks.tabular import feature_set
+
+    contract = data.contract
+    assert contract is not None  # set by the contract step
+    kind, classes = _task_and_classes(config, data.payload["facts"])
+    metric = default_metric(kind) if config.metric == "auto" else config.metric
     features = feature_set(contract)
     spec = {
         "version": SPEC_VERSION,
@@ -300,67 +344,89 @@ def train_distributed(
     }
     encode = EncodePartition(
         spec,
-        target,
+        config.data.target,
         tuple(classes),
         config.seed,
         config.split.test_size,
         config.split.validation_size,
     )
-    report(f"{task} task, metric {metric}; training LightGBM with lightgbm.dask")
-    model, fit_seconds = _fit(engine, sources, encode, features.all, task, config)
+    rows = {"train": -1, "validation": -1, "test": -1}
+    payload = {"encode": encode, "spec": spec, "features": features.all}
+    return SplitData(data, None, None, None, kind, metric, classes, rows, payload)
+
+
+def fit_on_cluster(data: SplitData, config: PipelineConfig, context: RunContext) -> FittedModel:
+    """Train LightGBM with ``lightgbm.dask`` and export it.
+
+    Parity is measured here, where the trained model lives.
+    """
+    from shipyard.runtime.predictor import Predictor
+    from shipyard.runtime.preprocess import CompiledPreprocessor
+    from shipyard.tasks.export import ExportedModel
+    from shipyard.training.trainer import CandidateResult
+
+    sources, kind = data.prepared.payload["sources"], data.kind
+    encode, spec, features = (data.payload[key] for key in ("encode", "spec", "features"))
+    context.report(f"{kind} task, metric {data.metric}; training LightGBM with lightgbm.dask")
+    model, fit_seconds = _fit(context.engine, sources, encode, features, kind, config)
     exported = ExportedModel(
         spec, "lightgbm-text", "model.lgb.txt", model.booster_.model_to_string()
     )
+    assert data.prepared.contract is not None  # set by the contract step
     predictor = Predictor(
-        contract, CompiledPreprocessor(spec), exported.scorer(task), task, classes
+        data.prepared.contract,
+        CompiledPreprocessor(spec),
+        exported.scorer(kind),
+        kind,
+        data.classes,
     )
-    parity = _parity(model, predictor, encode, read_partition(sources[0]), features.all, task)
+    parity = _parity(model, predictor, encode, read_partition(sources[0]), features, kind)
+    params = distributed_params(config)
+    row = CandidateResult("lightgbm", "ok", fit_seconds=fit_seconds, params=params)
+    verdict = {"chosen": "lightgbm", "summary": "lightgbm trained on the cluster (no search)"}
+    return FittedModel(
+        predictor,
+        "lightgbm",
+        [row],
+        {"family": "lightgbm", **params},
+        verdict=verdict,
+        payload={"exported": exported, "parity": parity},
+    )
 
-    report("scoring the test rows on the workers")
-    outputs = _test_outputs(engine, sources, encode, exported.model_payload, features.all, task)
-    rows = {"train": -1, "validation": -1, "test": len(outputs)}
-    notes = [
-        f"trained on a Dask cluster with lightgbm.dask ({len(sources)} partitions); cleaning, "
-        "leakage checks and the evaluation suite were not run"
-    ]
+
+def evaluate_on_cluster(
+    fitted: FittedModel, data: SplitData, config: PipelineConfig, context: RunContext
+) -> EvaluatedModel:
+    """Score the test rows on the workers; sketch the drift reference from a sample."""
+    from shipyard.evaluation.metrics import DEFAULT_METRICS, bootstrap_metrics
+
+    sources, kind = data.prepared.payload["sources"], data.kind
+    encode, features = data.payload["encode"], data.payload["features"]
+    exported = fitted.payload["exported"]
+    context.report("scoring the test rows on the workers")
+    outputs = _test_outputs(
+        context.engine, sources, encode, exported.model_payload, features, kind
+    )
+    data.rows["test"] = len(outputs)
     if len(outputs) > EVALUATION_ROWS:
         outputs = outputs.sample(n=EVALUATION_ROWS, random_state=config.seed)
-        notes.append(f"test metrics from a seeded sample of {EVALUATION_ROWS:,} test rows")
+        data.prepared.notes.append(
+            f"test metrics from a seeded sample of {EVALUATION_ROWS:,} test rows"
+        )
     values = outputs.drop(columns=[LABEL]).to_numpy(np.float64)
     labels = outputs[LABEL].to_numpy()
-    y = labels.astype(np.float64) if task == "regression" else labels.astype(np.int64)
-    scored = values[:, 0] if task == "regression" else values
+    regression = not data.classes
+    y = labels.astype(np.float64) if regression else labels.astype(np.int64)
     test_metrics = bootstrap_metrics(
         y,
-        scored,
-        DEFAULT_METRICS[task],
+        values[:, 0] if regression else values,
+        DEFAULT_METRICS[kind],
         n_samples=config.evaluation.bootstrap_samples,
         confidence=config.evaluation.confidence,
         seed=config.seed,
     )
-    reference_rows = _reference_rows(engine, sources, encode, total_rows)
-    return _register(
-        config,
-        registry,
-        report,
-        contract=contract,
-        exported=exported,
-        predictor=predictor,
-        reference_rows=reference_rows,
-        task=task,
-        metric=metric,
-        classes=classes,
-        test_metrics=test_metrics,
-        parity=parity,
-        rows=rows,
-        notes=notes,
-        fit_seconds=fit_seconds,
-        params=distributed_params(config),
-        started=started,
-        partitions=len(sources),
-        total_rows=total_rows,
-        engine=engine,
-    )
+    manifest, files = _bundle(fitted, data, context)
+    return EvaluatedModel(test_metrics, manifest, files)
 
 
 def _encoded(engine: Engine, sources: list[Path], encode: EncodePartition) -> Any:
@@ -470,34 +536,25 @@ def _reference_rows(
     return result.reset_index(drop=True)
 
 
-def _register(
-    config: PipelineConfig,
-    registry: Registry | None,
-    report: Reporter,
-    **run: Any,
-) -> TrainRun:
-    from shipyard.config import dump_config
-    from shipyard.lifecycle import TrainRun, _latest_version, package_versions
+def _bundle(
+    fitted: FittedModel, data: SplitData, context: RunContext
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Return the manifest entries and files of a model trained on the cluster."""
     from shipyard.monitoring.reference import build_reference, reference_to_json
-    from shipyard.registry.store import DEFAULT_ALIAS, Registry
-    from shipyard.training.trainer import CandidateResult
 
-    contract, exported, task = run["contract"], run["exported"], run["task"]
+    sources = data.prepared.payload["sources"]
+    total_rows = data.prepared.payload["total_rows"]
+    contract, exported = fitted.predictor.contract, fitted.payload["exported"]
     columns = contract.feature_names
-    reference_rows = run["reference_rows"]
+    reference_rows = _reference_rows(context.engine, sources, data.payload["encode"], total_rows)
     reference = build_reference(
         reference_rows[columns],
         contract,
-        run["predictor"].score_frame(reference_rows[columns]),
-        task,
+        fitted.predictor.score_frame(reference_rows[columns]),
+        data.kind,
     )
-    row = CandidateResult("lightgbm", "ok", fit_seconds=run["fit_seconds"], params=run["params"])
-    verdict = {"chosen": "lightgbm", "summary": "lightgbm trained on the cluster (no search)"}
     manifest = {
-        "task": task,
-        "target": config.data.target,
-        "classes": run["classes"],
-        "metric": run["metric"],
+        "task": data.kind,
         "model": {
             "format": exported.model_format,
             "path": exported.model_filename,
@@ -505,23 +562,11 @@ def _register(
         },
         "contract": "contract.yaml",
         "preprocessing": "preprocessing.json",
-        "config": "config.yaml",
-        "metrics": {
-            "test": {name: value.as_dict() for name, value in run["test_metrics"].items()},
-            "cv": {},
-        },
-        "leaderboard": [row.as_dict()],
-        "verdict": verdict,
-        "parity": run["parity"],
-        "rows": run["rows"],
-        "notes": run["notes"],
-        "code_version": package_versions()["shipyard"],
-        "sensitive": list(config.sensitive),
         "data": {},
         "engine": {
             "kind": "dask",
-            "partitions": run["partitions"],
-            "rows": run["total_rows"],
+            "partitions": len(sources),
+            "rows": total_rows,
             "training": "lightgbm.dask",
         },
         "drift_reference": "drift_reference.json",
@@ -532,38 +577,6 @@ def _register(
             exported.preprocessing, indent=1, allow_nan=False
         ).encode(),
         **exported.files(),
-        "config.yaml": dump_config(config).encode(),
         "drift_reference.json": json.dumps(reference_to_json(reference), allow_nan=False).encode(),
     }
-    registry = registry or Registry.from_config(config.registry)
-    parent = _latest_version(registry, config.name)
-    version = registry.register(
-        config.name,
-        files,
-        manifest,
-        params={"family": "lightgbm", **run["params"]},
-        config=dump_config(config),
-        data_fingerprint=f"partitions:{run['partitions']}:rows:{run['total_rows']}",
-        package_versions=package_versions(),
-        parent_version=parent,
-    )
-    promoted = parent is None
-    if promoted:
-        version = registry.promote(
-            config.name, version.version, DEFAULT_ALIAS, reason="first version of the model"
-        )
-    report(f"registered {version.reference}" + (" as champion" if promoted else ""))
-    return TrainRun(
-        version,
-        task,
-        run["metric"],
-        "lightgbm",
-        [row],
-        run["test_metrics"],
-        run["parity"],
-        run["rows"],
-        run["notes"],
-        promoted,
-        time.perf_counter() - run["started"],
-        verdict=verdict,
-    )
+    return manifest, files

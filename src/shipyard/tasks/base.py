@@ -1,0 +1,446 @@
+"""The task contract: what every kind of model tells the pipeline, serving and monitoring.
+
+A task (tabular prediction, text classification, recommendation, ...) is one package under
+:mod:`shipyard.tasks` holding a :class:`Task` subclass. The pipeline driver
+(:mod:`shipyard.pipeline`) owns the order of the steps and asks the task at each one:
+
+``read -> contract -> split -> fit (search, select, export) -> check_parity -> evaluate``
+
+and then registers the bundle and applies the gates itself. Serving asks the task how to load a
+bundle (:meth:`Task.load`) and which routes it adds; monitoring asks how logged rows become
+values (:meth:`Task.monitoring`); the retraining loop asks how labelled rows join the data and
+how two versions are compared (:meth:`Task.retrain_steps`); the config check asks which keys
+the task honours (:attr:`Capabilities.unsupported_keys`). Nothing outside ``tasks/`` compares a
+task's name: it asks the task.
+
+Tasks never import the pipeline driver, the registry or the front doors. Built-in tasks are
+listed in :data:`BUILTIN_TASKS`; other packages add tasks through the ``shipyard.tasks``
+entry-point group, loaded on first use (see docs/tasks.md).
+
+Examples
+--------
+>>> task = task_for_config_name("regression")
+>>> task.name
+'tabular'
+>>> task_for_manifest({"task": "text_classification"}).name
+'text_classification'
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from shipyard.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from shipyard.config import PipelineConfig
+    from shipyard.data.contract import Contract
+    from shipyard.evaluation.metrics import MetricValue
+    from shipyard.evaluation.report import DocumentSections
+    from shipyard.monitoring.adapters import TaskMonitoring
+    from shipyard.monitoring.gate import GateResult
+    from shipyard.training.trainer import CandidateResult
+
+__all__ = [
+    "BUILTIN_TASKS",
+    "ENTRY_POINT_GROUP",
+    "Capabilities",
+    "EvaluatedModel",
+    "FittedModel",
+    "PreparedData",
+    "Reporter",
+    "RetrainSteps",
+    "RunContext",
+    "SplitData",
+    "Task",
+    "available_tasks",
+    "task_by_name",
+    "task_for_config",
+    "task_for_config_name",
+    "task_for_manifest",
+]
+
+Reporter = Callable[[str], None]
+ENTRY_POINT_GROUP = "shipyard.tasks"
+# Built-in tasks: name -> "module:Class", imported only when the task is used.
+BUILTIN_TASKS: dict[str, str] = {
+    "tabular": "shipyard.tasks.tabular_task:TabularTask",
+    "text_classification": "shipyard.tasks.text.task:TextClassificationTask",
+    "recommendation": "shipyard.tasks.recommendation.task:RecommendationTask",
+}
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a task supports, declared once; the config check, serving and monitoring read it.
+
+    Parameters
+    ----------
+    config_tasks
+        Values of the config's ``task`` key this task trains (``auto`` belongs to tabular).
+    manifest_tasks
+        Values of a bundle manifest's ``task`` this task loads.
+    unsupported_keys
+        Dotted config keys the task does not honour: a config that sets one is refused with
+        an error naming the task and the key, instead of being silently ignored.
+    fairness
+        Fairness metrics and the fairness gate over ``sensitive`` columns.
+    explanations
+        Per-prediction explanations (``/explain``, ``shipyard explain``).
+    prediction_api
+        The predictor answers records (own JSON API, Open Inference Protocol, ``/invocations``,
+        batch scoring, ``evaluate``); otherwise the task serves its own routes only.
+    live_metrics
+        Realised metrics from labelled feedback, used by canary and rollback decisions.
+    traffic_split
+        Canary, shadow and hot swap of served versions.
+    feedback_unit
+        What one unit of the retraining gate's sample is (``labels``, ``users``).
+    protocols
+        The serving protocols the task's predictor speaks: ``predict`` (the own JSON API,
+        the Open Inference Protocol and ``/invocations``), ``recommend`` (``/recommend`` and
+        ``/similar``); serving builds the routes of each.
+    """
+
+    config_tasks: tuple[str, ...]
+    manifest_tasks: tuple[str, ...]
+    unsupported_keys: tuple[str, ...] = ()
+    fairness: bool = False
+    explanations: bool = False
+    prediction_api: bool = True
+    live_metrics: bool = True
+    traffic_split: bool = True
+    feedback_unit: str = "labels"
+    protocols: tuple[str, ...] = ("predict",)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form, the shape ``shipyard tasks --json`` prints."""
+        return {
+            "config_tasks": list(self.config_tasks),
+            "manifest_tasks": list(self.manifest_tasks),
+            "unsupported_keys": list(self.unsupported_keys),
+            "fairness": self.fairness,
+            "explanations": self.explanations,
+            "prediction_api": self.prediction_api,
+            "live_metrics": self.live_metrics,
+            "traffic_split": self.traffic_split,
+            "feedback_unit": self.feedback_unit,
+            "protocols": list(self.protocols),
+        }
+
+
+@dataclass
+class PreparedData:
+    """What :meth:`Task.read` and :meth:`Task.contract` produced.
+
+    ``frame`` holds every usable training row (it is fingerprinted for the lineage), ``test``
+    a separate test table when the config names one; ``payload`` is the task's own state.
+    """
+
+    frame: Any
+    test: Any = None
+    contract: Contract | None = None
+    notes: list[str] = field(default_factory=list)
+    data_section: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SplitData:
+    """The rows :meth:`Task.split` set aside: train, validation (may be empty) and test.
+
+    ``kind`` is what the label is (``binary``, ``multiclass``, ``regression`` or the task's
+    own), ``classes`` the class labels in output order.
+    """
+
+    prepared: PreparedData
+    train: Any
+    validation: Any
+    test: Any
+    kind: str
+    metric: str
+    classes: list[Any] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunContext:
+    """What the driver lends every training hook: the reporter and where work runs."""
+
+    report: Reporter
+    engine: Any = None
+    optuna_storage: str | None = None
+
+
+@dataclass
+class FittedModel:
+    """The chosen, exported model: the served predictor and what the search found."""
+
+    predictor: Any
+    best: str
+    leaderboard: list[CandidateResult]
+    params: dict[str, Any]
+    verdict: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None
+    threshold: dict[str, Any] | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EvaluatedModel:
+    """The test metrics, and the manifest entries and files the task's bundle holds.
+
+    ``manifest`` holds the task's own manifest entries (``task``, ``model``, its references
+    and sections); the driver adds the common ones (metrics, leaderboard, parity, rows, notes,
+    lineage). ``files`` are the bundle's files by relative path.
+    """
+
+    test_metrics: dict[str, MetricValue]
+    manifest: dict[str, Any]
+    files: dict[str, bytes]
+    test_outputs: Any = None
+    plots: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RetrainSteps:
+    """The task-specific parts of a turn of the retraining loop.
+
+    ``extend(config, learn, path)`` writes the champion's data plus the labelled rows
+    ``learn`` to ``path`` (Parquet) and returns ``(rows, new rows)``; ``gate(champion,
+    challenger, challenger_manifest, hold_out, min_rows, min_improvement)`` compares two
+    loaded predictors on the held-out labelled rows.
+    """
+
+    extend: Callable[[PipelineConfig, list[dict[str, Any]], Path], tuple[int, int]]
+    gate: Callable[[Any, Any, Mapping[str, Any], list[dict[str, Any]], int, float], GateResult]
+
+
+class Task(ABC):
+    """One kind of model, from data to a served, monitored, retrained bundle.
+
+    Subclasses set :attr:`name`, :attr:`summary` and :attr:`capabilities`, and implement the
+    hooks. The driver calls the training hooks in order: :meth:`read`, :meth:`contract`,
+    :meth:`split`, :meth:`fit`, :meth:`check_parity`, :meth:`evaluate`.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    # Training -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def read(self, config: PipelineConfig, context: RunContext) -> PreparedData:
+        """Read the training data (and a separate test table) the config names."""
+
+    @abstractmethod
+    def contract(
+        self, data: PreparedData, config: PipelineConfig, context: RunContext
+    ) -> PreparedData:
+        """Infer and enforce the data contract; clean the rows the model will learn from."""
+
+    @abstractmethod
+    def split(self, data: PreparedData, config: PipelineConfig, context: RunContext) -> SplitData:
+        """Set aside validation and test rows; decide the label's kind, metric and classes."""
+
+    @abstractmethod
+    def fit(self, data: SplitData, config: PipelineConfig, context: RunContext) -> FittedModel:
+        """Search the candidates, choose one and export it to the runtime format."""
+
+    @abstractmethod
+    def check_parity(self, fitted: FittedModel, data: SplitData) -> dict[str, float]:
+        """Compare the exported predictor with the trained model; raise ExportError if apart."""
+
+    @abstractmethod
+    def evaluate(
+        self, fitted: FittedModel, data: SplitData, config: PipelineConfig, context: RunContext
+    ) -> EvaluatedModel:
+        """Score the test rows through the exported path; build the bundle's task entries."""
+
+    # Serving and monitoring ------------------------------------------------------------------
+
+    @abstractmethod
+    def load(self, directory: Path, manifest: Mapping[str, Any], unknown_fields: str) -> Any:
+        """Build the served predictor from a verified bundle."""
+
+    @abstractmethod
+    def monitoring(
+        self, directory: Path, manifest: Mapping[str, Any], reference: str
+    ) -> TaskMonitoring:
+        """Describe how the version in ``directory`` is monitored."""
+
+    @abstractmethod
+    def retrain_steps(self) -> RetrainSteps:
+        """Return how labelled rows join the data and how two versions are compared."""
+
+    def route_builders(self) -> Sequence[Callable[[Any], Sequence[Any]]]:
+        """Routes the task adds to the server (``context -> routes``); none by default."""
+        return ()
+
+    def label_kind(self, manifest: Mapping[str, Any]) -> str | None:
+        """Return what a served answer's label is (``binary``, ``multiclass``, ``regression``).
+
+        ``None`` (the default) for tasks whose answers are not scored against labels one by
+        one: live metrics then count requests and errors only.
+        """
+        return None
+
+    def encode_labels(self, labels: Sequence[Any], manifest: Mapping[str, Any]) -> Any:
+        """Encode feedback labels as the metrics expect (class indices, or numbers)."""
+        raise DataError(f"The {self.name} task does not score labelled rows.")
+
+    def document_sections(self) -> DocumentSections:
+        """Return the task's own blocks of the model card and the report (tabular by default)."""
+        from shipyard.evaluation.report import TABULAR_SECTIONS
+
+        return TABULAR_SECTIONS
+
+    # Configuration ---------------------------------------------------------------------------
+
+    def check_config(self, config: PipelineConfig) -> None:
+        """Refuse a config that sets a key this task does not honour.
+
+        Raises
+        ------
+        ConfigError
+            Naming the task and the key.
+        """
+        from shipyard.config import PipelineConfig
+
+        defaults = _defaults_of(PipelineConfig, config)
+        for key in self.capabilities.unsupported_keys:
+            if _lookup(config, key) != _lookup(defaults, key):
+                raise ConfigError(
+                    f"The {self.name} task does not honour '{key}' (set to "
+                    f"{_lookup(config, key)!r}); remove it from the config."
+                )
+
+    def describe(self) -> dict[str, Any]:
+        """Name, summary and capabilities, JSON-ready."""
+        return {
+            "name": self.name,
+            "summary": self.summary,
+            "capabilities": self.capabilities.as_dict(),
+        }
+
+
+def _defaults_of(model: Any, config: PipelineConfig) -> Any:
+    """Return a config with every optional key at its default (the required ones copied)."""
+    return model.model_validate(
+        {"name": config.name, "data": {"source": config.data.source, "target": config.data.target}}
+    )
+
+
+def _lookup(config: Any, dotted: str) -> Any:
+    value = config
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+# The registry of tasks ----------------------------------------------------------------------
+
+_loaded: dict[str, Task] = {}
+
+
+def _entry_points() -> dict[str, str]:
+    """Tasks other packages registered: name -> "module:Class"."""
+    found: dict[str, str] = {}
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        found[entry.name] = entry.value
+    return found
+
+
+def _task_paths() -> dict[str, str]:
+    """Built-in tasks first; an entry point cannot replace a built-in task."""
+    return {
+        **BUILTIN_TASKS,
+        **{name: path for name, path in _entry_points().items() if name not in BUILTIN_TASKS},
+    }
+
+
+def _instantiate(name: str, path: str) -> Task:
+    module_name, _, attribute = path.partition(":")
+    try:
+        task_class = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ConfigError(
+            f"Task '{name}' is registered as '{path}', which cannot be imported ({error}); "
+            "reinstall the package that provides it."
+        ) from error
+    task = task_class()
+    if not isinstance(task, Task):
+        raise ConfigError(f"Task '{name}' ('{path}') is not a shipyard.tasks.base.Task.")
+    return task
+
+
+def task_by_name(name: str) -> Task:
+    """Return the task registered as ``name``.
+
+    Raises
+    ------
+    ConfigError
+        When no task has that name (the known ones are listed).
+    """
+    if name not in _loaded:
+        paths = _task_paths()
+        if name not in paths:
+            raise ConfigError(
+                f"No task is called '{name}'; the known tasks are {', '.join(sorted(paths))}."
+            )
+        _loaded[name] = _instantiate(name, paths[name])
+    return _loaded[name]
+
+
+def available_tasks() -> list[Task]:
+    """Every registered task, built-in ones first."""
+    return [task_by_name(name) for name in _task_paths()]
+
+
+def task_for_config_name(config_task: str) -> Task:
+    """Return the task that trains the config value ``task: config_task``.
+
+    Raises
+    ------
+    ConfigError
+        When no registered task trains it.
+    """
+    for task in available_tasks():
+        if config_task in task.capabilities.config_tasks:
+            return task
+    known = sorted({name for task in available_tasks() for name in task.capabilities.config_tasks})
+    raise ConfigError(f"No task trains 'task: {config_task}'; use one of {', '.join(known)}.")
+
+
+def task_for_config(config: PipelineConfig) -> Task:
+    """Return the task a config describes, after checking it honours every key set."""
+    task = task_for_config_name(config.task)
+    task.check_config(config)
+    return task
+
+
+def task_for_manifest(manifest: Mapping[str, Any]) -> Task:
+    """Return the task that loads a bundle with this manifest.
+
+    Raises
+    ------
+    DataError
+        When no registered task loads it (a bundle from a task whose package is missing).
+    """
+    kind = str(manifest.get("task"))
+    for task in available_tasks():
+        if kind in task.capabilities.manifest_tasks:
+            return task
+    raise DataError(
+        f"No installed task loads bundles of task '{kind}'; install the package that "
+        "provides it (see 'shipyard tasks')."
+    )

@@ -1,0 +1,213 @@
+"""The recommendation task: interactions in, a ranked list of items per user out.
+
+The time-ordered split of positive interactions (a validation period to choose the family, a
+test period to measure the gain over popularity, paired over users) is part of the
+recommender's fit (:func:`~shipyard.tasks.recommendation.training.train_recommender`), because
+it splits events, not rows of a table. The bundle holds the factors as ``.npy`` arrays and the
+popularity-drift references; served routes are ``/recommend`` and ``/similar``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.errors import ConfigError
+from shipyard.tasks.base import (
+    Capabilities,
+    EvaluatedModel,
+    FittedModel,
+    PreparedData,
+    RetrainSteps,
+    RunContext,
+    SplitData,
+    Task,
+)
+
+if TYPE_CHECKING:
+    from shipyard.config import PipelineConfig, RecommendationConfig
+    from shipyard.evaluation.report import DocumentSections
+    from shipyard.monitoring.adapters import TaskMonitoring
+
+__all__ = ["RecommendationTask"]
+
+
+def _settings(config: PipelineConfig) -> RecommendationConfig:
+    if config.recommendation is None:
+        raise ConfigError(
+            "task is 'recommendation' but the 'recommendation' section is missing; add it "
+            "with at least 'user' and 'item' (see docs/recommendation.md)"
+        )
+    return config.recommendation
+
+
+class RecommendationTask(Task):
+    """Top-k recommendations from implicit or explicit feedback."""
+
+    name = "recommendation"
+    summary = "top-k items per user from interactions (popularity, ALS, BPR)"
+    capabilities = Capabilities(
+        config_tasks=("recommendation",),
+        manifest_tasks=("recommendation",),
+        unsupported_keys=(
+            "data.test_source",
+            "split.group_column",
+            "split.time_column",
+            "sensitive",
+            "cleaning",
+            "serving.canary",
+            "serving.shadow",
+        ),
+        prediction_api=False,
+        live_metrics=False,
+        traffic_split=False,
+        feedback_unit="users",
+        protocols=("recommend",),
+    )
+
+    def check_config(self, config: PipelineConfig) -> None:
+        """Refuse unsupported keys, and a config without its ``recommendation`` section."""
+        super().check_config(config)
+        _settings(config)
+
+    def read(self, config: PipelineConfig, context: RunContext) -> PreparedData:
+        """Read the interactions table."""
+        from shipyard.data.sources import fingerprint, read_table
+
+        context.report(f"reading {config.data.source}")
+        frame = read_table(config.data.source)
+        return PreparedData(frame, fingerprint=fingerprint(frame))
+
+    def contract(
+        self, data: PreparedData, config: PipelineConfig, context: RunContext
+    ) -> PreparedData:
+        """Interactions have no record contract; their columns are checked by the fit."""
+        return data
+
+    def split(self, data: PreparedData, config: PipelineConfig, context: RunContext) -> SplitData:
+        """Hand every interaction to the fit, which splits them by time."""
+        settings = _settings(config)
+        return SplitData(
+            data,
+            data.frame,
+            data.frame.iloc[:0],
+            data.frame.iloc[:0],
+            "ranking",
+            f"ndcg@{settings.k}",
+        )
+
+    def fit(self, data: SplitData, config: PipelineConfig, context: RunContext) -> FittedModel:
+        """Choose a family on the validation period, measure it on the test period, export."""
+        from shipyard.tasks.recommendation.bundle import item_details, recommender_leaderboard
+        from shipyard.tasks.recommendation.export import export_recommender
+        from shipyard.tasks.recommendation.training import train_recommender
+
+        settings = _settings(config)
+        run = train_recommender(
+            data.train,
+            settings,
+            seed=config.seed,
+            bootstrap_samples=config.evaluation.bootstrap_samples,
+            confidence=config.evaluation.confidence,
+            report=context.report,
+        )
+        files, model_entry = export_recommender(run, item_details(settings))
+        data.rows = run.rows
+        data.prepared.notes.extend(run.notes)
+        return FittedModel(
+            None,
+            run.family,
+            recommender_leaderboard(run),
+            {"family": run.family, **run.params},
+            payload={"run": run, "files": files, "model": model_entry},
+        )
+
+    def _manifest(self, fitted: FittedModel, config: PipelineConfig) -> dict[str, Any]:
+        settings = _settings(config)
+        run = fitted.payload["run"]
+        return {
+            "task": "recommendation",
+            "target": settings.item,
+            "classes": [],
+            "model": fitted.payload["model"],
+            "recommendation": {
+                **settings.model_dump(mode="json"),
+                "coverage": round(run.test.coverage, 4),
+                "popularity_coverage": round(run.baseline.coverage, 4),
+                "evaluated_users": run.test.users,
+                "cold_start": run.cold_start,
+            },
+            "sensitive": [],
+            "drift_reference": "drift_reference.json",
+            "evaluation": {
+                "intended_use": config.evaluation.intended_use,
+                "out_of_scope_use": config.evaluation.out_of_scope_use,
+                "data": {"source": config.data.source, "test_source": config.data.test_source},
+            },
+        }
+
+    def check_parity(self, fitted: FittedModel, data: SplitData) -> dict[str, float]:
+        """Compare the served scorer's scores with the trained model's, over users."""
+        from shipyard.tasks.recommendation.bundle import PARITY_USERS, check_recommender_parity
+
+        run = fitted.payload["run"]
+        manifest = {"task": "recommendation", "model": fitted.payload["model"]}
+        gap = check_recommender_parity(run, fitted.payload["files"], manifest)
+        users = float(min(PARITY_USERS, run.interactions.n_users))
+        return {"rows": users, "single": gap, "batched": gap}
+
+    def evaluate(
+        self, fitted: FittedModel, data: SplitData, config: PipelineConfig, context: RunContext
+    ) -> EvaluatedModel:
+        """NDCG, precision, recall and MAP at k against popularity; popularity-drift references."""
+        from shipyard.monitoring.reference import reference_to_json
+        from shipyard.tasks.recommendation.bundle import recommender_metrics
+        from shipyard.tasks.recommendation.monitoring import recommendation_reference
+
+        settings, run = _settings(config), fitted.payload["run"]
+        metrics = recommender_metrics(run)
+        manifest = self._manifest(fitted, config)
+        manifest["metrics"] = {
+            "test": {name: value.as_dict() for name, value in metrics.items()},
+            "validation": {row["name"]: row for row in run.leaderboard},
+        }
+        # Popularity-drift references: what the served model lists, what users take.
+        reference = recommendation_reference(run, settings.k, seed=config.seed)
+        files = {
+            **fitted.payload["files"],
+            "drift_reference.json": json.dumps(
+                reference_to_json(reference), allow_nan=False
+            ).encode(),
+        }
+        return EvaluatedModel(metrics, manifest, files)
+
+    def load(self, directory: Path, manifest: Mapping[str, Any], unknown_fields: str) -> Any:
+        """Build a :class:`~shipyard.runtime.recommend.RecommenderScorer` from the arrays."""
+        from shipyard.runtime.recommend import RecommenderScorer
+
+        return RecommenderScorer(directory, manifest)
+
+    def monitoring(
+        self, directory: Path, manifest: Mapping[str, Any], reference: str
+    ) -> TaskMonitoring:
+        """Sketch the popularity of listed and taken items; coverage and hit rates per window."""
+        from shipyard.monitoring.adapters import read_reference
+        from shipyard.tasks.recommendation.monitoring import recommendation_monitoring
+
+        return recommendation_monitoring(
+            directory, manifest, read_reference(directory, manifest, reference)
+        )
+
+    def retrain_steps(self) -> RetrainSteps:
+        """Feedback joins as interactions; the gate compares NDCG@k paired over users."""
+        from shipyard.tasks.recommendation.loop import RECOMMENDATION_STEPS
+
+        return RECOMMENDATION_STEPS
+
+    def document_sections(self) -> DocumentSections:
+        """Ranking quality, coverage, cold start and the leaderboard."""
+        from shipyard.tasks.recommendation.documents import RECOMMENDATION_SECTIONS
+
+        return RECOMMENDATION_SECTIONS

@@ -1,0 +1,508 @@
+"""The tabular task: binary, multiclass and regression on a table of typed columns.
+
+The hooks of :class:`TabularTask` are the steps the pipeline driver runs: read the table, profile
+and clean it, infer and enforce its contract, split it (seeded, stratified, grouped or
+time-ordered), search the candidate families under the time budget, export the winner to JSON
+preprocessing plus the model's own format, check parity, and evaluate on the test rows with
+the evaluation suite (slices, fairness, explanations, robustness, plots). With
+``engine.distributed_training`` the fit runs on a Dask cluster instead
+(:mod:`shipyard.tasks.tabular_distributed`): a fit strategy of this task, not a second pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.errors import DataError, MissingDependencyError
+from shipyard.tasks.base import (
+    Capabilities,
+    EvaluatedModel,
+    FittedModel,
+    PreparedData,
+    RetrainSteps,
+    RunContext,
+    SplitData,
+    Task,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from shipyard.config import PipelineConfig
+    from shipyard.monitoring.adapters import TaskMonitoring
+    from shipyard.runtime.predictor import Predictor
+    from shipyard.tasks.export import ExportedModel
+
+__all__ = ["TabularTask", "encode_target"]
+
+PARITY_ROWS = 2000
+COST_ROWS = 200
+
+
+def encode_target(series: Any, kind: str, classes: Sequence[Any]) -> Any:
+    """Encode labels as the metrics expect: class indices, or float values for regression.
+
+    Raises
+    ------
+    DataError
+        When a label is not one of ``classes``.
+    """
+    import numpy as np
+
+    if kind == "regression":
+        return np.asarray(series, dtype=np.float64)
+    index = {str(label): position for position, label in enumerate(classes)}
+    labels = [str(value) for value in series]
+    unknown = sorted({label for label in labels if label not in index})
+    if unknown:
+        name = getattr(series, "name", None) or "the labels"
+        raise DataError(
+            f"Target '{name}' holds labels the training data did not have: "
+            f"{unknown[:5]}; the model can only predict {list(classes)}."
+        )
+    return np.array([index[label] for label in labels], dtype=np.int64)
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
+
+
+class TabularTask(Task):
+    """Binary classification, multiclass classification and regression on tables."""
+
+    name = "tabular"
+    summary = "binary, multiclass and regression on a table of typed columns"
+    capabilities = Capabilities(
+        config_tasks=("auto", "binary", "multiclass", "regression"),
+        manifest_tasks=("binary", "multiclass", "regression"),
+        fairness=True,
+        explanations=True,
+    )
+
+    # Training -------------------------------------------------------------------------------
+
+    def read(self, config: PipelineConfig, context: RunContext) -> PreparedData:
+        """Read the source (and the test file); drop rows whose target is missing."""
+        if config.engine.distributed_training:
+            from shipyard.tasks.tabular_distributed import read_partitioned
+
+            return read_partitioned(config, context)
+        from shipyard.data.sources import read_table
+
+        target, notes = config.data.target, []
+        context.report(f"reading {config.data.source}")
+        frame = read_table(config.data.source)
+        if target in frame.columns and frame[target].isna().any():
+            missing = int(frame[target].isna().sum())
+            frame = frame[frame[target].notna()].reset_index(drop=True)
+            notes.append(f"dropped {missing} rows whose target '{target}' is missing")
+        test = read_table(config.data.test_source) if config.data.test_source else None
+        return PreparedData(frame, test, notes=notes)
+
+    def contract(
+        self, data: PreparedData, config: PipelineConfig, context: RunContext
+    ) -> PreparedData:
+        """Profile and clean the rows, infer the contract and enforce it on every table."""
+        if config.engine.distributed_training:
+            from shipyard.tasks.tabular_distributed import partitioned_contract
+
+            return partitioned_contract(data, config, context)
+        from shipyard.data.clean import clean_frame
+        from shipyard.data.contract import infer_contract
+        from shipyard.data.prepare import prepare_training_data
+        from shipyard.data.sources import fingerprint
+
+        context.report("profiling and cleaning the data")
+        frame, data_report = prepare_training_data(data.frame, config)
+        contract = infer_contract(frame, config.data.target, drop=config.data.drop)
+        data_report.describe_contract(contract)
+        if contract.ignored:
+            data.notes.append(f"not used as features: {', '.join(contract.ignored)}")
+        contract.validate_frame(frame, with_target=True).raise_if_failed("The training data")
+        for column in config.sensitive:
+            if column not in frame.columns:
+                raise DataError(
+                    f"Sensitive column '{column}' (from 'sensitive') is not in the data."
+                )
+        test = data.test
+        if test is not None:
+            if data_report.cleaning_spec is not None:
+                test = clean_frame(test, data_report.cleaning_spec)
+            contract.validate_frame(test, with_target=True).raise_if_failed(
+                f"The test data ({config.data.test_source})"
+            )
+        data.frame, data.test, data.contract = frame, test, contract
+        data.fingerprint = fingerprint(frame)
+        data.payload["data_report"] = data_report
+        return data
+
+    def split(self, data: PreparedData, config: PipelineConfig, context: RunContext) -> SplitData:
+        """Detect the label's kind, order the classes, split, and check for target leakage."""
+        if config.engine.distributed_training:
+            from shipyard.tasks.tabular_distributed import partitioned_split
+
+            return partitioned_split(data, config, context)
+        from shipyard.data.prepare import leakage_findings
+        from shipyard.evaluation.metrics import default_metric
+        from shipyard.tasks.detect import class_order, detect_task
+
+        frame, target = data.frame, config.data.target
+        kind = detect_task(frame[target]) if config.task == "auto" else config.task
+        metric = default_metric(kind) if config.metric == "auto" else config.metric
+        classes = [] if kind == "regression" else class_order(frame[target], config.positive_class)
+        if kind == "binary" and len(classes) != 2:
+            raise DataError(
+                f"task is 'binary' but '{target}' has {len(classes)} classes; "
+                "set task to 'multiclass' or 'auto'."
+            )
+        train_part, validation, test = self._split_rows(data, config, kind)
+        rows = {"train": len(train_part), "validation": len(validation), "test": len(test)}
+        context.report(
+            f"{kind} task, metric {metric}; rows: train {rows['train']}, "
+            f"validation {rows['validation']}, test {rows['test']}"
+        )
+        context.report("checking for target leakage")
+        assert data.contract is not None  # set by the contract step
+        data_report = data.payload["data_report"]
+        leakage_findings(train_part, test, data.contract, config, kind, data_report)
+        for finding in data_report.leakage:
+            context.report(f"leakage {finding.level}: {finding.message}")
+        return SplitData(
+            data, train_part, validation, test.reset_index(drop=True), kind, metric, classes, rows
+        )
+
+    @staticmethod
+    def _split_rows(
+        data: PreparedData, config: PipelineConfig, kind: str
+    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        from shipyard.data.split import split_frame
+
+        separate_test = data.test is not None
+        share = config.split.validation_size / (1.0 - config.split.test_size)
+        train_part, validation, held_out = split_frame(
+            data.frame,
+            config.data.target,
+            classification=kind != "regression",
+            seed=config.seed,
+            test_size=None if separate_test else config.split.test_size,
+            validation_size=share if separate_test else config.split.validation_size,
+            stratify=config.split.stratify,
+            group_column=config.split.group_column,
+            time_column=config.split.time_column,
+        )
+        test = data.test if separate_test else held_out
+        assert test is not None  # split_frame holds rows out when test_size is given
+        return train_part, validation, test
+
+    def fit(self, data: SplitData, config: PipelineConfig, context: RunContext) -> FittedModel:
+        """Search the families on shared folds; export the winner with its threshold."""
+        if config.engine.distributed_training:
+            from shipyard.tasks.tabular_distributed import fit_on_cluster
+
+            return fit_on_cluster(data, config, context)
+        from shipyard.tasks.export import frame_to_records
+        from shipyard.tasks.tabular import feature_set
+        from shipyard.training.trainer import train_candidates
+
+        contract = data.prepared.contract
+        assert contract is not None  # set by the contract step
+        columns, target = contract.feature_names, config.data.target
+        backend, n_jobs = context.engine.fan_out(config.training.backend, config.training.n_jobs)
+        if context.engine.name != "local":
+            context.report(f"cross-validation folds run on {context.engine.describe()}")
+
+        def build_predictor(exported: ExportedModel) -> Predictor:
+            return self._predictor(data, exported)
+
+        search, selection = _search_settings(config, backend, n_jobs, context.optuna_storage)
+        result = train_candidates(
+            data.train[columns],
+            encode_target(data.train[target], data.kind, data.classes),
+            data.validation[columns],
+            encode_target(data.validation[target], data.kind, data.classes),
+            features=feature_set(contract),
+            task=data.kind,
+            metric=data.metric,
+            models=config.training.models,
+            cv_folds=config.training.cv_folds,
+            time_budget=config.training.time_budget,
+            seed=config.seed,
+            report=context.report,
+            search=search,
+            selection=selection,
+            build_predictor=build_predictor,
+            cost_records=frame_to_records(data.validation[columns].head(COST_ROWS)),
+        )
+        context.report(f"exporting {result.best} and checking parity with the trained model")
+        exported = result.pipeline.export()
+        predictor = self._predictor(data, exported)
+        predictor.threshold = result.threshold["value"] if result.threshold else None
+        winner = next(row for row in result.leaderboard if row.name == result.best)
+        return FittedModel(
+            predictor,
+            result.best,
+            result.leaderboard,
+            {"family": result.best, **winner.params},
+            verdict=result.verdict,
+            calibration=result.calibration,
+            threshold=result.threshold,
+            payload={"pipeline": result.pipeline, "exported": exported},
+        )
+
+    @staticmethod
+    def _predictor(data: SplitData, exported: ExportedModel) -> Predictor:
+        from shipyard.runtime.clean import Cleaner
+        from shipyard.runtime.predictor import Predictor
+        from shipyard.runtime.preprocess import CompiledPreprocessor
+
+        spec = data.prepared.payload["data_report"].cleaning_spec
+        assert data.prepared.contract is not None  # set by the contract step
+        return Predictor(
+            data.prepared.contract,
+            CompiledPreprocessor(exported.preprocessing),
+            exported.scorer(data.kind),
+            data.kind,
+            data.classes,
+            cleaner=Cleaner(spec) if spec else None,
+        )
+
+    def check_parity(self, fitted: FittedModel, data: SplitData) -> dict[str, float]:
+        """Compare the exported predictor with the fitted pipeline, single and batched."""
+        if "parity" in fitted.payload:  # measured by the cluster fit, where the model lives
+            parity: dict[str, float] = fitted.payload["parity"]
+            return parity
+        from shipyard.tasks.export import check_parity
+
+        rows = _concat([data.validation, data.test]).head(PARITY_ROWS)
+        return check_parity(fitted.payload["pipeline"], fitted.predictor, rows, data.kind)
+
+    def evaluate(
+        self, fitted: FittedModel, data: SplitData, config: PipelineConfig, context: RunContext
+    ) -> EvaluatedModel:
+        """Test metrics with bootstrap intervals, the drift reference and the suite."""
+        if config.engine.distributed_training:
+            from shipyard.tasks.tabular_distributed import evaluate_on_cluster
+
+            return evaluate_on_cluster(fitted, data, config, context)
+        from shipyard.evaluation.metrics import DEFAULT_METRICS, bootstrap_metrics
+
+        predictor, target = fitted.predictor, config.data.target
+        columns = predictor.contract.feature_names
+        context.report(
+            f"evaluating on {len(data.test)} test rows with bootstrap confidence intervals"
+        )
+        outputs = predictor.score_frame(data.test[columns])
+        test_metrics = bootstrap_metrics(
+            encode_target(data.test[target], data.kind, data.classes),
+            outputs,
+            DEFAULT_METRICS[data.kind],
+            n_samples=config.evaluation.bootstrap_samples,
+            confidence=config.evaluation.confidence,
+            seed=config.seed,
+            threshold=predictor.threshold,
+        )
+        manifest, files = self._bundle(fitted, data, config)
+        evaluated = EvaluatedModel(test_metrics, manifest, files, outputs)
+        if config.evaluation.report:
+            context.report(
+                "evaluation suite: slices, fairness, explanations, robustness, plots, card"
+            )
+            self._suite(evaluated, fitted, data, config)
+        return evaluated
+
+    def _bundle(
+        self, fitted: FittedModel, data: SplitData, config: PipelineConfig
+    ) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """Return the manifest entries and files: model, preprocessing, cleaning, reference."""
+        from shipyard.monitoring.reference import build_reference, reference_to_json
+
+        exported: ExportedModel = fitted.payload["exported"]
+        data_report = data.prepared.payload["data_report"]
+        contract = fitted.predictor.contract
+        columns = contract.feature_names
+        manifest: dict[str, Any] = {
+            "task": data.kind,
+            "target": config.data.target,
+            "classes": data.classes,
+            "metric": data.metric,
+            "model": {
+                "format": exported.model_format,
+                "path": exported.model_filename,
+                "family": fitted.best,
+            },
+            "contract": "contract.yaml",
+            "preprocessing": "preprocessing.json",
+            "calibration": fitted.calibration,
+            "decision_threshold": fitted.threshold,
+            "sensitive": list(config.sensitive),
+            "data": data_report.as_dict(),
+            "drift_reference": "drift_reference.json",
+        }
+        # Drift reference: the training part's distributions, sketched once, read by monitoring.
+        reference = build_reference(
+            data.train[columns],
+            contract,
+            fitted.predictor.score_frame(data.train[columns]),
+            data.kind,
+        )
+        files = {
+            "contract.yaml": contract.to_yaml().encode(),
+            "preprocessing.json": json.dumps(
+                exported.preprocessing, indent=1, allow_nan=False
+            ).encode(),
+            **exported.files(),
+            "drift_reference.json": json.dumps(
+                reference_to_json(reference), allow_nan=False
+            ).encode(),
+        }
+        if data_report.cleaning_spec is not None:
+            manifest["cleaning"] = "cleaning.json"
+            files["cleaning.json"] = json.dumps(
+                data_report.cleaning_spec, indent=1, allow_nan=False
+            ).encode()
+        return manifest, files
+
+    def _suite(
+        self,
+        evaluated: EvaluatedModel,
+        fitted: FittedModel,
+        data: SplitData,
+        config: PipelineConfig,
+    ) -> None:
+        """Run the evaluation suite into the manifest and plots.
+
+        Without the ``report`` extra the suite is skipped with a note, unless fairness
+        thresholds are configured: a gate that cannot be evaluated must not pass silently.
+        """
+        target = config.data.target
+        try:
+            from shipyard.evaluation.suite import run_suite
+
+            suite = run_suite(
+                config,
+                fitted.predictor,
+                test=data.test,
+                y_test=encode_target(data.test[target], data.kind, data.classes),
+                outputs=evaluated.test_outputs,
+                validation=data.validation.reset_index(drop=True),
+                y_validation=encode_target(data.validation[target], data.kind, data.classes),
+                metric=data.metric,
+            )
+        except MissingDependencyError as error:
+            if config.fairness.thresholds:
+                raise
+            data.prepared.notes.append(f"evaluation report skipped: {error}")
+            return
+        evaluated.manifest["evaluation"] = suite.evaluation
+        evaluated.manifest["fairness"] = suite.fairness_section()
+        evaluated.plots = suite.plots
+
+    # Serving and monitoring ------------------------------------------------------------------
+
+    def load(self, directory: Path, manifest: Mapping[str, Any], unknown_fields: str) -> Any:
+        """Build a :class:`~shipyard.runtime.Predictor` from the bundle's files."""
+        from shipyard.data.contract import Contract
+        from shipyard.runtime.models import load_scorer
+        from shipyard.runtime.predictor import Predictor
+        from shipyard.runtime.preprocess import CompiledPreprocessor
+
+        contract = Contract.from_yaml(
+            (directory / manifest["contract"]).read_text(encoding="utf-8"),
+            source=str(directory / manifest["contract"]),
+        )
+        spec = json.loads((directory / manifest["preprocessing"]).read_bytes())
+        scorer = load_scorer(dict(manifest["model"]), directory, manifest["task"])
+        cleaner = None
+        if manifest.get("cleaning"):
+            from shipyard.runtime.clean import Cleaner
+
+            cleaner = Cleaner(json.loads((directory / manifest["cleaning"]).read_bytes()))
+        return Predictor(
+            contract,
+            CompiledPreprocessor(spec),
+            scorer,
+            manifest["task"],
+            manifest.get("classes", []),
+            unknown_fields,
+            cleaner=cleaner,
+            threshold=(manifest.get("decision_threshold") or {}).get("value"),
+        )
+
+    def monitoring(
+        self, directory: Path, manifest: Mapping[str, Any], reference: str
+    ) -> TaskMonitoring:
+        """Sketch the logged records after the model's own cleaning, column by column."""
+        from shipyard.monitoring.adapters import TaskMonitoring, read_reference
+        from shipyard.monitoring.reference import reference_from_json
+
+        sketches = reference_from_json(read_reference(directory, manifest, reference))
+        prepare, clean_column = None, None
+        if manifest.get("cleaning"):
+            from shipyard.monitoring.columns import column_cleaner
+            from shipyard.runtime.clean import Cleaner
+
+            cleaner = Cleaner(json.loads((directory / manifest["cleaning"]).read_bytes()))
+            prepare = cleaner.clean_records
+            clean_column = column_cleaner(cleaner, sketches)
+        return TaskMonitoring(
+            sketches,
+            str(manifest["task"]),
+            list(manifest.get("classes", [])),
+            prepare=prepare,
+            clean_column=clean_column,
+        )
+
+    def retrain_steps(self) -> RetrainSteps:
+        """Labelled requests join the table as rows; the gate compares the model's metric."""
+        from shipyard.tasks.labelled_rows import RECORD_STEPS
+
+        return RECORD_STEPS
+
+    def label_kind(self, manifest: Mapping[str, Any]) -> str | None:
+        """``binary``, ``multiclass`` or ``regression``: the manifest's task."""
+        return str(manifest["task"])
+
+    def encode_labels(self, labels: Sequence[Any], manifest: Mapping[str, Any]) -> Any:
+        """Class indices, or float values for regression."""
+        return encode_target(labels, str(manifest["task"]), list(manifest.get("classes", [])))
+
+
+def _search_settings(
+    config: PipelineConfig, backend: str, n_jobs: int, optuna_storage: str | None
+) -> tuple[Any, Any]:
+    """Return the search and selection settings of a config's ``training`` section."""
+    from shipyard.training.search import SearchSettings
+    from shipyard.training.trainer import SelectionSettings
+
+    training = config.training
+    search = SearchSettings(
+        models=training.models,
+        time_budget=training.time_budget,
+        search_share=training.search_share,
+        n_trials=training.n_trials,
+        cv_folds=training.cv_folds,
+        cv_repeats=training.cv_repeats,
+        seed=config.seed,
+        model_threads=training.model_threads,
+        backend=backend,
+        n_jobs=n_jobs,
+        class_weight=None if training.class_weight == "none" else training.class_weight,
+        optuna_storage=optuna_storage,
+        study_prefix=f"shipyard-{config.name}",
+    )
+    selection = SelectionSettings(
+        ensemble=training.ensemble,
+        prefer_simpler=training.prefer_simpler,
+        final_fit=training.final_fit,
+        alpha=training.alpha,
+        max_latency_ms=training.max_latency_ms,
+        calibration=training.calibration,
+        threshold_metric=training.threshold_metric,
+        confidence=config.evaluation.confidence,
+    )
+    return search, selection
