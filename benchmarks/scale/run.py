@@ -293,7 +293,7 @@ def small_jobs(arguments: Any, workdir: Path, adult: Any, results: dict[str, Any
 
     from shipyard.config import EngineConfig
     from shipyard.engines import LocalEngine, open_engine
-    from shipyard.engines.scoring import score_directory
+    from shipyard.pipeline.partition_scoring import score_directory
     from shipyard.pipeline import train
     from shipyard.registry.store import Registry
 

@@ -26,8 +26,8 @@ from shipyard.config import EngineConfig, PipelineConfig, apply_overrides, load_
 from shipyard.data.contract import infer_contract
 from shipyard.engines import LocalEngine, open_engine
 from shipyard.engines.directory import SUCCESS_FILE, list_partitions, transform_directory
-from shipyard.engines.scoring import ScorePartition, score_directory
 from shipyard.errors import DataError, EngineError, PartitionError
+from shipyard.pipeline.partition_scoring import ScorePartition, score_directory
 from shipyard.pipeline.scoring import score_file
 from shipyard.registry.store import Registry
 from shipyard.tasks.tabular import feature_set

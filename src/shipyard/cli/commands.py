@@ -593,7 +593,7 @@ def _predict_directory(
 
     from shipyard.engines import open_engine
     from shipyard.engines.directory import count_partition_rows, list_partitions
-    from shipyard.engines.scoring import score_directory
+    from shipyard.pipeline.partition_scoring import score_directory
 
     version = _open_registry(config, home, registry).resolve(reference)
     total = count_partition_rows(list_partitions(data))
@@ -705,3 +705,7 @@ _monitor_commands.register(app)
 from shipyard.cli import watch as _watch_commands  # noqa: E402
 
 _watch_commands.register(app)
+
+from shipyard.cli import tasks as _task_commands  # noqa: E402
+
+_task_commands.register(app)

@@ -31,7 +31,7 @@ from shipyard.runtime.clean import (
     FALSE_WORDS,
     INDICATOR_SUFFIX,
     TRUE_WORDS,
-    Cleaner,
+    clean_frame,
 )
 
 if TYPE_CHECKING:
@@ -249,21 +249,6 @@ def _category_rule(
     else:
         rare = []
     return {"kind": "category", "canonical": canonical, "rare": rare, "other": RARE_LABEL}
-
-
-def clean_frame(frame: pd.DataFrame, spec: dict[str, Any]) -> pd.DataFrame:
-    """Apply a cleaning spec to a frame through the runtime's batch path."""
-    import pandas as pd
-
-    cleaner = Cleaner(spec)
-    columns = {
-        str(name): frame[name].to_numpy(dtype=object, na_value=None)
-        if not pd.api.types.is_numeric_dtype(frame[name])
-        else frame[name].to_numpy()
-        for name in frame.columns
-    }
-    cleaned = cleaner.clean_columns(columns)
-    return pd.DataFrame(cleaned, index=frame.index)
 
 
 def clean_training_frame(

@@ -40,7 +40,7 @@ import numpy as np
 
 from shipyard.errors import DataError
 
-__all__ = ["CLEANING_VERSION", "INDICATOR_SUFFIX", "Cleaner"]
+__all__ = ["CLEANING_VERSION", "INDICATOR_SUFFIX", "Cleaner", "clean_frame"]
 
 CLEANING_VERSION = 1
 INDICATOR_SUFFIX = "__missing"
@@ -245,3 +245,18 @@ class Cleaner:
                 flags = np.array([is_missing(value) for value in array.tolist()], dtype=bool)
             cleaned[name + INDICATOR_SUFFIX] = flags.astype(np.int64)
         return cleaned
+
+
+def clean_frame(frame: Any, spec: dict[str, Any]) -> Any:
+    """Apply a cleaning spec to a pandas frame through the batch path; return a new frame."""
+    import pandas as pd
+
+    cleaner = Cleaner(spec)
+    columns = {
+        str(name): frame[name].to_numpy(dtype=object, na_value=None)
+        if not pd.api.types.is_numeric_dtype(frame[name])
+        else frame[name].to_numpy()
+        for name in frame.columns
+    }
+    cleaned = cleaner.clean_columns(columns)
+    return pd.DataFrame(cleaned, index=frame.index)

@@ -107,7 +107,7 @@ class Predictor:
         """Return the frame cleaned as the model's training data was (unchanged without one)."""
         if self.cleaner is None:
             return frame
-        from shipyard.data.clean import clean_frame
+        from shipyard.runtime.clean import clean_frame
 
         return clean_frame(frame, self.cleaner.spec)
 

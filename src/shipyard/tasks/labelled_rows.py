@@ -13,14 +13,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.errors import DataError
 from shipyard.tasks.base import RetrainSteps
+from shipyard.tasks.labels import encode_feedback
 
 if TYPE_CHECKING:
     from shipyard.config import PipelineConfig
     from shipyard.monitoring.gate import GateResult
 
-__all__ = ["RECORD_STEPS", "encode_feedback", "extend_table", "gate_records"]
+__all__ = ["RECORD_STEPS", "extend_table", "gate_records"]
 
 
 def extend_table(
@@ -36,25 +36,6 @@ def extend_table(
     combined = pd.concat([read_table(config.data.source), new_rows], ignore_index=True)
     combined.to_parquet(path, index=False)
     return len(combined), len(new_rows)
-
-
-def encode_feedback(rows: list[dict[str, Any]], kind: str, classes: list[Any]) -> Any:
-    """Encode feedback labels as the metrics expect: class indices, or float values.
-
-    Raises
-    ------
-    DataError
-        When a label is not a class of the model.
-    """
-    import numpy as np
-
-    if kind == "regression":
-        return np.array([float(row["label"]) for row in rows])
-    index = {str(label): position for position, label in enumerate(classes)}
-    unknown = sorted({str(row["label"]) for row in rows} - set(index))
-    if unknown:
-        raise DataError(f"Feedback labels {unknown[:5]} are not classes of the model ({classes}).")
-    return np.array([index[str(row["label"])] for row in rows], dtype=np.int64)
 
 
 def gate_records(

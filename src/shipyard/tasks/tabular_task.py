@@ -27,6 +27,7 @@ from shipyard.tasks.base import (
     SplitData,
     Task,
 )
+from shipyard.tasks.labels import encode_target
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,34 +37,10 @@ if TYPE_CHECKING:
     from shipyard.runtime.predictor import Predictor
     from shipyard.tasks.export import ExportedModel
 
-__all__ = ["TabularTask", "encode_target"]
+__all__ = ["TabularTask"]
 
 PARITY_ROWS = 2000
 COST_ROWS = 200
-
-
-def encode_target(series: Any, kind: str, classes: Sequence[Any]) -> Any:
-    """Encode labels as the metrics expect: class indices, or float values for regression.
-
-    Raises
-    ------
-    DataError
-        When a label is not one of ``classes``.
-    """
-    import numpy as np
-
-    if kind == "regression":
-        return np.asarray(series, dtype=np.float64)
-    index = {str(label): position for position, label in enumerate(classes)}
-    labels = [str(value) for value in series]
-    unknown = sorted({label for label in labels if label not in index})
-    if unknown:
-        name = getattr(series, "name", None) or "the labels"
-        raise DataError(
-            f"Target '{name}' holds labels the training data did not have: "
-            f"{unknown[:5]}; the model can only predict {list(classes)}."
-        )
-    return np.array([index[label] for label in labels], dtype=np.int64)
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

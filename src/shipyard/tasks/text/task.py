@@ -144,7 +144,7 @@ class TextClassificationTask(Task):
         """Search the text families; export the winner to JSON."""
         from shipyard.config import TextConfig
         from shipyard.runtime.text import TextPredictor
-        from shipyard.tasks.tabular_task import encode_target
+        from shipyard.tasks.labels import encode_target
         from shipyard.tasks.text.candidates import EMBEDDING_CANDIDATE
         from shipyard.tasks.text.export import export_embedding_classifier, export_text_pipeline
         from shipyard.tasks.text.search import (
@@ -212,7 +212,7 @@ class TextClassificationTask(Task):
         """Test metrics, top tokens and confusion, and the text drift references."""
         from shipyard.config import TextConfig
         from shipyard.evaluation.metrics import DEFAULT_METRICS, bootstrap_metrics
-        from shipyard.tasks.tabular_task import encode_target
+        from shipyard.tasks.labels import encode_target
         from shipyard.tasks.text.evaluation import text_evaluation
 
         settings = config.text or TextConfig()
@@ -332,7 +332,7 @@ class TextClassificationTask(Task):
 
     def encode_labels(self, labels: Sequence[Any], manifest: Mapping[str, Any]) -> Any:
         """Class indices."""
-        from shipyard.tasks.tabular_task import encode_target
+        from shipyard.tasks.labels import encode_target
 
         return encode_target(labels, self.label_kind(manifest) or "", manifest["classes"])
 
