@@ -306,6 +306,15 @@ class Task(ABC):
 
     # Configuration ---------------------------------------------------------------------------
 
+    @abstractmethod
+    def small_config(self, folder: Path) -> dict[str, Any]:
+        """Write a small sample of real data under ``folder``; return a fast config for it.
+
+        The common checks (``tests/tasks/test_common.py``) train every registered task from
+        this config, as scikit-learn's estimator checks build each estimator from its test
+        parameters. The registry is set by the caller.
+        """
+
     def check_config(self, config: PipelineConfig) -> None:
         """Refuse a config that sets a key this task does not honour.
 

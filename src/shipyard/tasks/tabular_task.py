@@ -61,6 +61,24 @@ class TabularTask(Task):
         explanations=True,
     )
 
+    def small_config(self, folder: Path) -> dict[str, Any]:
+        """Use 800 rows of UCI Adult, with a missing-value indicator for the cleaning to fit."""
+        import numpy as np
+
+        from shipyard import datasets
+
+        sample = datasets.load("adult").train.sample(n=800, random_state=0)
+        gaps = np.random.default_rng(0).random(len(sample)) < 0.05
+        sample["hours-per-week"] = sample["hours-per-week"].astype("float64").mask(gaps)
+        sample.to_csv(folder / "adult.csv", index=False)
+        return {
+            "name": "adult",
+            "sensitive": ["sex"],
+            "data": {"source": str(folder / "adult.csv"), "target": "income", "drop": ["fnlwgt"]},
+            "training": {"cv_folds": 2, "models": ["linear", "lightgbm"], "n_trials": 1},
+            "evaluation": {"bootstrap_samples": 100, "report": False},
+        }
+
     # Training -------------------------------------------------------------------------------
 
     def read(self, config: PipelineConfig, context: RunContext) -> PreparedData:

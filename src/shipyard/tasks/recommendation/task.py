@@ -67,6 +67,32 @@ class RecommendationTask(Task):
         protocols=("recommend",),
     )
 
+    def small_config(self, folder: Path) -> dict[str, Any]:
+        """Use the X-Wines ratings of the 60 most active users, and ALS with 8 factors."""
+        from shipyard import datasets
+
+        ratings = datasets.load("xwines").train
+        active = ratings["UserID"].value_counts().index[:60]
+        ratings[ratings["UserID"].isin(active)].reset_index(drop=True).to_parquet(
+            folder / "ratings.parquet"
+        )
+        return {
+            "name": "wines",
+            "task": "recommendation",
+            "data": {"source": str(folder / "ratings.parquet"), "target": "Rating"},
+            "recommendation": {
+                "user": "UserID",
+                "item": "WineID",
+                "rating": "Rating",
+                "time": "Date",
+                "feedback": "explicit",
+                "models": ["als"],
+                "factors": 8,
+                "iterations": 5,
+            },
+            "evaluation": {"bootstrap_samples": 100, "report": False},
+        }
+
     def check_config(self, config: PipelineConfig) -> None:
         """Refuse unsupported keys, and a config without its ``recommendation`` section."""
         super().check_config(config)

@@ -54,6 +54,23 @@ class TextClassificationTask(Task):
         ),
     )
 
+    def small_config(self, folder: Path) -> dict[str, Any]:
+        """Use 600 messages of the SMS Spam Collection and the word TF-IDF family."""
+        from shipyard import datasets
+
+        sample = datasets.load("sms_spam").train.sample(600, random_state=0)
+        sample.to_parquet(folder / "sms.parquet")
+        return {
+            "name": "spam",
+            "task": "text_classification",
+            "metric": "f1",
+            "positive_class": "spam",
+            "data": {"source": str(folder / "sms.parquet"), "target": "label"},
+            "training": {"cv_folds": 2, "cv_repeats": 1, "n_trials": 1},
+            "text": {"candidates": ["tfidf_word"], "regularization": [10.0]},
+            "evaluation": {"bootstrap_samples": 100, "report": False},
+        }
+
     def read(self, config: PipelineConfig, context: RunContext) -> PreparedData:
         """Read the source; drop rows whose label is missing."""
         from shipyard.data.sources import fingerprint, read_table
