@@ -238,8 +238,7 @@ def _verdict(
         limit = f"{-metric_tolerance:+.4f}" if metric_tolerance else "zero"
         reasons.append(
             f"{new.metric} is confidently worse: the {confidence:.0%} interval of the "
-            f"difference ends at "
-            f"{high:+.4f}, below {limit}"
+            f"difference ends at {high:+.4f}, below {limit}"
         )
     return increase, error_rate_worse, metric_worse, reasons
 
