@@ -141,3 +141,51 @@ def test_live_numbers_read_one_version_over_a_period(tmp_path):
     assert early.numbers.answered == sum(1 for i in range(0, 400, 4) if i % 60 < 30)
     assert early.numbers.failed == 3
     store.close()
+
+
+def test_live_numbers_interval_honours_the_confidence_asked(tmp_path):
+    store = MonitoringStore(f"sqlite:///{tmp_path / 'log.db'}")
+    start = datetime.now(UTC) - timedelta(hours=1)
+    store.add_predictions(
+        [
+            PredictionRecord(
+                f"r{index}",
+                "bikes",
+                1,
+                {"hour": index % 24},
+                {"prediction": float(index)},
+                1.0,
+                at=start + timedelta(seconds=index),
+            )
+            for index in range(200)
+        ]
+    )
+    # Errors from 0 to 6, so the realised RMSE has a real interval.
+    store.add_feedback("bikes", [(f"r{index}", index + index % 7.0) for index in range(200)])
+    widths = {}
+    for confidence in (0.8, 0.99):
+        live = live_numbers(
+            store, "bikes", 1, "regression", [], "rmse", start, confidence=confidence
+        )
+        widths[confidence] = live.numbers.high - live.numbers.low
+        assert live.numbers.low < live.numbers.value < live.numbers.high
+    store.close()
+    # Normal quantiles: the 99% interval is about twice as wide as the 80% one (it was the
+    # same 95% interval whatever was asked).
+    assert widths[0.99] > 1.6 * widths[0.8]
+
+
+def test_comparison_reason_names_the_confidence_used():
+    rng = np.random.default_rng(2)
+    y = rng.normal(100, 20, 300)
+    close, far = y + rng.normal(0, 5, 300), y + rng.normal(0, 25, 300)
+    worse = compare_unpaired(
+        sample(2, y, far),
+        sample(1, y, close),
+        min_labels=30,
+        error_rate_tolerance=0.01,
+        metric_tolerance=0.0,
+        confidence=0.9,
+    )
+    assert worse.metric_worse
+    assert "the 90% interval of the difference" in worse.reasons[0]

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from shipyard import stats
 from shipyard.errors import DataError, require
 
 if TYPE_CHECKING:
@@ -287,19 +288,21 @@ def _assess_grouping(
     codes, y_kept, decision_kept = codes_all[mask], y[mask], decision[mask]
     selection, tpr, fpr = _rates(codes, len(kept), y_kept, decision_kept)
     point = _disparities(selection, tpr, fpr)
-    samples: dict[str, list[float]] = {metric: [] for metric in point}
-    for _ in range(n_samples):
-        rows = rng.integers(0, len(codes), len(codes))
+
+    def resampled(rows: npt.NDArray[np.int64]) -> dict[str, float]:
         rates = _rates(codes[rows], len(kept), y_kept[rows], decision_kept[rows])
-        if np.isnan(rates[0]).any():
-            continue  # a group vanished from this resample
-        for metric, value in _disparities(*rates).items():
-            samples[metric].append(value)
-    tail = (1.0 - confidence) / 2.0 * 100.0
+        if np.isnan(rates[0]).any():  # a group vanished from this resample: it does not count
+            return dict.fromkeys(point, float("nan"))
+        return _disparities(*rates)
+
+    estimates = stats.bootstrap_statistics(
+        resampled, len(codes), n_samples=n_samples, confidence=confidence, seed=rng
+    )
     disparities = {}
     for metric, value in point.items():
-        drawn = samples[metric] or [value]
-        low, high = np.percentile(drawn, [tail, 100.0 - tail])
+        low, high = estimates[metric].low, estimates[metric].high
+        if not np.isfinite(low):  # every resample lost a group: the interval is the point
+            low = high = value
         extremes: npt.NDArray[np.float64] = selection
         rate_name = "selection rate"
         if metric == "equalized_odds_difference":

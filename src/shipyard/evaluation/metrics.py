@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from shipyard import stats
+
 __all__ = [
     "DEFAULT_METRICS",
     "GREATER_IS_BETTER",
@@ -194,25 +196,21 @@ def bootstrap_metrics(
 ) -> dict[str, MetricValue]:
     """Point estimates with percentile-bootstrap confidence intervals.
 
-    All metrics share the same resamples, so their intervals are comparable. ``threshold``
+    All metrics share the same resamples (:func:`shipyard.stats.bootstrap_statistics`), so
+    their intervals are comparable; a resample where a metric is undefined (ROC AUC of one
+    class) is left out of that metric's interval. ``threshold``
     (a binary classifier's tuned decision threshold) applies to the label metrics.
     """
     y, outputs = np.asarray(y), np.asarray(outputs)
-    rng = np.random.default_rng(seed)
-    samples = {metric: np.empty(n_samples) for metric in metrics}
     functions = {metric: _metric(metric, threshold) for metric in metrics}
-    for b in range(n_samples):
-        rows = rng.integers(0, len(y), len(y))
-        for metric in metrics:
-            samples[metric][b] = functions[metric](y[rows], outputs[rows])
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    results = {}
-    for metric in metrics:
-        low, high = np.nanpercentile(samples[metric], [tail, 100.0 - tail])
-        results[metric] = MetricValue(
-            value=score(metric, y, outputs, threshold),
-            low=float(low),
-            high=float(high),
-            confidence=confidence,
-        )
-    return results
+
+    def resampled(rows: stats.Indices) -> dict[str, float]:
+        return {metric: functions[metric](y[rows], outputs[rows]) for metric in metrics}
+
+    estimates = stats.bootstrap_statistics(
+        resampled, len(y), n_samples=n_samples, confidence=confidence, seed=seed
+    )
+    return {
+        metric: MetricValue(estimate.value, estimate.low, estimate.high, confidence)
+        for metric, estimate in estimates.items()
+    }

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from shipyard import stats
 from shipyard.evaluation.metrics import GREATER_IS_BETTER, MetricValue, score
 
 if TYPE_CHECKING:
@@ -86,11 +87,11 @@ def resampled_metrics(
 
     Each resample is a row of multinomial draw counts, so every metric is a weighted sum over
     the slice (and AUC sorts the scores once, not once per resample). Same percentile method
-    as :func:`shipyard.evaluation.metrics.bootstrap_metrics`, much less Python per resample.
+    (:func:`shipyard.stats.percentile_interval`) as
+    :func:`shipyard.evaluation.metrics.bootstrap_metrics`, much less Python per resample.
     """
     n = len(y)
-    rng = np.random.default_rng(seed)
-    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_samples).astype(np.float64)
+    counts = stats.resample_counts(n, n_samples, seed)
     y = np.asarray(y)
     samples: dict[str, npt.NDArray[np.float64]] = {}
     for metric in metrics:
@@ -105,13 +106,13 @@ def resampled_metrics(
             samples[metric] = np.sqrt(counts @ (y - outputs) ** 2 / n)
         else:  # mae
             samples[metric] = counts @ np.abs(y - outputs) / n
-    tail = (1.0 - confidence) / 2.0 * 100.0
     results = {}
     for metric, drawn in samples.items():
-        finite = drawn[np.isfinite(drawn)]
         value = score(metric, y, outputs)
-        low, high = np.percentile(finite, [tail, 100.0 - tail]) if len(finite) else (value, value)
-        results[metric] = MetricValue(value, float(low), float(high), confidence)
+        low, high = stats.percentile_interval(drawn, confidence)
+        if not np.isfinite(low):  # no resample gave a number: the interval is the point
+            low = high = value
+        results[metric] = MetricValue(value, low, high, confidence)
     return results
 
 

@@ -1,8 +1,9 @@
 """The promotion gate: does a challenger beat the champion with statistical confidence.
 
 Both models are scored on the same recent labelled window. The gate resamples the window's rows
-(a paired bootstrap: each resample scores both models on the same rows) and builds a confidence
-interval for ``challenger metric - champion metric``, oriented so that positive means better.
+(a paired bootstrap: each resample scores both models on the same rows) and builds a BCa
+confidence interval for ``challenger metric - champion metric`` (see
+:func:`shipyard.stats.paired_difference`), oriented so that positive means better.
 The challenger passes only when the window has at least ``min_samples`` rows and the whole
 interval lies above ``min_improvement``.
 
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from shipyard import stats
 from shipyard.evaluation.metrics import GREATER_IS_BETTER, score
 
 __all__ = ["GateResult", "compare_models", "compare_paired_values"]
@@ -102,16 +104,15 @@ def compare_models(
             False,
             f"only {len(y)} labelled rows; the gate needs at least {min_samples}",
         )
-    rng = np.random.default_rng(seed)
-    differences = np.empty(n_samples)
-    for b in range(n_samples):
-        rows = rng.integers(0, len(y), len(y))
-        differences[b] = sign * (
-            score(metric, y[rows], challenger_outputs[rows])
-            - score(metric, y[rows], champion_outputs[rows])
-        )
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    low, high = (float(value) for value in np.nanpercentile(differences, [tail, 100.0 - tail]))
+    interval = stats.paired_difference(
+        lambda rows: sign * score(metric, y[rows], challenger_outputs[rows]),
+        lambda rows: sign * score(metric, y[rows], champion_outputs[rows]),
+        len(y),
+        n_samples=n_samples,
+        confidence=confidence,
+        seed=seed,
+    )
+    low, high = interval.low, interval.high
     passed = low > min_improvement
     level = f"{confidence:.0%}"
     if passed:
@@ -125,7 +126,16 @@ def compare_models(
             f"is not confidently above {min_improvement:+.4f}"
         )
     return GateResult(
-        metric, len(y), challenger, champion, improvement, low, high, confidence, passed, reason
+        metric,
+        len(y),
+        challenger,
+        champion,
+        improvement,
+        low,
+        high,
+        confidence,
+        passed,
+        _with_note(reason, interval),
     )
 
 
@@ -157,8 +167,7 @@ def compare_paired_values(
     """
     challenger_values = np.asarray(challenger_values, dtype=np.float64)
     champion_values = np.asarray(champion_values, dtype=np.float64)
-    difference = challenger_values - champion_values
-    count = len(difference)
+    count = len(challenger_values)
     challenger = float(challenger_values.mean()) if count else float("nan")
     champion = float(champion_values.mean()) if count else float("nan")
     improvement = challenger - champion
@@ -175,10 +184,15 @@ def compare_paired_values(
             False,
             f"only {count} paired units; the gate needs at least {min_samples}",
         )
-    rng = np.random.default_rng(seed)
-    means = np.array([difference[rng.integers(0, count, count)].mean() for _ in range(n_samples)])
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    low, high = (float(value) for value in np.percentile(means, [tail, 100.0 - tail]))
+    interval = stats.paired_difference(
+        lambda rows: float(challenger_values[rows].mean()),
+        lambda rows: float(champion_values[rows].mean()),
+        count,
+        n_samples=n_samples,
+        confidence=confidence,
+        seed=seed,
+    )
+    low, high = interval.low, interval.high
     passed = low > min_improvement
     level = f"{confidence:.0%}"
     verdict = (
@@ -191,5 +205,19 @@ def compare_paired_values(
         f"paired units ({level} CI [{low:+.4f}, {high:+.4f}]), {verdict}"
     )
     return GateResult(
-        metric, count, challenger, champion, improvement, low, high, confidence, passed, reason
+        metric,
+        count,
+        challenger,
+        champion,
+        improvement,
+        low,
+        high,
+        confidence,
+        passed,
+        _with_note(reason, interval),
     )
+
+
+def _with_note(reason: str, interval: stats.Estimate) -> str:
+    # A fallback from BCa to the percentile interval belongs in the audit trail.
+    return f"{reason} ({interval.note})" if interval.note else reason

@@ -10,6 +10,9 @@ versions are compared two ways:
 - :func:`compare_paired`: a freshly promoted champion against the one it replaced, both scored
   on the rows the new one answered: a paired bootstrap, as the promotion gate does.
 
+Both intervals of a difference are BCa intervals (:mod:`shipyard.stats`), since a rollback
+follows from them.
+
 Either way the new version is judged worse (and rolled back) only when its error rate exceeds
 the old one's by more than a tolerance, or when the whole interval of the metric difference
 lies below minus the metric tolerance: a rollback needs evidence, not noise.
@@ -33,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from shipyard import stats
 from shipyard.evaluation.metrics import GREATER_IS_BETTER, score
 from shipyard.monitoring.gate import compare_models
 from shipyard.monitoring.log import MonitoringStore
@@ -149,12 +153,14 @@ def live_numbers(
     *,
     min_labels: int = 30,
     n_samples: int = 300,
+    confidence: float = 0.95,
     seed: int = 0,
 ) -> LiveSample:
     """Count a version's requests in ``[since, until)`` and score its labelled ones.
 
-    The realised metric gets a bootstrap interval once there are ``min_labels`` labels. For
-    tasks outside :data:`SCORED_TASKS`, or without a metric, only the requests are counted.
+    The realised metric gets a percentile-bootstrap interval at ``confidence`` once there are
+    ``min_labels`` labels. For tasks outside :data:`SCORED_TASKS`, or without a metric, only
+    the requests are counted.
     """
     activity = store.activity(name, version, since, until)
     scored = bool(metric) and task in SCORED_TASKS
@@ -162,23 +168,18 @@ def live_numbers(
     y, outputs = outputs_from_log(rows, task, classes) if rows else (np.empty(0), np.empty(0))
     value = low = high = None
     if len(rows) >= min_labels:
-        value, low, high = _interval(y, outputs, metric, n_samples, seed)
+        estimate = stats.bootstrap(
+            lambda rows: score(metric, y[rows], outputs[rows]),
+            len(y),
+            n_samples=n_samples,
+            confidence=confidence,
+            seed=seed,
+        )
+        value, low, high = estimate.value, estimate.low, estimate.high
     numbers = LiveNumbers(
         version, activity["answered"], activity["failed"], len(rows), metric, value, low, high
     )
     return LiveSample(numbers, y, outputs, [row["inputs"] for row in rows])
-
-
-def _interval(
-    y: np.ndarray, outputs: np.ndarray, metric: str, n_samples: int, seed: int
-) -> tuple[float, float, float]:
-    rng = np.random.default_rng(seed)
-    draws = [
-        score(metric, y[rows], outputs[rows])
-        for rows in (rng.integers(0, len(y), len(y)) for _ in range(n_samples))
-    ]
-    low, high = np.nanpercentile(draws, [2.5, 97.5])
-    return score(metric, y, outputs), float(low), float(high)
 
 
 def unpaired_difference(
@@ -192,25 +193,24 @@ def unpaired_difference(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> tuple[float, float, float]:
-    """Return ``new - old`` of a metric on different rows, with a bootstrap interval.
+    """Return ``new - old`` of a metric on different rows, with a BCa bootstrap interval.
 
-    Each version's rows are resampled separately. The difference is oriented so that a
-    positive value means the new version is better, whatever the metric's direction.
+    Each version's rows are resampled separately (:func:`shipyard.stats.independent_difference`).
+    The difference is oriented so that a positive value means the new version is better,
+    whatever the metric's direction.
     """
     sign = 1.0 if GREATER_IS_BETTER[metric] else -1.0
-    rng = np.random.default_rng(seed)
-    draws = np.empty(n_samples)
-    for b in range(n_samples):
-        new_rows = rng.integers(0, len(y_new), len(y_new))
-        old_rows = rng.integers(0, len(y_old), len(y_old))
-        draws[b] = sign * (
-            score(metric, y_new[new_rows], outputs_new[new_rows])
-            - score(metric, y_old[old_rows], outputs_old[old_rows])
-        )
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    low, high = np.nanpercentile(draws, [tail, 100.0 - tail])
+    estimate = stats.independent_difference(
+        lambda rows: sign * score(metric, y_new[rows], outputs_new[rows]),
+        len(y_new),
+        lambda rows: sign * score(metric, y_old[rows], outputs_old[rows]),
+        len(y_old),
+        n_samples=n_samples,
+        confidence=confidence,
+        seed=seed,
+    )
     point = sign * (score(metric, y_new, outputs_new) - score(metric, y_old, outputs_old))
-    return float(point), float(low), float(high)
+    return float(point), estimate.low, estimate.high
 
 
 def _verdict(
@@ -219,6 +219,7 @@ def _verdict(
     high: float | None,
     error_rate_tolerance: float,
     metric_tolerance: float,
+    confidence: float,
 ) -> tuple[float | None, bool, bool, list[str]]:
     reasons = []
     increase = None
@@ -236,8 +237,8 @@ def _verdict(
         metric_worse = True
         limit = f"{-metric_tolerance:+.4f}" if metric_tolerance else "zero"
         reasons.append(
-            f"{new.metric} is confidently worse: the 95% interval of the difference ends at "
-            f"{high:+.4f}, below {limit}"
+            f"{new.metric} is confidently worse: the {confidence:.0%} interval of the "
+            f"difference ends at {high:+.4f}, below {limit}"
         )
     return increase, error_rate_worse, metric_worse, reasons
 
@@ -249,6 +250,7 @@ def compare_unpaired(
     min_labels: int,
     error_rate_tolerance: float,
     metric_tolerance: float,
+    confidence: float = 0.95,
     seed: int = 0,
 ) -> LiveComparison:
     """Compare two versions that served different requests over the same period.
@@ -261,11 +263,19 @@ def compare_unpaired(
         Both versions need this many labels for a metric verdict.
     error_rate_tolerance, metric_tolerance
         How much worse the new version may be before it is judged worse.
+    confidence
+        Coverage of the interval of the metric difference.
     """
     difference = low = high = None
     if new.numbers.labels >= min_labels and old.numbers.labels >= min_labels:
         difference, low, high = unpaired_difference(
-            new.y, new.outputs, old.y, old.outputs, new.numbers.metric, seed=seed
+            new.y,
+            new.outputs,
+            old.y,
+            old.outputs,
+            new.numbers.metric,
+            confidence=confidence,
+            seed=seed,
         )
     return _comparison(
         new.numbers,
@@ -274,6 +284,7 @@ def compare_unpaired(
         (difference, low, high),
         error_rate_tolerance,
         metric_tolerance,
+        confidence,
     )
 
 
@@ -285,6 +296,7 @@ def compare_paired(
     min_labels: int,
     error_rate_tolerance: float,
     metric_tolerance: float,
+    confidence: float = 0.95,
     seed: int = 0,
 ) -> LiveComparison:
     """Compare a new version with an old one scored on the same labelled rows.
@@ -297,6 +309,8 @@ def compare_paired(
         The old version's request counts (from its own period) for the error rate.
     old_outputs
         The old version's outputs on the new version's labelled rows (None: not scored).
+    confidence
+        Coverage of the interval of the metric difference.
     """
     difference = low = high = None
     if old_outputs is not None and new.numbers.labels >= min_labels:
@@ -306,6 +320,7 @@ def compare_paired(
             old_outputs,
             new.numbers.metric,
             min_samples=min_labels,
+            confidence=confidence,
             seed=seed,
         )
         difference, low, high = gate.improvement, gate.low, gate.high
@@ -318,6 +333,7 @@ def compare_paired(
         (difference, low, high),
         error_rate_tolerance,
         metric_tolerance,
+        confidence,
     )
 
 
@@ -328,10 +344,11 @@ def _comparison(
     interval: tuple[float | None, float | None, float | None],
     error_rate_tolerance: float,
     metric_tolerance: float,
+    confidence: float,
 ) -> LiveComparison:
     difference, low, high = interval
     increase, error_rate_worse, metric_worse, reasons = _verdict(
-        new, old, high, error_rate_tolerance, metric_tolerance
+        new, old, high, error_rate_tolerance, metric_tolerance, confidence
     )
     return LiveComparison(
         new.metric,

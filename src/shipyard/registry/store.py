@@ -7,12 +7,21 @@ is written to an append-only event log. The database is any SQLAlchemy URL: SQLi
 Examples
 --------
 >>> import tempfile, pathlib
->>> home = pathlib.Path(tempfile.mkdtemp())
->>> registry = Registry("sqlite://", home / "artifacts")
+>>> home = tempfile.TemporaryDirectory()
+>>> registry = Registry("sqlite://", pathlib.Path(home.name) / "artifacts")
 >>> version = registry.register("demo", {"model.txt": b"weights"},
 ...                             {"task": "binary", "metrics": {}})
->>> version.reference, registry.resolve("demo").version
-('demo:1', 1)
+>>> version.reference
+'demo:1'
+
+A new version serves nothing until an alias points at it; ``promote`` moves ``champion``:
+
+>>> registry.promote("demo", version.version, reason="first model").reference
+'demo:1'
+>>> registry.resolve("demo").version
+1
+>>> registry.close()
+>>> home.cleanup()
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from shipyard import stats
 from shipyard.evaluation.metrics import MetricValue
 
 __all__ = [
@@ -76,20 +77,14 @@ def ranking_metrics_per_user(
 
 
 def _interval(
-    values: npt.NDArray[np.float64],
     statistic: Callable[[npt.NDArray[np.int64]], float],
+    n: int,
     n_samples: int,
     confidence: float,
     seed: int,
 ) -> MetricValue:
-    rng = np.random.default_rng(seed)
-    n = len(values)
-    samples = np.array([statistic(rng.integers(0, n, n)) for _ in range(n_samples)])
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    low, high = np.percentile(samples, [tail, 100.0 - tail])
-    return MetricValue(
-        value=statistic(np.arange(n)), low=float(low), high=float(high), confidence=confidence
-    )
+    estimate = stats.bootstrap(statistic, n, n_samples=n_samples, confidence=confidence, seed=seed)
+    return MetricValue(estimate.value, estimate.low, estimate.high, confidence)
 
 
 def bootstrap_over_users(
@@ -106,7 +101,7 @@ def bootstrap_over_users(
         def mean(rows: npt.NDArray[np.int64], values: npt.NDArray[np.float64] = values) -> float:
             return float(values[rows].mean())
 
-        results[name] = _interval(values, mean, n_samples, confidence, seed)
+        results[name] = _interval(mean, len(values), n_samples, confidence, seed)
     return results
 
 
@@ -125,7 +120,7 @@ def paired_difference(
     """
     difference = np.asarray(model, dtype=np.float64) - np.asarray(baseline, dtype=np.float64)
     return _interval(
-        difference, lambda rows: float(difference[rows].mean()), n_samples, confidence, seed
+        lambda rows: float(difference[rows].mean()), len(difference), n_samples, confidence, seed
     )
 
 
