@@ -293,8 +293,8 @@ def small_jobs(arguments: Any, workdir: Path, adult: Any, results: dict[str, Any
 
     from shipyard.config import EngineConfig
     from shipyard.engines import LocalEngine, open_engine
-    from shipyard.pipeline.partition_scoring import score_directory
     from shipyard.pipeline import train
+    from shipyard.pipeline.partition_scoring import score_directory
     from shipyard.registry.store import Registry
 
     jobs = set(arguments.jobs.split(","))

@@ -1,7 +1,7 @@
 """The pipeline driver and the lifecycle around it, the same for every task.
 
-- :mod:`~shipyard.pipeline.train`: read, contract, split, fit, parity, evaluate, register, gate;
-- :mod:`~shipyard.pipeline.evaluate`: score a registered version on a labelled file;
+- :mod:`~shipyard.pipeline.driver`: read, contract, split, fit, parity, evaluate, register, gate;
+- :mod:`~shipyard.pipeline.evaluation`: score a registered version on a labelled file;
 - :mod:`~shipyard.pipeline.retrain`: one turn of the closed loop (retrain, gate, promote);
 - :mod:`~shipyard.pipeline.rollout`: canary, then promote; automatic rollback;
 - :mod:`~shipyard.pipeline.watch`: the continuous monitoring policy;
@@ -13,7 +13,7 @@ Each step asks the model's task (:mod:`shipyard.tasks.base`) what to do; nothing
 a task's name.
 """
 
-from shipyard.pipeline.evaluate import EvaluationRun, evaluate
-from shipyard.pipeline.train import TrainRun, train
+from shipyard.pipeline.driver import TrainRun, train
+from shipyard.pipeline.evaluation import EvaluationRun, evaluate
 
 __all__ = ["EvaluationRun", "TrainRun", "evaluate", "train"]

@@ -26,7 +26,7 @@ from shipyard.config import PipelineConfig, apply_overrides, load_config_dict
 from shipyard.errors import DataError, RegistryError
 from shipyard.monitoring.gate import GateResult
 from shipyard.monitoring.log import MonitoringStore
-from shipyard.pipeline.train import TrainRun, train
+from shipyard.pipeline.driver import TrainRun, train
 from shipyard.registry.store import DEFAULT_ALIAS, ModelVersion, Registry
 from shipyard.tasks.base import task_for_config, task_for_manifest
 
