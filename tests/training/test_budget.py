@@ -11,6 +11,8 @@ import pytest
 from shipyard import datasets
 from shipyard.data.contract import infer_contract
 from shipyard.tasks.tabular import CANDIDATES, FeatureSet, feature_set
+from shipyard.training.search import SearchSettings
+from shipyard.training.trainer import train_candidates
 
 BOOSTERS = ["lightgbm", "xgboost", "catboost"]
 ROWS = 1000
@@ -88,3 +90,44 @@ def test_a_refit_on_every_row_stops_at_the_deadline(rows: Rows, family: str) -> 
         "catboost": lambda: model.tree_count_,
     }[family]()
     assert grown <= 5
+
+
+@pytest.mark.parametrize("family", BOOSTERS)
+def test_the_first_setting_keeps_a_fold_the_clock_cut_short(rows: Rows, family: str) -> None:
+    from shipyard.training.search import _FoldJob, _run_fold
+
+    indices = np.arange(ROWS)
+    job = _FoldJob(
+        family, {}, rows.features, "binary", 0, 1, None, indices[:800], indices[800:], 0.0, True
+    )
+    outputs, trees, _ = _run_fold(job, rows.train_x, rows.train_y)
+    # Stopped after the first tree, and still scored.
+    assert trees == 1
+    assert outputs.shape == (ROWS - 800, 2)
+    assert np.all(np.isfinite(outputs))
+
+
+def test_without_the_baseline_a_spent_budget_still_ships_a_booster(rows: Rows) -> None:
+    # A budget of nothing: the deadline has passed before the first tree.
+    search = SearchSettings(models=("lightgbm",), time_budget=0, cv_folds=3, cv_repeats=1, seed=1)
+    result = train_candidates(
+        rows.train_x,
+        rows.train_y,
+        rows.validation_x,
+        rows.validation_y,
+        features=rows.features,
+        task="binary",
+        metric="roc_auc",
+        models=search.models,
+        cv_folds=3,
+        time_budget=0,
+        seed=1,
+        search=search,
+    )
+    assert result.best == "lightgbm"
+    # Its folds stopped at the deadline and kept the one tree grown by then.
+    row = result.leaderboard[0]
+    assert row.status == "ok"
+    assert len(row.cv_scores) == 3
+    assert row.params["n_estimators"] == 1
+    _usable(result.pipeline, rows)
