@@ -496,7 +496,9 @@ class XGBoostCandidate(Candidate):
             random_state=self.seed,
             n_jobs=self.n_jobs,
             early_stopping_rounds=50 if early_stopping else None,
-            callbacks=[StopWhenOutOfTime()] if early_stopping or self.stop_at else None,
+            callbacks=[StopWhenOutOfTime()]
+            if early_stopping or self.stop_at is not None
+            else None,
             **self.settings,
         )
 

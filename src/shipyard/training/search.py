@@ -1,14 +1,17 @@
 """Hyper-parameter search: a portfolio of known-good settings first, then Optuna, under a budget.
 
-Every setting is scored by (repeated) k-fold cross-validation on folds shared by all trials,
-so any two rows of the leaderboard can be compared with a paired test. Families take turns
-(round robin, the usual winners on tabular data first: LightGBM, CatBoost, XGBoost, linear,
-extra trees, random forest, MLP): first each family's portfolio, then one Optuna trial per
-family per round, each family with its own seeded TPE sampler and median pruner. Pruning looks
-at the running mean after each fold. The search stops when ``n_trials`` settings were scored or
-when its share of the time budget is spent, whichever comes first. A fold that is still running
-at that moment is abandoned (boosters stop adding trees at once), except in the very first
-setting, which always finishes so that there is a model.
+Every setting is scored by cross-validation on folds shared by all trials, so any two rows of
+the leaderboard can be compared with a paired test. The folds follow the split: grouped when
+the split keeps groups apart, forward-chaining when it splits in time, stratified otherwise
+(see :func:`make_folds`). Families take turns (round robin: the cheap linear baseline first,
+then the usual winners on tabular data: LightGBM, CatBoost, XGBoost, extra trees, random
+forest, MLP): first each family's portfolio, then one Optuna trial per family per round, each
+family with its own seeded TPE sampler and median pruner. Scored portfolio settings are added
+to their family's study, so the sampler and the pruner build on them. Pruning looks at the
+running mean after each fold. The search stops when ``n_trials`` settings were scored or when
+its share of the time budget is spent, whichever comes first. A fold that is still running at
+that moment is abandoned (boosters stop adding trees at once), except in the very first
+setting, which is scored with what it has so that there is a model.
 
 Boosters early-stop inside each fold on a tenth of that fold's training rows, so the rows a
 fold scores never choose its tree count.
