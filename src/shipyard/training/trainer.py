@@ -180,7 +180,7 @@ def train_candidates(
         times=search.fold_times,
     )
     if folds.kind in ("grouped", "time"):
-        report(f"tuning folds: {len(folds.splits)} {folds.kind} folds, as the split is")
+        report(f"tuning folds: {len(folds.splits)} {folds.kind} folds, following the split")
     trials, problems = run_search(
         train_x,
         train_y,
