@@ -197,10 +197,13 @@ def test_a_fold_running_past_the_deadline_is_abandoned(data: Data, family: str) 
         assert candidate.best_trees_ < trees
 
 
-def test_a_spent_budget_ships_the_first_setting_and_reports_the_rest(data: Data) -> None:
+def test_a_spent_budget_still_ships_the_linear_baseline_and_reports_the_rest(
+    data: Data,
+) -> None:
     search = SearchSettings(
-        models=("linear", "lightgbm"), time_budget=0.5, cv_folds=3, cv_repeats=1, seed=7
+        models=("lightgbm", "linear"), time_budget=0.5, cv_folds=3, cv_repeats=1, seed=7
     )
+    messages: list[str] = []
     result = train_candidates(
         data.train_x,
         data.train_y,
@@ -214,14 +217,19 @@ def test_a_spent_budget_ships_the_first_setting_and_reports_the_rest(data: Data)
         time_budget=0.5,
         seed=7,
         search=search,
+        report=messages.append,
     )
     rows = {row.name: row for row in result.leaderboard}
-    # LightGBM goes first and its first setting always finishes, so that there is a model;
-    # the budget is spent before the linear family gets a turn.
-    assert result.best == "lightgbm"
-    assert rows["lightgbm"].status == "ok"
-    assert rows["linear"].status == "skipped"
-    assert "budget" in rows["linear"].message
+    # The linear baseline takes the first turn and always finishes, so that there is a
+    # model; LightGBM either never starts or is stopped at the deadline.
+    assert result.best == "linear"
+    assert rows["linear"].status == "ok"
+    assert rows["lightgbm"].status == "skipped"
+    assert "budget" in rows["lightgbm"].message
+    # Progress: the finished setting, the best score so far and the time left.
+    progress = next(message for message in messages if message.startswith("linear portfolio"))
+    assert "best so far" in progress
+    assert "search time left" in progress
 
 
 def test_the_tuned_threshold_decides_the_served_label(data: Data) -> None:

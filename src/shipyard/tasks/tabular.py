@@ -16,8 +16,9 @@ Heavy libraries (XGBoost, CatBoost) are imported inside methods and belong to ex
 from __future__ import annotations
 
 import inspect
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
@@ -174,12 +175,12 @@ class Candidate:
         self.best_trees_: int | None = None
         self.stop_at: float | None = None
         """Wall-clock time (``time.time()``) at which boosters stop adding trees."""
+        self.clock: Callable[[], float] = time.time
+        """Where :meth:`out_of_time` reads the time (tests swap in a fake clock)."""
 
     def out_of_time(self) -> bool:
         """Whether :attr:`stop_at` has passed."""
-        import time
-
-        return self.stop_at is not None and time.time() > self.stop_at
+        return self.stop_at is not None and self.clock() > self.stop_at
 
     @classmethod
     def available(cls) -> bool:
@@ -374,10 +375,12 @@ class LightGBMCandidate(Candidate):
         return list(range(first, first + len(self.features.categorical)))
 
     def fit_params(self, sample_weight: Any = None) -> dict[str, Any]:
-        """Tell LightGBM which encoded columns are categorical."""
+        """Tell LightGBM which encoded columns are categorical, and when to stop."""
+        clock = {} if self.stop_at is None else {"model__callbacks": [self._lightgbm_clock()]}
         return {
             **super().fit_params(sample_weight),
             "model__categorical_feature": self._categorical_indices(),
+            **clock,
         }
 
     def fit(
@@ -402,27 +405,37 @@ class LightGBMCandidate(Candidate):
             if accepts_eval_x
             else {"eval_set": [validation]}
         )
+        stopper = lightgbm.early_stopping(50, verbose=False)
         model.fit(
             preprocess.transform(train_x),
             train_y,
             sample_weight=sample_weight,
             **evaluation,
             categorical_feature=self._categorical_indices(),
-            callbacks=[lightgbm.early_stopping(50, verbose=False), self._lightgbm_clock()],
+            callbacks=[stopper, self._lightgbm_clock(stopper)],
         )
         self.best_trees_ = int(model.best_iteration_ or self.max_trees)
         return Pipeline([("preprocess", preprocess), ("model", model)])
 
-    def _lightgbm_clock(self) -> Any:
-        """Return a callback that ends training once :attr:`stop_at` has passed."""
+    def _lightgbm_clock(self, stopper: Any = None) -> Any:
+        """Return a callback that ends training once :attr:`stop_at` has passed.
+
+        With early stopping (``stopper``) the model keeps the best iteration so far rather
+        than the last one; it runs after the early-stopping callback, which has then already
+        looked at the iteration.
+        """
         import lightgbm
 
         def stop_when_out_of_time(env: Any) -> None:
-            if self.out_of_time():
+            if not self.out_of_time():
+                return
+            if stopper is not None and stopper.best_iter:
                 raise lightgbm.callback.EarlyStopException(
-                    env.iteration, env.evaluation_result_list
+                    stopper.best_iter[0], stopper.best_score_list[0]
                 )
+            raise lightgbm.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
 
+        stop_when_out_of_time.order = 40  # type: ignore[attr-defined]
         return stop_when_out_of_time
 
 
@@ -483,7 +496,9 @@ class XGBoostCandidate(Candidate):
             random_state=self.seed,
             n_jobs=self.n_jobs,
             early_stopping_rounds=50 if early_stopping else None,
-            callbacks=[StopWhenOutOfTime()] if early_stopping else None,
+            callbacks=[StopWhenOutOfTime()]
+            if early_stopping or self.stop_at is not None
+            else None,
             **self.settings,
         )
 
@@ -511,7 +526,21 @@ class XGBoostCandidate(Candidate):
             self.best_trees_ = int(model.best_iteration) + 1
         except AttributeError:  # stopped by the clock before early stopping kept a best
             self.best_trees_ = int(model.get_booster().num_boosted_rounds())
-        return Pipeline([("preprocess", preprocess), ("model", model)])
+        return Pipeline([("preprocess", preprocess), ("model", _without_clock(model))])
+
+    def fit_all(
+        self, x: pd.DataFrame, y: Any, trees: int | None = None, sample_weight: Any = None
+    ) -> Pipeline:
+        """Fit on every row with ``trees`` trees, stopping early at :attr:`stop_at`."""
+        pipeline = super().fit_all(x, y, trees, sample_weight)
+        _without_clock(pipeline.named_steps["model"])
+        return pipeline
+
+
+def _without_clock(model: Any) -> Any:
+    """Drop the clock callback from a fitted XGBoost model: it refers to its candidate."""
+    model.set_params(callbacks=None)
+    return model
 
 
 class CatBoostCandidate(Candidate):
@@ -600,6 +629,11 @@ class CatBoostCandidate(Candidate):
         # use_best_model keeps only the trees up to the best iteration.
         self.best_trees_ = int(model.tree_count_)
         return Pipeline([("preprocess", preprocess), ("model", model)])
+
+    def fit_params(self, sample_weight: Any = None) -> dict[str, Any]:
+        """Stop at :attr:`~Candidate.stop_at` when one is set."""
+        clock = {} if self.stop_at is None else {"model__callbacks": [_CatBoostClock(self)]}
+        return {**super().fit_params(sample_weight), **clock}
 
 
 class _CatBoostClock:

@@ -214,7 +214,9 @@ class TabularTask(Task):
         def build_predictor(exported: ExportedModel) -> Predictor:
             return self._predictor(data, exported)
 
-        search, selection = _search_settings(config, backend, n_jobs, context.optuna_storage)
+        search, selection = _search_settings(
+            config, backend, n_jobs, context.optuna_storage, data.train
+        )
         result = train_candidates(
             data.train[columns],
             encode_target(data.train[target], data.kind, data.classes),
@@ -468,9 +470,18 @@ class TabularTask(Task):
 
 
 def _search_settings(
-    config: PipelineConfig, backend: str, n_jobs: int, optuna_storage: str | None
+    config: PipelineConfig,
+    backend: str,
+    n_jobs: int,
+    optuna_storage: str | None,
+    train_rows: pd.DataFrame,
 ) -> tuple[Any, Any]:
-    """Return the search and selection settings of a config's ``training`` section."""
+    """Return the search and selection settings of a config's ``training`` section.
+
+    The tuning folds follow the split: grouped by ``split.group_column``, forward-chaining
+    over ``split.time_column``, stratified otherwise (values aligned with ``train_rows``).
+    """
+    split = config.split
     from shipyard.training.search import SearchSettings
     from shipyard.training.trainer import SelectionSettings
 
@@ -489,6 +500,8 @@ def _search_settings(
         class_weight=None if training.class_weight == "none" else training.class_weight,
         optuna_storage=optuna_storage,
         study_prefix=f"shipyard-{config.name}",
+        fold_groups=train_rows[split.group_column].to_numpy() if split.group_column else None,
+        fold_times=train_rows[split.time_column].to_numpy() if split.time_column else None,
     )
     selection = SelectionSettings(
         ensemble=training.ensemble,

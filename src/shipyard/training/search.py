@@ -1,14 +1,17 @@
 """Hyper-parameter search: a portfolio of known-good settings first, then Optuna, under a budget.
 
-Every setting is scored by (repeated) k-fold cross-validation on folds shared by all trials,
-so any two rows of the leaderboard can be compared with a paired test. Families take turns
-(round robin, the usual winners on tabular data first: LightGBM, CatBoost, XGBoost, linear,
-extra trees, random forest, MLP): first each family's portfolio, then one Optuna trial per
-family per round, each family with its own seeded TPE sampler and median pruner. Pruning looks
-at the running mean after each fold. The search stops when ``n_trials`` settings were scored or
-when its share of the time budget is spent, whichever comes first. A fold that is still running
-at that moment is abandoned (boosters stop adding trees at once), except in the very first
-setting, which always finishes so that there is a model.
+Every setting is scored by cross-validation on folds shared by all trials, so any two rows of
+the leaderboard can be compared with a paired test. The folds follow the split: grouped when
+the split keeps groups apart, forward-chaining when it splits in time, stratified otherwise
+(see :func:`make_folds`). Families take turns (round robin: the cheap linear baseline first,
+then the usual winners on tabular data: LightGBM, CatBoost, XGBoost, extra trees, random
+forest, MLP): first each family's portfolio, then one Optuna trial per family per round, each
+family with its own seeded TPE sampler and median pruner. Scored portfolio settings are added
+to their family's study, so the sampler and the pruner build on them. Pruning looks at the
+running mean after each fold. The search stops when ``n_trials`` settings were scored or when
+its share of the time budget is spent, whichever comes first. A fold that is still running at
+that moment is abandoned (boosters stop adding trees at once), except in the very first
+setting, which is scored with what it has so that there is a model.
 
 Boosters early-stop inside each fold on a tenth of that fold's training rows, so the rows a
 fold scores never choose its tree count.
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from shipyard.errors import ConfigError
 from shipyard.evaluation.metrics import GREATER_IS_BETTER, score
 from shipyard.tasks.families import candidate_class
 from shipyard.tasks.tabular import Candidate, FeatureSet, quiet_fit
@@ -39,6 +43,8 @@ Reporter = Callable[[str], None]
 INNER_VALIDATION_SHARE = 0.1
 SMALL_DATA_ROWS = 2000
 """Below this many training rows, k-fold CV is repeated three times to steady the estimate."""
+BASELINE = "linear"
+"""The cheap family that takes the first turn and is never skipped for time."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,10 @@ class SearchSettings:
     """Settings per family shared by every trial (a text family's n-gram ranges)."""
     portfolios: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
     """Portfolios per family that replace the family's own (the config's text C values)."""
+    fold_groups: Any = None
+    """One group label per training row (``split.group_column``): grouped tuning folds."""
+    fold_times: Any = None
+    """One time value per training row (``split.time_column``): forward-chaining folds."""
 
 
 @dataclass
@@ -71,6 +81,13 @@ class Folds:
     splits: list[tuple[Any, Any, int]]
     repeats: int
     test_train_ratio: float
+    kind: str = "stratified"
+    """``stratified``, ``k-fold`` (regression), ``grouped`` or ``time``."""
+
+    @property
+    def scored_rows(self) -> Any:
+        """The rows some fold scores (time folds never score the oldest block), sorted."""
+        return np.unique(np.concatenate([score_rows for _, score_rows, _ in self.splits]))
 
 
 @dataclass
@@ -91,11 +108,44 @@ class TrialResult:
         return float(np.mean(self.scores))
 
 
-def make_folds(y: Any, task: str, folds: int, repeats: int | None, seed: int) -> Folds:
-    """Build the (repeated) folds; small data gets three repeats unless told otherwise."""
+def make_folds(
+    y: Any,
+    task: str,
+    folds: int,
+    repeats: int | None,
+    seed: int,
+    *,
+    groups: Any = None,
+    times: Any = None,
+) -> Folds:
+    """Build the (repeated) folds the split asks for.
+
+    With ``times`` the folds chain forward in time, with ``groups`` no group is in two parts
+    of a fold, otherwise they are stratified by class (plain k-fold for regression). Small
+    data gets three repeats unless told otherwise (time folds are the same every repeat, so
+    they run once).
+
+    Raises
+    ------
+    ConfigError
+        When both ``groups`` and ``times`` are given, either does not have one value per
+        row, there are too few groups or time values for the folds, or repeats are asked of
+        time folds.
+    """
+    if groups is not None and times is not None:
+        raise ConfigError("Set split.group_column or split.time_column, not both.")
+    if times is not None:
+        if repeats is not None and repeats > 1:
+            raise ConfigError(
+                f"training.cv_repeats is {repeats}, but time-ordered folds are the same in "
+                "every repeat; set cv_repeats to 1 or leave it unset."
+            )
+        return _time_folds(_aligned(times, y, "time_column"), folds)
+    count = repeats or (3 if len(y) < SMALL_DATA_ROWS else 1)
+    if groups is not None:
+        return _grouped_folds(y, task, folds, count, seed, _aligned(groups, y, "group_column"))
     from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 
-    count = repeats or (3 if len(y) < SMALL_DATA_ROWS else 1)
     splitter = (
         RepeatedKFold(n_splits=folds, n_repeats=count, random_state=seed)
         if task == "regression"
@@ -105,7 +155,95 @@ def make_folds(y: Any, task: str, folds: int, repeats: int | None, seed: int) ->
         (fit_rows, score_rows, index // folds)
         for index, (fit_rows, score_rows) in enumerate(splitter.split(np.zeros(len(y)), y))
     ]
-    return Folds(splits, count, 1.0 / (folds - 1))
+    kind = "k-fold" if task == "regression" else "stratified"
+    return Folds(splits, count, 1.0 / (folds - 1), kind)
+
+
+def _aligned(values: Any, y: Any, column: str) -> Any:
+    """Return ``values`` as an array with one value per training row."""
+    array = np.asarray(values)
+    if len(array) != len(y):
+        raise ConfigError(
+            f"The split.{column} values for the tuning folds number {len(array)}, but there "
+            f"are {len(y)} training rows; pass one value per training row, in row order."
+        )
+    return array
+
+
+def _mean_ratio(splits: Sequence[tuple[Any, Any, int]]) -> float:
+    """Mean scored-to-fitted row ratio of unequal folds (the t-test's correction term)."""
+    return float(np.mean([len(score_rows) / len(fit_rows) for fit_rows, score_rows, _ in splits]))
+
+
+def _grouped_folds(y: Any, task: str, folds: int, repeats: int, seed: int, groups: Any) -> Folds:
+    """Group k-fold (stratified by class for classification), reshuffled each repeat."""
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+
+    labels = np.unique(groups.astype(str), return_inverse=True)[1]
+    distinct = int(labels.max()) + 1 if len(labels) else 0
+    if distinct < folds:
+        raise ConfigError(
+            f"split.group_column has {distinct} groups in the training rows, fewer than "
+            f"training.cv_folds ({folds}); lower cv_folds or use more groups."
+        )
+    splits: list[tuple[Any, Any, int]] = []
+    for repeat in range(repeats):
+        splitter = (
+            GroupKFold(n_splits=folds, shuffle=True, random_state=seed + repeat)
+            if task == "regression"
+            else StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed + repeat)
+        )
+        splits.extend(
+            (fit_rows, score_rows, repeat)
+            for fit_rows, score_rows in splitter.split(np.zeros(len(y)), y, labels)
+        )
+    return Folds(splits, repeats, _mean_ratio(splits), "grouped")
+
+
+def _time_folds(times: Any, folds: int) -> Folds:
+    """Forward-chaining folds: fold k fits on time blocks before k and scores block k.
+
+    The rows are cut into ``folds + 1`` blocks of about equal size in time order; rows that
+    share a time value share a block, so a tie never falls on both sides of a fold.
+    """
+    order = _time_order(times)
+    values, inverse, counts = np.unique(order, return_inverse=True, return_counts=True)
+    if len(values) < folds + 1:
+        raise ConfigError(
+            f"split.time_column has {len(values)} distinct times in the training rows; "
+            f"{folds + 1} are needed for {folds} forward-chaining folds. Lower "
+            "training.cv_folds or use a finer time column."
+        )
+    # Each time value goes to the block its rows' midpoint falls in.
+    midpoints = np.cumsum(counts) - counts / 2.0
+    value_block = np.minimum((midpoints / len(order) * (folds + 1)).astype(int), folds)
+    # A value holding many rows can leave a block empty; number the blocks that remain.
+    value_block = np.unique(value_block, return_inverse=True)[1]
+    row_block = value_block[inverse]
+    blocks = int(row_block.max()) + 1
+    if blocks < 2:
+        raise ConfigError(
+            "split.time_column puts nearly every training row at one time, so no fold can "
+            "train on earlier rows; use a finer time column."
+        )
+    rows = np.arange(len(order))
+    splits = [(rows[row_block < block], rows[row_block == block], 0) for block in range(1, blocks)]
+    return Folds(splits, 1, _mean_ratio(splits), "time")
+
+
+def _time_order(times: Any) -> Any:
+    """Return the times as sortable values; text is read as dates, as the time split reads it."""
+    import pandas as pd
+
+    series = pd.Series(times)
+    if not pd.api.types.is_numeric_dtype(series):
+        series = pd.to_datetime(series, errors="coerce", format="mixed")
+    if series.isna().any():
+        raise ConfigError(
+            f"split.time_column has {int(series.isna().sum())} missing or unreadable values "
+            "in the training rows; fix or drop those rows."
+        )
+    return series.to_numpy()
 
 
 def sample_weights(y: Any, class_weight: str | None) -> Any:
@@ -131,6 +269,8 @@ class _FoldJob:
     score_rows: Any
     stop_at: float | None = None
     """Wall-clock time (``time.time()``) after which the fold is abandoned; ``None``: never."""
+    keep_when_out_of_time: bool = False
+    """Score a fold the clock cut short instead of abandoning it (the first setting)."""
 
 
 def _outputs(pipeline: Any, frame: pd.DataFrame, task: str) -> Any:
@@ -161,7 +301,7 @@ def _run_fold(job: _FoldJob, x: pd.DataFrame, y: Any) -> tuple[Any, int | None, 
         )
     else:
         pipeline = candidate.fit(fit_x, fit_y, fit_x.iloc[:0], fit_y[:0], sample_weight=weights)
-    if candidate.out_of_time():
+    if candidate.out_of_time() and not job.keep_when_out_of_time:
         # Boosters stopped adding trees at the deadline: the fold is not a fair score.
         raise _Pruned
     with quiet_fit():
@@ -187,6 +327,7 @@ def _evaluate(
     executor: Executor,
     should_stop: Callable[[int, float], bool],
     stop_at: float | None = None,
+    keep_when_out_of_time: bool = False,
 ) -> TrialResult:
     n_outputs = 1 if task == "regression" else int(np.max(y)) + 1
     shape = (len(y),) if task == "regression" else (len(y), n_outputs)
@@ -209,6 +350,7 @@ def _evaluate(
                 fit_rows,
                 score_rows,
                 stop_at,
+                keep_when_out_of_time,
             )
             for fit_rows, score_rows, _ in group
         ]
@@ -243,6 +385,8 @@ def run_search(
     """Score settings of every family; return all completed trials and each family's problem.
 
     The second value maps a family to why it has no trial (not installed, failed, out of time).
+    The linear baseline takes the first turn and always runs; every other fold stops at the
+    search's deadline.
     """
     import optuna
     from optuna.trial import TrialState
@@ -259,7 +403,7 @@ def run_search(
     )
     problems: dict[str, str] = {}
     families: list[type[Candidate]] = []
-    for name in sorted(settings.models, key=lambda name: candidate_class(name).priority):
+    for name in sorted(settings.models, key=_turn_order):
         family = candidate_class(name)
         if family.available():
             families.append(family)
@@ -288,9 +432,18 @@ def run_search(
     }
     results: list[TrialResult] = []
     done: dict[str, int] = {family.name: 0 for family in families}
+    sign = 1.0 if direction == "maximize" else -1.0
 
     def out_of_trials() -> bool:
         return settings.n_trials is not None and len(results) >= settings.n_trials
+
+    def progress(label: str, result: TrialResult) -> str:
+        best = max(results, key=lambda trial: sign * trial.mean)
+        left = max(0.0, deadline - time.perf_counter())
+        return (
+            f"{label}: CV {metric} {result.mean:.4f}; best so far {best.mean:.4f} "
+            f"({best.family}); {len(results)} settings scored, {left:.0f}s of search time left"
+        )
 
     round_index = 0
     while not out_of_trials():
@@ -338,8 +491,11 @@ def run_search(
                     settings=settings,
                     executor=executor,
                     should_stop=should_stop,
-                    # The very first setting always finishes, so that there is a model.
-                    stop_at=wall_deadline if results else None,
+                    stop_at=wall_deadline,
+                    # The very first setting is always scored, so that there is a model; its
+                    # boosters (when the linear baseline is not searched) still stop at the
+                    # deadline and are scored with the trees they grew by then.
+                    keep_when_out_of_time=not results,
                 )
             except _Pruned:
                 if trial is not None:
@@ -355,12 +511,15 @@ def run_search(
                 report(f"{label}: failed: {error}")
                 continue
             result.source = source
-            if trial is not None:
+            if trial is None:
+                # Tell the family's sampler and pruner what the portfolio found.
+                studies[name].add_trial(_portfolio_trial(family, task, params, result))
+            else:
                 studies[name].tell(trial, result.mean)
             results.append(result)
             done[name] += 1
             progressed = True
-            report(f"{label}: CV {metric} {result.mean:.4f}")
+            report(progress(label, result))
         round_index += 1
         if not progressed or all(
             time.perf_counter() > deadline or name in problems for name in done
@@ -375,6 +534,62 @@ def run_search(
             )
     close_storage(storage)
     return results, problems
+
+
+def _turn_order(name: str) -> tuple[bool, int]:
+    """Return a sort key: the linear baseline first, then the families by priority."""
+    return name != BASELINE, candidate_class(name).priority
+
+
+def _portfolio_trial(
+    family: type[Candidate], task: str, params: Mapping[str, Any], result: TrialResult
+) -> Any:
+    """Return a completed Optuna trial for a scored portfolio setting.
+
+    It holds the settings that lie in the family's search space (under the names
+    :meth:`~shipyard.tasks.tabular.Candidate.suggest` gives them), the mean CV score, and the
+    running mean after each fold, which the median pruner compares later trials with.
+    """
+    import optuna
+
+    space = _search_space(family, task)
+    chosen: dict[str, Any] = {}
+    distributions: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{family.name}.{key}"
+        if name in space and _in_space(name, value, space[name]):
+            chosen[name], distributions[name] = value, space[name]
+    running = np.cumsum(result.scores) / np.arange(1, len(result.scores) + 1)
+    return optuna.trial.create_trial(
+        params=chosen,
+        distributions=distributions,
+        value=result.mean,
+        intermediate_values={step: float(mean) for step, mean in enumerate(running, start=1)},
+        user_attrs={"source": "portfolio"},
+    )
+
+
+def _search_space(family: type[Candidate], task: str) -> dict[str, Any]:
+    """Return the family's Optuna distributions, read from one throwaway trial."""
+    import optuna
+
+    probe = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = probe.ask()
+    family.suggest(trial, task)
+    return dict(trial.distributions)
+
+
+def _in_space(name: str, value: Any, distribution: Any) -> bool:
+    """Whether ``value`` is one the distribution can hold (a default may lie outside it)."""
+    import optuna
+
+    try:
+        optuna.trial.create_trial(
+            params={name: value}, distributions={name: distribution}, value=0.0
+        )
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def mean_or_nan(values: Sequence[float]) -> float:

@@ -35,6 +35,7 @@ from shipyard.training.ensemble import (
     tune_threshold,
 )
 from shipyard.training.search import (
+    BASELINE,
     Folds,
     SearchSettings,
     TrialResult,
@@ -169,7 +170,17 @@ def train_candidates(
     started = time.perf_counter()
     train_y = np.asarray(train_y)
     validation_y = np.asarray(validation_y)
-    folds = make_folds(train_y, task, search.cv_folds, search.cv_repeats, search.seed)
+    folds = make_folds(
+        train_y,
+        task,
+        search.cv_folds,
+        search.cv_repeats,
+        search.seed,
+        groups=search.fold_groups,
+        times=search.fold_times,
+    )
+    if folds.kind in ("grouped", "time"):
+        report(f"tuning folds: {len(folds.splits)} {folds.kind} folds, following the split")
     trials, problems = run_search(
         train_x,
         train_y,
@@ -202,36 +213,47 @@ def train_candidates(
         full_y = np.concatenate([train_y, validation_y])
     weights = sample_weights(full_y if all_rows else train_y, search.class_weight)
     deadline = started + search.time_budget
+    wall_deadline = time.time() + (deadline - time.perf_counter())
     ranked_families = sorted(best_trials, key=lambda name: -sign * best_trials[name].mean)
-    for name in ranked_families:
+
+    def not_refitted(name: str, message: str) -> None:
+        trial = best_trials[name]
+        mean, low, high = corrected_interval(
+            trial.scores, folds.test_train_ratio, selection.confidence
+        )
+        rows.append(
+            CandidateResult(
+                name,
+                "not refitted",
+                trial.scores,
+                mean,
+                low,
+                high,
+                params=trial.params,
+                message=message,
+                trials=counts[name],
+                complexity=candidate_class(name).complexity,
+            )
+        )
+        report(f"{name}: {message}")
+
+    # The cheap linear baseline is refitted first and always; then the rest, best first.
+    for name in sorted(ranked_families, key=lambda name: name != BASELINE):
         trial = best_trials[name]
         family = candidate_class(name)
         # A refit sees 1/k more rows than a fold fit (and boosters stop on their own).
         expected = trial.fit_seconds * search.cv_folds / (search.cv_folds - 1)
-        if rows and time.perf_counter() + expected > deadline:
-            mean, low, high = corrected_interval(
-                trial.scores, folds.test_train_ratio, selection.confidence
+        if rows and name != BASELINE and time.perf_counter() + expected > deadline:
+            not_refitted(
+                name, f"not refitted: about {expected:.0f}s of refit would pass the time budget"
             )
-            message = f"not refitted: about {expected:.0f}s of refit would pass the time budget"
-            rows.append(
-                CandidateResult(
-                    name,
-                    "not refitted",
-                    trial.scores,
-                    mean,
-                    low,
-                    high,
-                    params=trial.params,
-                    message=message,
-                    trials=counts[name],
-                    complexity=family.complexity,
-                )
-            )
-            report(f"{name}: {message}")
             continue
         candidate = family(
             features, task, search.seed, n_jobs=search.model_threads, **trial.params
         )
+        if fitted:
+            # Another model can be shipped, so this booster stops at the end of the budget.
+            candidate.stop_at = wall_deadline
         tick = time.perf_counter()
         if all_rows:
             trees = refit_trees(trial.trees)
@@ -243,6 +265,9 @@ def train_candidates(
             pipeline = candidate.fit(
                 train_x, train_y, validation_x, validation_y, sample_weight=weights
             )
+        if family.uses_validation and candidate.out_of_time():
+            not_refitted(name, "not refitted: the time budget ran out during its refit")
+            continue
         fitted[name] = CompositeModel([(pipeline, 1.0)], task)
         mean, low, high = corrected_interval(
             trial.scores, folds.test_train_ratio, selection.confidence
@@ -264,9 +289,13 @@ def train_candidates(
     oof = {name: trial.oof for name, trial in best_trials.items()}
 
     refitted = [best_trials[name] for name in ranked_families if name in fitted]
+    # Time-ordered folds never score the oldest rows; ensemble and calibration use the rest.
+    scored = folds.scored_rows
     if selection.ensemble and len(refitted) > 1:
         ranked = refitted
-        weights_found = greedy_ensemble([_mean_oof(trial) for trial in ranked], train_y, metric)
+        weights_found = greedy_ensemble(
+            [_mean_oof(trial)[scored] for trial in ranked], train_y[scored], metric
+        )
         members = [
             (trial, weight) for trial, weight in zip(ranked, weights_found, strict=True) if weight
         ]
@@ -344,11 +373,12 @@ def train_candidates(
     report(verdict["summary"])
 
     model = fitted[chosen.name]
-    chosen_oof = np.mean(np.stack(oof[chosen.name]), axis=0)
+    chosen_oof = np.mean(np.stack(oof[chosen.name]), axis=0)[scored]
+    scored_y = train_y[scored]
     calibration = None
     threshold = None
     if task == "binary" and selection.calibration != "none":
-        calibration = fit_calibration(selection.calibration, chosen_oof[:, 1], train_y)
+        calibration = fit_calibration(selection.calibration, chosen_oof[:, 1], scored_y)
         model = CompositeModel(model.members, task, calibration)
         report(f"calibrated {chosen.name} with {selection.calibration} on out-of-fold predictions")
     if task == "binary" and selection.threshold_metric:
@@ -357,7 +387,7 @@ def train_candidates(
             from shipyard.runtime.scorers import Calibration
 
             positive = Calibration(calibration).apply(positive)
-        value, achieved = tune_threshold(selection.threshold_metric, positive, train_y)
+        value, achieved = tune_threshold(selection.threshold_metric, positive, scored_y)
         threshold = {"metric": selection.threshold_metric, "value": value, "cv_value": achieved}
         report(
             f"decision threshold {value:.3f} maximises out-of-fold {selection.threshold_metric}"
