@@ -97,7 +97,7 @@ def loop_models(tmp_path_factory: pytest.TempPathFactory) -> LoopModels:
     """Train the two versions once per session (small data, one trial, no report)."""
     from shipyard.pipeline import train
     from shipyard.registry.store import Registry
-    from shipyard.tasks.export import frame_to_records
+    from shipyard.training.export import frame_to_records
 
     folder = tmp_path_factory.mktemp("loop")
     adult = datasets.load("adult")

@@ -16,7 +16,7 @@ from shipyard.errors import ModelNotFoundError
 from shipyard.monitoring.log import MonitoringStore, PredictionFailure, PredictionRecord
 from shipyard.pipeline.watch import Watcher
 from shipyard.serving import build_app, running_server
-from shipyard.tasks.export import frame_to_records
+from shipyard.training.export import frame_to_records
 
 from .conftest import LOOP_MONITORING
 

@@ -50,7 +50,7 @@ from shipyard.monitoring.policy import drift_thresholds
 from shipyard.pipeline import train
 from shipyard.pipeline.monitor import open_drift_monitor
 from shipyard.registry.store import Registry
-from shipyard.tasks.export import frame_to_records
+from shipyard.training.export import frame_to_records
 
 NAME = "bike-drift"
 TARGET = "cnt"

@@ -208,7 +208,7 @@ def config(workdir: Path, source: str, **engine: Any) -> Any:
 
 def tune(frame: Any, trials: int, **settings: Any) -> float:
     from shipyard.data.contract import infer_contract
-    from shipyard.tasks.tabular import feature_set
+    from shipyard.tasks.tabular import CANDIDATES, feature_set
     from shipyard.training.search import SearchSettings, make_folds, run_search
 
     contract = infer_contract(frame, "income")
@@ -221,6 +221,7 @@ def tune(frame: Any, trials: int, **settings: Any) -> float:
         task="binary",
         metric="roc_auc",
         settings=SearchSettings(
+            families=CANDIDATES,
             models=("lightgbm",),
             time_budget=3600,
             n_trials=trials,
@@ -249,7 +250,7 @@ def train_in_process(source: Path | list[Path], cfg: Any) -> dict[str, Any]:
     from shipyard.evaluation.metrics import score
     from shipyard.runtime.preprocess import SPEC_VERSION
     from shipyard.tasks.tabular import feature_set
-    from shipyard.tasks.tabular_distributed import (
+    from shipyard.tasks.tabular.distributed import (
         LABEL,
         PART,
         TEST,

@@ -22,8 +22,8 @@ from shipyard import datasets
 from shipyard.data.contract import infer_contract
 from shipyard.registry.store import Registry
 from shipyard.serving.keys import KeyStore, default_keys_file
-from shipyard.tasks.export import export_pipeline, frame_to_records
 from shipyard.tasks.tabular import LightGBMCandidate, feature_set
+from shipyard.training.export import export_pipeline, frame_to_records
 
 TREES = 200
 

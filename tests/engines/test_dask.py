@@ -30,7 +30,7 @@ from shipyard.errors import DataError, EngineError, PartitionError
 from shipyard.pipeline.partition_scoring import ScorePartition, score_directory
 from shipyard.pipeline.scoring import score_file
 from shipyard.registry.store import Registry
-from shipyard.tasks.tabular import feature_set
+from shipyard.tasks.tabular import CANDIDATES, feature_set
 from shipyard.training.search import SearchSettings, make_folds, run_search
 
 distributed = pytest.importorskip("distributed")
@@ -187,6 +187,7 @@ def _search(sample: pd.DataFrame, **settings: Any) -> list[tuple[Any, ...]]:
     x = sample[contract.feature_names]
     y = (sample["income"] == ">50K").to_numpy(np.int64)
     search = SearchSettings(
+        families=CANDIDATES,
         models=("lightgbm",),
         time_budget=600,
         n_trials=5,
@@ -259,7 +260,7 @@ def test_distributed_lightgbm_matches_local_quality_and_registers(
 
     from shipyard.evaluation.metrics import score
     from shipyard.pipeline import train
-    from shipyard.tasks.tabular_distributed import (
+    from shipyard.tasks.tabular.distributed import (
         LABEL,
         PART,
         TEST,
@@ -447,7 +448,7 @@ def test_a_worker_past_the_pause_threshold_fails_training_before_any_task(
 
 
 def test_workers_with_room_or_without_a_limit_pass_the_memory_check() -> None:
-    from shipyard.tasks.tabular_distributed import check_worker_memory
+    from shipyard.tasks.tabular.distributed import check_worker_memory
 
     check_worker_memory(
         _FakeDaskEngine(
@@ -464,7 +465,7 @@ def test_the_memory_check_reads_a_real_paused_worker() -> None:
     """A real worker whose pause threshold is below an idle Python process is reported."""
     import dask
 
-    from shipyard.tasks.tabular_distributed import check_worker_memory
+    from shipyard.tasks.tabular.distributed import check_worker_memory
 
     thresholds = {
         "distributed.worker.memory.pause": 0.01,  # 20 MiB of 2 GiB: paused from the start

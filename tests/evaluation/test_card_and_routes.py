@@ -12,7 +12,7 @@ from shipyard.cli import app
 from shipyard.config import ServingConfig
 from shipyard.pipeline.documents import card_for_version, write_card
 from shipyard.serving import build_app, running_server
-from shipyard.tasks.export import frame_to_records
+from shipyard.training.export import frame_to_records
 
 SECTIONS = (
     "Model details",

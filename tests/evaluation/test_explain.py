@@ -18,7 +18,7 @@ from shipyard.registry.bundle import load_predictor
 from shipyard.runtime.models import LightGBMScorer, LinearScorer
 from shipyard.runtime.predictor import Predictor
 from shipyard.runtime.validate import RecordValidationError
-from shipyard.tasks.export import frame_to_records
+from shipyard.training.export import frame_to_records
 
 
 def independent_raw_output(predictor: Predictor, frame: pd.DataFrame, rows: np.ndarray):

@@ -8,7 +8,7 @@ from shipyard.data.contract import infer_contract
 from shipyard.monitoring.log import MonitoringStore, PredictionRecord
 from shipyard.monitoring.reference import build_reference
 from shipyard.monitoring.windows import DriftMonitor
-from shipyard.tasks.export import frame_to_records
+from shipyard.training.export import frame_to_records
 
 
 @pytest.fixture(scope="module")

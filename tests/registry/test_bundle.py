@@ -22,8 +22,8 @@ from shipyard.registry.bundle import (
     write_bundle,
 )
 from shipyard.tasks.detect import class_order
-from shipyard.tasks.export import export_pipeline, frame_to_records, training_outputs
 from shipyard.tasks.tabular import CANDIDATES, feature_set
+from shipyard.training.export import export_pipeline, frame_to_records, training_outputs
 
 
 class Trained:

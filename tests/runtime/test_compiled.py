@@ -24,8 +24,8 @@ from shipyard.runtime.compiled import CompilationError, compile_model, load_comp
 from shipyard.runtime.models import LightGBMScorer
 from shipyard.runtime.predictor import encode_frame
 from shipyard.runtime.preprocess import CompiledPreprocessor
-from shipyard.tasks.export import export_pipeline
 from shipyard.tasks.tabular import LightGBMCandidate, feature_set
+from shipyard.training.export import export_pipeline
 
 TREES = 40
 

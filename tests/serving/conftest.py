@@ -58,7 +58,7 @@ def register_pipeline(
     registry: Registry, name: str, pipeline: Any, contract: Any, classes: list[str]
 ) -> Any:
     """Export a fitted binary pipeline and register it, as ``shipyard train`` does."""
-    from shipyard.tasks.export import export_pipeline
+    from shipyard.training.export import export_pipeline
 
     exported = export_pipeline(pipeline, "binary")
     manifest = {
@@ -86,8 +86,8 @@ def fitted_adult(tmp_path_factory: pytest.TempPathFactory) -> FittedAdult:
     """LightGBM on 4,000 Adult rows (100 trees, no early stopping), champion = version 1."""
     from shipyard.data.contract import infer_contract
     from shipyard.runtime.validate import RecordValidator
-    from shipyard.tasks.export import frame_to_records
     from shipyard.tasks.tabular import LightGBMCandidate, feature_set
+    from shipyard.training.export import frame_to_records
 
     home = tmp_path_factory.mktemp("fitted-adult")
     adult = datasets.load("adult")

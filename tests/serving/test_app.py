@@ -15,7 +15,7 @@ from shipyard.config import ServingConfig
 from shipyard.errors import BundleIntegrityError
 from shipyard.registry.store import Registry
 from shipyard.serving import build_app, running_server
-from shipyard.tasks.export import frame_to_records
+from shipyard.training.export import frame_to_records
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from shipyard.config import MonitoringConfig, ServingConfig
 from shipyard.monitoring.log import MonitoringStore
 from shipyard.serving import build_app, running_server
-from shipyard.tasks.export import frame_to_records
+from shipyard.training.export import frame_to_records
 
 
 def scrape(client):

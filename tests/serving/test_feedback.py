@@ -17,7 +17,7 @@ from shipyard.config import ServingConfig
 from shipyard.monitoring.log import MonitoringStore
 from shipyard.registry.store import Registry
 from shipyard.serving import build_app, running_server
-from shipyard.tasks.export import frame_to_records
+from shipyard.training.export import frame_to_records
 
 
 @pytest.fixture

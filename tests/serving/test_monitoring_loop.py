@@ -19,7 +19,7 @@ from shipyard.pipeline.monitor import monitor
 from shipyard.pipeline.retrain import retrain
 from shipyard.registry.store import Registry
 from shipyard.serving import build_app, running_server
-from shipyard.tasks.export import frame_to_records
+from shipyard.training.export import frame_to_records
 
 
 def test_monitor_finds_the_drift_that_was_served(trained_adult, tmp_path):

@@ -17,14 +17,14 @@ from shipyard.errors import ExportError
 from shipyard.runtime.predictor import Predictor
 from shipyard.runtime.preprocess import CompiledPreprocessor
 from shipyard.tasks.detect import class_order
-from shipyard.tasks.export import (
+from shipyard.tasks.tabular import CANDIDATES, feature_set
+from shipyard.training.export import (
     PARITY_TOLERANCE,
     ExportedModel,
     check_parity,
     export_pipeline,
     frame_to_records,
 )
-from shipyard.tasks.tabular import CANDIDATES, feature_set
 
 
 class Case(NamedTuple):

@@ -109,7 +109,14 @@ def test_the_first_setting_keeps_a_fold_the_clock_cut_short(rows: Rows, family: 
 
 def test_without_the_baseline_a_spent_budget_still_ships_a_booster(rows: Rows) -> None:
     # A budget of nothing: the deadline has passed before the first tree.
-    search = SearchSettings(models=("lightgbm",), time_budget=0, cv_folds=3, cv_repeats=1, seed=1)
+    search = SearchSettings(
+        families=CANDIDATES,
+        models=("lightgbm",),
+        time_budget=0,
+        cv_folds=3,
+        cv_repeats=1,
+        seed=1,
+    )
     result = train_candidates(
         rows.train_x,
         rows.train_y,

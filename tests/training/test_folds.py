@@ -11,7 +11,7 @@ import pytest
 from shipyard import datasets
 from shipyard.data.contract import infer_contract
 from shipyard.errors import ConfigError, ShipyardError
-from shipyard.tasks.tabular import FeatureSet, feature_set
+from shipyard.tasks.tabular import CANDIDATES, FeatureSet, feature_set
 from shipyard.training.search import Folds, SearchSettings, make_folds, run_search
 from shipyard.training.trainer import SelectionSettings, train_candidates
 
@@ -121,6 +121,7 @@ def rows(adult: datasets.Dataset) -> Rows:
 
 def test_training_on_time_folds_shares_them_across_the_leaderboard(rows: Rows) -> None:
     search = SearchSettings(
+        families=CANDIDATES,
         models=("linear", "extra_trees"),
         time_budget=600,
         n_trials=3,
@@ -165,6 +166,7 @@ def _search(rows: Rows, storage: Path, models: tuple[str, ...], n_trials: int) -
         task="binary",
         metric="roc_auc",
         settings=SearchSettings(
+            families=CANDIDATES,
             models=models,
             time_budget=600,
             n_trials=n_trials,

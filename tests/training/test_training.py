@@ -12,7 +12,6 @@ from shipyard.data.contract import Contract, infer_contract
 from shipyard.errors import TrainingError
 from shipyard.runtime.predictor import Predictor
 from shipyard.runtime.preprocess import CompiledPreprocessor
-from shipyard.tasks.export import PARITY_TOLERANCE, check_parity, frame_to_records
 from shipyard.tasks.tabular import CANDIDATES, feature_set
 from shipyard.training.ensemble import (
     CompositeModel,
@@ -21,6 +20,7 @@ from shipyard.training.ensemble import (
     tune_threshold,
 )
 from shipyard.training.execution import Executor
+from shipyard.training.export import PARITY_TOLERANCE, check_parity, frame_to_records
 from shipyard.training.search import SearchSettings
 from shipyard.training.trainer import SelectionSettings, train_candidates
 
@@ -51,6 +51,7 @@ class Data:
         self, models: tuple[str, ...] = ("linear", "lightgbm", "extra_trees"), **selection: Any
     ) -> Any:
         search = SearchSettings(
+            families=CANDIDATES,
             models=models,
             time_budget=600,
             n_trials=4,
@@ -201,7 +202,12 @@ def test_a_spent_budget_still_ships_the_linear_baseline_and_reports_the_rest(
     data: Data,
 ) -> None:
     search = SearchSettings(
-        models=("lightgbm", "linear"), time_budget=0.5, cv_folds=3, cv_repeats=1, seed=7
+        families=CANDIDATES,
+        models=("lightgbm", "linear"),
+        time_budget=0.5,
+        cv_folds=3,
+        cv_repeats=1,
+        seed=7,
     )
     messages: list[str] = []
     result = train_candidates(

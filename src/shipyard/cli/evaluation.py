@@ -43,7 +43,7 @@ def _records(record: str | None, data: str | None, limit: int) -> list[dict[str,
             raise DataError("--record must be a JSON object, or an array of objects.")
         return records
     from shipyard.data.sources import read_table
-    from shipyard.tasks.export import frame_to_records
+    from shipyard.training.export import frame_to_records
 
     assert data is not None
     return frame_to_records(read_table(data).head(limit))

@@ -17,7 +17,7 @@ from shipyard.config import PipelineConfig, load_config
 from shipyard.examples import example_path
 from shipyard.pipeline import TrainRun, train
 from shipyard.registry.store import Registry
-from shipyard.tasks.export import frame_to_records
+from shipyard.training.export import frame_to_records
 
 __all__ = ["DemoResult", "run_demo"]
 

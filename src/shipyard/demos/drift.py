@@ -86,7 +86,7 @@ def drift_demo_config(overrides: dict[str, Any] | None = None) -> PipelineConfig
 
 def _replay(url: str, name: str, key: str | None, hours: Any, target: str) -> dict[str, Any]:
     """Send each hour as one request, post the true counts in batches; count who answered."""
-    from shipyard.tasks.export import frame_to_records
+    from shipyard.training.export import frame_to_records
 
     records = frame_to_records(hours.drop(columns=[target, "casual", "registered"]))
     versions: dict[int, int] = {}

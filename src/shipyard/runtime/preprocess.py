@@ -1,7 +1,7 @@
 """Compiled preprocessing: fitted transformers reduced to JSON and run in plain Python.
 
 The spec is a list of feature encoders, each reading one input column and writing one or more
-output columns. It is produced by :mod:`shipyard.tasks.export` from a fitted scikit-learn
+output columns. It is produced by :mod:`shipyard.training.export` from a fitted scikit-learn
 ``ColumnTransformer`` and holds only numbers and strings, so loading it runs no code. Two paths
 execute it: :meth:`CompiledPreprocessor.transform_record` for one request (a few microseconds,
 no numpy per value) and :meth:`CompiledPreprocessor.transform_columns` for batches.

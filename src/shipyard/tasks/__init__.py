@@ -1,6 +1,19 @@
-"""Task adapters: task detection, candidate models, and export to the serving format."""
+"""Tasks: one package per kind of model, behind one contract (:mod:`shipyard.tasks.base`)."""
 
-from shipyard.tasks.detect import class_order, detect_task
-from shipyard.tasks.tabular import CANDIDATES, FeatureSet, feature_set
+from shipyard.tasks.base import (
+    Capabilities,
+    Task,
+    available_tasks,
+    task_by_name,
+    task_for_config,
+    task_for_manifest,
+)
 
-__all__ = ["CANDIDATES", "FeatureSet", "class_order", "detect_task", "feature_set"]
+__all__ = [
+    "Capabilities",
+    "Task",
+    "available_tasks",
+    "task_by_name",
+    "task_for_config",
+    "task_for_manifest",
+]

@@ -70,7 +70,7 @@ Reporter = Callable[[str], None]
 ENTRY_POINT_GROUP = "shipyard.tasks"
 # Built-in tasks: name -> "module:Class", imported only when the task is used.
 BUILTIN_TASKS: dict[str, str] = {
-    "tabular": "shipyard.tasks.tabular_task:TabularTask",
+    "tabular": "shipyard.tasks.tabular.task:TabularTask",
     "text_classification": "shipyard.tasks.text.task:TextClassificationTask",
     "recommendation": "shipyard.tasks.recommendation.task:RecommendationTask",
 }

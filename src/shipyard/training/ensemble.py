@@ -19,7 +19,7 @@ from shipyard.runtime.scorers import Calibration
 if TYPE_CHECKING:
     import pandas as pd
 
-    from shipyard.tasks.export import ExportedModel
+    from shipyard.training.export import ExportedModel
 
 __all__ = [
     "CompositeModel",
@@ -162,7 +162,7 @@ class CompositeModel:
 
     def export(self) -> ExportedModel:
         """Return the serving form."""
-        from shipyard.tasks.export import export_composite, export_pipeline
+        from shipyard.training.export import export_composite, export_pipeline
 
         if self.single:
             return export_pipeline(self.members[0][0], self.task)

@@ -29,8 +29,7 @@ import numpy as np
 
 from shipyard.errors import ConfigError
 from shipyard.evaluation.metrics import GREATER_IS_BETTER, score
-from shipyard.tasks.families import candidate_class
-from shipyard.tasks.tabular import Candidate, FeatureSet, quiet_fit
+from shipyard.training.candidates import Candidate, FeatureSet, quiet_fit
 from shipyard.training.execution import Executor
 from shipyard.training.studies import close_storage, create_study, open_storage
 
@@ -53,6 +52,8 @@ class SearchSettings:
 
     models: Sequence[str]
     time_budget: float
+    families: Mapping[str, type[Candidate]] = field(default_factory=dict)
+    """The task's model families by name; ``models`` picks among them."""
     search_share: float = 0.7
     n_trials: int | None = None
     cv_folds: int = 5
@@ -258,7 +259,7 @@ def sample_weights(y: Any, class_weight: str | None) -> Any:
 
 @dataclass(frozen=True)
 class _FoldJob:
-    family: str
+    family: type[Candidate]
     params: dict[str, Any]
     features: FeatureSet
     task: str
@@ -282,9 +283,7 @@ def _outputs(pipeline: Any, frame: pd.DataFrame, task: str) -> Any:
 def _run_fold(job: _FoldJob, x: pd.DataFrame, y: Any) -> tuple[Any, int | None, float]:
     """Fit one fold; return its out-of-fold outputs, chosen tree count and fit seconds."""
     started = time.perf_counter()
-    candidate = candidate_class(job.family)(
-        job.features, job.task, job.seed, n_jobs=job.threads, **job.params
-    )
+    candidate = job.family(job.features, job.task, job.seed, n_jobs=job.threads, **job.params)
     candidate.stop_at = job.stop_at
     fit_x, fit_y = x.iloc[job.fit_rows], y[job.fit_rows]
     weights = sample_weights(fit_y, job.class_weight)
@@ -340,7 +339,7 @@ def _evaluate(
         group = folds.splits[start : start + chunk]
         jobs = [
             _FoldJob(
-                family,
+                family_class(settings, family),
                 params,
                 features,
                 task,
@@ -403,8 +402,8 @@ def run_search(
     )
     problems: dict[str, str] = {}
     families: list[type[Candidate]] = []
-    for name in sorted(settings.models, key=_turn_order):
-        family = candidate_class(name)
+    for name in sorted(settings.models, key=lambda name: _turn_order(settings, name)):
+        family = family_class(settings, name)
         if family.available():
             families.append(family)
         else:
@@ -536,9 +535,26 @@ def run_search(
     return results, problems
 
 
-def _turn_order(name: str) -> tuple[bool, int]:
+def _turn_order(settings: SearchSettings, name: str) -> tuple[bool, int]:
     """Return a sort key: the linear baseline first, then the families by priority."""
-    return name != BASELINE, candidate_class(name).priority
+    return name != BASELINE, family_class(settings, name).priority
+
+
+def family_class(settings: SearchSettings, name: str) -> type[Candidate]:
+    """Return the family called ``name`` among the task's families.
+
+    Raises
+    ------
+    ConfigError
+        When the task has no such family (the known ones are listed).
+    """
+    try:
+        return settings.families[name]
+    except KeyError:
+        known = ", ".join(sorted(settings.families)) or "none"
+        raise ConfigError(
+            f"No model family is called '{name}' for this task; its families are {known}."
+        ) from None
 
 
 def _portfolio_trial(

@@ -26,8 +26,7 @@ import numpy as np
 from shipyard.errors import ExportError, TrainingError
 from shipyard.evaluation.metrics import GREATER_IS_BETTER, score
 from shipyard.evaluation.stats import corrected_interval, corrected_paired_ttest
-from shipyard.tasks.families import candidate_class
-from shipyard.tasks.tabular import FeatureSet
+from shipyard.training.candidates import FeatureSet
 from shipyard.training.ensemble import (
     CompositeModel,
     fit_calibration,
@@ -39,6 +38,7 @@ from shipyard.training.search import (
     Folds,
     SearchSettings,
     TrialResult,
+    family_class,
     make_folds,
     run_search,
     sample_weights,
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from shipyard.runtime.predictor import Predictor
-    from shipyard.tasks.export import ExportedModel
+    from shipyard.training.export import ExportedModel
 
 __all__ = [
     "CandidateResult",
@@ -232,7 +232,7 @@ def train_candidates(
                 params=trial.params,
                 message=message,
                 trials=counts[name],
-                complexity=candidate_class(name).complexity,
+                complexity=family_class(search, name).complexity,
             )
         )
         report(f"{name}: {message}")
@@ -240,7 +240,7 @@ def train_candidates(
     # The cheap linear baseline is refitted first and always; then the rest, best first.
     for name in sorted(ranked_families, key=lambda name: name != BASELINE):
         trial = best_trials[name]
-        family = candidate_class(name)
+        family = family_class(search, name)
         # A refit sees 1/k more rows than a fold fit (and boosters stop on their own).
         expected = trial.fit_seconds * search.cv_folds / (search.cv_folds - 1)
         if rows and name != BASELINE and time.perf_counter() + expected > deadline:

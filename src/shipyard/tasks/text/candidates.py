@@ -1,6 +1,6 @@
 """Text classification candidates, as families of the shared search.
 
-Each family is a :class:`~shipyard.tasks.tabular.Candidate`, so text models are tuned by the
+Each family is a :class:`~shipyard.training.candidates.Candidate`, so text models are tuned by the
 same Optuna search (portfolio first, then TPE, pruning, shared folds), ranked on the same
 leaderboard with corrected CV intervals, and chosen by the same significance test as the
 tabular families:
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from shipyard.tasks.tabular import Candidate
+from shipyard.training.candidates import Candidate
 
 if TYPE_CHECKING:
     import pandas as pd

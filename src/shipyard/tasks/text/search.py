@@ -12,15 +12,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shipyard.config import PipelineConfig, TextConfig
-from shipyard.tasks.families import candidate_class
-from shipyard.tasks.tabular import FeatureSet
 from shipyard.tasks.text.candidates import (
     DOCUMENT_COLUMN,
     EMBEDDING_CANDIDATE,
     EMBEDDING_PREFIX,
+    TEXT_FAMILIES,
     family_settings,
 )
 from shipyard.tasks.text.drift import TOKEN_PATTERN
+from shipyard.training.candidates import FeatureSet
 from shipyard.training.search import SearchSettings
 from shipyard.training.trainer import SelectionSettings, TrainingResult, train_candidates
 
@@ -66,7 +66,7 @@ def search_text_families(
     """Run the text families through the shared search; return its result and embeddings."""
     families = list(dict.fromkeys(settings.candidates))
     embeddings = None
-    if EMBEDDING_CANDIDATE in families and candidate_class(EMBEDDING_CANDIDATE).available():
+    if EMBEDDING_CANDIDATE in families and TEXT_FAMILIES[EMBEDDING_CANDIDATE].available():
         from shipyard.runtime.embedding import SentenceEmbedder
 
         report(f"embedding {len(texts)} texts with all-MiniLM-L6-v2")
@@ -88,6 +88,7 @@ def search_text_families(
         seed=config.seed,
         report=report,
         search=SearchSettings(
+            families=TEXT_FAMILIES,
             models=families,
             time_budget=training.time_budget,
             search_share=training.search_share,

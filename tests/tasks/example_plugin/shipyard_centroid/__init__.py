@@ -202,7 +202,7 @@ class NearestCentroidTask(Task):
 
     def check_parity(self, fitted: FittedModel, data: SplitData) -> dict[str, float]:
         """Compare the one-record path with the whole-frame path on held-out rows."""
-        from shipyard.tasks.export import frame_to_records
+        from shipyard.training.export import frame_to_records
 
         rows = data.test.head(200)
         records = frame_to_records(rows[fitted.predictor.columns])

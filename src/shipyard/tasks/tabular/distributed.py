@@ -362,7 +362,7 @@ def fit_on_cluster(data: SplitData, config: PipelineConfig, context: RunContext)
     """
     from shipyard.runtime.predictor import Predictor
     from shipyard.runtime.preprocess import CompiledPreprocessor
-    from shipyard.tasks.export import ExportedModel
+    from shipyard.training.export import ExportedModel
     from shipyard.training.trainer import CandidateResult
 
     sources, kind = data.prepared.payload["sources"], data.kind
@@ -486,7 +486,7 @@ def _parity(
     task: str,
 ) -> dict[str, float]:
     """Compare the served path with the trained model on rows of the first partition."""
-    from shipyard.tasks.export import PARITY_TOLERANCE
+    from shipyard.training.export import PARITY_TOLERANCE
 
     sample = sample.head(PARITY_ROWS).reset_index(drop=True)
     matrix = encode(sample)[features]

@@ -6,7 +6,7 @@ time-ordered), search the candidate families under the time budget, export the w
 preprocessing plus the model's own format, check parity, and evaluate on the test rows with
 the evaluation suite (slices, fairness, explanations, robustness, plots). With
 ``engine.distributed_training`` the fit runs on a Dask cluster instead
-(:mod:`shipyard.tasks.tabular_distributed`): a fit strategy of this task, not a second pipeline.
+(:mod:`shipyard.tasks.tabular.distributed`): a fit strategy of this task, not a second pipeline.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from shipyard.config import PipelineConfig
     from shipyard.monitoring.adapters import TaskMonitoring
     from shipyard.runtime.predictor import Predictor
-    from shipyard.tasks.export import ExportedModel
+    from shipyard.training.export import ExportedModel
 
 __all__ = ["TabularTask"]
 
@@ -84,7 +84,7 @@ class TabularTask(Task):
     def read(self, config: PipelineConfig, context: RunContext) -> PreparedData:
         """Read the source (and the test file); drop rows whose target is missing."""
         if config.engine.distributed_training:
-            from shipyard.tasks.tabular_distributed import read_partitioned
+            from shipyard.tasks.tabular.distributed import read_partitioned
 
             return read_partitioned(config, context)
         from shipyard.data.sources import read_table
@@ -104,7 +104,7 @@ class TabularTask(Task):
     ) -> PreparedData:
         """Profile and clean the rows, infer the contract and enforce it on every table."""
         if config.engine.distributed_training:
-            from shipyard.tasks.tabular_distributed import partitioned_contract
+            from shipyard.tasks.tabular.distributed import partitioned_contract
 
             return partitioned_contract(data, config, context)
         from shipyard.data.clean import clean_frame
@@ -139,7 +139,7 @@ class TabularTask(Task):
     def split(self, data: PreparedData, config: PipelineConfig, context: RunContext) -> SplitData:
         """Detect the label's kind, order the classes, split, and check for target leakage."""
         if config.engine.distributed_training:
-            from shipyard.tasks.tabular_distributed import partitioned_split
+            from shipyard.tasks.tabular.distributed import partitioned_split
 
             return partitioned_split(data, config, context)
         from shipyard.data.prepare import leakage_findings
@@ -197,11 +197,11 @@ class TabularTask(Task):
     def fit(self, data: SplitData, config: PipelineConfig, context: RunContext) -> FittedModel:
         """Search the families on shared folds; export the winner with its threshold."""
         if config.engine.distributed_training:
-            from shipyard.tasks.tabular_distributed import fit_on_cluster
+            from shipyard.tasks.tabular.distributed import fit_on_cluster
 
             return fit_on_cluster(data, config, context)
-        from shipyard.tasks.export import frame_to_records
-        from shipyard.tasks.tabular import feature_set
+        from shipyard.training.candidates import feature_set
+        from shipyard.training.export import frame_to_records
         from shipyard.training.trainer import train_candidates
 
         contract = data.prepared.contract
@@ -273,7 +273,7 @@ class TabularTask(Task):
         if "parity" in fitted.payload:  # measured by the cluster fit, where the model lives
             parity: dict[str, float] = fitted.payload["parity"]
             return parity
-        from shipyard.tasks.export import check_parity
+        from shipyard.training.export import check_parity
 
         rows = _concat([data.validation, data.test]).head(PARITY_ROWS)
         return check_parity(fitted.payload["pipeline"], fitted.predictor, rows, data.kind)
@@ -283,7 +283,7 @@ class TabularTask(Task):
     ) -> EvaluatedModel:
         """Test metrics with bootstrap intervals, the drift reference and the suite."""
         if config.engine.distributed_training:
-            from shipyard.tasks.tabular_distributed import evaluate_on_cluster
+            from shipyard.tasks.tabular.distributed import evaluate_on_cluster
 
             return evaluate_on_cluster(fitted, data, config, context)
         from shipyard.evaluation.metrics import DEFAULT_METRICS, bootstrap_metrics
@@ -482,11 +482,13 @@ def _search_settings(
     over ``split.time_column``, stratified otherwise (values aligned with ``train_rows``).
     """
     split = config.split
+    from shipyard.tasks.tabular.candidates import CANDIDATES
     from shipyard.training.search import SearchSettings
     from shipyard.training.trainer import SelectionSettings
 
     training = config.training
     search = SearchSettings(
+        families=CANDIDATES,
         models=training.models,
         time_budget=training.time_budget,
         search_share=training.search_share,

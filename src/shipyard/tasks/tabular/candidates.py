@@ -1,7 +1,7 @@
 """Tabular candidates: model families with search spaces, known-good defaults and pipelines.
 
 Every family builds a scikit-learn ``Pipeline([("preprocess", ...), ("model", ...)])`` whose
-preprocessing uses only transformers that :mod:`shipyard.tasks.export` can compile, and whose
+preprocessing uses only transformers that :mod:`shipyard.training.export` can compile, and whose
 model the exporter can write to a format that loads no pickle. A family offers:
 
 - ``portfolio(task)``: known-good settings, tried first by the search;
@@ -16,23 +16,18 @@ Heavy libraries (XGBoost, CatBoost) are imported inside methods and belong to ex
 from __future__ import annotations
 
 import inspect
-import time
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from shipyard.runtime.preprocess import MISSING_CATEGORY
+from shipyard.training.candidates import Candidate, FeatureSet
 
 if TYPE_CHECKING:
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
-    from shipyard.data.contract import Contract
 
 __all__ = [
     "CANDIDATES",
-    "Candidate",
     "CatBoostCandidate",
     "ExtraTreesCandidate",
     "FeatureSet",
@@ -40,40 +35,9 @@ __all__ = [
     "LinearCandidate",
     "MLPCandidate",
     "RandomForestCandidate",
+    "TabularCandidate",
     "XGBoostCandidate",
-    "feature_set",
-    "quiet_fit",
 ]
-
-
-class FeatureSet(NamedTuple):
-    """Feature columns by how they are encoded."""
-
-    numeric: list[str]
-    categorical: list[str]
-
-    @property
-    def all(self) -> list[str]:
-        """Every feature column, numeric first (the order the pipelines read them)."""
-        return [*self.numeric, *self.categorical]
-
-
-def feature_set(contract: Contract) -> FeatureSet:
-    """Split the contract's feature columns into numeric and categorical ones."""
-    return FeatureSet(
-        numeric=[column.name for column in contract.columns if not column.is_categorical],
-        categorical=[column.name for column in contract.columns if column.is_categorical],
-    )
-
-
-@contextmanager
-def quiet_fit() -> Iterator[None]:
-    """Silence convergence warnings: a capped iteration count is a setting, not a fault."""
-    from sklearn.exceptions import ConvergenceWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        yield
 
 
 def _onehot_preprocess(features: FeatureSet, min_frequency: int) -> Any:
@@ -132,130 +96,14 @@ def _ordinal_preprocess(features: FeatureSet) -> Any:
     )
 
 
-class Candidate:
-    """Shared behaviour of the families; subclasses set the class variables and ``_model``.
-
-    Parameters
-    ----------
-    features
-        The feature columns.
-    task
-        ``binary``, ``multiclass`` or ``regression``.
-    seed
-        Random seed of the model.
-    n_jobs
-        Threads the model may use.
-    **params
-        Settings from :meth:`portfolio` or :meth:`suggest`; missing ones take the defaults.
-    """
-
-    name: ClassVar[str] = ""
-    complexity: ClassVar[int] = 0
-    """Rank used to prefer simpler models when the difference is not significant."""
-    extra: ClassVar[str | None] = None
-    """The pip extra that provides the library, when it is not a core dependency."""
-    module: ClassVar[str | None] = None
-    priority: ClassVar[int] = 9
-    """Turn order in the search: families that usually win on tabular data go first."""
-    uses_validation: ClassVar[bool] = False
-    """Whether :meth:`fit` early-stops on the validation part."""
-    defaults: ClassVar[dict[str, Any]] = {}
-
-    def __init__(
-        self, features: FeatureSet, task: str, seed: int, n_jobs: int = 2, **params: Any
-    ) -> None:
-        unknown = set(params) - set(self.defaults)
-        if unknown:
-            raise ValueError(f"{self.name} has no settings {sorted(unknown)}")
-        self.features = features
-        self.task = task
-        self.seed = seed
-        self.n_jobs = n_jobs
-        self.settings: dict[str, Any] = {**self.defaults, **params}
-        self.best_trees_: int | None = None
-        self.stop_at: float | None = None
-        """Wall-clock time (``time.time()``) at which boosters stop adding trees."""
-        self.clock: Callable[[], float] = time.time
-        """Where :meth:`out_of_time` reads the time (tests swap in a fake clock)."""
-
-    def out_of_time(self) -> bool:
-        """Whether :attr:`stop_at` has passed."""
-        return self.stop_at is not None and self.clock() > self.stop_at
-
-    @classmethod
-    def available(cls) -> bool:
-        """Whether the family's library is installed."""
-        if cls.module is None:
-            return True
-        import importlib.util
-
-        return importlib.util.find_spec(cls.module) is not None
-
-    @classmethod
-    def portfolio(cls, task: str) -> list[dict[str, Any]]:
-        """Known-good settings, tried before the search proposes its own."""
-        return [dict(cls.defaults)]
-
-    @classmethod
-    def suggest(cls, trial: Any, task: str) -> dict[str, Any]:
-        """Draw settings from the family's search space."""
-        raise NotImplementedError
+class TabularCandidate(Candidate):
+    """A family reading the table's columns: numbers as they are, categories as codes."""
 
     def _preprocess(self) -> Any:
         return _ordinal_preprocess(self.features)
 
-    def _model(self, n_estimators: int | None = None) -> Any:
-        raise NotImplementedError
 
-    def pipeline(self, n_estimators: int | None = None) -> Pipeline:
-        """Return the unfitted pipeline."""
-        from sklearn.pipeline import Pipeline
-
-        return Pipeline([("preprocess", self._preprocess()), ("model", self._model(n_estimators))])
-
-    def fit_params(self, sample_weight: Any = None) -> dict[str, Any]:
-        """Extra keyword arguments for ``Pipeline.fit``."""
-        return {} if sample_weight is None else {"model__sample_weight": sample_weight}
-
-    def fit(
-        self,
-        train_x: pd.DataFrame,
-        train_y: Any,
-        validation_x: pd.DataFrame,
-        validation_y: Any,
-        sample_weight: Any = None,
-    ) -> Pipeline:
-        """Fit on the training part."""
-        with quiet_fit():
-            return self.pipeline().fit(train_x, train_y, **self.fit_params(sample_weight))
-
-    def fit_all(
-        self, x: pd.DataFrame, y: Any, trees: int | None = None, sample_weight: Any = None
-    ) -> Pipeline:
-        """Fit on every labelled row, without holding any out.
-
-        Boosters get ``trees`` trees (the count cross-validation chose) instead of early
-        stopping; the other families fit as :meth:`fit` does.
-        """
-        if not self.uses_validation:
-            return self.fit(x, y, x.iloc[:0], y[:0], sample_weight=sample_weight)
-        if trees is None:
-            raise ValueError(f"{self.name} needs a tree count to fit without early stopping")
-        self.best_trees_ = int(trees)
-        with quiet_fit():
-            return self.pipeline(self.best_trees_).fit(x, y, **self.fit_params(sample_weight))
-
-    def cv_pipeline(self) -> Pipeline:
-        """Return an unfitted copy with the settings fitting chose."""
-        return self.pipeline(self.best_trees_)
-
-    def params(self) -> dict[str, Any]:
-        """Return the settings worth recording in the registry."""
-        chosen = {"n_estimators": self.best_trees_} if self.best_trees_ else {}
-        return {**self.settings, **chosen}
-
-
-class LinearCandidate(Candidate):
+class LinearCandidate(TabularCandidate):
     """Regularised logistic (classification) or ridge (regression) regression.
 
     Numeric columns are median-imputed and standardised; categorical columns get a
@@ -287,7 +135,7 @@ class LinearCandidate(Candidate):
         return LogisticRegression(C=strength, max_iter=2000)
 
 
-class LightGBMCandidate(Candidate):
+class LightGBMCandidate(TabularCandidate):
     """Gradient-boosted trees; the number of trees is chosen by early stopping."""
 
     name = "lightgbm"
@@ -439,7 +287,7 @@ class LightGBMCandidate(Candidate):
         return stop_when_out_of_time
 
 
-class XGBoostCandidate(Candidate):
+class XGBoostCandidate(TabularCandidate):
     """XGBoost histogram trees (extra ``xgboost``); trees chosen by early stopping."""
 
     name = "xgboost"
@@ -543,7 +391,7 @@ def _without_clock(model: Any) -> Any:
     return model
 
 
-class CatBoostCandidate(Candidate):
+class CatBoostCandidate(TabularCandidate):
     """CatBoost oblivious trees (extra ``catboost``); trees chosen by early stopping.
 
     Categories reach CatBoost as ordinal codes (unknown and missing as NaN), like every other
@@ -646,7 +494,7 @@ class _CatBoostClock:
         return not self.candidate.out_of_time()
 
 
-class _ForestCandidate(Candidate):
+class _ForestCandidate(TabularCandidate):
     """Shared code of the two bagged forests (they handle NaN natively)."""
 
     complexity = 2
@@ -690,7 +538,7 @@ class ExtraTreesCandidate(_ForestCandidate):
     forest_classes = ("ExtraTreesClassifier", "ExtraTreesRegressor")
 
 
-class MLPCandidate(Candidate):
+class MLPCandidate(TabularCandidate):
     """A small fully connected network (scikit-learn) with early stopping on a held-out tenth."""
 
     name = "mlp"
