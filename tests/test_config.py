@@ -74,10 +74,19 @@ def test_wrong_literal_suggests_the_nearest() -> None:
 
 def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(ConfigError) as caught:
-        load_config_dict(with_keys(trainig={}, task="regresion"))
+        load_config_dict(with_keys(trainig={}, metric="roc-auc"))
     message = str(caught.value)
     assert "'trainig'" in message
-    assert "Did you mean 'regression'?" in message
+    assert "Did you mean 'roc_auc'?" in message
+
+
+def test_a_misspelt_task_is_refused_with_the_nearest_registered_one() -> None:
+    from shipyard.tasks.base import task_for_config
+
+    # Tasks can come from installed packages, so the task registry (not the schema) checks.
+    config = load_config_dict(with_keys(task="regresion"))
+    with pytest.raises(ConfigError, match=r"No task trains 'task: regresion'.*'regression'\?"):
+        task_for_config(config)
 
 
 @pytest.mark.parametrize(

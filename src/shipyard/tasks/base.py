@@ -28,6 +28,7 @@ Examples
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -427,7 +428,11 @@ def task_for_config_name(config_task: str) -> Task:
         if config_task in task.capabilities.config_tasks:
             return task
     known = sorted({name for task in available_tasks() for name in task.capabilities.config_tasks})
-    raise ConfigError(f"No task trains 'task: {config_task}'; use one of {', '.join(known)}.")
+    close = difflib.get_close_matches(config_task, known, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    raise ConfigError(
+        f"No task trains 'task: {config_task}'; use one of {', '.join(known)}.{hint}"
+    )
 
 
 def task_for_config(config: PipelineConfig) -> Task:
