@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.errors import BundleIntegrityError
+from shipyard.manifest import Manifest
 
 __all__ = [
     "BUNDLE_FORMAT",
     "MANIFEST",
+    "load_manifest",
     "load_predictor",
     "read_manifest",
     "verify_bundle",
@@ -126,6 +128,18 @@ def verify_bundle(directory: Path, manifest_sha256: str | None = None) -> dict[s
     return manifest
 
 
+def load_manifest(directory: Path, manifest_sha256: str | None = None) -> Manifest:
+    """Verify a bundle and return its manifest, typed and upgraded to the current version.
+
+    Raises
+    ------
+    BundleIntegrityError
+        When a file differs from its hash, or the manifest is not one shipyard reads.
+    """
+    document = verify_bundle(directory, manifest_sha256)
+    return Manifest.from_document(document, source=str(Path(directory) / MANIFEST))
+
+
 def load_predictor(
     directory: Path, manifest_sha256: str | None = None, unknown_fields: str = "reject"
 ) -> Any:
@@ -140,5 +154,5 @@ def load_predictor(
     from shipyard.tasks.base import task_for_manifest
 
     directory = Path(directory)
-    manifest = verify_bundle(directory, manifest_sha256)
+    manifest = load_manifest(directory, manifest_sha256)
     return task_for_manifest(manifest).load(directory, manifest, unknown_fields)
