@@ -89,7 +89,7 @@ class Guard:
             and not self.verify(_presented_key(scope["headers"]))
         ):
             status = 401
-            self.metrics.observe_error("unauthorized")
+            self.metrics.observe_error("unauthorized", 401)
             await send(
                 {
                     "type": "http.response.start",
