@@ -31,6 +31,7 @@ from shipyard.evaluation.sections import (
     task_blocks,
     text_limitations,
 )
+from shipyard.registry.bundle import bundle_file
 
 if TYPE_CHECKING:
     from shipyard.registry.store import Registry
@@ -316,7 +317,7 @@ def card_for_version(registry: Registry, reference: str) -> Document:
     manifest = registry.verify(version.reference)
     contract = None
     if manifest.get("contract"):  # recommenders have none
-        contract_path = Path(version.bundle_path) / manifest["contract"]
+        contract_path = bundle_file(Path(version.bundle_path), manifest["contract"])
         contract = yaml.safe_load(contract_path.read_text(encoding="utf-8"))
     events = [
         event

@@ -369,4 +369,6 @@ def report_for_version(registry: Registry, reference: str) -> tuple[str, Path]:
             "evaluation.report false or without the report extra. Install "
             "'shipyard[report]' and retrain to get one."
         )
-    return version.reference, Path(version.bundle_path) / "report.html"
+    from shipyard.registry.bundle import bundle_file
+
+    return version.reference, bundle_file(Path(version.bundle_path), "report.html")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.errors import DataError
 from shipyard.monitoring.reference import reference_from_json
 from shipyard.monitoring.sketch import Sketch
+from shipyard.registry.bundle import bundle_file
 
 if TYPE_CHECKING:
     from shipyard.monitoring.columns import ColumnCleaner
@@ -78,7 +79,7 @@ def read_reference(directory: Path, manifest: Mapping[str, Any], reference: str)
             f"{reference} has no drift reference in its bundle; retrain it with this "
             "shipyard to monitor it."
         )
-    return json.loads((directory / manifest["drift_reference"]).read_bytes())
+    return json.loads(bundle_file(directory, manifest["drift_reference"]).read_bytes())
 
 
 def task_monitoring(
@@ -102,7 +103,7 @@ def task_monitoring(
         from shipyard.monitoring.columns import column_cleaner
         from shipyard.runtime.clean import Cleaner
 
-        cleaner = Cleaner(json.loads((directory / manifest["cleaning"]).read_bytes()))
+        cleaner = Cleaner(json.loads(bundle_file(directory, manifest["cleaning"]).read_bytes()))
         prepare = cleaner.clean_records
         clean_column = column_cleaner(cleaner, sketches)
     return TaskMonitoring(
