@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import uuid
@@ -39,13 +40,21 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from shipyard.errors import ModelNotFoundError, RegistryError
 from shipyard.registry.bundle import load_predictor, read_manifest, verify_bundle, write_bundle
 
-__all__ = ["DEFAULT_ALIAS", "FairnessGateError", "ModelVersion", "Registry", "parse_reference"]
+__all__ = [
+    "DEFAULT_ALIAS",
+    "FairnessGateError",
+    "ModelVersion",
+    "Registry",
+    "create_private_sqlite_file",
+    "parse_reference",
+]
 
 DEFAULT_ALIAS = "champion"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -173,6 +182,33 @@ def parse_reference(reference: str) -> tuple[str, str | None, int | None]:
     return match["name"], match["alias"], int(version) if version else None
 
 
+def create_private_sqlite_file(url: str) -> None:
+    """Create the file of a SQLite URL, readable by its owner only (mode 0600), if it is new.
+
+    The database holds logged requests (inputs, answers, feedback), so it must not be
+    readable by every user of the machine as SQLite's default (0644 under the usual umask)
+    would make it. SQLite gives its journal and WAL files the database file's mode. Other
+    databases (PostgreSQL), in-memory SQLite and files that exist already are left alone.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # not a URL: create_engine reports it
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return
+    if database.startswith("file:"):  # a SQLite URI filename: its options decide
+        return
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.fchmod(descriptor, 0o600)  # whatever the umask; an empty file is an empty database
+    os.close(descriptor)
+
+
 class Registry:
     """Model versions in a SQL database, with their bundles in an artifact folder.
 
@@ -188,9 +224,8 @@ class Registry:
     def __init__(self, url: str, artifacts: str | Path) -> None:
         self.url = url
         self.artifacts = Path(artifacts)
-        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         try:
+            create_private_sqlite_file(url)
             self.engine = create_engine(url)
             _Base.metadata.create_all(self.engine)
         except (OperationalError, ImportError) as error:
