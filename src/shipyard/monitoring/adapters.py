@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import DataError
 from shipyard.monitoring.sketch import Sketch
+from shipyard.runtime.bundle_files import bundle_file
 
 if TYPE_CHECKING:
     from shipyard.monitoring.columns import ColumnCleaner
@@ -75,4 +76,4 @@ def read_reference(directory: Path, file_name: str | None, reference: str) -> An
             f"{reference} has no drift reference in its bundle; retrain it with this "
             "shipyard to monitor it."
         )
-    return json.loads((directory / file_name).read_bytes())
+    return json.loads(bundle_file(directory, file_name).read_bytes())

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import DataError, MissingDependencyError
+from shipyard.runtime.bundle_files import bundle_file
 from shipyard.tasks.base import (
     Capabilities,
     EvaluatedModel,
@@ -409,11 +410,11 @@ class TabularTask(Task):
         from shipyard.runtime.predictor import Predictor
         from shipyard.runtime.preprocess import CompiledPreprocessor
 
-        contract_path = directory / str(manifest.contract)
+        contract_path = bundle_file(directory, manifest.contract)
         contract = Contract.from_yaml(
             contract_path.read_text(encoding="utf-8"), source=str(contract_path)
         )
-        spec = json.loads((directory / manifest.section("preprocessing")).read_bytes())
+        spec = json.loads(bundle_file(directory, manifest.section("preprocessing")).read_bytes())
         scorer = load_scorer(manifest.model.model_dump(), directory, manifest.task)
         return Predictor(
             contract,
@@ -471,7 +472,7 @@ def _cleaner(directory: Path, manifest: Manifest) -> Any:
         return None
     from shipyard.runtime.clean import Cleaner
 
-    return Cleaner(json.loads((directory / name).read_bytes()))
+    return Cleaner(json.loads(bundle_file(directory, name).read_bytes()))
 
 
 def _search_settings(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import ConfigError, DataError
+from shipyard.runtime.bundle_files import bundle_file
 from shipyard.tasks.base import (
     Capabilities,
     EvaluatedModel,
@@ -315,11 +316,11 @@ class TextClassificationTask(Task):
         from shipyard.data.contract import Contract
         from shipyard.runtime.text import TextPredictor
 
-        contract_path = directory / str(manifest.contract)
+        contract_path = bundle_file(directory, manifest.contract)
         contract = Contract.from_yaml(
             contract_path.read_text(encoding="utf-8"), source=str(contract_path)
         )
-        spec = json.loads((directory / str(manifest.model.path)).read_bytes())
+        spec = json.loads(bundle_file(directory, manifest.model.path).read_bytes())
         return TextPredictor(
             contract,
             spec,
