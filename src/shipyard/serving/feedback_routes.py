@@ -62,16 +62,21 @@ def _item_problem(request_id: Any, label: Any) -> str | None:
             "field 'request_id' expected the text a prediction answer carried, "
             f"got {type(request_id).__name__}"
         )
-    if isinstance(label, str | bool):
+    problem = _number_problem(label)
+    return None if problem is None else f"field 'label' {problem}"
+
+
+def _number_problem(value: Any) -> str | None:
+    """Find a NaN or a number past float64 anywhere in a label (recommenders send objects)."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return next((found for item in value if (found := _number_problem(item))), None)
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    if isinstance(label, int | float):
-        if isinstance(label, float) and math.isnan(label):
-            return "field 'label' expected the true label, got NaN"
-        problem = number_range_problem(label)
-        return None if problem is None else f"field 'label' {problem}"
-    return (
-        f"field 'label' expected a class name, a number or a boolean, got {type(label).__name__}"
-    )
+    if isinstance(value, float) and math.isnan(value):
+        return "expected a true label, got NaN"
+    return number_range_problem(value)
 
 
 async def store_feedback(log: PredictionLogger, name: str, pairs: list[tuple[str, Any]]) -> int:
