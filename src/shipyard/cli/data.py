@@ -181,6 +181,8 @@ def validate(
         from shipyard.data.contract import Contract
 
         notes = _cleaning_beside(contract)
+        for note in notes:  # before validating: under --policy fail the check raises
+            output.error_console.print(f"[yellow]Note:[/yellow] {note}", highlight=False)
         result = validate_file(source, Contract.load(contract), **options)
     else:
         raise ConfigError(
@@ -267,8 +269,6 @@ def _print_validation(result: Any, as_json: bool) -> None:
     if as_json:
         output.print_json(result.as_dict())
         return
-    for note in result.notes:
-        output.console.print(f"[yellow]Note:[/yellow] {note}", highlight=False)
     output.console.print(result.report.summary(limit=10), highlight=False)
     if result.quarantine_path:
         output.console.print(
