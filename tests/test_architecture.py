@@ -61,3 +61,15 @@ def test_the_check_finds_a_comparison_when_there_is_one():
         "recommendation",
         "text_classification",
     ]
+
+
+def test_no_function_of_the_pipeline_driver_is_longer_than_80_lines():
+    path = SOURCE / "pipeline" / "driver.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    lengths = {
+        node.name: node.end_lineno - node.lineno + 1
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef) and node.end_lineno is not None
+    }
+    assert "train" in lengths
+    assert max(lengths.values()) <= 80, lengths

@@ -98,7 +98,7 @@ class Manifest(BaseModel):
 
     def to_document(self) -> dict[str, Any]:
         """Return the JSON document, with the task sections where they were."""
-        return self.model_dump(mode="json", exclude_none=True)
+        return self.model_dump(mode="json", exclude_unset=True)
 
     def section(self, name: str, default: Any = None) -> Any:
         """Return a task's own section (an extra entry), or ``default``."""

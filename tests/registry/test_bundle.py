@@ -48,6 +48,8 @@ class Trained:
         }
         self.manifest = {
             "task": "binary",
+            "target": "income",
+            "metric": "roc_auc",
             "classes": classes,
             "contract": "contract.yaml",
             "preprocessing": "preprocessing.json",

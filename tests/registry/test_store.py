@@ -11,9 +11,15 @@ import pytest
 
 from shipyard.config import RegistryConfig
 from shipyard.errors import ModelNotFoundError, RegistryError
+from shipyard.monitoring.log import MonitoringStore
 from shipyard.registry import store
 from shipyard.registry.bundle import MANIFEST, verify_bundle
-from shipyard.registry.store import DEFAULT_ALIAS, Registry, parse_reference
+from shipyard.registry.store import (
+    DEFAULT_ALIAS,
+    Registry,
+    create_private_sqlite_file,
+    parse_reference,
+)
 
 POSTGRES_URL = os.environ.get("SHIPYARD_TEST_POSTGRES_URL")
 
@@ -304,3 +310,36 @@ def test_remove_alias_deletes_a_canary_and_logs_it(registry: Registry, name: str
     # Promoting a canary again starts from nothing: no previous version to roll back to.
     registry.promote(name, 2, "canary")
     assert registry.events(name)[-1]["detail"]["previous"] is None
+
+
+def test_a_new_sqlite_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    old_umask = os.umask(0o022)  # the usual umask, which would give 0644
+    try:
+        registry = Registry(f"sqlite:///{tmp_path / 'home' / 'registry.db'}", tmp_path / "art")
+        store = MonitoringStore(f"sqlite:///{tmp_path / 'logs.db'}")
+    finally:
+        os.umask(old_umask)
+    registry.register("m", FILES, MANIFEST_FIELDS)
+    store.close()
+    databases = sorted(tmp_path.rglob("*.db*"))  # with SQLite's journal or WAL files, if any
+    assert {path.name for path in databases} >= {"registry.db", "logs.db"}
+    for path in databases:
+        assert path.stat().st_mode & 0o777 == 0o600, path
+
+
+def test_private_file_creation_leaves_other_databases_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    existing = tmp_path / "existing.db"
+    existing.write_bytes(b"")
+    existing.chmod(0o640)
+    for url in (
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+        "sqlite://",
+        "sqlite:///:memory:",
+        f"sqlite:///{existing}",
+    ):
+        create_private_sqlite_file(url)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["existing.db"]
+    assert existing.stat().st_mode & 0o777 == 0o640

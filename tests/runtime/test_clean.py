@@ -133,3 +133,17 @@ def test_columns_that_are_not_features_get_no_missing_indicator() -> None:
     assert not [action for action in actions if "__missing" in action]
     spec, _ = fit_cleaner(frame, "cnt")
     assert "casual__missing" in clean_frame(frame, spec).columns
+
+
+@pytest.mark.parametrize("value", [10**309, -(10**309)])
+def test_integer_past_float64_is_left_for_the_contract(value: int) -> None:
+    spec = {
+        "version": 1,
+        "columns": {"price": {"kind": "number", "clip": [0.0, 100.0]}},
+        "indicators": ["price"],
+    }
+    cleaner = Cleaner(spec)
+    assert cleaner.clean_record({"price": value}) == {"price": value, "price__missing": 0}
+    columns = cleaner.clean_columns({"price": [value, 5, None]})
+    assert columns["price"].tolist() == [value, 5, None]
+    assert columns["price__missing"].tolist() == [0, 0, 1]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import pytest
@@ -75,7 +76,36 @@ def test_fractional_value_for_an_integer(
 
 def test_infinite_number(validator: RecordValidator, record: dict[str, Any]) -> None:
     record["hours-per-week"] = math.inf
-    assert only_problem(validator, record)["error"] == "must be finite"
+    assert only_problem(validator, record)["error"] == (
+        "must be finite: expected a finite number, got inf"
+    )
+
+
+@pytest.mark.parametrize("value", [10**309, -(10**309), int(sys.float_info.max) + 2**971])
+def test_integer_past_float64_is_refused_before_any_arithmetic(
+    validator: RecordValidator, record: dict[str, Any], value: int
+) -> None:
+    record["hours-per-week"] = value
+    error = only_problem(validator, record)["error"]
+    assert "within float64's range" in error
+    assert f"got an integer of {len(str(abs(value)))} digits" in error
+
+
+def test_largest_float64_integer_is_a_number(
+    validator: RecordValidator, record: dict[str, Any]
+) -> None:
+    record["capital-gain"] = int(sys.float_info.max)
+    # Within float64's range: whatever else the contract says, the range check passes it.
+    assert all("float64" not in problem["error"] for problem in validator.problems(record))
+
+
+def test_long_values_are_cut_in_messages(
+    validator: RecordValidator, record: dict[str, Any]
+) -> None:
+    record["age"] = "x" * 10_000
+    error = only_problem(validator, record)["error"]
+    assert len(error) < 200
+    assert error.endswith("...")
 
 
 def test_below_the_minimum(validator: RecordValidator, record: dict[str, Any]) -> None:

@@ -64,6 +64,7 @@ def register_pipeline(
     manifest = {
         "task": "binary",
         "target": contract.target.name,
+        "metric": "roc_auc",
         "classes": classes,
         "model": {
             "format": exported.model_format,

@@ -175,3 +175,15 @@ def test_serving_works_with_pickle_disabled(trained_adult, test_records):
     expected = trained_adult.registry.load_predictor("adult").predict_records([record])[0]
     assert answer["prediction"] == expected["prediction"]
     assert answer["probabilities"] == pytest.approx(expected["probabilities"], abs=1e-12)
+
+
+def test_a_model_linked_to_an_identical_file_outside_is_refused(trained_adult, tmp_path):
+    copy_home = tmp_path / "copy"
+    shutil.copytree(trained_adult.home / ".shipyard", copy_home)
+    registry = Registry(f"sqlite:///{copy_home / 'registry.db'}", copy_home / "artifacts")
+    model_file = next(registry.resolve("adult").bundle_path.glob("model.*"))
+    outside = tmp_path / model_file.name
+    shutil.move(model_file, outside)
+    model_file.symlink_to(outside)  # same bytes, so the manifest's hash would still match
+    with pytest.raises(BundleIntegrityError, match="symbolic link"):
+        build_app(registry, "adult", ServingConfig(auth=False))

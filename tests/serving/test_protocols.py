@@ -299,3 +299,39 @@ def test_mlflow_client_json_with_nan_for_missing_values(server, fitted_adult):
         headers={**headers, "Content-Type": "application/json"},
     )
     assert refused.status_code == 422
+
+
+def test_two_different_keys_are_refused_as_ambiguous(server, fitted_adult, keys):
+    url, _ = server
+    _, key = keys
+    predict = f"{url}/v1/models/adult/predict"
+    record = fitted_adult.records[0]
+    mixed = httpx.post(
+        predict, json=record, headers={"X-API-Key": key, "Authorization": "Bearer sy_wrong"}
+    )
+    assert mixed.status_code == 401
+    assert mixed.json()["error"] == "ambiguous_credentials"
+    assert "send one key" in mixed.json()["message"]
+    swapped = httpx.post(
+        predict, json=record, headers={"X-API-Key": "sy_wrong", "Authorization": f"Bearer {key}"}
+    )
+    assert swapped.status_code == 401
+    twice = httpx.post(predict, json=record, headers=[("X-API-Key", key), ("X-API-Key", "x")])
+    assert twice.status_code == 401
+    same = httpx.post(
+        predict, json=record, headers={"X-API-Key": key, "Authorization": f"Bearer {key}"}
+    )
+    assert same.status_code == 200
+    metrics = httpx.get(f"{url}/metrics").text
+    assert 'shipyard_client_errors_total{reason="ambiguous_credentials"} 3.0' in metrics
+
+
+def test_the_keys_file_is_private_even_over_a_stale_partial_file(tmp_path):
+    path = tmp_path / "keys" / "api-keys.json"
+    path.parent.mkdir()
+    stale = path.with_name(f".{path.name}.partial")
+    stale.write_text("{}")
+    stale.chmod(0o644)
+    store = KeyStore(path)
+    store.create("first")
+    assert path.stat().st_mode & 0o777 == 0o600

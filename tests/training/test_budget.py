@@ -98,7 +98,17 @@ def test_the_first_setting_keeps_a_fold_the_clock_cut_short(rows: Rows, family: 
 
     indices = np.arange(ROWS)
     job = _FoldJob(
-        family, {}, rows.features, "binary", 0, 1, None, indices[:800], indices[800:], 0.0, True
+        CANDIDATES[family],
+        {},
+        rows.features,
+        "binary",
+        0,
+        1,
+        None,
+        indices[:800],
+        indices[800:],
+        0.0,
+        True,
     )
     outputs, trees, _ = _run_fold(job, rows.train_x, rows.train_y)
     # Stopped after the first tree, and still scored.

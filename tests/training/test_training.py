@@ -181,7 +181,16 @@ def test_a_fold_running_past_the_deadline_is_abandoned(data: Data, family: str) 
     def job(stop_at: float | None) -> _FoldJob:
         rows = np.arange(ROWS)
         return _FoldJob(
-            family, {}, data.features, "binary", 0, 1, None, rows[:900], rows[900:], stop_at
+            CANDIDATES[family],
+            {},
+            data.features,
+            "binary",
+            0,
+            1,
+            None,
+            rows[:900],
+            rows[900:],
+            stop_at,
         )
 
     outputs, trees, _ = _run_fold(job(None), data.train_x, data.train_y)

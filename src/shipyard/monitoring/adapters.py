@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import DataError
 from shipyard.monitoring.sketch import Sketch
+from shipyard.runtime.bundle_files import bundle_file
 
 if TYPE_CHECKING:
     from shipyard.monitoring.columns import ColumnCleaner
@@ -62,7 +63,7 @@ class TaskMonitoring:
     clean_column: ColumnCleaner | None = None
 
 
-def read_reference(directory: Path, manifest: Mapping[str, Any], reference: str) -> Any:
+def read_reference(directory: Path, file_name: str | None, reference: str) -> Any:
     """Read the bundle's drift reference file (JSON).
 
     Raises
@@ -70,9 +71,9 @@ def read_reference(directory: Path, manifest: Mapping[str, Any], reference: str)
     DataError
         When the bundle has none (trained before monitoring existed).
     """
-    if "drift_reference" not in manifest:
+    if not file_name:
         raise DataError(
             f"{reference} has no drift reference in its bundle; retrain it with this "
             "shipyard to monitor it."
         )
-    return json.loads((directory / manifest["drift_reference"]).read_bytes())
+    return json.loads(bundle_file(directory, file_name).read_bytes())

@@ -174,7 +174,10 @@ class MonitoringStore:
     """
 
     def __init__(self, url: str) -> None:
+        from shipyard.databases import create_private_sqlite_file
+
         self.url = url
+        create_private_sqlite_file(url)  # it holds logged requests: owner-only when new
         self.engine = create_engine(url)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_durability)

@@ -13,6 +13,7 @@ import yaml
 from shipyard.evaluation.card import build_card
 from shipyard.evaluation.report import Document
 from shipyard.registry.store import Registry
+from shipyard.runtime.bundle_files import bundle_file
 from shipyard.tasks.base import task_for_manifest
 
 __all__ = ["card_for_version", "report_for_version", "write_card"]
@@ -32,7 +33,7 @@ def card_for_version(registry: Registry, reference: str) -> Document:
     manifest = registry.verify(version.reference)
     contract = None
     if manifest.get("contract"):  # recommenders have none
-        contract_path = Path(version.bundle_path) / manifest["contract"]
+        contract_path = bundle_file(Path(version.bundle_path), manifest["contract"])
         contract = yaml.safe_load(contract_path.read_text(encoding="utf-8"))
     events = [
         event
@@ -75,4 +76,4 @@ def report_for_version(registry: Registry, reference: str) -> tuple[str, Path]:
             "evaluation.report false or without the report extra. Install "
             "'shipyard[report]' and retrain to get one."
         )
-    return version.reference, Path(version.bundle_path) / "report.html"
+    return version.reference, bundle_file(Path(version.bundle_path), "report.html")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.config import PipelineConfig, dump_config
 from shipyard.errors import ModelNotFoundError
+from shipyard.manifest import MANIFEST_VERSION, Manifest
 from shipyard.pipeline.lineage import code_version, lineage
 from shipyard.registry.store import DEFAULT_ALIAS, ModelVersion, Registry
 from shipyard.tasks.base import (
@@ -185,6 +186,7 @@ def _manifest(
 ) -> dict[str, Any]:
     """Return the entries every manifest has, then the task's own (which may refine them)."""
     common: dict[str, Any] = {
+        "manifest_version": MANIFEST_VERSION,
         "target": config.data.target,
         "classes": split.classes,
         "metric": split.metric,
@@ -202,7 +204,8 @@ def _manifest(
         "lineage": lineage(),
         "sensitive": list(config.sensitive),
     }
-    return {**common, **evaluated.manifest}
+    # Validated against the schema before anything is written: a task cannot leave one out.
+    return Manifest.from_document({**common, **evaluated.manifest}).to_document()
 
 
 def _files(

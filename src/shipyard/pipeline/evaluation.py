@@ -8,6 +8,7 @@ from typing import Any
 from shipyard.data.sources import read_table
 from shipyard.errors import DataError
 from shipyard.evaluation.metrics import DEFAULT_METRICS, MetricValue, bootstrap_metrics
+from shipyard.manifest import Manifest
 from shipyard.registry.bundle import load_predictor
 from shipyard.registry.store import ModelVersion, Registry
 from shipyard.tasks.base import task_for_manifest
@@ -50,7 +51,7 @@ def evaluate(
         does not score labelled records (a recommender: see ``shipyard retrain``).
     """
     version = registry.resolve(reference)
-    manifest = registry.manifest(version.reference)
+    manifest = Manifest.from_document(registry.manifest(version.reference))
     task = task_for_manifest(manifest)
     predictor = load_predictor(version.bundle_path, version.manifest_sha256)
     contract = predictor.contract  # a predictor without one says why it cannot score rows

@@ -18,7 +18,7 @@ from shipyard.monitoring.log import MonitoringStore
 from shipyard.monitoring.performance import estimated_metrics, realised_metrics
 from shipyard.monitoring.report import render_report
 from shipyard.monitoring.windows import DriftMonitor, DriftWindow
-from shipyard.registry.bundle import verify_bundle
+from shipyard.registry.bundle import load_manifest
 from shipyard.registry.store import ModelVersion, Registry
 from shipyard.tasks.base import task_for_manifest
 
@@ -95,7 +95,7 @@ def monitor(
         When the bundle has no drift reference (trained before monitoring existed).
     """
     version = registry.resolve(reference)
-    manifest = verify_bundle(version.bundle_path, version.manifest_sha256)
+    manifest = load_manifest(version.bundle_path, version.manifest_sha256)
     watched = task_for_manifest(manifest).monitoring(
         version.bundle_path, manifest, version.reference
     )
@@ -120,7 +120,7 @@ def monitor(
         performance: list[dict[str, Any] | None] = []
         estimates: list[dict[str, float]] = []
         signals: list[dict[str, Any]] = []
-        metric = manifest.get("metric", "roc_auc")
+        metric = manifest.metric
         for window in windows:
             rows = store.labelled(version.name, log_ids=(window.first_log_id, window.last_log_id))
             rows = [row for row in rows if row["version"] == version.version]
@@ -175,7 +175,7 @@ def open_drift_monitor(
         When the bundle has no drift reference (trained before monitoring existed).
     """
     version = registry.resolve(reference)
-    manifest = verify_bundle(version.bundle_path, version.manifest_sha256)
+    manifest = load_manifest(version.bundle_path, version.manifest_sha256)
     watched = task_for_manifest(manifest).monitoring(
         version.bundle_path, manifest, version.reference
     )

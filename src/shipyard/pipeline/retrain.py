@@ -18,12 +18,13 @@ users (:mod:`shipyard.tasks.recommendation.loop`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from shipyard.config import PipelineConfig, apply_overrides, load_config_dict
 from shipyard.errors import DataError, RegistryError
+from shipyard.manifest import Manifest
 from shipyard.monitoring.gate import GateResult
 from shipyard.monitoring.log import MonitoringStore
 from shipyard.pipeline.driver import TrainRun, train
@@ -198,7 +199,7 @@ def _gate(
     min_improvement: float,
 ) -> GateResult:
     """Load both versions and let the challenger's task compare them on the held-out rows."""
-    manifest: Mapping[str, Any] = registry.manifest(challenger.reference)
+    manifest = Manifest.from_document(registry.manifest(challenger.reference))
     steps = task_for_manifest(manifest).retrain_steps()
     return steps.gate(
         registry.load_predictor(champion.reference),

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import RegistryError
+from shipyard.manifest import Manifest
 from shipyard.monitoring.live import (
     LiveNumbers,
     compare_paired,
@@ -114,7 +115,7 @@ class Rollout:
             return []
         previous = int(move["detail"]["previous"])
         promoted_at = event_time(move)
-        kind = task_for_manifest(manifest).label_kind(manifest)
+        kind = task_for_manifest(manifest).label_kind(Manifest.from_document(manifest))
         task, classes, metric = (
             kind or "",
             manifest.get("classes", []),
@@ -205,7 +206,7 @@ class Rollout:
         move = latest_move(events, CANARY_ALIAS)
         started = event_time(move) if move is not None else canary.created_at
         # Tasks whose answers are not scored one by one compare requests and errors only.
-        task = task_for_manifest(manifest).label_kind(manifest) or ""
+        task = task_for_manifest(manifest).label_kind(Manifest.from_document(manifest)) or ""
         classes = manifest.get("classes", [])
         metric = str(manifest.get("metric") or "")
         samples = [

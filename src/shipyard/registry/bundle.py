@@ -4,13 +4,20 @@ A bundle is written once and never changed. Loading verifies every hash, refuses
 manifest does not list, and (when the registry supplies it) checks the manifest's own hash, so a
 single changed byte anywhere is caught before anything is served. Nothing in a bundle is a
 pickle: the serving path reads JSON, YAML and LightGBM's text format only.
+
+Every file of a bundle is reached through :func:`bundle_file`, which refuses names that leave
+the bundle (absolute paths, ``..``), symbolic links anywhere on the path and anything but a
+regular file: a manifest is data written by whoever can write the artifacts folder, and the
+hash of a symlink's target would match, so a link to a file outside must be refused by name.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import stat
 import warnings
 from collections.abc import Mapping
 from importlib import metadata
@@ -18,11 +25,17 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.errors import BundleIntegrityError, PackageVersionWarning
+from shipyard.manifest import Manifest
+from shipyard.runtime.bundle_files import ALTERED as _ALTERED
+from shipyard.runtime.bundle_files import bundle_file
+from shipyard.runtime.bundle_files import entry_problem as _entry_problem
 
 __all__ = [
     "BUNDLE_FORMAT",
     "MANIFEST",
     "MODEL_PACKAGES",
+    "bundle_file",
+    "load_manifest",
     "load_predictor",
     "package_version_changes",
     "read_manifest",
@@ -51,6 +64,13 @@ def write_bundle(directory: Path, files: Mapping[str, bytes], manifest: Mapping[
     str
         The SHA-256 of the manifest file, for the registry to keep.
     """
+    for relative in files:
+        problem = _entry_problem(relative)
+        if problem is not None:
+            raise BundleIntegrityError(
+                f"Cannot write bundle file {relative!r}: the name {problem}. Name bundle files "
+                "with relative POSIX paths inside the bundle, such as 'model.lgb.txt'."
+            )
     directory.mkdir(parents=True, exist_ok=False)
     hashes = {}
     for relative, data in sorted(files.items()):
@@ -66,18 +86,24 @@ def write_bundle(directory: Path, files: Mapping[str, bytes], manifest: Mapping[
 
 def read_manifest(directory: Path) -> dict[str, Any]:
     """Read a bundle's manifest without verifying the files."""
-    path = directory / MANIFEST
-    if not path.is_file():
+    directory = Path(directory)
+    if not os.path.lexists(directory / MANIFEST):
         raise BundleIntegrityError(
             f"Bundle '{directory}' has no {MANIFEST}; it is not a "
             "shipyard bundle or it was damaged."
         )
+    path = bundle_file(directory, MANIFEST)
     try:
         manifest: dict[str, Any] = json.loads(path.read_bytes())
     except ValueError as error:
         raise BundleIntegrityError(
             f"{path} is not valid JSON ({error}); the bundle is damaged. Re-register the model."
         ) from error
+    if not isinstance(manifest, dict):
+        raise BundleIntegrityError(
+            f"{path} holds {type(manifest).__name__}, not a JSON object; the bundle is damaged. "
+            "Re-register the model."
+        )
     return manifest
 
 
@@ -95,45 +121,74 @@ def verify_bundle(directory: Path, manifest_sha256: str | None = None) -> dict[s
             f"Bundle folder '{directory}' does not exist; the registry "
             "points at files that were moved or deleted."
         )
-    hint = (
-        "The bundle was altered after it was registered; do not serve it. Re-train, or "
-        "restore the folder from a backup."
-    )
+
     if manifest_sha256 is not None:
         found = (
-            _sha256((directory / MANIFEST).read_bytes())
-            if (directory / MANIFEST).is_file()
+            _sha256(bundle_file(directory, MANIFEST).read_bytes())
+            if os.path.lexists(directory / MANIFEST)
             else "missing"
         )
         if found != manifest_sha256:
             raise BundleIntegrityError(
                 f"{directory / MANIFEST} has SHA-256 {found}, but the "
-                f"registry recorded {manifest_sha256}. {hint}"
+                f"registry recorded {manifest_sha256}. {_ALTERED}"
             )
     manifest = read_manifest(directory)
     listed: dict[str, str] = manifest.get("files", {})
+    if not isinstance(listed, dict):
+        raise BundleIntegrityError(f"{directory / MANIFEST}: 'files' is not a mapping. {_ALTERED}")
     for relative, expected in sorted(listed.items()):
-        path = directory / relative
-        if not path.is_file():
-            raise BundleIntegrityError(
-                f"Bundle file '{relative}' is missing from {directory}. {hint}"
-            )
-        found = _sha256(path.read_bytes())
+        found = _sha256(bundle_file(directory, relative).read_bytes())
         if found != expected:
             raise BundleIntegrityError(
                 f"Bundle file '{relative}' in {directory} has SHA-256 "
-                f"{found}, but the manifest says {expected}. {hint}"
+                f"{found}, but the manifest says {expected}. {_ALTERED}"
             )
-    present = {
-        str(path.relative_to(directory)) for path in directory.rglob("*") if path.is_file()
-    } - {MANIFEST}
-    unlisted = sorted(present - set(listed))
+    unlisted = sorted(_regular_files(directory) - {MANIFEST} - set(listed))
     if unlisted:
         raise BundleIntegrityError(
             f"Bundle {directory} holds files its manifest does not list: "
-            f"{', '.join(unlisted)}. {hint}"
+            f"{', '.join(unlisted)}. {_ALTERED}"
         )
     return manifest
+
+
+def _regular_files(directory: Path) -> set[str]:
+    """List a bundle's files as relative POSIX paths, refusing links and special files.
+
+    The walk does not follow symbolic links: a link anywhere in the folder is refused by name.
+    """
+    found = set()
+    for root, folders, files in os.walk(directory, followlinks=False):
+        for name in [*folders, *files]:
+            path = Path(root) / name
+            mode = os.lstat(path).st_mode
+            relative = path.relative_to(directory).as_posix()
+            if stat.S_ISLNK(mode):
+                raise BundleIntegrityError(
+                    f"Bundle {directory} holds '{relative}', a symbolic link (to "
+                    f"'{os.readlink(path)}'); bundles hold regular files only. {_ALTERED}"
+                )
+            if not stat.S_ISDIR(mode) and not stat.S_ISREG(mode):
+                raise BundleIntegrityError(
+                    f"Bundle {directory} holds '{relative}', which is not a regular file (a "
+                    f"pipe, socket or device). {_ALTERED}"
+                )
+            if stat.S_ISREG(mode):
+                found.add(relative)
+    return found
+
+
+def load_manifest(directory: Path, manifest_sha256: str | None = None) -> Manifest:
+    """Verify a bundle and return its manifest, typed and upgraded to the current version.
+
+    Raises
+    ------
+    BundleIntegrityError
+        When a file differs from its hash, or the manifest is not one shipyard reads.
+    """
+    document = verify_bundle(directory, manifest_sha256)
+    return Manifest.from_document(document, source=str(Path(directory) / MANIFEST))
 
 
 def load_predictor(
@@ -150,8 +205,8 @@ def load_predictor(
     from shipyard.tasks.base import task_for_manifest
 
     directory = Path(directory)
-    manifest = verify_bundle(directory, manifest_sha256)
-    _warn_on_package_changes(directory, manifest)
+    manifest = load_manifest(directory, manifest_sha256)
+    _warn_on_package_changes(directory, manifest.to_document())
     return task_for_manifest(manifest).load(directory, manifest, unknown_fields)
 
 

@@ -51,10 +51,18 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from shipyard.databases import create_private_sqlite_file
 from shipyard.errors import ModelNotFoundError, RegistryError
 from shipyard.registry.bundle import load_predictor, read_manifest, verify_bundle, write_bundle
 
-__all__ = ["DEFAULT_ALIAS", "FairnessGateError", "ModelVersion", "Registry", "parse_reference"]
+__all__ = [
+    "DEFAULT_ALIAS",
+    "FairnessGateError",
+    "ModelVersion",
+    "Registry",
+    "create_private_sqlite_file",
+    "parse_reference",
+]
 
 DEFAULT_ALIAS = "champion"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -197,9 +205,8 @@ class Registry:
     def __init__(self, url: str, artifacts: str | Path) -> None:
         self.url = url
         self.artifacts = Path(artifacts)
-        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         try:
+            create_private_sqlite_file(url)
             self.engine = create_engine(url)
             _Base.metadata.create_all(self.engine)
         except (OperationalError, ImportError) as error:

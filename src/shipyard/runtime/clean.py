@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from shipyard.errors import DataError
+from shipyard.runtime.validate import number_range_problem
 
 __all__ = ["CLEANING_VERSION", "INDICATOR_SUFFIX", "Cleaner", "clean_frame"]
 
@@ -56,6 +57,11 @@ def is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def _past_float64(value: int | float) -> bool:
+    """Whether ``value`` is an integer too large for a float64 (Python's json reads those)."""
+    return isinstance(value, int) and number_range_problem(value) is not None
+
+
 def _number_step(rule: Mapping[str, Any], missing: frozenset[str]) -> Step:
     thousands = rule.get("thousands")
     low, high = rule.get("clip") or (None, None)
@@ -71,8 +77,10 @@ def _number_step(rule: Mapping[str, Any], missing: frozenset[str]) -> Step:
                 value = float(text)
             except ValueError:
                 return value
-        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        if isinstance(value, bool) or not isinstance(value, int | float) or is_missing(value):
             return value
+        if _past_float64(value):
+            return value  # left as it is for the contract to refuse, as text that is no number
         if low is not None and value < low:
             return float(low)
         if high is not None and value > high:
@@ -140,9 +148,14 @@ def _category_step(rule: Mapping[str, Any], missing: frozenset[str]) -> Step:
 
 
 def _as_numbers(values: list[Any]) -> Any:
-    """Return a float array (NaN for missing) when every value is a number, else the list."""
+    """Return a float array (NaN for missing) when every value is a float64, else the list."""
     if all(
-        value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+        value is None
+        or (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and not _past_float64(value)
+        )
         for value in values
     ):
         return np.array([np.nan if value is None else value for value in values], np.float64)

@@ -21,6 +21,7 @@ import numpy as np
 
 from shipyard.runtime.models import FloatArray, LightGBMScorer
 from shipyard.runtime.preprocess import MISSING_CATEGORY
+from shipyard.runtime.validate import FLOAT64_MAX
 
 if TYPE_CHECKING:
     from shipyard.runtime.predictor import Predictor
@@ -184,8 +185,8 @@ class RecordEncoder:
                         return None
                     if value in _INFINITIES or (integer and not value.is_integer()):
                         return None
-                elif kind is not int:
-                    return None
+                elif kind is not int or not -FLOAT64_MAX <= value <= FLOAT64_MAX:
+                    return None  # past float64, float() would overflow: the full check says so
                 if (low is not None and value < low) or (high is not None and value > high):
                     return None
             elif code == _STRING:

@@ -123,12 +123,14 @@ class LinearScorer:
 
 def load_scorer(model: Mapping[str, Any], bundle_dir: Path, task: str) -> Scorer:
     """Load the scorer that a bundle manifest's ``model`` entry describes."""
-    kind, path = model["format"], bundle_dir / model["path"]
+    from shipyard.runtime.bundle_files import bundle_file
+
+    kind, path = model["format"], bundle_file(bundle_dir, model["path"])
     if kind not in ("lightgbm-text", "linear-json"):
         from shipyard.runtime.scorers import build_scorer
 
         def read(name: str) -> str:
-            return (bundle_dir / name).read_text(encoding="utf-8")
+            return bundle_file(bundle_dir, name).read_text(encoding="utf-8")
 
         return build_scorer(kind, path.read_text(encoding="utf-8"), read, task)
     if kind == "lightgbm-text":

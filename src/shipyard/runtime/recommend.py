@@ -44,7 +44,7 @@ class RecommenderScorer:
         self.directory = Path(directory)
         self.manifest = dict(manifest)
         files: dict[str, str] = manifest["model"]["files"]
-        mappings = json.loads((self.directory / files["mappings"]).read_bytes())
+        mappings = json.loads(self._file(files["mappings"]).read_bytes())
         self.users: list[Any] = mappings["users"]
         self.items: list[Any] = mappings["items"]
         # Query strings arrive as text, so ids are looked up by their text form.
@@ -59,7 +59,7 @@ class RecommenderScorer:
             self.user_factors = self._array(files["user_factors"])
             self.item_factors = self._array(files["item_factors"])
         self.details: list[dict[str, Any]] = (
-            json.loads((self.directory / files["item_details"]).read_bytes())
+            json.loads(self._file(files["item_details"]).read_bytes())
             if "item_details" in files
             else [{} for _ in self.items]
         )
@@ -81,8 +81,14 @@ class RecommenderScorer:
             "evaluate it with shipyard.tasks.recommendation.evaluate_recommender."
         )
 
+    def _file(self, relative: str) -> Path:
+        # Through the bundle's one safe resolver: no path out of the bundle, no links.
+        from shipyard.runtime.bundle_files import bundle_file
+
+        return bundle_file(self.directory, relative)
+
     def _array(self, relative: str) -> npt.NDArray[Any]:
-        array: npt.NDArray[Any] = np.load(self.directory / relative, allow_pickle=False)
+        array: npt.NDArray[Any] = np.load(self._file(relative), allow_pickle=False)
         return array
 
     def _check_k(self, k: int) -> int:

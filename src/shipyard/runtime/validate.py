@@ -8,13 +8,57 @@ from __future__ import annotations
 
 import difflib
 import math
+import sys
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from shipyard.data.contract import ColumnContract, Contract
 from shipyard.errors import DataValidationError
 
-__all__ = ["Finding", "RecordValidationError", "RecordValidator"]
+__all__ = [
+    "FLOAT64_MAX",
+    "Finding",
+    "RecordValidationError",
+    "RecordValidator",
+    "number_range_problem",
+]
+
+FLOAT64_MAX = sys.float_info.max
+
+
+def _digits(value: int) -> str:
+    """Count the decimal digits of ``value`` without converting a huge one to text."""
+    try:
+        return str(len(str(abs(value))))
+    except ValueError:  # past Python's int-to-text limit: an estimate is enough for a message
+        return f"about {int(abs(value).bit_length() * math.log10(2)) + 1}"
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, so an answer never echoes a huge input."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer past Python's int-to-text limit, somewhere inside
+        return f"a {type(value).__name__} too large to show"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def number_range_problem(value: int | float) -> str | None:
+    """Say why a JSON number cannot be used as a float64, or return ``None`` when it can.
+
+    Python's json module reads integers of any size, and ``float()``, ``math.isnan`` and numpy
+    overflow on those past float64's range, so this check comes before any arithmetic.
+    """
+    if isinstance(value, int):
+        if -FLOAT64_MAX <= value <= FLOAT64_MAX:  # exact: Python compares int and float exactly
+            return None
+        return (
+            f"expected a finite number within float64's range (magnitude at most "
+            f"{FLOAT64_MAX:.4g}), got an integer of {_digits(value)} digits"
+        )
+    if math.isinf(value):
+        return f"must be finite: expected a finite number, got {value!r}"
+    return None
 
 
 class RecordValidationError(DataValidationError):
@@ -119,31 +163,31 @@ class RecordValidator:
         if kind == "text":
             if isinstance(value, str):
                 return None
-            return "type", f"expected text (a string), got {type(value).__name__} {value!r}"
+            return "type", f"expected text (a string), got {type(value).__name__} {_shown(value)}"
         if kind == "string":
             if not isinstance(value, str):
-                return "type", f"expected a string, got {type(value).__name__} {value!r}"
+                return "type", f"expected a string, got {type(value).__name__} {_shown(value)}"
             allowed = self._category_sets.get(column.name)
             if allowed is not None and value not in allowed:
                 hint = difflib.get_close_matches(value, allowed, n=1)
-                return "category", f"unknown category {value!r}" + (
+                return "category", f"unknown category {_shown(value)}" + (
                     f"; did you mean {hint[0]!r}?" if hint else ""
                 )
             return None
         if kind == "boolean":
             if isinstance(value, bool) or value in (0, 1):
                 return None
-            return "type", f"expected true or false, got {value!r}"
+            return "type", f"expected true or false, got {_shown(value)}"
         if isinstance(value, bool) or not isinstance(value, int | float):
-            return "type", f"expected a number, got {type(value).__name__} {value!r}"
-        if math.isinf(value):
-            return "finite", "must be finite"
+            return "type", f"expected a number, got {type(value).__name__} {_shown(value)}"
+        if (problem := number_range_problem(value)) is not None:
+            return "finite", problem
         if kind == "integer" and value != int(value):
-            return "type", f"expected an integer, got {value!r}"
+            return "type", f"expected an integer, got {_shown(value)}"
         if column.min is not None and value < column.min:
-            return "min", f"{value!r} is below the minimum {column.min:g}"
+            return "min", f"{_shown(value)} is below the minimum {column.min:g}"
         if column.max is not None and value > column.max:
-            return "max", f"{value!r} is above the maximum {column.max:g}"
+            return "max", f"{_shown(value)} is above the maximum {column.max:g}"
         return None
 
     def check_records(self, records: list[Any]) -> None:

@@ -172,12 +172,12 @@ def create_app(
 
     async def request_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, RequestError)
-        metrics.observe_error(error.error)
+        metrics.observe_error(error.error, error.status)
         return error_response(error.status, error.error, error.message, **error.extra)
 
     async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)
-        metrics.observe_error("http_error")
+        metrics.observe_error("http_error", error.status_code)
         return error_response(error.status_code, "http_error", str(error.detail))
 
     async def server_error(request: Request, error: Exception) -> Response:

@@ -30,6 +30,7 @@ __all__ = [
     "RequestError",
     "Scored",
     "ServingContext",
+    "decode_json",
     "error_response",
     "read_body",
     "read_json",
@@ -106,20 +107,25 @@ async def read_body(request: Request, settings: ServingConfig) -> bytes:
     return b"".join(chunks)
 
 
-async def read_json(request: Request, settings: ServingConfig) -> Any:
-    """Read and decode a JSON body (400 when it is not JSON), within ``settings``' limits."""
-    body = await read_body(request, settings)
+def decode_json(body: bytes) -> Any:
+    """Decode a JSON body with orjson, else with Python's json (400 when it is not JSON)."""
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as error:
-        # Python's json module writes NaN for missing values (MLflow's client does): accept
-        # that dialect too, off the fast path. NaN is "missing"; infinities fail validation.
+        # Python's json module writes NaN for missing values (MLflow's client does) and reads
+        # integers of any size: accept that dialect too, off the fast path. NaN is "missing";
+        # infinities and integers past float64 fail validation with the field's name.
         try:
             return json.loads(body)
         except (ValueError, RecursionError):
             raise RequestError(
                 400, "invalid_json", f"The request body is not valid JSON: {error}"
             ) from None
+
+
+async def read_json(request: Request, settings: ServingConfig) -> Any:
+    """Read and decode a JSON body (400 when it is not JSON), within ``settings``' limits."""
+    return decode_json(await read_body(request, settings))
 
 
 class ServingContext:

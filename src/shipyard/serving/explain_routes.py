@@ -71,7 +71,10 @@ def explain_routes(context: ServingContext) -> list[Route]:
         try:
             answers = explain_records(model.predictor, records)
         except RecordValidationError as error:
-            return _error(422, "validation_error", str(error), violations=error.violations)
+            # Raised, not returned, so that the app counts it as a client error.
+            raise RequestError(
+                422, "validation_error", str(error), violations=error.violations
+            ) from None
         except UnsupportedModelError as error:
             return _error(501, "explanation_unsupported", str(error))
         head = {"model": model.name, "version": model.version}

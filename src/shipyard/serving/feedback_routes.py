@@ -7,6 +7,7 @@ committed to the database, so an acknowledged feedback survives a crash of the s
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
@@ -15,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shipyard.errors import DataError
+from shipyard.runtime.validate import number_range_problem
 from shipyard.serving.context import JSONResponse, RequestError, ServingContext
 
 if TYPE_CHECKING:
@@ -46,8 +48,30 @@ def parse_feedback(payload: Any) -> list[tuple[str, Any]]:
                 "validation_error",
                 f"Feedback item {index} must be an object with 'request_id' and 'label'.",
             )
-        pairs.append((str(item["request_id"]), item["label"]))
+        problem = _item_problem(item["request_id"], item["label"])
+        if problem is not None:
+            raise RequestError(422, "validation_error", f"Feedback item {index}: {problem}.")
+        pairs.append((item["request_id"], item["label"]))
     return pairs
+
+
+def _item_problem(request_id: Any, label: Any) -> str | None:
+    """Say what is wrong with one item's request id or label, or return ``None``."""
+    if not isinstance(request_id, str):
+        return (
+            "field 'request_id' expected the text a prediction answer carried, "
+            f"got {type(request_id).__name__}"
+        )
+    if isinstance(label, str | bool):
+        return None
+    if isinstance(label, int | float):
+        if isinstance(label, float) and math.isnan(label):
+            return "field 'label' expected the true label, got NaN"
+        problem = number_range_problem(label)
+        return None if problem is None else f"field 'label' {problem}"
+    return (
+        f"field 'label' expected a class name, a number or a boolean, got {type(label).__name__}"
+    )
 
 
 async def store_feedback(log: PredictionLogger, name: str, pairs: list[tuple[str, Any]]) -> int:

@@ -2,7 +2,9 @@
 
 A plain ASGI middleware (no per-request task or body copy, unlike Starlette's
 ``BaseHTTPMiddleware``): it reads the key from ``Authorization: Bearer KEY`` or ``X-API-Key``,
-answers 401 without calling the app when the key is missing or wrong, and times every request.
+answers 401 without calling the app when the key is missing or wrong, or when the request
+carries two different keys (which one a proxy or the app would use is then unclear), and times
+every request.
 """
 
 from __future__ import annotations
@@ -40,6 +42,14 @@ _UNAUTHORIZED = orjson.dumps(
         "error": "unauthorized",
         "message": "A valid API key is required: send 'Authorization: Bearer KEY' or "
         "'X-API-Key: KEY'. Create one with 'shipyard keys create'.",
+    }
+)
+
+_AMBIGUOUS = orjson.dumps(
+    {
+        "error": "ambiguous_credentials",
+        "message": "The request carries different API keys (in 'Authorization: Bearer' and "
+        "'X-API-Key', or a header sent twice); send one key, in one header.",
     }
 )
 
@@ -82,26 +92,12 @@ class Guard:
         start = time.perf_counter()
         path: str = scope["path"]
         status = 500
-        if (
-            self.verify is not None
-            and scope["method"] != "OPTIONS"
-            and path not in PUBLIC_PATHS
-            and not self.verify(_presented_key(scope["headers"]))
-        ):
+        refusal = self._refusal(scope, path)
+        if refusal is not None:
+            error, body = refusal
             status = 401
-            self.metrics.observe_error("unauthorized")
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"www-authenticate", b'Bearer realm="shipyard"'),
-                        (b"content-length", str(len(_UNAUTHORIZED)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": _UNAUTHORIZED})
+            self.metrics.observe_error(error, status)
+            await _send_unauthorized(send, body)
             self._done(path, scope, status, start)
             return
 
@@ -115,6 +111,17 @@ class Guard:
             await self.app(scope, receive, send_and_watch)
         finally:
             self._done(path, scope, status, start)
+
+    def _refusal(self, scope: Scope, path: str) -> tuple[str, bytes] | None:
+        """Return the error code and body of a 401, or ``None`` when the request may pass."""
+        if self.verify is None or scope["method"] == "OPTIONS" or path in PUBLIC_PATHS:
+            return None
+        presented = _presented_keys(scope["headers"])
+        if len(presented) > 1:
+            return "ambiguous_credentials", _AMBIGUOUS
+        if not self.verify(next(iter(presented), None)):
+            return "unauthorized", _UNAUTHORIZED
+        return None
 
     def _done(self, path: str, scope: Scope, status: int, start: float) -> None:
         seconds = time.perf_counter() - start
@@ -130,12 +137,32 @@ class Guard:
             )
 
 
-def _presented_key(headers: list[tuple[bytes, bytes]]) -> str | None:
+async def _send_unauthorized(send: Any, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"www-authenticate", b'Bearer realm="shipyard"'),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _presented_keys(headers: list[tuple[bytes, bytes]]) -> set[str]:
+    """Return every distinct key the request carries.
+
+    ``Authorization`` schemes other than Bearer are not shipyard keys and are left alone.
+    """
+    keys = set()
     for name, value in headers:
         if name == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")
             if scheme.lower() == "bearer":
-                return token.strip()
+                keys.add(token.strip())
         elif name == b"x-api-key":
-            return value.decode("latin-1").strip()
-    return None
+            keys.add(value.decode("latin-1").strip())
+    return keys

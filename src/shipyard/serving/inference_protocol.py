@@ -15,12 +15,11 @@ import struct
 from typing import Any
 
 import numpy as np
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from shipyard.serving.context import JSONResponse, RequestError, ServingContext
+from shipyard.serving.context import JSONResponse, RequestError, ServingContext, decode_json
 
 __all__ = ["decode_infer_request", "protocol_routes"]
 
@@ -93,12 +92,7 @@ def decode_infer_request(
         400 when the body breaks the protocol, with what is wrong.
     """
     head = body if header_length is None else body[:header_length]
-    try:
-        request = orjson.loads(head)
-    except orjson.JSONDecodeError as error:
-        raise RequestError(
-            400, "invalid_json", f"The request is not valid JSON: {error}"
-        ) from None
+    request = decode_json(head)
     if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
         raise _bad("An inference request is a JSON object with an 'inputs' list of tensors.")
     position = header_length or 0

@@ -155,6 +155,8 @@ class KeyStore:
         partial = self.path.with_name(f".{self.path.name}.partial")
         text = json.dumps({"keys": [key.as_dict() for key in keys]}, indent=2)
         descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # The mode above applies only when the file is new: a stale partial keeps its own.
+        os.fchmod(descriptor, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text)
         partial.replace(self.path)

@@ -69,6 +69,14 @@ class ServingMetrics:
             ["error"],
             registry=self.registry,
         )
+        # Apart from the errors above, so that dashboards and alerts can tell requests the
+        # client must fix from failures of the model (which alone feed the live error rate).
+        self.client_errors = Counter(
+            "shipyard_client_errors",
+            "Requests refused as the client's error (4xx), by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
         self.batch_size = Histogram(
             "shipyard_batch_size",
             "Records scored together in one call of the model.",
@@ -115,9 +123,11 @@ class ServingMetrics:
         pair[0].inc()
         pair[1].observe(seconds)
 
-    def observe_error(self, error: str) -> None:
-        """Count one error answer by its code."""
+    def observe_error(self, error: str, status: int = 500) -> None:
+        """Count one error answer by its code; a 4xx also counts as a client error."""
         self.errors.labels(error).inc()
+        if 400 <= status < 500:
+            self.client_errors.labels(error).inc()
 
     def observe_predictions(self, version: int, labels: list[str], scores: list[float]) -> None:
         """Count predicted labels and record their scores."""

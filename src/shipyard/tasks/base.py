@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from shipyard.errors import ConfigError, DataError
+from shipyard.manifest import Manifest
 
 if TYPE_CHECKING:
     from shipyard.config import PipelineConfig
@@ -222,7 +223,7 @@ class RetrainSteps:
     """
 
     extend: Callable[[PipelineConfig, list[dict[str, Any]], Path], tuple[int, int]]
-    gate: Callable[[Any, Any, Mapping[str, Any], list[dict[str, Any]], int, float], GateResult]
+    gate: Callable[[Any, Any, Manifest, list[dict[str, Any]], int, float], GateResult]
 
 
 class Task(ABC):
@@ -270,13 +271,11 @@ class Task(ABC):
     # Serving and monitoring ------------------------------------------------------------------
 
     @abstractmethod
-    def load(self, directory: Path, manifest: Mapping[str, Any], unknown_fields: str) -> Any:
+    def load(self, directory: Path, manifest: Manifest, unknown_fields: str) -> Any:
         """Build the served predictor from a verified bundle."""
 
     @abstractmethod
-    def monitoring(
-        self, directory: Path, manifest: Mapping[str, Any], reference: str
-    ) -> TaskMonitoring:
+    def monitoring(self, directory: Path, manifest: Manifest, reference: str) -> TaskMonitoring:
         """Describe how the version in ``directory`` is monitored."""
 
     @abstractmethod
@@ -287,7 +286,7 @@ class Task(ABC):
         """Routes the task adds to the server (``context -> routes``); none by default."""
         return ()
 
-    def label_kind(self, manifest: Mapping[str, Any]) -> str | None:
+    def label_kind(self, manifest: Manifest) -> str | None:
         """Return what a served answer's label is (``binary``, ``multiclass``, ``regression``).
 
         ``None`` (the default) for tasks whose answers are not scored against labels one by
@@ -295,7 +294,7 @@ class Task(ABC):
         """
         return None
 
-    def encode_labels(self, labels: Sequence[Any], manifest: Mapping[str, Any]) -> Any:
+    def encode_labels(self, labels: Sequence[Any], manifest: Manifest) -> Any:
         """Encode feedback labels as the metrics expect (class indices, or numbers)."""
         raise DataError(f"The {self.name} task does not score labelled rows.")
 
@@ -442,15 +441,15 @@ def task_for_config(config: PipelineConfig) -> Task:
     return task
 
 
-def task_for_manifest(manifest: Mapping[str, Any]) -> Task:
-    """Return the task that loads a bundle with this manifest.
+def task_for_manifest(manifest: Manifest | Mapping[str, Any]) -> Task:
+    """Return the task that loads a bundle with this manifest (typed, or its JSON document).
 
     Raises
     ------
     DataError
         When no registered task loads it (a bundle from a task whose package is missing).
     """
-    kind = str(manifest.get("task"))
+    kind = manifest.task if isinstance(manifest, Manifest) else str(manifest.get("task"))
     for task in available_tasks():
         if kind in task.capabilities.manifest_tasks:
             return task

@@ -9,7 +9,6 @@ compares them paired (:func:`~shipyard.monitoring.gate.compare_models`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,7 @@ from shipyard.tasks.labels import encode_feedback
 
 if TYPE_CHECKING:
     from shipyard.config import PipelineConfig
+    from shipyard.manifest import Manifest
     from shipyard.monitoring.gate import GateResult
 
 __all__ = ["RECORD_STEPS", "extend_table", "gate_records"]
@@ -41,7 +41,7 @@ def extend_table(
 def gate_records(
     champion: Any,
     challenger: Any,
-    manifest: Mapping[str, Any],
+    manifest: Manifest,
     rows: list[dict[str, Any]],
     min_rows: int,
     min_improvement: float,
@@ -55,7 +55,7 @@ def gate_records(
         y,
         challenger.score_records(records),
         champion.score_records(records),
-        str(manifest.get("metric", "roc_auc")),
+        manifest.metric,
         min_samples=min_rows,
         min_improvement=min_improvement,
     )

@@ -15,7 +15,7 @@ bias): a challenger that passes is better despite that handicap.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from shipyard.config import PipelineConfig
+    from shipyard.manifest import Manifest
 
 __all__ = ["RECOMMENDATION_STEPS", "extend_interactions", "ranking_gate"]
 
@@ -117,13 +118,13 @@ def _ranked(scorer: Any, users: Sequence[Any], k: int, codes: dict[str, int]) ->
 def ranking_gate(
     champion_scorer: Any,
     challenger_scorer: Any,
-    manifest: Mapping[str, Any],
+    manifest: Manifest,
     rows: list[dict[str, Any]],
     min_rows: int,
     min_improvement: float,
 ) -> GateResult:
     """Compare NDCG@k of both versions on the held-out feedback, paired over users."""
-    k = int(manifest.get("recommendation", {}).get("k", 10))
+    k = int(manifest.section("recommendation", {}).get("k", 10))
     taken: dict[str, tuple[Any, set[str]]] = {}
     for row in rows:
         user = row["inputs"]["user"]

@@ -43,6 +43,7 @@ from shipyard.evaluation.metrics import MetricValue
 from shipyard.monitoring.adapters import TaskMonitoring
 from shipyard.monitoring.drift import ColumnDrift, DriftThresholds, column_drift
 from shipyard.monitoring.sketch import CategoricalSketch, Sketch, sketch_from_json
+from shipyard.runtime.bundle_files import bundle_file
 from shipyard.tasks.recommendation.evaluation import bootstrap_over_users, top_k
 from shipyard.tasks.recommendation.feedback import feedback_items, list_metrics
 
@@ -132,8 +133,8 @@ def recommendation_monitoring(
 ) -> TaskMonitoring:
     """Describe how a recommender's logged lists and feedback are monitored."""
     files = manifest["model"]["files"]
-    mappings = json.loads((directory / files["mappings"]).read_bytes())
-    popularity = np.load(directory / files["popularity"], allow_pickle=False)
+    mappings = json.loads(bundle_file(directory, files["mappings"]).read_bytes())
+    popularity = np.load(bundle_file(directory, files["popularity"]), allow_pickle=False)
     bucket_of = dict(
         zip(
             (str(item) for item in mappings["items"]),

@@ -10,7 +10,6 @@ popularity-drift references; served routes are ``/recommend`` and ``/similar``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,7 @@ from shipyard.tasks.base import (
 if TYPE_CHECKING:
     from shipyard.config import PipelineConfig, RecommendationConfig
     from shipyard.evaluation.report import DocumentSections
+    from shipyard.manifest import Manifest
     from shipyard.monitoring.adapters import TaskMonitoring
 
 __all__ = ["RecommendationTask"]
@@ -209,21 +209,21 @@ class RecommendationTask(Task):
         }
         return EvaluatedModel(metrics, manifest, files)
 
-    def load(self, directory: Path, manifest: Mapping[str, Any], unknown_fields: str) -> Any:
+    def load(self, directory: Path, manifest: Manifest, unknown_fields: str) -> Any:
         """Build a :class:`~shipyard.runtime.recommend.RecommenderScorer` from the arrays."""
         from shipyard.runtime.recommend import RecommenderScorer
 
-        return RecommenderScorer(directory, manifest)
+        return RecommenderScorer(directory, manifest.to_document())
 
-    def monitoring(
-        self, directory: Path, manifest: Mapping[str, Any], reference: str
-    ) -> TaskMonitoring:
+    def monitoring(self, directory: Path, manifest: Manifest, reference: str) -> TaskMonitoring:
         """Sketch the popularity of listed and taken items; coverage and hit rates per window."""
         from shipyard.monitoring.adapters import read_reference
         from shipyard.tasks.recommendation.monitoring import recommendation_monitoring
 
         return recommendation_monitoring(
-            directory, manifest, read_reference(directory, manifest, reference)
+            directory,
+            manifest.to_document(),
+            read_reference(directory, manifest.drift_reference, reference),
         )
 
     def retrain_steps(self) -> RetrainSteps:

@@ -12,11 +12,12 @@ the evaluation suite (slices, fairness, explanations, robustness, plots). With
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import DataError, MissingDependencyError
+from shipyard.runtime.bundle_files import bundle_file
 from shipyard.tasks.base import (
     Capabilities,
     EvaluatedModel,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from shipyard.config import PipelineConfig
+    from shipyard.manifest import Manifest
     from shipyard.monitoring.adapters import TaskMonitoring
     from shipyard.runtime.predictor import Predictor
     from shipyard.training.export import ExportedModel
@@ -401,55 +403,49 @@ class TabularTask(Task):
 
     # Serving and monitoring ------------------------------------------------------------------
 
-    def load(self, directory: Path, manifest: Mapping[str, Any], unknown_fields: str) -> Any:
+    def load(self, directory: Path, manifest: Manifest, unknown_fields: str) -> Any:
         """Build a :class:`~shipyard.runtime.Predictor` from the bundle's files."""
         from shipyard.data.contract import Contract
         from shipyard.runtime.models import load_scorer
         from shipyard.runtime.predictor import Predictor
         from shipyard.runtime.preprocess import CompiledPreprocessor
 
+        contract_path = bundle_file(directory, manifest.contract)
         contract = Contract.from_yaml(
-            (directory / manifest["contract"]).read_text(encoding="utf-8"),
-            source=str(directory / manifest["contract"]),
+            contract_path.read_text(encoding="utf-8"), source=str(contract_path)
         )
-        spec = json.loads((directory / manifest["preprocessing"]).read_bytes())
-        scorer = load_scorer(dict(manifest["model"]), directory, manifest["task"])
-        cleaner = None
-        if manifest.get("cleaning"):
-            from shipyard.runtime.clean import Cleaner
-
-            cleaner = Cleaner(json.loads((directory / manifest["cleaning"]).read_bytes()))
+        spec = json.loads(bundle_file(directory, manifest.section("preprocessing")).read_bytes())
+        scorer = load_scorer(manifest.model.model_dump(), directory, manifest.task)
         return Predictor(
             contract,
             CompiledPreprocessor(spec),
             scorer,
-            manifest["task"],
-            manifest.get("classes", []),
+            manifest.task,
+            manifest.classes,
             unknown_fields,
-            cleaner=cleaner,
-            threshold=(manifest.get("decision_threshold") or {}).get("value"),
+            cleaner=_cleaner(directory, manifest),
+            threshold=(manifest.section("decision_threshold") or {}).get("value"),
         )
 
-    def monitoring(
-        self, directory: Path, manifest: Mapping[str, Any], reference: str
-    ) -> TaskMonitoring:
+    def monitoring(self, directory: Path, manifest: Manifest, reference: str) -> TaskMonitoring:
         """Sketch the logged records after the model's own cleaning, column by column."""
         from shipyard.monitoring.adapters import TaskMonitoring, read_reference
         from shipyard.monitoring.reference import reference_from_json
 
-        sketches = reference_from_json(read_reference(directory, manifest, reference))
+        sketches = reference_from_json(
+            read_reference(directory, manifest.drift_reference, reference)
+        )
         prepare, clean_column = None, None
-        if manifest.get("cleaning"):
+        cleaner = _cleaner(directory, manifest)
+        if cleaner is not None:
             from shipyard.monitoring.columns import column_cleaner
-            from shipyard.runtime.clean import Cleaner
 
-            cleaner = Cleaner(json.loads((directory / manifest["cleaning"]).read_bytes()))
             prepare = cleaner.clean_records
             clean_column = column_cleaner(cleaner, sketches)
         return TaskMonitoring(
             sketches,
-            str(manifest["task"]),
-            list(manifest.get("classes", [])),
+            manifest.task,
+            manifest.classes,
             prepare=prepare,
             clean_column=clean_column,
         )
@@ -460,13 +456,23 @@ class TabularTask(Task):
 
         return RECORD_STEPS
 
-    def label_kind(self, manifest: Mapping[str, Any]) -> str | None:
+    def label_kind(self, manifest: Manifest) -> str | None:
         """``binary``, ``multiclass`` or ``regression``: the manifest's task."""
-        return str(manifest["task"])
+        return manifest.task
 
-    def encode_labels(self, labels: Sequence[Any], manifest: Mapping[str, Any]) -> Any:
+    def encode_labels(self, labels: Sequence[Any], manifest: Manifest) -> Any:
         """Class indices, or float values for regression."""
-        return encode_target(labels, str(manifest["task"]), list(manifest.get("classes", [])))
+        return encode_target(labels, manifest.task, manifest.classes)
+
+
+def _cleaner(directory: Path, manifest: Manifest) -> Any:
+    """Return the bundle's fitted cleaning, or ``None`` when the model has none."""
+    name = manifest.section("cleaning")
+    if not name:
+        return None
+    from shipyard.runtime.clean import Cleaner
+
+    return Cleaner(json.loads(bundle_file(directory, name).read_bytes()))
 
 
 def _search_settings(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.monitoring.adapters import TaskMonitoring
 from shipyard.monitoring.reference import reference_from_json
+from shipyard.runtime.bundle_files import bundle_file
 from shipyard.tasks.text.drift import TextDriftReference
 
 if TYPE_CHECKING:
@@ -43,9 +44,9 @@ def text_monitoring(
     directory: Path, manifest: Mapping[str, Any], reference: Mapping[str, Any]
 ) -> TaskMonitoring:
     """Describe how a text classifier's logged requests are turned into drift windows."""
-    spec = json.loads((directory / manifest["model"]["path"]).read_bytes())
+    spec = json.loads(bundle_file(directory, manifest["model"]["path"]).read_bytes())
     text_reference = TextDriftReference.from_json(
-        json.loads((directory / manifest["text_reference"]).read_bytes())
+        json.loads(bundle_file(directory, manifest["text_reference"]).read_bytes())
     )
     featurizer = word_featurizer(spec)
     columns = list(spec["text_columns"])

@@ -10,11 +10,12 @@ out-of-vocabulary rate, centroid cosine) beside the output sketch.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import ConfigError, DataError
+from shipyard.runtime.bundle_files import bundle_file
 from shipyard.tasks.base import (
     Capabilities,
     EvaluatedModel,
@@ -29,6 +30,7 @@ from shipyard.tasks.base import (
 if TYPE_CHECKING:
     from shipyard.config import PipelineConfig
     from shipyard.evaluation.report import DocumentSections
+    from shipyard.manifest import Manifest
     from shipyard.monitoring.adapters import TaskMonitoring
 
 __all__ = ["TextClassificationTask"]
@@ -309,33 +311,35 @@ class TextClassificationTask(Task):
         }
         return text_reference.to_json(), reference_to_json(drift_reference)
 
-    def load(self, directory: Path, manifest: Mapping[str, Any], unknown_fields: str) -> Any:
+    def load(self, directory: Path, manifest: Manifest, unknown_fields: str) -> Any:
         """Build a :class:`~shipyard.runtime.text.TextPredictor` from the bundle's JSON."""
         from shipyard.data.contract import Contract
         from shipyard.runtime.text import TextPredictor
 
+        contract_path = bundle_file(directory, manifest.contract)
         contract = Contract.from_yaml(
-            (directory / manifest["contract"]).read_text(encoding="utf-8"),
-            source=str(directory / manifest["contract"]),
+            contract_path.read_text(encoding="utf-8"), source=str(contract_path)
         )
-        spec = json.loads((directory / manifest["model"]["path"]).read_bytes())
+        spec = json.loads(bundle_file(directory, manifest.model.path).read_bytes())
         return TextPredictor(
             contract,
             spec,
-            manifest["classification"],
-            manifest.get("classes", []),
+            str(manifest.section("classification")),
+            manifest.classes,
             unknown_fields,
-            int(manifest.get("explain_tokens", 5)),
+            int(manifest.section("explain_tokens", 5)),
         )
 
-    def monitoring(
-        self, directory: Path, manifest: Mapping[str, Any], reference: str
-    ) -> TaskMonitoring:
+    def monitoring(self, directory: Path, manifest: Manifest, reference: str) -> TaskMonitoring:
         """Sketch text signals of the logged requests and the answers' outputs."""
         from shipyard.monitoring.adapters import read_reference
         from shipyard.tasks.text.monitoring import text_monitoring
 
-        return text_monitoring(directory, manifest, read_reference(directory, manifest, reference))
+        return text_monitoring(
+            directory,
+            manifest.to_document(),
+            read_reference(directory, manifest.drift_reference, reference),
+        )
 
     def retrain_steps(self) -> RetrainSteps:
         """Labelled requests join the table as rows; the gate compares the model's metric."""
@@ -343,15 +347,15 @@ class TextClassificationTask(Task):
 
         return RECORD_STEPS
 
-    def label_kind(self, manifest: Mapping[str, Any]) -> str | None:
+    def label_kind(self, manifest: Manifest) -> str | None:
         """``binary`` or ``multiclass``: a text answer carries class probabilities."""
-        return str(manifest["classification"])
+        return str(manifest.section("classification"))
 
-    def encode_labels(self, labels: Sequence[Any], manifest: Mapping[str, Any]) -> Any:
+    def encode_labels(self, labels: Sequence[Any], manifest: Manifest) -> Any:
         """Class indices."""
         from shipyard.tasks.labels import encode_target
 
-        return encode_target(labels, self.label_kind(manifest) or "", manifest["classes"])
+        return encode_target(labels, self.label_kind(manifest) or "", manifest.classes)
 
     def document_sections(self) -> DocumentSections:
         """Top tokens, the confusion matrix and the leaderboard."""

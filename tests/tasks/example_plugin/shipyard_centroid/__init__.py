@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from shipyard.errors import DataError, ExportError
+from shipyard.manifest import Manifest
 from shipyard.tasks.base import (
     Capabilities,
     EvaluatedModel,
@@ -253,21 +254,23 @@ class NearestCentroidTask(Task):
         }
         return EvaluatedModel(metrics, manifest, files, outputs)
 
-    def load(self, directory: Path, manifest: Mapping[str, Any], unknown_fields: str) -> Any:
+    def load(self, directory: Path, manifest: Manifest, unknown_fields: str) -> Any:
         """Read the contract and the centroids."""
         from shipyard.data.contract import Contract
 
-        contract = Contract.from_yaml((directory / manifest["contract"]).read_text("utf-8"))
-        spec = json.loads((directory / manifest["model"]["path"]).read_bytes())
+        contract = Contract.from_yaml((directory / str(manifest.contract)).read_text("utf-8"))
+        spec = json.loads((directory / str(manifest.model.path)).read_bytes())
         return CentroidPredictor(contract, spec, unknown_fields)
 
-    def monitoring(self, directory: Path, manifest: Mapping[str, Any], reference: str) -> Any:
+    def monitoring(self, directory: Path, manifest: Manifest, reference: str) -> Any:
         """Sketch the logged records' numeric columns and the answers."""
         from shipyard.monitoring.adapters import TaskMonitoring, read_reference
         from shipyard.monitoring.reference import reference_from_json
 
-        sketches = reference_from_json(read_reference(directory, manifest, reference))
-        return TaskMonitoring(sketches, str(manifest["kind"]), list(manifest["classes"]))
+        document = read_reference(directory, manifest.drift_reference, reference)
+        return TaskMonitoring(
+            reference_from_json(document), self.label_kind(manifest), manifest.classes
+        )
 
     def retrain_steps(self) -> RetrainSteps:
         """Labelled records join the table; the gate compares the metric."""
@@ -275,12 +278,12 @@ class NearestCentroidTask(Task):
 
         return RECORD_STEPS
 
-    def label_kind(self, manifest: Mapping[str, Any]) -> str | None:
+    def label_kind(self, manifest: Manifest) -> str:
         """``binary`` or ``multiclass``."""
-        return str(manifest["kind"])
+        return str(manifest.section("kind"))
 
-    def encode_labels(self, labels: Sequence[Any], manifest: Mapping[str, Any]) -> Any:
+    def encode_labels(self, labels: Sequence[Any], manifest: Manifest) -> Any:
         """Class indices."""
         from shipyard.tasks.labels import encode_target
 
-        return encode_target(labels, str(manifest["kind"]), list(manifest["classes"]))
+        return encode_target(labels, self.label_kind(manifest), manifest.classes)
