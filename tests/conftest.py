@@ -150,3 +150,39 @@ def webhook():
     yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
     server.shutdown()
     server.server_close()
+
+
+@dataclass
+class AdultModel:
+    """A small Adult model registered as ``adult:1`` (with its report and model card)."""
+
+    home: Path
+
+    def registry(self) -> Any:
+        """Open the registry that holds it (close it after use)."""
+        from shipyard.registry.store import Registry
+
+        return Registry(f"sqlite:///{self.home / 'registry.db'}", self.home / "artifacts")
+
+
+@pytest.fixture(scope="session")
+def adult_model(tmp_path_factory: pytest.TempPathFactory) -> AdultModel:
+    """Train one small LightGBM Adult model per session: its cleaning groups rare countries."""
+    from shipyard.pipeline import train
+
+    folder = tmp_path_factory.mktemp("adult-model")
+    source = folder / "adult.csv"
+    datasets.load("adult").train.sample(n=1500, random_state=0).to_csv(source, index=False)
+    home = folder / "home"
+    raw = {
+        "name": "adult",
+        "data": {"source": str(source), "target": "income"},
+        "training": {"cv_folds": 2, "models": ["lightgbm"], "n_trials": 1, "model_threads": 1},
+        "evaluation": {"bootstrap_samples": 100},
+        "registry": {"home": str(home)},
+    }
+    model = AdultModel(home)
+    registry = model.registry()
+    train(load_config_dict(raw), registry=registry)
+    registry.close()
+    return model

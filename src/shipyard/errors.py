@@ -17,6 +17,11 @@ too, so existing ``except ValueError`` blocks keep working::
     │   ├── ModelNotFoundError (LookupError) no such model, version or alias
     │   └── BundleIntegrityError            a bundle file is missing, extra or altered
     └── MissingDependencyError (ImportError) an optional extra is not installed
+
+Warnings (not errors: the work goes on)::
+
+    PackageVersionWarning (UserWarning)     a bundle was trained with another major version
+                                            of a package its model depends on
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ __all__ = [
     "ExportError",
     "MissingDependencyError",
     "ModelNotFoundError",
+    "PackageVersionWarning",
     "PartitionError",
     "RegistryError",
     "ShipyardError",
@@ -117,6 +123,14 @@ class BundleIntegrityError(RegistryError):
 
 class MissingDependencyError(ShipyardError, ImportError):
     """An optional dependency (a shipyard extra) is not installed."""
+
+
+class PackageVersionWarning(UserWarning):
+    """A bundle was trained with another major version of a package its model depends on.
+
+    The model still loads; its answers may differ from the ones measured at training. The
+    message names each package, the version that trained and the version installed now.
+    """
 
 
 def require(module: str, extra: str) -> Any:

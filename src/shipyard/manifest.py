@@ -72,6 +72,7 @@ class Manifest(BaseModel):
     notes: list[str] = Field(default_factory=list)
     sensitive: list[str] = Field(default_factory=list)
     code_version: str | None = None
+    lineage: dict[str, Any] | None = None
     files: dict[str, str] = Field(default_factory=dict)
 
     @classmethod

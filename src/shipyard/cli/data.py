@@ -15,7 +15,10 @@ from shipyard.cli import output
 from shipyard.cli.commands import (
     ConfigOption,
     EngineOption,
+    HomeOption,
     JsonOption,
+    RegistryOption,
+    _open_registry,
     engine_config,
     handles_errors,
 )
@@ -117,7 +120,20 @@ def _print_profile(found: Any) -> None:
 def validate(
     context: typer.Context,
     source: Annotated[str, typer.Argument(help="File or SQL source to check.")],
-    contract: Annotated[Path, typer.Option(help="Data contract YAML (contract.yaml).")],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Registered model (NAME, NAME@ALIAS, NAME:VERSION): check each row as its "
+            "server would, after the model's fitted cleaning."
+        ),
+    ] = None,
+    contract: Annotated[
+        Path | None, typer.Option(help="Data contract YAML (contract.yaml), checked as it is.")
+    ] = None,
+    cleaning: Annotated[
+        Path | None,
+        typer.Option(help="With --contract: the fitted cleaning (cleaning.json) to apply first."),
+    ] = None,
     policy: Annotated[
         str | None, typer.Option(help="fail, warn or quarantine (validation.policy).")
     ] = None,
@@ -130,12 +146,55 @@ def validate(
     ] = None,
     with_target: Annotated[bool, typer.Option(help="Also check the target column.")] = False,
     config: ConfigOption = None,
+    home: HomeOption = None,
+    registry: RegistryOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Check a data file against a contract; report every violation, apply the policy."""
-    from shipyard.data.contract import Contract
-    from shipyard.data.validate import validate_file
+    """Check a data file against a model or a contract; report every violation, apply the policy.
 
+    With --model, each row is checked as the model's server checks a request: cleaned by the
+    model's fitted cleaning, then validated (serving.unknown_fields applies). With --contract,
+    the values are checked as they are, or after --cleaning when given.
+    """
+    from shipyard.data.validate import validate_file, validate_records_file
+
+    settings = _validation_settings(config, policy, quarantine)
+    options: dict[str, Any] = {
+        "policy": settings.policy,
+        "quarantine_path": settings.quarantine_path,
+        "clean_path": clean_output,
+        "with_target": with_target,
+    }
+    notes: list[str] = []
+    if model is not None:
+        if contract is not None or cleaning is not None:
+            raise ConfigError(
+                "Give either --model (a registered model: its contract and cleaning) or "
+                "--contract (a contract file, with --cleaning optionally), not both."
+            )
+        validator, cleaner = _model_checks(model, config, home, registry)
+        result = validate_records_file(source, validator, cleaner, **options)
+    elif contract is not None and cleaning is not None:
+        validator, cleaner = _file_checks(contract, cleaning, config)
+        result = validate_records_file(source, validator, cleaner, **options)
+    elif contract is not None:
+        from shipyard.data.contract import Contract
+
+        notes = _cleaning_beside(contract)
+        for note in notes:  # before validating: under --policy fail the check raises
+            output.error_console.print(f"[yellow]Note:[/yellow] {note}", highlight=False)
+        result = validate_file(source, Contract.load(contract), **options)
+    else:
+        raise ConfigError(
+            "Say what to validate against: --model NAME (a registered model, checked as its "
+            "server checks requests) or --contract contract.yaml (a contract file)."
+        )
+    result.notes.extend(notes)
+    _print_validation(result, as_json)
+
+
+def _validation_settings(config: Path | None, policy: str | None, quarantine: str | None) -> Any:
+    """Return the validation settings of the config file, with the command's flags applied."""
     settings = load_config(config).validation if config else ValidationConfig()
     updates = {
         key: value
@@ -143,21 +202,70 @@ def validate(
         if value is not None
     }
     try:
-        settings = ValidationConfig.model_validate({**settings.model_dump(), **updates})
+        return ValidationConfig.model_validate({**settings.model_dump(), **updates})
     except ValidationError as error:
         problems = "; ".join(
             f"validation.{'.'.join(map(str, item['loc']))}: {item['msg']}"
             for item in error.errors()
         )
         raise ConfigError(f"Invalid option: {problems}.") from None
-    result = validate_file(
-        source,
-        Contract.load(contract),
-        policy=settings.policy,
-        quarantine_path=settings.quarantine_path,
-        clean_path=clean_output,
-        with_target=with_target,
-    )
+
+
+def _unknown_fields(config: Path | None) -> str:
+    """Return what the server does with fields the contract lacks (serving.unknown_fields)."""
+    from shipyard.config import ServingConfig
+
+    return (load_config(config).serving if config else ServingConfig()).unknown_fields
+
+
+def _model_checks(
+    reference: str, config: Path | None, home: str | None, registry: str | None
+) -> tuple[Any, Any]:
+    """Return the served predictor's record validator and fitted cleaning."""
+    opened = _open_registry(config, home, registry)
+    predictor = opened.load_predictor(reference, _unknown_fields(config))
+    validator = getattr(predictor, "validator", None)
+    if validator is None:
+        raise ConfigError(
+            f"{reference} answers without a data contract (it is not a model that scores "
+            "records), so there is nothing to validate a file against. Pass a tabular or "
+            "text model, or --contract contract.yaml."
+        )
+    return validator, getattr(predictor, "cleaner", None)
+
+
+def _file_checks(contract: Path, cleaning: Path, config: Path | None) -> tuple[Any, Any]:
+    """Return a record validator and a cleaner from a contract file and a cleaning spec file."""
+    import json
+
+    from shipyard.data.contract import Contract
+    from shipyard.runtime.clean import Cleaner
+    from shipyard.runtime.validate import RecordValidator
+
+    try:
+        spec = json.loads(cleaning.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ConfigError(
+            f"Cannot read the cleaning spec '{cleaning}' ({error}); pass the cleaning.json "
+            "of a model bundle."
+        ) from error
+    return RecordValidator(Contract.load(contract), _unknown_fields(config)), Cleaner(spec)
+
+
+def _cleaning_beside(contract: Path) -> list[str]:
+    """Return a note when a fitted cleaning lies beside the contract but is not applied."""
+    spec = contract.parent / "cleaning.json"
+    if not spec.is_file():
+        return []
+    return [
+        f"{spec} lies beside the contract and was not applied: values the model's cleaning "
+        "accepts ('?' as missing, '1,234' as a number, rare categories as '__rare__') may be "
+        f"reported. Add --cleaning {spec} to check as the server does, or validate against "
+        "the registered model with --model NAME."
+    ]
+
+
+def _print_validation(result: Any, as_json: bool) -> None:
     if as_json:
         output.print_json(result.as_dict())
         return

@@ -124,6 +124,7 @@ def build_card(
             f"{model['format']})",
             f"Selection metric: {manifest.get('metric')}",
             f"shipyard version: {manifest.get('code_version') or _shipyard(manifest)}",
+            *_code_items(manifest.get("lineage") or {}),
         ]
     )
 
@@ -227,7 +228,9 @@ def _lineage(
             f"Manifest SHA-256: {registry_record.get('manifest_sha256')}",
         ]
     card.items(lineage)
-    packages = manifest.get("package_versions", {})
+    packages = manifest.get("package_versions") or (manifest.get("lineage") or {}).get(
+        "packages", {}
+    )
     if packages:
         card.table(["package", "version"], [[key, value] for key, value in packages.items()])
     files = manifest.get("files", {})
@@ -239,6 +242,21 @@ def _lineage(
             ["at", "action", "detail"],
             [[event["at"][:19], event["action"], _detail(event["detail"])] for event in events],
         )
+
+
+def _code_items(lineage: Mapping[str, Any]) -> list[str]:
+    """Which code, Python and machine trained the model (nothing for bundles without lineage)."""
+    if not lineage:
+        return []
+    if lineage.get("commit"):
+        changes = "with uncommitted changes" if lineage.get("dirty") else "clean working tree"
+        code = f"Code: git commit {lineage['commit']} ({changes})"
+    else:
+        code = f"Code: no git commit recorded ({lineage.get('source', 'unknown source')})"
+    return [
+        code,
+        f"Python: {lineage.get('python', 'unknown')}; CPUs: {lineage.get('cpu_count', 'unknown')}",
+    ]
 
 
 def _shipyard(manifest: Mapping[str, Any]) -> Any:

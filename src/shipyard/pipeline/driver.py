@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.config import PipelineConfig, dump_config
 from shipyard.errors import ModelNotFoundError
 from shipyard.manifest import MANIFEST_VERSION, Manifest
-from shipyard.pipeline.lineage import code_version, package_versions
+from shipyard.pipeline.lineage import code_version, lineage
 from shipyard.registry.store import DEFAULT_ALIAS, ModelVersion, Registry
 from shipyard.tasks.base import (
     EvaluatedModel,
@@ -145,7 +145,7 @@ def train(
         params=fitted.params,
         config=dump_config(config),
         data_fingerprint=data.fingerprint or "",
-        package_versions=package_versions(),
+        package_versions=manifest["lineage"]["packages"],
         parent_version=parent,
     )
     version, promoted = _first_promotion(registry, config, version, parent, manifest, split)
@@ -201,6 +201,7 @@ def _manifest(
         "rows": split.rows,
         "notes": split.prepared.notes,
         "code_version": code_version(),
+        "lineage": lineage(),
         "sensitive": list(config.sensitive),
     }
     # Validated against the schema before anything is written: a task cannot leave one out.
@@ -226,7 +227,7 @@ def _files(
         **manifest,
         "name": config.name,
         "parent_version": parent,
-        "package_versions": package_versions(),
+        "package_versions": manifest["lineage"]["packages"],
     }
     files.update(
         bundle_documents(

@@ -16,12 +16,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
+import warnings
 from collections.abc import Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from shipyard.errors import BundleIntegrityError
+from shipyard.errors import BundleIntegrityError, PackageVersionWarning
 from shipyard.manifest import Manifest
 from shipyard.runtime.bundle_files import ALTERED as _ALTERED
 from shipyard.runtime.bundle_files import bundle_file
@@ -30,9 +33,11 @@ from shipyard.runtime.bundle_files import entry_problem as _entry_problem
 __all__ = [
     "BUNDLE_FORMAT",
     "MANIFEST",
+    "MODEL_PACKAGES",
     "bundle_file",
     "load_manifest",
     "load_predictor",
+    "package_version_changes",
     "read_manifest",
     "verify_bundle",
     "write_bundle",
@@ -40,6 +45,11 @@ __all__ = [
 
 MANIFEST = "manifest.json"
 BUNDLE_FORMAT = 1
+
+# The packages whose major version can change what a model computes; a bundle trained with
+# another major version than the one installed loads with a PackageVersionWarning.
+MODEL_PACKAGES = ("scikit-learn", "lightgbm", "xgboost", "catboost", "numpy", "pandas")
+_MAJOR = re.compile(r"^\s*(\d+)")
 
 
 def _sha256(data: bytes) -> str:
@@ -196,4 +206,55 @@ def load_predictor(
 
     directory = Path(directory)
     manifest = load_manifest(directory, manifest_sha256)
+    _warn_on_package_changes(directory, manifest.to_document())
     return task_for_manifest(manifest).load(directory, manifest, unknown_fields)
+
+
+def _trained_versions(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Return the package versions that trained (lineage, or release 0.1's entry)."""
+    lineage = manifest.get("lineage") or {}
+    packages: Mapping[str, Any] = lineage.get("packages") or manifest.get("package_versions") or {}
+    return packages
+
+
+def _major(version: str) -> int | None:
+    found = _MAJOR.match(str(version))
+    return int(found.group(1)) if found else None
+
+
+def package_version_changes(manifest: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """Return ``(package, trained, installed)`` for each model package whose major changed.
+
+    Only packages in :data:`MODEL_PACKAGES` that the manifest records and that are installed
+    now are compared; versions that do not start with a number are not compared.
+    """
+    changes = []
+    for package, trained in sorted(_trained_versions(manifest).items()):
+        if package not in MODEL_PACKAGES:
+            continue
+        try:
+            installed = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+        then, now = _major(str(trained)), _major(installed)
+        if then is not None and now is not None and then != now:
+            changes.append((package, str(trained), installed))
+    return changes
+
+
+def _warn_on_package_changes(directory: Path, manifest: Mapping[str, Any]) -> None:
+    """Warn once per load when the model's packages changed major version since training."""
+    changes = package_version_changes(manifest)
+    if not changes:
+        return
+    listed = "; ".join(
+        f"{package} {trained} trained it, {installed} is installed now"
+        for package, trained, installed in changes
+    )
+    warnings.warn(
+        f"The bundle in {directory} was trained with another major version of a package its "
+        f"model depends on: {listed}. Its answers may differ from the metrics measured at "
+        "training: install the versions that trained it, or retrain the model.",
+        PackageVersionWarning,
+        stacklevel=3,
+    )

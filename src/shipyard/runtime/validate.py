@@ -10,12 +10,18 @@ import difflib
 import math
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from shipyard.data.contract import ColumnContract, Contract
 from shipyard.errors import DataValidationError
 
-__all__ = ["FLOAT64_MAX", "RecordValidationError", "RecordValidator", "number_range_problem"]
+__all__ = [
+    "FLOAT64_MAX",
+    "Finding",
+    "RecordValidationError",
+    "RecordValidator",
+    "number_range_problem",
+]
 
 FLOAT64_MAX = sys.float_info.max
 
@@ -59,6 +65,27 @@ class RecordValidationError(DataValidationError):
     """One or more request records break the contract; ``violations`` lists each problem."""
 
 
+class Finding(NamedTuple):
+    """One broken rule of one record.
+
+    ``field`` is None when the record is not a mapping at all; ``rule`` is ``not_null``,
+    ``type``, ``category``, ``finite``, ``min``, ``max``, ``unknown_field`` or ``record``;
+    ``error`` is the message a client sees; ``expected`` describes the column's rules.
+    """
+
+    field: str | None
+    rule: str
+    error: str
+    expected: str | None = None
+
+    def as_problem(self) -> dict[str, Any]:
+        """Return the problem as a request's error response lists it."""
+        problem: dict[str, Any] = {"field": self.field, "error": self.error}
+        if self.expected is not None:
+            problem["expected"] = self.expected
+        return problem
+
+
 class RecordValidator:
     """Check request records against a contract.
 
@@ -85,72 +112,82 @@ class RecordValidator:
 
     def problems(self, record: Any) -> list[dict[str, Any]]:
         """Return the problems of one record (empty when it is valid)."""
+        return [finding.as_problem() for finding in self.findings(record)]
+
+    def findings(self, record: Any, with_target: bool = False) -> list[Finding]:
+        """Return each broken rule of one record, with the rule's name (empty when valid).
+
+        ``with_target`` also checks the target column (requests never carry it; a labelled
+        file does).
+        """
         if not isinstance(record, Mapping):
             return [
-                {
-                    "field": None,
-                    "error": "each record must be a JSON object mapping "
+                Finding(
+                    None,
+                    "record",
+                    "each record must be a JSON object mapping "
                     f"field names to values, got {type(record).__name__}",
-                }
-            ]
-        found: list[dict[str, Any]] = []
-        for column in self._columns:
-            message = self._check(column, record.get(column.name, None), column.name in record)
-            if message:
-                found.append(
-                    {"field": column.name, "error": message, "expected": column.describe()}
                 )
+            ]
+        found: list[Finding] = []
+        columns = [*self._columns, self.contract.target] if with_target else self._columns
+        for column in columns:
+            broken = self._check(column, record.get(column.name, None), column.name in record)
+            if broken:
+                found.append(Finding(column.name, broken[0], broken[1], column.describe()))
         if self.unknown_fields == "reject":
             for name in record:
                 if name not in self._known and name not in self._tolerated:
                     hint = difflib.get_close_matches(str(name), self._known, n=1)
                     found.append(
-                        {
-                            "field": name,
-                            "error": "unknown field"
+                        Finding(
+                            name,
+                            "unknown_field",
+                            "unknown field"
                             + (
                                 f"; did you mean '{hint[0]}'?"
                                 if hint
                                 else "; remove it or add it to the contract"
                             ),
-                        }
+                        )
                     )
         return found
 
-    def _check(self, column: ColumnContract, value: Any, present: bool) -> str | None:
+    def _check(self, column: ColumnContract, value: Any, present: bool) -> tuple[str, str] | None:
+        """Return the broken rule's name and the message, or None when the value is valid."""
         if value is None or (isinstance(value, float) and math.isnan(value)):
             if column.nullable:
                 return None
-            return "required field is missing" if not present else "must not be null"
+            return "not_null", "required field is missing" if not present else "must not be null"
         kind = column.type
         if kind == "text":
             if isinstance(value, str):
                 return None
-            return f"expected text (a string), got {type(value).__name__} {_shown(value)}"
+            return "type", f"expected text (a string), got {type(value).__name__} {_shown(value)}"
         if kind == "string":
             if not isinstance(value, str):
-                return f"expected a string, got {type(value).__name__} {_shown(value)}"
+                return "type", f"expected a string, got {type(value).__name__} {_shown(value)}"
             allowed = self._category_sets.get(column.name)
             if allowed is not None and value not in allowed:
                 hint = difflib.get_close_matches(value, allowed, n=1)
-                return f"unknown category {_shown(value)}" + (
+                return "category", f"unknown category {_shown(value)}" + (
                     f"; did you mean {hint[0]!r}?" if hint else ""
                 )
             return None
         if kind == "boolean":
             if isinstance(value, bool) or value in (0, 1):
                 return None
-            return f"expected true or false, got {_shown(value)}"
+            return "type", f"expected true or false, got {_shown(value)}"
         if isinstance(value, bool) or not isinstance(value, int | float):
-            return f"expected a number, got {type(value).__name__} {_shown(value)}"
+            return "type", f"expected a number, got {type(value).__name__} {_shown(value)}"
         if (problem := number_range_problem(value)) is not None:
-            return problem
+            return "finite", problem
         if kind == "integer" and value != int(value):
-            return f"expected an integer, got {_shown(value)}"
+            return "type", f"expected an integer, got {_shown(value)}"
         if column.min is not None and value < column.min:
-            return f"{_shown(value)} is below the minimum {column.min:g}"
+            return "min", f"{_shown(value)} is below the minimum {column.min:g}"
         if column.max is not None and value > column.max:
-            return f"{_shown(value)} is above the maximum {column.max:g}"
+            return "max", f"{_shown(value)} is above the maximum {column.max:g}"
         return None
 
     def check_records(self, records: list[Any]) -> None:
