@@ -169,6 +169,17 @@ def test_bad_requests_get_a_4xx_that_names_the_problem(trained: Trained):
         assert 400 <= unknown.status_code < 500
 
 
+def test_every_route_the_task_adds_is_served(trained: Trained):
+    app = _serve(trained)
+    served = {getattr(route, "path", None) for route in app.routes}
+    for builder in trained.task.route_builders():
+        with running_server(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+            for route in builder(None):  # the paths only: the routes are not called here
+                assert route.path in served
+                path = route.path.replace("{name}", trained.config.name)
+                assert client.get(path).status_code == 200, path
+
+
 def test_served_answers_are_logged_and_sketched_by_monitoring(trained: Trained):
     requests = _requests(trained, REQUESTS)
     app = _serve(trained, log_predictions=True)

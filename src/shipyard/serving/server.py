@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import logging.config
 import os
 import threading
@@ -37,6 +38,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from shipyard.monitoring.log import PredictionLogger
+
+logger = logging.getLogger("shipyard.serving")
 
 # The environment variable that carries the app's recipe to worker processes.
 WORKER_SPEC_VARIABLE = "SHIPYARD_SERVING_SPEC"
@@ -103,6 +106,15 @@ def build_app(
     if "recommend" in task.capabilities.protocols:
         from shipyard.serving.recommend_routes import create_recommendation_app
 
+        if not task.capabilities.traffic_split:
+            # Said at start, so that nobody waits for a hot swap this app will not do.
+            logger.warning(
+                "%s models are served as the version resolved now (%s:%d); the server does "
+                "not follow the alias: restart it after a promotion.",
+                task.name,
+                model.name,
+                model.version,
+            )
         return create_recommendation_app(
             model,
             verify_key=keys.verify if settings.auth and keys is not None else None,
@@ -159,7 +171,7 @@ def build_app(
         canary=canary,
         shadow=shadow,
         watcher=watcher,
-        extra_routes=extra_routes,
+        extra_routes=(*extra_routes, *task.route_builders()),
         canary_share=canary_share,
         services=services,
     )

@@ -96,6 +96,20 @@ class CentroidPredictor:
         return answers
 
 
+def centroid_routes(context: Any) -> list[Any]:
+    """The route this task adds to the server, built by serving like its own routes."""
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    async def centroids(request: Request) -> Response:
+        context.check_name(request.path_params["name"])
+        spec = context.state.primary.model.predictor.spec
+        return JSONResponse({"classes": spec["classes"], "centroids": spec["centroids"]})
+
+    return [Route("/v1/models/{name}/centroids", centroids, methods=["GET"])]
+
+
 class NearestCentroidTask(Task):
     """Classify rows by the nearest class centroid of their standardised numeric columns."""
 
@@ -271,6 +285,10 @@ class NearestCentroidTask(Task):
         return TaskMonitoring(
             reference_from_json(document), self.label_kind(manifest), manifest.classes
         )
+
+    def route_builders(self) -> list[Any]:
+        """Add ``GET /v1/models/{name}/centroids``: the class centroids, standardised."""
+        return [centroid_routes]
 
     def retrain_steps(self) -> RetrainSteps:
         """Labelled records join the table; the gate compares the metric."""
