@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from shipyard.manifest import Manifest
+from shipyard.monitoring.adapters import TaskMonitoring
 from shipyard.monitoring.drift import DriftThresholds
 from shipyard.monitoring.log import MonitoringStore
 from shipyard.monitoring.performance import estimated_metrics, realised_metrics
@@ -94,11 +96,7 @@ def monitor(
     DataError
         When the bundle has no drift reference (trained before monitoring existed).
     """
-    version = registry.resolve(reference)
-    manifest = load_manifest(version.bundle_path, version.manifest_sha256)
-    watched = task_for_manifest(manifest).monitoring(
-        version.bundle_path, manifest, version.reference
-    )
+    version, manifest, watched = _watched(registry, reference)
     task, classes = watched.task, watched.classes
     store = MonitoringStore(registry.url)
     try:
@@ -174,11 +172,7 @@ def open_drift_monitor(
     DataError
         When the bundle has no drift reference (trained before monitoring existed).
     """
-    version = registry.resolve(reference)
-    manifest = load_manifest(version.bundle_path, version.manifest_sha256)
-    watched = task_for_manifest(manifest).monitoring(
-        version.bundle_path, manifest, version.reference
-    )
+    version, _, watched = _watched(registry, reference)
     return DriftMonitor(
         store,
         version.name,
@@ -192,6 +186,16 @@ def open_drift_monitor(
         values=watched.values,
         clean_column=watched.clean_column,
     )
+
+
+def _watched(registry: Registry, reference: str) -> tuple[ModelVersion, Manifest, TaskMonitoring]:
+    """Resolve a version, verify its bundle, and ask its task how it is monitored."""
+    version = registry.resolve(reference)
+    manifest = load_manifest(version.bundle_path, version.manifest_sha256)
+    watched = task_for_manifest(manifest).monitoring(
+        version.bundle_path, manifest, version.reference
+    )
+    return version, manifest, watched
 
 
 def _window_performance(

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BUILTIN_TASKS",
     "ENTRY_POINT_GROUP",
+    "TABLE_ONLY_KEYS",
     "Capabilities",
     "EvaluatedModel",
     "FittedModel",
@@ -70,6 +71,15 @@ __all__ = [
 
 Reporter = Callable[[str], None]
 ENTRY_POINT_GROUP = "shipyard.tasks"
+# The keys only a task that learns from rows of one table honours: a separate test table,
+# grouped or time-ordered splits, sensitive columns and the fitted cleaning.
+TABLE_ONLY_KEYS = (
+    "data.test_source",
+    "split.group_column",
+    "split.time_column",
+    "sensitive",
+    "cleaning",
+)
 # Built-in tasks: name -> "module:Class", imported only when the task is used.
 BUILTIN_TASKS: dict[str, str] = {
     "tabular": "shipyard.tasks.tabular.task:TabularTask",

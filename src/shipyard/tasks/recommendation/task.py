@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import ConfigError
 from shipyard.tasks.base import (
+    TABLE_ONLY_KEYS,
     Capabilities,
     EvaluatedModel,
     FittedModel,
@@ -51,15 +52,7 @@ class RecommendationTask(Task):
     capabilities = Capabilities(
         config_tasks=("recommendation",),
         manifest_tasks=("recommendation",),
-        unsupported_keys=(
-            "data.test_source",
-            "split.group_column",
-            "split.time_column",
-            "sensitive",
-            "cleaning",
-            "serving.canary",
-            "serving.shadow",
-        ),
+        unsupported_keys=(*TABLE_ONLY_KEYS, "serving.canary", "serving.shadow"),
         prediction_api=False,
         live_metrics=False,
         traffic_split=False,

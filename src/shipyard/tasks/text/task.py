@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.errors import ConfigError, DataError
 from shipyard.runtime.bundle_files import bundle_file
 from shipyard.tasks.base import (
+    TABLE_ONLY_KEYS,
     Capabilities,
     EvaluatedModel,
     FittedModel,
@@ -47,13 +48,7 @@ class TextClassificationTask(Task):
     capabilities = Capabilities(
         config_tasks=("text_classification",),
         manifest_tasks=("text_classification",),
-        unsupported_keys=(
-            "data.test_source",
-            "split.group_column",
-            "split.time_column",
-            "sensitive",
-            "cleaning",
-        ),
+        unsupported_keys=TABLE_ONLY_KEYS,
     )
 
     def small_config(self, folder: Path) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import numpy as np
 from shipyard.errors import DataError, ExportError
 from shipyard.manifest import Manifest
 from shipyard.tasks.base import (
+    TABLE_ONLY_KEYS,
     Capabilities,
     EvaluatedModel,
     FittedModel,
@@ -118,13 +119,7 @@ class NearestCentroidTask(Task):
     capabilities = Capabilities(
         config_tasks=("nearest_centroid",),
         manifest_tasks=("nearest_centroid",),
-        unsupported_keys=(
-            "data.test_source",
-            "split.group_column",
-            "split.time_column",
-            "sensitive",
-            "cleaning",
-        ),
+        unsupported_keys=TABLE_ONLY_KEYS,
     )
 
     def small_config(self, folder: Path) -> dict[str, Any]:
