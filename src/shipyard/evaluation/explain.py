@@ -69,7 +69,8 @@ EXACT_TOLERANCE = 1e-6
 """How closely ``base_value + sum(contributions)`` equals the explained score (exact methods)."""
 
 XGBOOST_TOLERANCE = 1e-5
-"""XGBoost computes contributions in 32-bit floats, so they add up to its margin this closely."""
+"""XGBoost sums contributions in 32-bit floats: they add up to its margin within this much
+times ``max(1, |margin|)``."""
 
 PERMUTATIONS = 64
 """Permutations (32 antithetic pairs) of the sampled Shapley estimate for networks."""
@@ -98,7 +99,8 @@ class Explanation:
     method
         How the contributions were computed.
     tolerance
-        How closely ``base_value + sum(contributions)`` equals the model's own score.
+        Shape (rows,): how closely ``base_value + sum(contributions)`` equals the model's own
+        score.
     standard_error
         Shape (rows,), for sampled estimates only: the largest standard error of a row's
         contributions (the sum is exact whatever the sample).
@@ -113,7 +115,7 @@ class Explanation:
     output_name: str
     class_index: npt.NDArray[np.int64]
     method: str = "coefficient x encoded value"
-    tolerance: float = EXACT_TOLERANCE
+    tolerance: FloatArray | float = EXACT_TOLERANCE
     standard_error: FloatArray | None = None
     members: list[MemberExplanation] = field(default_factory=list)
 
@@ -136,7 +138,7 @@ class _Encoded:
     base: FloatArray
     kind: str  # "log-odds", "probability" or "value": the space the contributions add up in
     method: str
-    tolerance: float = EXACT_TOLERANCE
+    tolerance: FloatArray | float = EXACT_TOLERANCE
     standard_error: FloatArray | None = None
 
 
@@ -213,9 +215,9 @@ def _xgboost(scorer: XGBoostScorer, features: FloatArray, chosen: Any) -> _Encod
     raw = np.asarray(scorer.booster.predict(matrix, pred_contribs=True), dtype=np.float64)
     contributions, base = _split_bias(_pick(raw, chosen))
     kind = "value" if scorer.task == "regression" else "log-odds"
-    return _Encoded(
-        contributions, base, kind, "TreeSHAP (XGBoost pred_contribs)", XGBOOST_TOLERANCE
-    )
+    score = np.abs(base + contributions.sum(axis=1))
+    tolerance = XGBOOST_TOLERANCE * np.maximum(1.0, score)
+    return _Encoded(contributions, base, kind, "TreeSHAP (XGBoost pred_contribs)", tolerance)
 
 
 def _catboost(scorer: CatBoostScorer, features: FloatArray, chosen: Any) -> _Encoded:
@@ -368,7 +370,7 @@ def _assemble(
         output_name=space or _space(encoded.kind, predictor.task, predictor.classes),
         class_index=np.asarray(chosen, dtype=np.int64),
         method=encoded.method,
-        tolerance=encoded.tolerance,
+        tolerance=np.broadcast_to(encoded.tolerance, base.shape).astype(np.float64),
         standard_error=encoded.standard_error,
         members=members or [],
     )
@@ -417,7 +419,13 @@ def _explain_composite(
             np.sum([weight * np.asarray(part.base) for part, weight in parts], axis=0),
             kinds.pop(),
             "; ".join(dict.fromkeys(part.method for part, _ in parts)),
-            max(part.tolerance for part, _ in parts),
+            np.sum(
+                [
+                    weight * np.broadcast_to(np.asarray(part.tolerance), (len(features),))
+                    for part, weight in parts
+                ],
+                axis=0,
+            ),
         )
         space = f"{_space(combined.kind, task, predictor.classes)} (ensemble weights)"
         return _assemble(predictor, combined, chosen, space, members)
@@ -475,7 +483,7 @@ def _describe(explanation: Explanation, index: int) -> dict[str, Any]:
         "output": explanation.output_name,
         "space": explanation.output_name,
         "method": explanation.method,
-        "tolerance": explanation.tolerance,
+        "tolerance": float(np.asarray(explanation.tolerance)[index]),
         "raw_output": float(explanation.raw_output[index]),
         "base_value": float(explanation.base_value[index]),
         "contributions": _contributions(explanation, index),
