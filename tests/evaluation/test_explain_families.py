@@ -332,3 +332,56 @@ def _multiclass_margin(scorer, features, class_index):
         if layer < len(scorer.weights) - 1:
             activation = np.maximum(activation, 0.0)
     return activation[rows, class_index]
+
+
+def _expected_given(tree, row, known):
+    """E[tree(x) | x_known], following the covers where a feature is unknown (by recursion)."""
+
+    def walk(node):
+        if tree["left"][node] < 0:
+            return np.asarray(tree["value"][node])
+        feature = tree["feature"][node]
+        left, right, cover = tree["left"][node], tree["right"][node], tree["cover"]
+        if feature in known:
+            value = np.float32(row[feature])
+            if np.isnan(value):
+                go_left = tree["missing_left"][node]
+            else:
+                go_left = value <= tree["threshold"][node]
+            return walk(left if go_left else right)
+        return (cover[left] * walk(left) + cover[right] * walk(right)) / cover[node]
+
+    return walk(0)
+
+
+def test_forest_treeshap_equals_shapley_values_by_enumeration():
+    from itertools import combinations
+    from math import factorial
+
+    from sklearn.ensemble import RandomForestClassifier
+
+    from shipyard.evaluation.treeshap import ForestPaths, forest_contributions
+    from shipyard.training.export import _forest_document
+
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(300, 5))
+    rows[rng.random(rows.shape) < 0.1] = np.nan
+    clean = np.nan_to_num(rows)
+    target = (clean[:, 0] + clean[:, 1] * clean[:, 2] > 0).astype(int)
+    forest = RandomForestClassifier(n_estimators=4, max_depth=5, random_state=0)
+    document = _forest_document(forest.fit(rows, target), "binary")
+    contributions, base = forest_contributions(ForestPaths.from_document(document), rows[:3], 5)
+    for index, row in enumerate(rows[:3]):
+        exact = np.zeros(5)
+        for feature in range(5):
+            others = [other for other in range(5) if other != feature]
+            for size in range(5):
+                share = factorial(size) * factorial(4 - size) / factorial(5)
+                for known in combinations(others, size):
+                    for tree in document["trees"]:
+                        gain = _expected_given(tree, row, {*known, feature})
+                        gain = gain - _expected_given(tree, row, set(known))
+                        exact[feature] += share * gain[1] / len(document["trees"])
+        assert np.allclose(contributions[index, :, 1], exact, atol=1e-12)
+        served = ForestScorer(document, "binary").score(row[None])[0, 1]
+        assert abs(base[1] + contributions[index, :, 1].sum() - served) <= 1e-12

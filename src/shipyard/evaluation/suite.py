@@ -37,7 +37,7 @@ __all__ = ["SuiteResult", "run_suite"]
 MAX_ROWS = 2000
 # Forests (TreeSHAP over every leaf), networks (sampled permutations) and ensembles cost far
 # more per row to explain than LightGBM or a linear model; their summary uses fewer rows.
-MAX_COSTLY_EXPLAINED_ROWS = 200
+MAX_COSTLY_EXPLAINED_ROWS = 100
 CHEAP_EXPLAINERS = frozenset({"LightGBMScorer", "LinearScorer"})
 
 

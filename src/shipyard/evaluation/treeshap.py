@@ -159,53 +159,66 @@ class _PathBuilder:
 
 
 def _shapley_weights(slot_count: IntArray, widest: int) -> FloatArray:
-    """``k! (u - 1 - k)! / u!`` per leaf (``u`` its distinct features) and ``k < u``, else 0."""
+    """Return ``k! (u - 1 - k)! / u!`` by ``k`` (rows) and leaf (``u`` its distinct features).
+
+    Zero where ``k >= u``.
+    """
     table = np.zeros((int(slot_count.max(initial=0)) + 1, widest), dtype=np.float64)
     for size in range(1, table.shape[0]):
         for k in range(min(size, widest)):
             table[size, k] = factorial(k) * factorial(size - 1 - k) / factorial(size)
-    return table[slot_count]
+    return np.ascontiguousarray(table[slot_count].T)
 
 
 def _follows(paths: ForestPaths, rows: FloatArray) -> FloatArray:
-    """Shape (rows, leaves, distinct features): 1 where the row follows every split on it."""
+    """Shape (distinct features, rows, leaves): 1 where the row follows every split on it."""
     # The trees compare features as 32-bit floats, as scikit-learn and the scorer do.
     values = rows.astype(np.float32).astype(np.float64)[:, paths.node_feature]
     go_left = np.where(np.isnan(values), paths.node_missing_left, values <= paths.node_threshold)
-    strays = go_left[:, paths.path_node] != paths.path_left  # rows x leaves x path
-    strays &= paths.path_slot >= 0
-    widest = paths.slot_feature.shape[1]
-    counts = np.zeros((len(rows), *paths.slot_feature.shape), dtype=np.float64)
-    for slot in range(widest):
-        counts[:, :, slot] = (strays & (paths.path_slot == slot)).sum(axis=2)
-    real = np.arange(widest) < paths.slot_count[:, None]
-    return np.where(real & (counts == 0), 1.0, 0.0)
+    n_leaves, widest = paths.slot_feature.shape
+    real_position = paths.path_slot >= 0
+    # Each split on the path counts against its (leaf, distinct feature) cell when it strays.
+    cell = (np.arange(n_leaves)[:, None] * widest + paths.path_slot)[real_position]
+    nodes, lefts = paths.path_node[real_position], paths.path_left[real_position]
+    one = np.empty((widest, len(rows), n_leaves), dtype=np.float64)
+    real = np.arange(widest)[:, None] < paths.slot_count[None, :]
+    for row in range(len(rows)):
+        strays = np.bincount(
+            cell, weights=go_left[row, nodes] != lefts, minlength=n_leaves * widest
+        )
+        one[:, row, :] = (strays.reshape(n_leaves, widest).T == 0) & real
+    return one
 
 
 def _leaf_shapley(paths: ForestPaths, one: FloatArray, weights: FloatArray) -> FloatArray:
-    """Shapley value of each distinct feature of each leaf's product game, before its value."""
-    zero = paths.slot_zero
-    widest = zero.shape[1]
+    """Shapley value of each distinct feature of each leaf's product game, before its value.
+
+    Arrays are laid out distinct feature (or power of ``t``) first, so every step works on
+    contiguous (rows, leaves) planes.
+    """
+    zero = np.ascontiguousarray(paths.slot_zero.T)[:, None, :]  # widest x 1 x leaves
+    widest, n_rows, n_leaves = one.shape
     # The polynomial prod_j (z_j + o_j t), coefficients by power of t; padding multiplies by 1.
-    product = np.zeros((*one.shape[:2], widest + 1), dtype=np.float64)
-    product[..., 0] = 1.0
+    product = np.zeros((widest + 1, n_rows, n_leaves), dtype=np.float64)
+    product[0] = 1.0
     for slot in range(widest):
-        shifted = np.zeros_like(product)
-        shifted[..., 1:] = product[..., :-1] * one[..., slot, None]
-        product = product * zero[None, :, slot, None] + shifted
+        for power in range(slot + 1, 0, -1):
+            product[power] = product[power] * zero[slot] + product[power - 1] * one[slot]
+        product[0] *= zero[slot]
+    # Dividing by z_i (o_i = 0) is the same for every power: one weighted sum serves all slots.
+    weighted = np.einsum("krl,kl->rl", product[:widest], weights)
     result = np.zeros_like(one)
     for slot in range(widest):
-        z, o = zero[None, :, slot], one[..., slot]
-        # Divide out (z_i + o_i t): by z_i when o_i is 0, by synthetic division when it is 1.
-        quotient = np.zeros((*one.shape[:2], widest), dtype=np.float64)
-        carry = np.zeros(one.shape[:2], dtype=np.float64)
-        for power in range(widest, 0, -1):
-            carry = product[..., power] - z * carry if power < widest else product[..., power]
-            quotient[..., power - 1] = carry
-        divided = np.where(o[..., None] > 0, quotient, product[..., :widest] / z[..., None])
-        result[..., slot] = (o - z) * (divided * weights[None]).sum(axis=2)
-    real = np.arange(widest) < paths.slot_count[:, None]
-    return np.where(real[None], result, 0.0)
+        z, o = zero[slot], one[slot]
+        # Divide out (z_i + t) by synthetic division where o_i is 1.
+        carry = product[widest]
+        total = carry * weights[widest - 1]
+        for power in range(widest - 1, 0, -1):
+            carry = product[power] - z * carry
+            total += carry * weights[power - 1]
+        result[slot] = (o - z) * np.where(o > 0, total, weighted / z)
+    real = np.arange(widest)[:, None] < paths.slot_count[None, :]
+    return np.where(real[:, None, :], result, 0.0)
 
 
 def forest_contributions(
@@ -242,7 +255,8 @@ def forest_contributions(
     chunk = max(1, _CHUNK_CELLS // max(1, n_leaves * widest))
     for start in range(0, len(rows), chunk):
         block = np.asarray(rows[start : start + chunk], dtype=np.float64)
-        shapley = _leaf_shapley(paths, _follows(paths, block), weights)
+        # rows x leaves x distinct features, to match the scatter's (leaf, slot) order
+        shapley = _leaf_shapley(paths, _follows(paths, block), weights).transpose(1, 2, 0)
         for output in range(n_outputs):
             valued = shapley * paths.leaf_value[None, :, output, None]
             flat = valued.reshape(len(block), n_leaves * widest)
