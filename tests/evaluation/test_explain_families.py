@@ -272,7 +272,12 @@ def _models(task: str):
     return {
         "xgboost": (XGBRegressor if regression else XGBClassifier)(n_estimators=20, max_depth=3),
         "catboost": (CatBoostRegressor if regression else CatBoostClassifier)(
-            iterations=20, depth=3, verbose=False, thread_count=1, random_seed=0
+            iterations=20,
+            depth=3,
+            verbose=False,
+            thread_count=1,
+            random_seed=0,
+            allow_writing_files=False,
         ),
         "random_forest": (RandomForestRegressor if regression else RandomForestClassifier)(**tree),
         "extra_trees": (ExtraTreesRegressor if regression else ExtraTreesClassifier)(**tree),
@@ -385,3 +390,35 @@ def test_forest_treeshap_equals_shapley_values_by_enumeration():
         assert np.allclose(contributions[index, :, 1], exact, atol=1e-12)
         served = ForestScorer(document, "binary").score(row[None])[0, 1]
         assert abs(base[1] + contributions[index, :, 1].sum() - served) <= 1e-12
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_regression_ensemble_adds_up_in_predicted_values():
+    from types import SimpleNamespace
+
+    from sklearn.datasets import load_diabetes
+
+    loaded = load_diabetes(as_frame=True)
+    data, target = loaded.data, loaded.target.to_numpy()
+    models = _models("regression")
+    forest_pipeline, forest = _exported(models["random_forest"], "regression", data, target)
+    network_pipeline, network = _exported(models["mlp"], "regression", data, target)
+    width = forest.preprocessor.n_outputs
+    encoders = [*forest.preprocessor.encoders, *network.preprocessor.encoders]
+    preprocessor = CompiledPreprocessor({**forest.preprocessor.spec, "encoders": encoders})
+    composite = CompositeScorer(
+        [(forest.scorer, 0, width, 0.5), (network.scorer, width, preprocessor.n_outputs, 0.5)],
+        "regression",
+    )
+    served = SimpleNamespace(
+        preprocessor=preprocessor, scorer=composite, task="regression", classes=[]
+    )
+    explanation = explain_frame(served, data.head(10))
+    expected = 0.5 * forest_pipeline.predict(data.head(10))
+    expected += 0.5 * network_pipeline.predict(data.head(10))
+    total = explanation.base_value + explanation.contributions.sum(axis=1)
+    assert np.all(np.abs(total - expected) <= explanation.tolerance)
+    assert explanation.output_name == "predicted value (ensemble weights)"
+    assert explanation.columns == list(data.columns)
+    assert explanation.standard_error is not None
+    assert [member.model for member in explanation.members] == ["forest", "mlp"]

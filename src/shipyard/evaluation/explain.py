@@ -385,6 +385,19 @@ def _groups(preprocessor: CompiledPreprocessor, start: int, stop: int) -> list[t
     ]
 
 
+def _weighted_standard_error(
+    parts: list[tuple[_Encoded, float]], n_rows: int
+) -> FloatArray | None:
+    """Bound the standard error of a weighted sum whose sampled members may be correlated."""
+    sampled = [(part, weight) for part, weight in parts if part.standard_error is not None]
+    if not sampled:
+        return None
+    total = np.zeros(n_rows, dtype=np.float64)
+    for part, weight in sampled:
+        total += weight * np.asarray(part.standard_error, dtype=np.float64)
+    return total
+
+
 def _explain_composite(
     predictor: Predictor, scorer: CompositeScorer, features: FloatArray, chosen: Any
 ) -> Explanation:
@@ -426,6 +439,7 @@ def _explain_composite(
                 ],
                 axis=0,
             ),
+            _weighted_standard_error(parts, len(features)),
         )
         space = f"{_space(combined.kind, task, predictor.classes)} (ensemble weights)"
         return _assemble(predictor, combined, chosen, space, members)
