@@ -131,7 +131,7 @@ def test_other_model_families_fail_with_a_clear_message(evaluated):
         served.contract, served.preprocessor, ConstantScorer(), "binary", served.classes
     )
     test = pd.read_csv(evaluated.test_csv, skipinitialspace=True).head(3)
-    with pytest.raises(UnsupportedModelError, match=r"LightGBM and linear.*ConstantScorer"):
+    with pytest.raises(UnsupportedModelError, match=r"LightGBM, XGBoost.*ConstantScorer"):
         explain_frame(predictor, test)
 
 

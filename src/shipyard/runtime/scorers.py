@@ -100,6 +100,8 @@ class ForestScorer:
 
     def __init__(self, document: Mapping[str, Any], task: str) -> None:
         self.task = task
+        self.document = document
+        """The forest document as loaded; explanations walk its trees."""
         features, thresholds, lefts, rights, missing, values, roots = [], [], [], [], [], [], []
         offset = 0
         for tree in document["trees"]:

@@ -232,6 +232,8 @@ def _forest_document(model: Any, task: str) -> dict[str, Any]:
                 "right": tree.children_right.tolist(),
                 "missing_left": np.asarray(tree.missing_go_to_left, dtype=bool).tolist(),
                 "value": values.tolist(),
+                # The training weight at each node: TreeSHAP's conditional expectations.
+                "cover": np.asarray(tree.weighted_n_node_samples, dtype=np.float64).tolist(),
             }
         )
         depth = max(depth, int(tree.max_depth))
