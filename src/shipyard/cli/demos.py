@@ -20,14 +20,10 @@ def run_named_demo(which: str, overrides: dict[str, Any], as_json: bool) -> None
     ConfigError
         When ``which`` names no demo.
     """
-    if which == "recommend":
-        _recommend(overrides, as_json)
-    elif which == "spam":
-        _spam(overrides, as_json)
-    elif which == "drift":
-        _drift(overrides, as_json)
-    else:
+    runners = {"recommend": _recommend, "spam": _spam, "drift": _drift}
+    if which not in runners:
         raise ConfigError(f"No demo named '{which}'; choose one of {', '.join(DEMOS)}.")
+    runners[which](overrides, as_json)
 
 
 def _recommend(overrides: dict[str, Any], as_json: bool) -> None:

@@ -119,13 +119,23 @@ def train(
     ExportError
         When the exported model disagrees with the trained one.
     """
-    task = task_for_config(config)
+    task = task_for_config(config)  # before an engine is opened: a bad key fails at once
     if engine is None:
         from shipyard.engines import open_engine
 
         with open_engine(config.engine) as opened:
-            return train(config, report, registry, opened)
-    report = report or _silent
+            return _run(task, config, report or _silent, registry, opened)
+    return _run(task, config, report or _silent, registry, engine)
+
+
+def _run(
+    task: Task,
+    config: PipelineConfig,
+    report: Reporter,
+    registry: Registry | None,
+    engine: Engine,
+) -> TrainRun:
+    """Run the steps of ``task`` in order on ``engine``; register the model."""
     started = time.perf_counter()
     context = RunContext(report, engine, optuna_storage_url(config))
     data = task.read(config, context)

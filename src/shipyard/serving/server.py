@@ -103,9 +103,8 @@ def build_app(
             f"The {task.name} task does not split traffic; remove serving.canary and "
             "serving.shadow to serve it."
         )
-    if "recommend" in task.capabilities.protocols:
-        from shipyard.serving.recommend_routes import create_recommendation_app
-
+    own_app = _app_of_its_own(task.capabilities.protocols)
+    if own_app is not None:
         if not task.capabilities.traffic_split:
             # Said at start, so that nobody waits for a hot swap this app will not do.
             logger.warning(
@@ -115,7 +114,7 @@ def build_app(
                 model.name,
                 model.version,
             )
-        return create_recommendation_app(
+        return own_app(
             model,
             verify_key=keys.verify if settings.auth and keys is not None else None,
             prediction_log=_prediction_log(registry, settings),
@@ -175,6 +174,18 @@ def build_app(
         canary_share=canary_share,
         services=services,
     )
+
+
+def _app_of_its_own(protocols: Sequence[str]) -> Callable[..., Any] | None:
+    """Return the builder of the app a protocol is served by alone, or ``None``.
+
+    The record protocols (``predict``) share one app with canary, shadow and hot swap; a
+    protocol listed here (``recommend``) has an app of its own.
+    """
+    from shipyard.serving.recommend_routes import create_recommendation_app
+
+    apps: dict[str, Callable[..., Any]] = {"recommend": create_recommendation_app}
+    return next((apps[protocol] for protocol in protocols if protocol in apps), None)
 
 
 def _prediction_log(registry: Registry, settings: ServingConfig) -> PredictionLogger | None:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -105,9 +105,6 @@ class Capabilities:
         Fairness metrics and the fairness gate over ``sensitive`` columns.
     explanations
         Per-prediction explanations (``/explain``, ``shipyard explain``).
-    prediction_api
-        The predictor answers records (own JSON API, Open Inference Protocol, ``/invocations``,
-        batch scoring, ``evaluate``); otherwise the task serves its own routes only.
     live_metrics
         Realised metrics from labelled feedback, used by canary and rollback decisions.
     traffic_split
@@ -125,7 +122,6 @@ class Capabilities:
     unsupported_keys: tuple[str, ...] = ()
     fairness: bool = False
     explanations: bool = False
-    prediction_api: bool = True
     live_metrics: bool = True
     traffic_split: bool = True
     feedback_unit: str = "labels"
@@ -139,7 +135,6 @@ class Capabilities:
             "unsupported_keys": list(self.unsupported_keys),
             "fairness": self.fairness,
             "explanations": self.explanations,
-            "prediction_api": self.prediction_api,
             "live_metrics": self.live_metrics,
             "traffic_split": self.traffic_split,
             "feedback_unit": self.feedback_unit,
@@ -422,7 +417,17 @@ def task_by_name(name: str) -> Task:
 
 def available_tasks() -> list[Task]:
     """Every registered task, built-in ones first."""
-    return [task_by_name(name) for name in _task_paths()]
+    return list(_tasks_in_order())
+
+
+def _tasks_in_order() -> Iterator[Task]:
+    """Yield the tasks one at a time, built-in ones first, importing each only when reached.
+
+    A lookup that a built-in task answers never imports a plugin, so a broken plugin cannot
+    stop a built-in model from loading.
+    """
+    for name in _task_paths():
+        yield task_by_name(name)
 
 
 def task_for_config_name(config_task: str) -> Task:
@@ -433,7 +438,7 @@ def task_for_config_name(config_task: str) -> Task:
     ConfigError
         When no registered task trains it.
     """
-    for task in available_tasks():
+    for task in _tasks_in_order():
         if config_task in task.capabilities.config_tasks:
             return task
     known = sorted({name for task in available_tasks() for name in task.capabilities.config_tasks})
@@ -460,7 +465,7 @@ def task_for_manifest(manifest: Manifest | Mapping[str, Any]) -> Task:
         When no registered task loads it (a bundle from a task whose package is missing).
     """
     kind = manifest.task if isinstance(manifest, Manifest) else str(manifest.get("task"))
-    for task in available_tasks():
+    for task in _tasks_in_order():
         if kind in task.capabilities.manifest_tasks:
             return task
     raise DataError(

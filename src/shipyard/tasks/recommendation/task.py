@@ -53,7 +53,6 @@ class RecommendationTask(Task):
         config_tasks=("recommendation",),
         manifest_tasks=("recommendation",),
         unsupported_keys=(*TABLE_ONLY_KEYS, "serving.canary", "serving.shadow"),
-        prediction_api=False,
         live_metrics=False,
         traffic_split=False,
         feedback_unit="users",

@@ -118,6 +118,8 @@ class TextClassificationTask(Task):
 
     def split(self, data: PreparedData, config: PipelineConfig, context: RunContext) -> SplitData:
         """Order the classes and hold out the test part; CV replaces the validation part."""
+        import pandas as pd
+
         from shipyard.data.split import split_frame
         from shipyard.evaluation.metrics import default_metric
         from shipyard.tasks.detect import class_order
@@ -146,8 +148,6 @@ class TextClassificationTask(Task):
         )
         assert held_out is not None  # split_frame holds rows out when test_size is given
         # Cross-validation replaces the validation part, so it joins the training rows.
-        import pandas as pd
-
         learn = pd.concat([train_part, validation], ignore_index=True)
         rows = {"train": len(learn), "validation": 0, "test": len(held_out)}
         columns = data.payload["text_columns"]
