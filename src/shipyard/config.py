@@ -163,7 +163,11 @@ class TrainingConfig(_Strict):
     time_budget: float = Field(
         default=120.0,
         gt=0,
-        description="Seconds for model development; the search stops at search_share of it.",
+        description=(
+            "Wall-clock seconds from the start of training to the registered model, "
+            "evaluation included; model development gets what evaluation does not need, and "
+            "the search stops at search_share of that."
+        ),
     )
     cv_folds: int = Field(default=5, ge=2, le=20)
     cv_repeats: int | None = Field(
@@ -193,7 +197,9 @@ class TrainingConfig(_Strict):
         default=0.7,
         gt=0,
         le=1,
-        description="Share of time_budget for the search; refits and costs use the rest.",
+        description=(
+            "Share of model development's time for the search; refits and costs use the rest."
+        ),
     )
     final_fit: Literal["all_rows", "early_stopping"] = Field(
         default="all_rows",

@@ -110,8 +110,9 @@ def test_the_first_setting_keeps_a_fold_the_clock_cut_short(rows: Rows, family: 
         0.0,
         True,
     )
-    outputs, trees, _ = _run_fold(job, rows.train_x, rows.train_y)
+    outputs, trees, _, cut = _run_fold(job, rows.train_x, rows.train_y)
     # Stopped after the first tree, and still scored.
+    assert cut
     assert trees == 1
     assert outputs.shape == (ROWS - 800, 2)
     assert np.all(np.isfinite(outputs))

@@ -193,7 +193,8 @@ def test_a_fold_running_past_the_deadline_is_abandoned(data: Data, family: str) 
             stop_at,
         )
 
-    outputs, trees, _ = _run_fold(job(None), data.train_x, data.train_y)
+    outputs, trees, _, cut = _run_fold(job(None), data.train_x, data.train_y)
+    assert not cut
     assert outputs.shape == (ROWS - 900, 2)
     with pytest.raises(_Pruned):
         _run_fold(job(time.time() - 1.0), data.train_x, data.train_y)

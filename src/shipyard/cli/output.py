@@ -92,7 +92,7 @@ def leaderboard_table(metric: str, rows: list[dict[str, Any]]) -> Table:
             f"{row['fit_seconds']:.1f}" if scored else "",
             _rate(row.get("single_per_second")),
             _rate(row.get("batch_per_second")),
-            row["status"] if ok else f"{row['status']}: {row['message']}",
+            f"{row['status']}: {row['message']}" if row.get("message") else row["status"],
         )
     return table
 
@@ -125,8 +125,31 @@ def print_train_run(data: dict[str, Any]) -> None:
         console.print(f"Note: {note}")
     if data.get("fairness"):
         console.print(f"Fairness: {data['fairness']}", highlight=False)
+    timings = data.get("timings") or {}
+    if timings:
+        console.print(_timings_line(timings), highlight=False)
     alias = " (champion)" if "champion" in data["aliases"] else ""
     console.print(f"Registered [bold]{data['reference']}[/bold]{alias} in {data['bundle']}")
+
+
+def _timings_line(timings: dict[str, float]) -> str:
+    """Say where the time went: preparing, model development (search), evaluation."""
+    parts = []
+    for key, label in (
+        ("prepare_s", "preparing the data"),
+        ("development_s", "model development"),
+        ("evaluation_s", "evaluation"),
+    ):
+        if key in timings:
+            searched = (
+                f" (search {timings['search_s']:.1f}s)"
+                if key == "development_s" and "search_s" in timings
+                else ""
+            )
+            parts.append(f"{label} {timings[key]:.1f}s{searched}")
+    budget = timings.get("budget_s")
+    of_budget = f" of the {budget:g}s budget" if budget else ""
+    return f"Time: {timings['total_s']:.1f}s{of_budget}: " + ", ".join(parts) + "."
 
 
 def _event_summary(detail: dict[str, Any]) -> str:

@@ -8,19 +8,33 @@
 asking the task at each step, then writes the bundle (the task's files, the common manifest
 entries, the report and the model card), registers it, and makes a first version ``champion``
 when the fairness gate allows. The driver never looks at the task's name.
+
+``training.time_budget`` covers the whole run, from the start of :func:`train` (or of the
+``shipyard train`` process) to the registered version: the driver keeps a share for
+evaluation, sized from a timed probe (:mod:`shipyard.pipeline.budget`), hands model
+development the rest as its budget, and scales evaluation down when less is left than
+planned. What each part took is in the manifest's ``timings``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shipyard.config import PipelineConfig, dump_config
 from shipyard.errors import ModelNotFoundError
 from shipyard.manifest import MANIFEST_VERSION, Manifest
+from shipyard.pipeline.budget import (
+    EvaluationPlan,
+    bootstrap_seconds,
+    development_config,
+    evaluation_config,
+    plan_evaluation,
+    refuse_hopeless_budget,
+)
 from shipyard.pipeline.lineage import code_version, lineage
+from shipyard.progress import Event, Reporter, event, silent
 from shipyard.registry.store import DEFAULT_ALIAS, ModelVersion, Registry
 from shipyard.tasks.base import (
     EvaluatedModel,
@@ -37,8 +51,6 @@ if TYPE_CHECKING:
     from shipyard.training.trainer import CandidateResult
 
 __all__ = ["Reporter", "TrainRun", "optuna_storage_url", "train"]
-
-Reporter = Callable[[str], None]
 
 
 @dataclass
@@ -61,6 +73,7 @@ class TrainRun:
     verdict: dict[str, Any] = field(default_factory=dict)
     decision_threshold: dict[str, Any] | None = None
     calibration: dict[str, Any] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary, the shape ``shipyard train --json`` prints."""
@@ -75,6 +88,7 @@ class TrainRun:
             "best": self.best,
             "rows": self.rows,
             "seconds": round(self.seconds, 2),
+            "timings": self.timings,
             "test_metrics": {name: value.as_dict() for name, value in self.test_metrics.items()},
             "leaderboard": [row.as_dict() for row in self.leaderboard],
             "verdict": self.verdict,
@@ -88,21 +102,21 @@ class TrainRun:
         }
 
 
-def _silent(message: str) -> None:
-    """Print nothing (the default reporter)."""
-
-
 def train(
     config: PipelineConfig,
     report: Reporter | None = None,
     registry: Registry | None = None,
     engine: Engine | None = None,
+    started_at: float | None = None,
 ) -> TrainRun:
     """Run the whole pipeline a config describes and register the model.
 
     The first version of a model becomes its ``champion`` when the fairness gate allows;
     later versions are registered without moving the alias (promote them with
     :meth:`Registry.promote`). The model is registered only once every step succeeded.
+
+    ``training.time_budget`` counts from ``started_at`` (``time.time()``; default: now), so
+    that a command line can count from the start of its process.
 
     With a cluster engine (``engine.url``, or ``engine`` given), the cross-validation folds
     of the search run on the cluster; with ``engine.distributed_training`` LightGBM is trained
@@ -115,17 +129,39 @@ def train(
     DataError
         When the data cannot be read, breaks its contract, or cannot be split.
     TrainingError
-        When no candidate model could be trained.
+        When no candidate model could be trained, or the time budget cannot hold one.
     ExportError
         When the exported model disagrees with the trained one.
     """
+    # Counted from the start: a budget is a promise about the whole run.
+    started = time.perf_counter() - max(0.0, time.time() - (started_at or time.time()))
     task = task_for_config(config)  # before an engine is opened: a bad key fails at once
     if engine is None:
         from shipyard.engines import open_engine
 
         with open_engine(config.engine) as opened:
-            return _run(task, config, report or _silent, registry, opened)
-    return _run(task, config, report or _silent, registry, engine)
+            return _run(task, config, report or silent, registry, opened, started)
+    return _run(task, config, report or silent, registry, engine, started)
+
+
+class _Timings:
+    """Seconds since the start of the run, and what each part took."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.parts: dict[str, float] = {}
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def mark(self, part: str, since: float) -> float:
+        """Record ``part`` as the time from ``since`` (perf_counter) to now; return now."""
+        now = time.perf_counter()
+        self.parts[part] = round(now - since, 2)
+        return now
+
+    def report(self, budget: float) -> dict[str, float]:
+        return {**self.parts, "total_s": round(self.elapsed(), 2), "budget_s": budget}
 
 
 def _run(
@@ -134,20 +170,51 @@ def _run(
     report: Reporter,
     registry: Registry | None,
     engine: Engine,
+    started: float,
 ) -> TrainRun:
     """Run the steps of ``task`` in order on ``engine``; register the model."""
-    started = time.perf_counter()
-    context = RunContext(report, engine, optuna_storage_url(config))
+    from threadpoolctl import threadpool_limits
+
+    # One BLAS thread: on a loaded machine two spinning OpenBLAS threads slow every linear
+    # fit and bootstrap many times over (see shipyard.training.sizing).
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _steps(task, config, report, registry, engine, _Timings(started))
+
+
+def _steps(
+    task: Task,
+    config: PipelineConfig,
+    report: Reporter,
+    registry: Registry | None,
+    engine: Engine,
+    timings: _Timings,
+) -> TrainRun:
+    budget = config.training.time_budget
+
+    def listen(message: str) -> None:
+        if isinstance(message, Event) and message.kind == "search_done":
+            timings.parts["search_s"] = round(message.fields["search_s"], 2)
+        report(message)
+
+    context = RunContext(listen, engine, optuna_storage_url(config))
     data = task.read(config, context)
     data = task.contract(data, config, context)
     split = task.split(data, config, context)
-    fitted = task.fit(split, config, context)
+    tick = timings.mark("prepare_s", timings.started)
+    plan, per_resample = _plan(config, split, timings, report)
+    report(event("stage", "model development", stage="development"))
+    development = budget - timings.elapsed() - plan.estimate_s
+    fitted = task.fit(split, development_config(config, development), context)
+    tick = timings.mark("development_s", tick)
     parity = task.check_parity(fitted, split)
-    evaluated = task.evaluate(fitted, split, config, context)
+    evaluated_with = _replan(config, split, per_resample, timings, report)
+    evaluated = task.evaluate(fitted, split, evaluated_with, context)
+    timings.mark("evaluation_s", tick)
+    report(event("stage", "registering", stage="registering"))
     registry = registry or Registry.from_config(config.registry)
     parent = _latest_version(registry, config.name)
-    manifest = _manifest(config, split, fitted, evaluated, parity)
-    files = _files(config, task, manifest, evaluated, fitted, parent)
+    manifest = _manifest(config, split, fitted, evaluated, parity, timings.report(budget))
+    files = _files(config, task, manifest, evaluated, fitted, parent, evaluated_with)
     version = registry.register(
         config.name,
         files,
@@ -159,7 +226,15 @@ def _run(
         parent_version=parent,
     )
     version, promoted = _first_promotion(registry, config, version, parent, manifest, split)
-    context.report(f"registered {version.reference}" + (" as champion" if promoted else ""))
+    total = timings.report(budget)
+    report(
+        event(
+            "registered",
+            f"registered {version.reference}" + (" as champion" if promoted else ""),
+            reference=version.reference,
+            total_s=total["total_s"],
+        )
+    )
     fairness: dict[str, Any] | None = manifest.get("fairness")
     return TrainRun(
         version,
@@ -172,12 +247,13 @@ def _run(
         split.rows,
         split.prepared.notes,
         promoted,
-        time.perf_counter() - started,
+        timings.elapsed(),
         fairness=fairness,
         data=dict(manifest.get("data") or {}),
         verdict=fitted.verdict,
         decision_threshold=fitted.threshold,
         calibration=fitted.calibration,
+        timings=total,
     )
 
 
@@ -187,12 +263,74 @@ def optuna_storage_url(config: PipelineConfig) -> str | None:
     return config.registry.resolved_url() if storage == "registry" else storage
 
 
+def _plan(
+    config: PipelineConfig,
+    split: SplitData,
+    timings: _Timings,
+    report: Reporter,
+) -> tuple[EvaluationPlan, float | None]:
+    """Plan evaluation's share of the budget; refuse a budget that cannot hold a model.
+
+    Returns the plan and the probed seconds per bootstrap resample (for the second plan).
+    """
+    budget = config.training.time_budget
+    per_resample = bootstrap_seconds(
+        split.kind, split.rows.get("test", 0), len(split.classes), config.seed
+    )
+    rows = {"test_rows": split.rows.get("test", 0), "train_rows": split.rows.get("train", 0)}
+    smallest = plan_evaluation(config, left_s=0.0, per_resample_s=per_resample, **rows)
+    refuse_hopeless_budget(
+        budget, timings.elapsed(), smallest, preparing_s=timings.parts["prepare_s"]
+    )
+    left = budget - timings.elapsed()
+    plan = plan_evaluation(config, left_s=left, per_resample_s=per_resample, **rows)
+    development = left - plan.estimate_s
+    report(
+        event(
+            "budget",
+            f"time budget {budget:g}s: {timings.elapsed():.1f}s spent preparing the data, "
+            f"{development:.1f}s for model development, about {plan.estimate_s:.1f}s kept "
+            "for evaluation",
+            budget_s=budget,
+            development_s=development,
+            evaluation_s=plan.estimate_s,
+            deadline=time.time() + left,
+        )
+    )
+    return plan, per_resample
+
+
+def _replan(
+    config: PipelineConfig,
+    split: SplitData,
+    per_resample: float | None,
+    timings: _Timings,
+    report: Reporter,
+) -> PipelineConfig:
+    """Return the config evaluation runs with: as much as the time now left affords."""
+    plan = plan_evaluation(
+        config,
+        left_s=config.training.time_budget - timings.elapsed(),
+        per_resample_s=per_resample,
+        test_rows=split.rows.get("test", 0),
+        train_rows=split.rows.get("train", 0),
+        share=1.0,
+    )
+    if plan.notes:
+        note = "evaluation scaled down to fit the time budget: " + "; ".join(plan.notes)
+        split.prepared.notes.append(note)
+        report(event("evaluation_scaled", note))
+    report(event("stage", "evaluation", stage="evaluation"))
+    return evaluation_config(config, plan)
+
+
 def _manifest(
     config: PipelineConfig,
     split: SplitData,
     fitted: FittedModel,
     evaluated: EvaluatedModel,
     parity: dict[str, float],
+    timings: dict[str, float],
 ) -> dict[str, Any]:
     """Return the entries every manifest has, then the task's own (which may refine them)."""
     common: dict[str, Any] = {
@@ -213,6 +351,7 @@ def _manifest(
         "code_version": code_version(),
         "lineage": lineage(),
         "sensitive": list(config.sensitive),
+        "timings": timings,
     }
     # Validated against the schema before anything is written: a task cannot leave one out.
     return Manifest.from_document({**common, **evaluated.manifest}).to_document()
@@ -225,10 +364,15 @@ def _files(
     evaluated: EvaluatedModel,
     fitted: FittedModel,
     parent: int | None,
+    evaluated_with: PipelineConfig,
 ) -> dict[str, bytes]:
-    """Return the task's files, the resolved config, and (when asked) the report and card."""
+    """Return the task's files, the resolved config, and (when asked) the report and card.
+
+    ``evaluated_with`` is the config evaluation ran with: it drops the report and card when
+    the time budget left no room for them.
+    """
     files = {**evaluated.files, "config.yaml": dump_config(config).encode()}
-    if not config.evaluation.report:
+    if not evaluated_with.evaluation.report:
         return files
     from shipyard.evaluation.card import bundle_documents
 

@@ -80,6 +80,8 @@ class Candidate:
     uses_validation: ClassVar[bool] = False
     """Whether :meth:`fit` early-stops on the validation part."""
     defaults: ClassVar[dict[str, Any]] = {}
+    size_param: ClassVar[str | None] = None
+    """The setting that counts the model's parts (a forest's trees): lowered to fit the time."""
 
     def __init__(
         self, features: FeatureSet, task: str, seed: int, n_jobs: int = 2, **params: Any

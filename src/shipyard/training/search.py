@@ -14,7 +14,12 @@ that moment is abandoned (boosters stop adding trees at once), except in the ver
 setting, which is scored with what it has so that there is a model.
 
 Boosters early-stop inside each fold on a tenth of that fold's training rows, so the rows a
-fold scores never choose its tree count.
+fold scores never choose its tree count. The families that cannot stop inside a fit (linear,
+forests, MLP) have their first setting sized to the time left from a timed probe
+(:mod:`shipyard.training.sizing`): fewer trees or a share of the rows, said in the
+leaderboard's note; their later settings start only when the family's measured fold time says
+they will finish. Each scored setting is reported as a ``setting`` progress event
+(:mod:`shipyard.progress`).
 """
 
 from __future__ import annotations
@@ -29,8 +34,16 @@ import numpy as np
 
 from shipyard.errors import ConfigError
 from shipyard.evaluation.metrics import GREATER_IS_BETTER, score
+from shipyard.progress import event
 from shipyard.training.candidates import Candidate, FeatureSet, quiet_fit
 from shipyard.training.execution import Executor
+from shipyard.training.sizing import (
+    Sizing,
+    probe_fold_seconds,
+    row_sample,
+    single_blas_thread,
+    size_setting,
+)
 from shipyard.training.studies import close_storage, create_study, open_storage
 
 if TYPE_CHECKING:
@@ -44,6 +57,8 @@ SMALL_DATA_ROWS = 2000
 """Below this many training rows, k-fold CV is repeated three times to steady the estimate."""
 BASELINE = "linear"
 """The cheap family that takes the first turn and is never skipped for time."""
+MIN_FOLD_SECONDS = 0.5
+"""A booster's first setting starts only when each fold would get at least this long."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +117,9 @@ class TrialResult:
     fit_seconds: float
     trees: list[int] = field(default_factory=list)
     source: str = "portfolio"
+    row_fraction: float = 1.0
+    """Share of each fold's rows the setting was fitted on (below 1 when sized to the time)."""
+    note: str = ""
 
     @property
     def mean(self) -> float:
@@ -280,8 +298,13 @@ def _outputs(pipeline: Any, frame: pd.DataFrame, task: str) -> Any:
     return np.asarray(pipeline.predict_proba(frame), dtype=np.float64)
 
 
-def _run_fold(job: _FoldJob, x: pd.DataFrame, y: Any) -> tuple[Any, int | None, float]:
-    """Fit one fold; return its out-of-fold outputs, chosen tree count and fit seconds."""
+def _run_fold(job: _FoldJob, x: pd.DataFrame, y: Any) -> tuple[Any, int | None, float, bool]:
+    """Fit one fold; return its outputs, tree count, fit seconds and whether the clock cut it."""
+    with single_blas_thread():
+        return _fit_and_score(job, x, y)
+
+
+def _fit_and_score(job: _FoldJob, x: pd.DataFrame, y: Any) -> tuple[Any, int | None, float, bool]:
     started = time.perf_counter()
     candidate = job.family(job.features, job.task, job.seed, n_jobs=job.threads, **job.params)
     candidate.stop_at = job.stop_at
@@ -300,12 +323,13 @@ def _run_fold(job: _FoldJob, x: pd.DataFrame, y: Any) -> tuple[Any, int | None, 
         )
     else:
         pipeline = candidate.fit(fit_x, fit_y, fit_x.iloc[:0], fit_y[:0], sample_weight=weights)
-    if candidate.out_of_time() and not job.keep_when_out_of_time:
+    cut = candidate.out_of_time()
+    if cut and not job.keep_when_out_of_time:
         # Boosters stopped adding trees at the deadline: the fold is not a fair score.
         raise _Pruned
     with quiet_fit():
         outputs = _outputs(pipeline, x.iloc[job.score_rows], job.task)
-    return outputs, candidate.best_trees_, time.perf_counter() - started
+    return outputs, candidate.best_trees_, time.perf_counter() - started, cut
 
 
 class _Pruned(Exception):
@@ -327,16 +351,28 @@ def _evaluate(
     should_stop: Callable[[int, float], bool],
     stop_at: float | None = None,
     keep_when_out_of_time: bool = False,
+    row_fraction: float = 1.0,
+    share_time: bool = False,
 ) -> TrialResult:
+    """Score one setting on every fold.
+
+    With ``share_time`` each fold (or batch of folds) may run until its share of the time
+    left before ``stop_at``, and folds the clock cuts short are scored with the trees they
+    grew: a booster's first setting then fits the time left instead of being abandoned.
+    """
     n_outputs = 1 if task == "regression" else int(np.max(y)) + 1
     shape = (len(y),) if task == "regression" else (len(y), n_outputs)
     oof = [np.full(shape, np.nan) for _ in range(folds.repeats)]
     scores: list[float] = []
     trees: list[int] = []
-    seconds = 0.0
+    seconds, cut_folds = 0.0, 0
     chunk = executor.batch_size(len(folds.splits))
     for start in range(0, len(folds.splits), chunk):
         group = folds.splits[start : start + chunk]
+        fold_stop = stop_at
+        if share_time and stop_at is not None:
+            now, remaining = time.time(), len(folds.splits) - start
+            fold_stop = now + max(stop_at - now, 0.0) * len(group) / remaining
         jobs = [
             _FoldJob(
                 family_class(settings, family),
@@ -346,16 +382,17 @@ def _evaluate(
                 settings.seed,
                 settings.model_threads,
                 settings.class_weight,
-                fit_rows,
+                row_sample(fit_rows, row_fraction, settings.seed + start + index),
                 score_rows,
-                stop_at,
-                keep_when_out_of_time,
+                fold_stop,
+                keep_when_out_of_time or share_time,
             )
-            for fit_rows, score_rows, _ in group
+            for index, (fit_rows, score_rows, _) in enumerate(group)
         ]
-        for (_, score_rows, repeat), (outputs, best_trees, fit_seconds) in zip(
+        for (_, score_rows, repeat), (outputs, best_trees, fit_seconds, cut) in zip(
             group, executor.map(_run_fold, jobs, x, y), strict=True
         ):
+            cut_folds += cut
             oof[repeat][score_rows] = outputs
             scores.append(score(metric, y[score_rows], outputs))
             seconds += fit_seconds
@@ -367,7 +404,21 @@ def _evaluate(
                 len(scores), float(np.mean(scores))
             ):
                 raise _Pruned
-    return TrialResult(family, params, scores, oof, seconds / len(scores), trees)
+    note = (
+        f"the time budget stopped {cut_folds} of {len(scores)} folds before early stopping"
+        if cut_folds
+        else ""
+    )
+    return TrialResult(
+        family,
+        params,
+        scores,
+        oof,
+        seconds / len(scores),
+        trees,
+        row_fraction=row_fraction,
+        note=note,
+    )
 
 
 def run_search(
@@ -431,6 +482,7 @@ def run_search(
     }
     results: list[TrialResult] = []
     done: dict[str, int] = {family.name: 0 for family in families}
+    fractions: dict[str, float] = {}
     sign = 1.0 if direction == "maximize" else -1.0
 
     def out_of_trials() -> bool:
@@ -439,9 +491,20 @@ def run_search(
     def progress(label: str, result: TrialResult) -> str:
         best = max(results, key=lambda trial: sign * trial.mean)
         left = max(0.0, deadline - time.perf_counter())
-        return (
-            f"{label}: CV {metric} {result.mean:.4f}; best so far {best.mean:.4f} "
-            f"({best.family}); {len(results)} settings scored, {left:.0f}s of search time left"
+        sized = f" ({result.note})" if result.note else ""
+        return event(
+            "setting",
+            f"{label}: CV {metric} {result.mean:.4f}{sized}; best so far {best.mean:.4f} "
+            f"({best.family}); {len(results)} settings scored, {left:.0f}s of search time left",
+            family=result.family,
+            label=label,
+            metric=metric,
+            score=result.mean,
+            best=best.mean,
+            best_family=best.family,
+            scored=len(results),
+            search_left_s=left,
+            note=result.note,
         )
 
     round_index = 0
@@ -466,10 +529,23 @@ def run_search(
                 params = {**settings.fixed_params.get(name, {}), **family.suggest(trial, task)}
                 source = "optuna"
 
-            def should_stop(step: int, running: float, trial: Any = trial) -> bool:
-                # Past the deadline only the very first setting is finished, so that
-                # there is always one model.
-                if results and time.perf_counter() > deadline:
+            # A booster's first setting shares the time left among its folds.
+            share_time = first and family.uses_validation
+            left = deadline - time.perf_counter()
+            if share_time and results and left < MIN_FOLD_SECONDS * len(folds.splits):
+                problems[name] = (
+                    f"time budget spent before it started ({max(left, 0):.1f}s of search time "
+                    f"left for {len(folds.splits)} folds)"
+                )
+                report(f"{name}: skipped, {problems[name]}")
+                continue
+
+            def should_stop(
+                step: int, running: float, trial: Any = trial, share_time: bool = share_time
+            ) -> bool:
+                # Past the deadline only the very first setting (and a booster's first,
+                # whose folds share the time left) is finished, so there is a model.
+                if results and not share_time and time.perf_counter() > deadline:
                     return True
                 if trial is None:
                     return False
@@ -477,6 +553,34 @@ def run_search(
                 return bool(trial.should_prune())
 
             label = f"{name} {source} #{done[name] + 1}"
+            sizing = Sizing(params, fractions.get(name, 1.0))
+            if not family.uses_validation:
+                # A fit of this family cannot be stopped: size it to the time left first.
+                left = deadline - time.perf_counter()
+                if first:
+                    sizing = _size_first(
+                        family, params, x, y, folds, features, task, settings, left
+                    )
+                    if sizing.estimate_s > left and results and name != BASELINE:
+                        problems[name] = (
+                            f"would need about {sizing.estimate_s:.0f}s even when shrunk; "
+                            f"{max(left, 0):.0f}s of search time were left"
+                        )
+                        report(f"{name}: skipped, {problems[name]}")
+                        continue
+                    if sizing.shrunk:
+                        report(event("sized", f"{name}: {sizing.note}", family=name))
+                    fractions[name] = sizing.row_fraction
+                else:
+                    expected = _expected_seconds(family, params, results, len(folds.splits))
+                    if expected > left:
+                        if trial is not None:
+                            studies[name].tell(trial, state=TrialState.PRUNED)
+                        report(
+                            f"{label}: not started, its folds would take about "
+                            f"{expected:.0f}s and {max(left, 0):.0f}s of search time are left"
+                        )
+                        continue
             try:
                 result = _evaluate(
                     name,
@@ -495,6 +599,8 @@ def run_search(
                     # boosters (when the linear baseline is not searched) still stop at the
                     # deadline and are scored with the trees they grew by then.
                     keep_when_out_of_time=not results,
+                    row_fraction=sizing.row_fraction,
+                    share_time=share_time,
                 )
             except _Pruned:
                 if trial is not None:
@@ -510,6 +616,7 @@ def run_search(
                 report(f"{label}: failed: {error}")
                 continue
             result.source = source
+            result.note = "; ".join(note for note in (sizing.note, result.note) if note)
             if trial is None:
                 # Tell the family's sampler and pruner what the portfolio found.
                 studies[name].add_trial(_portfolio_trial(family, task, params, result))
@@ -532,7 +639,69 @@ def run_search(
                 else "the search budget was spent before it finished a setting"
             )
     close_storage(storage)
+    report(
+        event(
+            "search_done",
+            f"search finished: {len(results)} settings scored in "
+            f"{time.perf_counter() - started:.1f}s",
+            search_s=time.perf_counter() - started,
+            scored=len(results),
+        )
+    )
     return results, problems
+
+
+def _size_first(
+    family: type[Candidate],
+    params: dict[str, Any],
+    x: pd.DataFrame,
+    y: Any,
+    folds: Folds,
+    features: FeatureSet,
+    task: str,
+    settings: SearchSettings,
+    left_s: float,
+) -> Sizing:
+    """Probe a family's first setting on a sample of the first fold; size it to ``left_s``."""
+    fit_rows, score_rows, _ = folds.splits[0]
+    started = time.perf_counter()
+    probe_s, probe_rows = probe_fold_seconds(
+        family,
+        params,
+        x=x,
+        y=y,
+        fit_rows=fit_rows,
+        score_rows=score_rows,
+        features=features,
+        task=task,
+        seed=settings.seed,
+        threads=settings.model_threads,
+    )
+    return size_setting(
+        family,
+        params,
+        probe_s=probe_s,
+        probe_rows=probe_rows,
+        fold_rows=len(fit_rows),
+        folds=len(folds.splits),
+        left_s=left_s - (time.perf_counter() - started),
+    )
+
+
+def _expected_seconds(
+    family: type[Candidate], params: Mapping[str, Any], results: Sequence[TrialResult], folds: int
+) -> float:
+    """Seconds a later setting's folds should take, from the family's measured fold times."""
+    own = [trial for trial in results if trial.family == family.name]
+    if not own:
+        return 0.0
+    per_fold = float(np.mean([trial.fit_seconds for trial in own]))
+    key = family.size_param
+    if key and isinstance(params.get(key), int):
+        # Scale by parts (trees) relative to what was measured.
+        measured = float(np.mean([trial.params.get(key) or params[key] for trial in own]))
+        per_fold *= params[key] / max(measured, 1.0)
+    return per_fold * folds
 
 
 def _turn_order(settings: SearchSettings, name: str) -> tuple[bool, int]:

@@ -44,6 +44,7 @@ from shipyard.training.search import (
     sample_weights,
 )
 from shipyard.training.serving_cost import measure_serving_cost
+from shipyard.training.sizing import row_sample, single_blas_thread
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -255,15 +256,15 @@ def train_candidates(
             # Another model can be shipped, so this booster stops at the end of the budget.
             candidate.stop_at = wall_deadline
         tick = time.perf_counter()
-        if all_rows:
-            trees = refit_trees(trial.trees)
-            described = f" with {trees} trees" if trees and family.uses_validation else ""
-            report(f"{name}: refitting the best setting on all {len(full_y)} rows{described}")
-            pipeline = candidate.fit_all(full_x, full_y, trees, sample_weight=weights)
-        else:
-            report(f"{name}: refitting the best setting on the training rows")
-            pipeline = candidate.fit(
-                train_x, train_y, validation_x, validation_y, sample_weight=weights
+        with single_blas_thread():
+            pipeline = _refit(
+                candidate,
+                trial,
+                (full_x, full_y) if all_rows else (train_x, train_y),
+                (validation_x, validation_y) if not all_rows else None,
+                weights,
+                search.seed,
+                report,
             )
         if family.uses_validation and candidate.out_of_time():
             not_refitted(name, "not refitted: the time budget ran out during its refit")
@@ -282,6 +283,7 @@ def train_candidates(
                 high,
                 time.perf_counter() - tick,
                 candidate.params(),
+                message=trial.note,
                 trials=counts[name],
                 complexity=family.complexity,
             )
@@ -402,6 +404,35 @@ def train_candidates(
         calibration=calibration,
         threshold=threshold,
     )
+
+
+def _refit(
+    candidate: Any,
+    trial: TrialResult,
+    rows: tuple[pd.DataFrame, Any],
+    validation: tuple[pd.DataFrame, Any] | None,
+    weights: Any,
+    seed: int,
+    report: Reporter,
+) -> Any:
+    """Refit a family's best setting: on every row (``validation`` None) or the training rows.
+
+    A setting the search fitted on a share of the rows (sized to the time budget) is refitted
+    on the same share.
+    """
+    x, y = rows
+    chosen = row_sample(np.arange(len(y)), trial.row_fraction, seed)
+    if trial.row_fraction < 1.0:
+        x, y = x.iloc[chosen], y[chosen]
+        weights = None if weights is None else weights[chosen]
+    name = candidate.name
+    if validation is None:
+        trees = refit_trees(trial.trees)
+        described = f" with {trees} trees" if trees and candidate.uses_validation else ""
+        report(f"{name}: refitting the best setting on {len(y)} rows{described}")
+        return candidate.fit_all(x, y, trees, sample_weight=weights)
+    report(f"{name}: refitting the best setting on the training rows")
+    return candidate.fit(x, y, validation[0], validation[1], sample_weight=weights)
 
 
 def refit_trees(fold_trees: Sequence[int]) -> int | None:

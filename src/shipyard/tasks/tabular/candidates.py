@@ -498,6 +498,7 @@ class _ForestCandidate(TabularCandidate):
     """Shared code of the two bagged forests (they handle NaN natively)."""
 
     complexity = 2
+    size_param = "n_estimators"
     defaults: ClassVar[dict[str, Any]] = {
         "n_estimators": 200,
         "max_features": 0.5,

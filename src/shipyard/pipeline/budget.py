@@ -1,0 +1,193 @@
+"""The time budget of a run: wall-clock seconds from the start to the registered version.
+
+Evaluation is inside the budget. Once the data is split, :func:`plan_evaluation` estimates
+what evaluation will cost on this data and this machine as it is now: a timed probe of the
+bootstrap (the largest part, and the one that grows with the test rows) gives the seconds
+per resample, and how much slower than an idle machine that probe ran scales the fixed parts
+(the suite's plots and documents, the drift reference, the parity check). Evaluation keeps at
+most :data:`EVALUATION_SHARE` of the time left; when the full evaluation would not fit, it
+does less (fewer bootstrap resamples, fewer fairness resamples, then no report suite unless a
+fairness gate needs it), and the driver notes what it dropped. Model development gets the
+rest (:func:`development_config`). After model development the plan is made again with the
+time actually left, so a search that overran shrinks evaluation rather than the promise.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from shipyard.errors import TrainingError
+
+if TYPE_CHECKING:
+    from shipyard.config import PipelineConfig
+
+__all__ = [
+    "EvaluationPlan",
+    "bootstrap_seconds",
+    "development_config",
+    "evaluation_config",
+    "plan_evaluation",
+    "refuse_hopeless_budget",
+]
+
+EVALUATION_SHARE = 0.35
+"""Evaluation is planned to use at most this share of the time left after the split."""
+MIN_BOOTSTRAP = 30
+"""Fewest bootstrap resamples when time is short (below the config's own minimum of 100: the
+intervals get rough, and the run's notes say so)."""
+MIN_FAIRNESS_BOOTSTRAP = 20
+SLICE_RESAMPLES = 100
+"""The suite's slices use this many resamples at most (fewer when bootstrap_samples is)."""
+SUITE_RESAMPLES = 520
+"""At 100 slice resamples, the slice intervals cost about this many test-set resamples."""
+SUITE_FIXED_S = 2.5
+"""The suite's plots, explanations and report on an idle machine (Adult, measured)."""
+FIXED_S = 0.3
+"""The model card, the bundle and the registry on an idle machine."""
+SECONDS_PER_TRAIN_ROW = 1e-5
+"""The drift reference and the parity check, per training row, on an idle machine."""
+IDLE_SECONDS_PER_ROW_RESAMPLE = 2.5e-7
+"""One bootstrap resample of the default metrics costs this per test row on an idle machine."""
+PROBE_RESAMPLES = 4
+PROBE_ROUNDS = 3
+MIN_DEVELOPMENT_S = 1.0
+
+
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """How much evaluation does, and what it is expected to cost."""
+
+    estimate_s: float
+    bootstrap_samples: int
+    fairness_samples: int
+    suite: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def bootstrap_seconds(kind: str, test_rows: int, classes: int, seed: int) -> float | None:
+    """Time a few bootstrap resamples of the default metrics on data of the test set's size.
+
+    Returns seconds per resample, or ``None`` when ``kind`` has no default metrics.
+    """
+    from shipyard.evaluation.metrics import DEFAULT_METRICS, bootstrap_metrics
+
+    if kind not in DEFAULT_METRICS or test_rows < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    if kind == "regression":
+        y, outputs = rng.normal(size=test_rows), rng.normal(size=test_rows)
+    else:
+        count = max(classes, 2)
+        y = np.arange(test_rows) % count
+        outputs = rng.dirichlet(np.ones(count), size=test_rows)
+    rounds = []
+    for _ in range(PROBE_ROUNDS):  # the median of a few rounds: one can be hit by a stall
+        started = time.perf_counter()
+        bootstrap_metrics(y, outputs, DEFAULT_METRICS[kind], n_samples=PROBE_RESAMPLES, seed=seed)
+        rounds.append((time.perf_counter() - started) / PROBE_RESAMPLES)
+    return float(np.median(rounds))
+
+
+def _estimate(
+    bootstrap: int, fairness: int, suite: bool, per_resample: float, fixed: float, suite_s: float
+) -> float:
+    slices = SUITE_RESAMPLES * min(bootstrap, SLICE_RESAMPLES) / SLICE_RESAMPLES
+    resamples = bootstrap + (slices + fairness if suite else 0)
+    return per_resample * resamples + fixed + (suite_s if suite else 0.0)
+
+
+def _affordable(resamples: float, suite: bool) -> float:
+    """Bootstrap resamples that ``resamples`` test-set resamples pay for, slices included."""
+    if not suite:
+        return resamples
+    per_slice = SUITE_RESAMPLES / SLICE_RESAMPLES
+    below = resamples / (1 + per_slice)  # each resample up to SLICE_RESAMPLES adds slices
+    return below if below <= SLICE_RESAMPLES else resamples - SUITE_RESAMPLES
+
+
+def plan_evaluation(
+    config: PipelineConfig,
+    *,
+    left_s: float,
+    per_resample_s: float | None,
+    test_rows: int,
+    train_rows: int,
+    share: float = EVALUATION_SHARE,
+) -> EvaluationPlan:
+    """Return the largest evaluation whose estimate fits ``share`` of ``left_s``.
+
+    A fairness gate (``fairness.thresholds``) keeps the suite whatever the time: a gate that
+    was not evaluated must not pass.
+    """
+    evaluation, fairness = config.evaluation, config.fairness
+    per_resample = per_resample_s or 0.0
+    idle = IDLE_SECONDS_PER_ROW_RESAMPLE * max(test_rows, 1)
+    slowdown = max(0.5, per_resample / idle) if per_resample_s else 1.0
+    fixed = (FIXED_S + SECONDS_PER_TRAIN_ROW * train_rows) * slowdown
+    suite_s = SUITE_FIXED_S * slowdown
+    allowed = max(left_s, 0.0) * share
+    suite = evaluation.report
+    bootstrap, fair = evaluation.bootstrap_samples, fairness.bootstrap_samples
+    full = _estimate(bootstrap, fair, suite, per_resample, fixed, suite_s)
+    if full <= allowed or per_resample == 0.0:
+        return EvaluationPlan(full, bootstrap, fair, suite)
+    notes: list[str] = []
+    # Fewer resamples first: the intervals widen, every section stays. With the suite, each
+    # bootstrap resample also costs slice resamples (up to SLICE_RESAMPLES).
+    spare = allowed - _estimate(0, 0, suite, per_resample, fixed, suite_s)
+    resamples = max(spare / per_resample, 0.0)
+    bootstrap = int(min(bootstrap, max(MIN_BOOTSTRAP, _affordable(resamples * 0.8, suite))))
+    if suite:
+        fair = int(min(fair, max(MIN_FAIRNESS_BOOTSTRAP, resamples * 0.2)))
+    if bootstrap < evaluation.bootstrap_samples:
+        notes.append(f"{bootstrap} bootstrap resamples instead of {evaluation.bootstrap_samples}")
+    if suite and fair < fairness.bootstrap_samples:
+        notes.append(f"{fair} fairness resamples instead of {fairness.bootstrap_samples}")
+    estimate = _estimate(bootstrap, fair, suite, per_resample, fixed, suite_s)
+    if estimate > allowed and suite and not fairness.thresholds:
+        suite = False
+        notes.append("no report suite (slices, fairness, explanations, plots, card)")
+        estimate = _estimate(bootstrap, fair, suite, per_resample, fixed, suite_s)
+    return EvaluationPlan(estimate, bootstrap, fair, suite, notes)
+
+
+def refuse_hopeless_budget(
+    budget_s: float, elapsed_s: float, plan: EvaluationPlan, *, preparing_s: float
+) -> None:
+    """Raise when not even a baseline and the smallest evaluation fit in the budget.
+
+    Raises
+    ------
+    TrainingError
+        Naming the budget that would hold a model: the time the data took to prepare, the
+        smallest evaluation, and about as long again as preparing took for the baseline.
+    """
+    left = budget_s - elapsed_s
+    if left >= plan.estimate_s + MIN_DEVELOPMENT_S:
+        return
+    needed = elapsed_s + plan.estimate_s + max(MIN_DEVELOPMENT_S, preparing_s)
+    raise TrainingError(
+        f"A time budget of {budget_s:g}s cannot hold a useful model: reading and preparing "
+        f"the data took {elapsed_s:.1f}s and the smallest evaluation needs about "
+        f"{plan.estimate_s:.1f}s; a budget of about {max(needed * 1.2, 1):.0f}s would "
+        "(set training.time_budget or --time-budget)."
+    )
+
+
+def development_config(config: PipelineConfig, seconds: float) -> PipelineConfig:
+    """Return ``config`` with ``training.time_budget`` set to model development's share."""
+    training = config.training.model_copy(update={"time_budget": max(seconds, 0.01)})
+    return config.model_copy(update={"training": training})
+
+
+def evaluation_config(config: PipelineConfig, plan: EvaluationPlan) -> PipelineConfig:
+    """Return ``config`` with the evaluation the plan affords."""
+    evaluation = config.evaluation.model_copy(
+        update={"bootstrap_samples": plan.bootstrap_samples, "report": plan.suite}
+    )
+    fairness = config.fairness.model_copy(update={"bootstrap_samples": plan.fairness_samples})
+    return config.model_copy(update={"evaluation": evaluation, "fairness": fairness})
