@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -78,6 +78,7 @@ def bootstrap_seconds(kind: str, test_rows: int, classes: int, seed: int) -> flo
     if kind not in DEFAULT_METRICS or test_rows < 2:
         return None
     rng = np.random.default_rng(seed)
+    y: Any
     if kind == "regression":
         y, outputs = rng.normal(size=test_rows), rng.normal(size=test_rows)
     else:

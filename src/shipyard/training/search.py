@@ -323,13 +323,15 @@ def _fit_and_score(job: _FoldJob, x: pd.DataFrame, y: Any) -> tuple[Any, int | N
         )
     else:
         pipeline = candidate.fit(fit_x, fit_y, fit_x.iloc[:0], fit_y[:0], sample_weight=weights)
-    cut = candidate.out_of_time()
-    if cut and not job.keep_when_out_of_time:
+    late = candidate.out_of_time()
+    if late and not job.keep_when_out_of_time:
         # Boosters stopped adding trees at the deadline: the fold is not a fair score.
         raise _Pruned
+    # Only a booster is cut short by the clock; any other family just finished late.
+    cut = late and candidate.uses_validation
     with quiet_fit():
         outputs = _outputs(pipeline, x.iloc[job.score_rows], job.task)
-    return outputs, candidate.best_trees_, time.perf_counter() - started, cut
+    return outputs, candidate.best_trees_, time.perf_counter() - started, bool(cut)
 
 
 class _Pruned(Exception):
@@ -358,21 +360,27 @@ def _evaluate(
 
     With ``share_time`` each fold (or batch of folds) may run until its share of the time
     left before ``stop_at``, and folds the clock cuts short are scored with the trees they
-    grew: a booster's first setting then fits the time left instead of being abandoned.
+    grew: a booster's first setting then fits the time left instead of being abandoned. A
+    fold's share leaves room for what it costs besides its trees (binning, scoring), measured
+    on the folds before it; when that alone would overrun, the setting is abandoned.
     """
     n_outputs = 1 if task == "regression" else int(np.max(y)) + 1
     shape = (len(y),) if task == "regression" else (len(y), n_outputs)
     oof = [np.full(shape, np.nan) for _ in range(folds.repeats)]
     scores: list[float] = []
     trees: list[int] = []
-    seconds, cut_folds = 0.0, 0
+    seconds, cut_folds, overhead = 0.0, 0, 0.0
     chunk = executor.batch_size(len(folds.splits))
     for start in range(0, len(folds.splits), chunk):
         group = folds.splits[start : start + chunk]
         fold_stop = stop_at
         if share_time and stop_at is not None:
             now, remaining = time.time(), len(folds.splits) - start
-            fold_stop = now + max(stop_at - now, 0.0) * len(group) / remaining
+            batches = math.ceil(remaining / len(group))
+            spare = stop_at - now - overhead * batches
+            if start and spare < 0 and not keep_when_out_of_time:
+                raise _Pruned  # what the folds cost besides trees would overrun by itself
+            fold_stop = now + max(spare, 0.0) / batches
         jobs = [
             _FoldJob(
                 family_class(settings, family),
@@ -392,6 +400,8 @@ def _evaluate(
         for (_, score_rows, repeat), (outputs, best_trees, fit_seconds, cut) in zip(
             group, executor.map(_run_fold, jobs, x, y), strict=True
         ):
+            if fold_stop is not None and share_time:
+                overhead = max(overhead, time.time() - fold_stop)
             cut_folds += cut
             oof[repeat][score_rows] = outputs
             scores.append(score(metric, y[score_rows], outputs))
@@ -665,18 +675,21 @@ def _size_first(
     """Probe a family's first setting on a sample of the first fold; size it to ``left_s``."""
     fit_rows, score_rows, _ = folds.splits[0]
     started = time.perf_counter()
-    probe_s, probe_rows = probe_fold_seconds(
-        family,
-        params,
-        x=x,
-        y=y,
-        fit_rows=fit_rows,
-        score_rows=score_rows,
-        features=features,
-        task=task,
-        seed=settings.seed,
-        threads=settings.model_threads,
-    )
+    try:
+        probe_s, probe_rows = probe_fold_seconds(
+            family,
+            params,
+            x=x,
+            y=y,
+            fit_rows=fit_rows,
+            score_rows=score_rows,
+            features=features,
+            task=task,
+            seed=settings.seed,
+            threads=settings.model_threads,
+        )
+    except ValueError:  # the sample cannot be fitted (one class only): run at full size
+        return Sizing(params)
     return size_setting(
         family,
         params,

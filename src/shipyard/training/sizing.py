@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,7 @@ SAFETY = 0.8
 MIN_ROWS = 300
 """A sized setting fits on at least this many rows (or all of them, when there are fewer)."""
 MIN_TREES = 10
+WARM_UP_ROWS = 50
 
 
 @dataclass(frozen=True)
@@ -100,19 +101,46 @@ def probe_fold_seconds(
     seed: int,
     threads: int,
 ) -> tuple[float, int]:
-    """Time one fit (and scoring) on a sample of a fold; return ``(seconds, rows fitted)``."""
+    """Time one fit (and scoring) on a sample of a fold; return ``(seconds, rows fitted)``.
+
+    Raises
+    ------
+    ValueError
+        When the family cannot fit the sample (one class only, say): the caller does not size.
+    """
     count = min(len(fit_rows), max(PROBE_MIN_ROWS, round(len(fit_rows) * PROBE_SHARE)))
     sample = row_sample(fit_rows, count / len(fit_rows), seed)
     scored = row_sample(score_rows, min(1.0, count / max(len(score_rows), 1)), seed)
-    candidate = family(features, task, seed, n_jobs=threads, **dict(params))
+    # A first, untimed fit on a few rows pays the one-off costs (imports, first calls) that
+    # would otherwise be extrapolated as if every row cost them.
+    # (A few rows may hold one class only, which some families refuse: then skip it.)
+    with suppress(ValueError):
+        _fit_and_score(family, params, x, y, sample[:WARM_UP_ROWS], scored[:WARM_UP_ROWS],
+                       features, task, seed, threads)  # fmt: skip
     started = time.perf_counter()
-    with single_blas_thread(), quiet_fit():
-        pipeline = candidate.fit(x.iloc[sample], y[sample], x.iloc[:0], y[:0])
-        if task == "regression":
-            pipeline.predict(x.iloc[scored])
-        else:
-            pipeline.predict_proba(x.iloc[scored])
+    _fit_and_score(family, params, x, y, sample, scored, features, task, seed, threads)
     return time.perf_counter() - started, len(sample)
+
+
+def _fit_and_score(
+    family: type[Candidate],
+    params: Mapping[str, Any],
+    x: pd.DataFrame,
+    y: Any,
+    fit_rows: Any,
+    score_rows: Any,
+    features: FeatureSet,
+    task: str,
+    seed: int,
+    threads: int,
+) -> None:
+    candidate = family(features, task, seed, n_jobs=threads, **dict(params))
+    with single_blas_thread(), quiet_fit():
+        pipeline = candidate.fit(x.iloc[fit_rows], y[fit_rows], x.iloc[:0], y[:0])
+        if task == "regression":
+            pipeline.predict(x.iloc[score_rows])
+        else:
+            pipeline.predict_proba(x.iloc[score_rows])
 
 
 def size_setting(
