@@ -234,9 +234,11 @@ def train(
         "home": home,
         "registry": registry,
     }
-    from shipyard.cli.progress import process_started_at, training_reporter
+    from shipyard.cli.progress import training_reporter
 
-    started_at = process_started_at()
+    # The budget counts from the start of the `shipyard` process (main() records it); called
+    # in-process (tests, CliRunner), from now.
+    started_at = (context.find_root().obj or {}).get("started_at")
     pipeline = build_config(config, flags, sets or [])
     with training_reporter(plain=as_json) as report:
         run = run_training(pipeline, report=report, started_at=started_at)
@@ -709,8 +711,10 @@ def main() -> None:
     interpreter down (freeing every loaded library's objects) took 2-4 s on a loaded 2-core
     machine, time that the training budget promises to the user.
     """
+    from shipyard.cli.progress import process_started_at
+
     try:
-        app(prog_name="shipyard")
+        app(prog_name="shipyard", obj={"started_at": process_started_at()})
     except SystemExit as stop:
         if sys.argv[1:2] == ["train"] and (stop.code is None or isinstance(stop.code, int)):
             _exit_at_once(stop.code or 0)
