@@ -26,12 +26,14 @@ from shipyard.config import PipelineConfig, dump_config
 from shipyard.errors import ModelNotFoundError
 from shipyard.manifest import MANIFEST_VERSION, Manifest
 from shipyard.pipeline.budget import (
+    REPLAN_SHARE,
     EvaluationPlan,
     bootstrap_seconds,
     development_config,
     evaluation_config,
     plan_evaluation,
     refuse_hopeless_budget,
+    refuse_spent_budget,
 )
 from shipyard.pipeline.lineage import code_version, lineage
 from shipyard.progress import Event, Reporter, event, silent
@@ -198,7 +200,9 @@ def _steps(
 
     context = RunContext(listen, engine, optuna_storage_url(config))
     data = task.read(config, context)
+    refuse_spent_budget(budget, timings.elapsed(), "reading the data")
     data = task.contract(data, config, context)
+    refuse_spent_budget(budget, timings.elapsed(), "profiling and cleaning the data")
     split = task.split(data, config, context)
     tick = timings.mark("prepare_s", timings.started)
     plan, per_resample = _plan(config, split, timings, report)
@@ -314,8 +318,9 @@ def _replan(
         per_resample_s=per_resample,
         test_rows=split.rows.get("test", 0),
         train_rows=split.rows.get("train", 0),
-        share=1.0,
+        share=REPLAN_SHARE,
     )
+    timings.parts["evaluation_planned_s"] = round(plan.estimate_s, 2)
     if plan.notes:
         note = "evaluation scaled down to fit the time budget: " + "; ".join(plan.notes)
         split.prepared.notes.append(note)

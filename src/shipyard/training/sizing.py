@@ -44,6 +44,8 @@ SAFETY = 0.8
 MIN_ROWS = 300
 """A sized setting fits on at least this many rows (or all of them, when there are fewer)."""
 MIN_TREES = 10
+CLOSE_ENOUGH = 0.95
+"""A setting within 5 % of the time planned keeps every row: the estimate is not that exact."""
 WARM_UP_ROWS = 50
 
 
@@ -174,7 +176,7 @@ def size_setting(
             estimate *= fewer / trees
             notes.append(f"{fewer} trees instead of {trees}")
     fraction = 1.0
-    if estimate > allowed:
+    if estimate > allowed / CLOSE_ENOUGH:
         floor = min(1.0, MIN_ROWS / max(fold_rows, 1))
         fraction = max(floor, allowed / estimate)
         if fraction < 1.0:
