@@ -54,6 +54,12 @@ SECONDS_PER_TRAIN_ROW = 1e-5
 """The drift reference and the parity check, per training row, on an idle machine."""
 IDLE_SECONDS_PER_ROW_RESAMPLE = 2.5e-7
 """One bootstrap resample of the default metrics costs this per test row on an idle machine."""
+SUITE_SAMPLE_ROWS = 2000
+"""Explanations, permutation importance and robustness run on this many test rows at most."""
+SUITE_PASSES_PER_FEATURE = 2
+"""Permutation importance scores the sample twice per feature."""
+SUITE_PASSES = 10
+"""Explanations, robustness and the mitigation score the sample about this many times."""
 PROBE_RESAMPLES = 4
 PROBE_ROUNDS = 3
 MIN_DEVELOPMENT_S = 1.0
@@ -125,8 +131,14 @@ def plan_evaluation(
     test_rows: int,
     train_rows: int,
     share: float = EVALUATION_SHARE,
+    rows_per_second: float | None = None,
+    features: int = 0,
 ) -> EvaluationPlan:
     """Return the largest evaluation whose estimate fits ``share`` of ``left_s``.
+
+    Once the model is chosen, ``rows_per_second`` (its measured batch scoring speed) adds
+    what evaluation spends scoring: the test and training rows, and in the suite the
+    explained, permuted and perturbed sample of ``features`` columns.
 
     A fairness gate (``fairness.thresholds``) keeps the suite whatever the time: a gate that
     was not evaluated must not pass.
@@ -137,6 +149,10 @@ def plan_evaluation(
     slowdown = max(0.5, per_resample / idle) if per_resample_s else 1.0
     fixed = (FIXED_S + SECONDS_PER_TRAIN_ROW * train_rows) * slowdown
     suite_s = SUITE_FIXED_S * slowdown
+    if rows_per_second:
+        fixed += (test_rows + train_rows) / rows_per_second
+        sample = min(test_rows, SUITE_SAMPLE_ROWS)
+        suite_s += sample * (SUITE_PASSES_PER_FEATURE * features + SUITE_PASSES) / rows_per_second
     allowed = max(left_s, 0.0) * share
     suite = evaluation.report
     bootstrap, fair = evaluation.bootstrap_samples, fairness.bootstrap_samples

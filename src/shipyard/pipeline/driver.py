@@ -211,7 +211,7 @@ def _steps(
     fitted = task.fit(split, development_config(config, development), context)
     tick = timings.mark("development_s", tick)
     parity = task.check_parity(fitted, split)
-    evaluated_with = _replan(config, split, per_resample, timings, report)
+    evaluated_with = _replan(config, split, fitted, per_resample, timings, report)
     evaluated = task.evaluate(fitted, split, evaluated_with, context)
     timings.mark("evaluation_s", tick)
     report(event("stage", "registering", stage="registering"))
@@ -307,11 +307,13 @@ def _plan(
 def _replan(
     config: PipelineConfig,
     split: SplitData,
+    fitted: FittedModel,
     per_resample: float | None,
     timings: _Timings,
     report: Reporter,
 ) -> PipelineConfig:
     """Return the config evaluation runs with: as much as the time now left affords."""
+    chosen = next((row for row in fitted.leaderboard if row.name == fitted.best), None)
     plan = plan_evaluation(
         config,
         left_s=config.training.time_budget - timings.elapsed(),
@@ -319,6 +321,8 @@ def _replan(
         test_rows=split.rows.get("test", 0),
         train_rows=split.rows.get("train", 0),
         share=REPLAN_SHARE,
+        rows_per_second=chosen.batch_per_second if chosen is not None else None,
+        features=len(getattr(split.test, "columns", ())),
     )
     timings.parts["evaluation_planned_s"] = round(plan.estimate_s, 2)
     if plan.notes:
