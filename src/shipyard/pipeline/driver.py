@@ -281,13 +281,22 @@ def _plan(
     per_resample = bootstrap_seconds(
         split.kind, split.rows.get("test", 0), len(split.classes), config.seed
     )
-    rows = {"test_rows": split.rows.get("test", 0), "train_rows": split.rows.get("train", 0)}
-    smallest = plan_evaluation(config, left_s=0.0, per_resample_s=per_resample, **rows)
+
+    def planned(left_s: float) -> EvaluationPlan:
+        return plan_evaluation(
+            config,
+            left_s=left_s,
+            per_resample_s=per_resample,
+            test_rows=split.rows.get("test", 0),
+            train_rows=split.rows.get("train", 0),
+            kind=split.kind,
+        )
+
     refuse_hopeless_budget(
-        budget, timings.elapsed(), smallest, preparing_s=timings.parts["prepare_s"]
+        budget, timings.elapsed(), planned(0.0), preparing_s=timings.parts["prepare_s"]
     )
     left = budget - timings.elapsed()
-    plan = plan_evaluation(config, left_s=left, per_resample_s=per_resample, **rows)
+    plan = planned(left)
     development = left - plan.estimate_s
     report(
         event(
@@ -323,6 +332,7 @@ def _replan(
         share=REPLAN_SHARE,
         rows_per_second=chosen.batch_per_second if chosen is not None else None,
         features=len(getattr(split.test, "columns", ())),
+        kind=split.kind,
     )
     timings.parts["evaluation_planned_s"] = round(plan.estimate_s, 2)
     if plan.notes:
