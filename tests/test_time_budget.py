@@ -20,6 +20,7 @@ from shipyard.pipeline.budget import (
     evaluation_config,
     plan_evaluation,
     refuse_hopeless_budget,
+    refuse_spent_budget,
 )
 from shipyard.progress import Event
 from shipyard.registry.store import Registry
@@ -88,6 +89,15 @@ def test_a_hopeless_budget_is_refused_with_the_budget_that_would_hold() -> None:
     assert budget > 3.0 + plan.estimate_s
     assert "\n" not in message
     refuse_hopeless_budget(600.0, 3.0, plan, preparing_s=3.0)  # plenty: no error
+
+
+def test_a_budget_spent_while_preparing_is_refused_at_once() -> None:
+    refuse_spent_budget(20.0, 19.0, "reading the data")  # not spent yet: no error
+    with pytest.raises(TrainingError) as raised:
+        refuse_spent_budget(20.0, 21.0, "reading the data")
+    message = str(raised.value)
+    assert "21.0s were spent by the end of reading the data" in message
+    assert "a budget of about 63s would" in message
 
 
 def _small(small_adult_config: Callable[..., PipelineConfig], budget: float) -> PipelineConfig:
