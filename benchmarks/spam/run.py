@@ -27,9 +27,7 @@ from typing import Any
 
 def busy_processes(count: int) -> list[subprocess.Popen[bytes]]:
     """Start ``count`` processes that each keep one core busy until killed."""
-    return [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)
-    ]
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
 
 
 def run_once(seed: int | None) -> dict[str, Any]:
