@@ -384,7 +384,22 @@ class AlertsConfig(_Strict):
         description="URL that receives each alert as a JSON POST (http:// or https://).",
     )
     repeat_minutes: float = Field(
-        default=60.0, ge=0, description="An alert that keeps firing is sent again after this."
+        default=60.0,
+        ge=0,
+        description="An alert that keeps firing is sent again after this; an alert the "
+        "webhook has not taken by then is given up (marked undelivered).",
+    )
+    delivery_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="POSTs per alert in one watch pass before it waits for the next pass.",
+    )
+    retry_backoff_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        le=60,
+        description="Wait before an alert's second POST; each later wait doubles.",
     )
 
     @model_validator(mode="after")

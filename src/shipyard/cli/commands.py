@@ -709,3 +709,7 @@ _watch_commands.register(app)
 from shipyard.cli import tasks as _task_commands  # noqa: E402
 
 _task_commands.register(app)
+
+from shipyard.cli.db import db_app  # noqa: E402  (it imports this module's helpers)
+
+app.add_typer(db_app, name="db")

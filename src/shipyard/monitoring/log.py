@@ -48,6 +48,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from shipyard.errors import DataError
+from shipyard.migrations import MONITORING, check_schema
 
 __all__ = [
     "LoggedBatch",
@@ -181,7 +182,13 @@ class MonitoringStore:
         self.engine = create_engine(url)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_durability)
-        _Base.metadata.create_all(self.engine)
+        try:
+            # A new database is created at the head revision; another is refused, with the way
+            # to upgrade it (shipyard.migrations).
+            check_schema(self.engine, MONITORING)
+        except BaseException:
+            self.engine.dispose()  # a refused database keeps no connection open
+            raise
 
     def close(self) -> None:
         """Release the database connections."""
