@@ -196,6 +196,57 @@ def test_alerts_reach_the_webhook_once_and_retraining_waits_for_labels(
     assert "retrain" not in actions(registry)
 
 
+def test_an_alert_the_webhook_missed_is_retried_on_the_next_pass_not_fired_again(
+    loop_models, tmp_path, scripted_webhook
+):
+    hook = scripted_webhook(503, 503, 204)  # down for the first pass, back for the second
+    registry = loop_models.registry(tmp_path / "home")
+    config = MonitoringConfig.model_validate(
+        {
+            **LOOP_MONITORING,
+            "alerts": {
+                "rules": [{"kind": "drift", "threshold": 1.0, "column": "age"}],
+                "webhook": hook.url,
+                "delivery_attempts": 2,
+                "retry_backoff_seconds": 0.01,
+            },
+            "retraining": {"enabled": False},
+        }
+    )
+    store = MonitoringStore(registry.url)
+    records = frame_to_records(loop_models.traffic.drop(columns=["income"]).iloc[:300])
+    output = {"prediction": "<=50K", "probabilities": {"<=50K": 0.8, ">50K": 0.2}}
+    store.add_predictions(
+        [
+            PredictionRecord(f"r{index}", "adult", 1, record, output, 1.0)
+            for index, record in enumerate(records)
+        ]
+    )
+    store.close()
+    watcher = Watcher(registry, "adult", config)
+
+    first = watcher.run_once()
+    assert [d.kind for d in first.decisions] == ["alert", "delivery"]
+    assert first.decisions[1].detail == {
+        "key": "drift:1:age",
+        "status": "pending",
+        "attempts": 2,
+        "error": "HTTP 503 Service Unavailable",
+    }
+    assert hook.accepted == []
+
+    # Not fired again within repeat_minutes, but delivered now that the webhook is back.
+    second = watcher.run_once()
+    assert [(d.kind, d.detail["status"], d.detail["attempts"]) for d in second.decisions] == [
+        ("delivery", "delivered", 3)
+    ]
+    assert [(body["kind"], body["column"]) for body in hook.accepted] == [("drift", "age")]
+    assert hook.accepted[0]["message"] == first.decisions[0].message
+    assert watcher.run_once().decisions == []
+    assert len(hook.bodies) == 3
+    assert actions(registry).count("alert") == 1
+
+
 def test_a_canary_that_fails_more_requests_is_removed(loop_models, tmp_path):
     registry = loop_models.registry(tmp_path / "home")
     registry.promote("adult", 2, "canary")
