@@ -583,10 +583,22 @@ def _personal(
 
     for column in columns:
         column.personal_hint = column_name_hint(column.name)
-    chosen = [column for column in columns if column.name in texts and column.count]
+    # Integers of 13 digits or more may be card numbers read as numbers from a CSV file.
+    chosen = [
+        column
+        for column in columns
+        if column.count
+        and (
+            column.name in texts
+            or (
+                column.storage_type in ("BIGINT", "HUGEINT", "UBIGINT", "UHUGEINT")
+                and max(abs(column.minimum or 0), abs(column.maximum or 0)) >= 1e12
+            )
+        )
+    ]
     if not chosen:
         return
-    selected = ", ".join(cleaned[column.name] for column in chosen)
+    selected = ", ".join(f"{cleaned[column.name]}::VARCHAR" for column in chosen)
     rows = connection.sql(
         f"SELECT {selected} FROM data USING SAMPLE reservoir({PERSONAL_SAMPLE} ROWS) "
         "REPEATABLE (7)"
