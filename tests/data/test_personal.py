@@ -98,8 +98,7 @@ def with_pii(adult) -> pd.DataFrame:
         for _ in range(ROWS)
     ]
     frame["account"] = [
-        iban("DE", "".join(generator.choice("0123456789") for _ in range(18)))
-        for _ in range(ROWS)
+        iban("DE", "".join(generator.choice("0123456789") for _ in range(18))) for _ in range(ROWS)
     ]
     frame["client_ip"] = [
         f"192.168.{index % 256}.{index % 200}" if index % 2 else f"2001:db8::{index:x}"
@@ -123,9 +122,7 @@ def test_profile_flags_personal_columns_and_not_adult_ones(with_pii):
     assert found.column("order_code").personal == {}
     for name in ("age", "sex", "race", "native-country", "occupation"):
         assert not found.column(name).looks_personal, name
-    assert "data.personal: [contact, card_number, account, client_ip]" in " ".join(
-        found.warnings
-    )
+    assert "data.personal: [contact, card_number, account, client_ip]" in " ".join(found.warnings)
     assert found.personal_config() is not None
     assert "personal: [contact, card_number, account, client_ip]" in found.personal_config()
     assert found.summary()["personal"] == personal
