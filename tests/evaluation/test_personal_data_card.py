@@ -18,7 +18,9 @@ def test_card_items_name_tagged_sensitive_and_detected_columns():
         "data": {"profile": {"personal": {"email": {"values": {"email": 0.98}, "hint": None}}}},
     }
     items = personal_data_items(manifest)
-    assert "email, sex" in items[0] and "keyed hash" in items[0] and "hash)" in items[0]
+    assert "email, sex" in items[0]
+    assert "keyed hash" in items[0]
+    assert "hash)" in items[0]
     assert items[1].startswith("Sensitive for fairness, also personal data: sex, race")
     assert "logged in clear unless tagged" in items[1]
     assert "'email' likely personal (email in 98% of sampled values): tagged." in items[2]
@@ -29,7 +31,8 @@ def test_manifests_without_the_entry_still_load():
     old = Manifest.from_document(
         {"task": "binary", "target": "y", "metric": "roc_auc", "model": {"format": "x"}}
     )
-    assert old.personal_data.columns == [] and old.personal_data.log_policy == "keep"
+    assert old.personal_data.columns == []
+    assert old.personal_data.log_policy == "keep"
     assert "personal_data" not in old.to_document()
 
 
@@ -54,5 +57,5 @@ def test_training_records_the_policy_and_the_card_shows_it(small_adult_config):
     assert "## Personal data" in card
     assert "age, sex; left out of the prediction log" in card
     assert "Sensitive for fairness, also personal data: sex, race; logged in clear" in card
-    with pytest.raises(ConfigError, match="data.personal names column"):
+    with pytest.raises(ConfigError, match=r"data\.personal names column"):
         train(small_adult_config(**{"data.personal": ["e-mail"]}))

@@ -83,6 +83,9 @@ def test_drift_compares_hashed_categories_and_leaves_numbers_out():
     window = masked.reference["sex"].empty()
     window.update(masked.clean_column("sex", logged))
     assert window.counts[-1] == 0  # every logged hash is a known (hashed) category
+    unmasked = reference["sex"].empty()
+    unmasked.update(logged)
+    assert unmasked.counts[-1] == 100  # against the clear reference, every hash is "other"
     [sex] = drift_report({"sex": masked.reference["sex"]}, {"sex": window})
     assert sex.drifted is False
     assert masked.clean_column("hours", ["a"]) == ["A"]  # other columns are still cleaned

@@ -92,7 +92,19 @@ def test_dropped_fields_never_reach_the_log(fitted_adult, people, tmp_path):
     store.close()
     assert [row["request_id"] for row in rows] == ids
     for row in rows:
-        assert "email" not in row["inputs"] and "sex" not in row["inputs"]
+        assert "email" not in row["inputs"]
+        assert "sex" not in row["inputs"]
         assert "age" in row["inputs"]
     assert b"@example.org" not in database_bytes(registry)
     assert not hash_key_path(registry.artifacts).exists()  # no hashing, no key
+
+
+def test_every_logged_row_is_built_where_the_mask_applies():
+    """Routes log through ServedModel.log_record: no other serving module builds a row."""
+    import shipyard.serving
+
+    folder = Path(shipyard.serving.__file__).parent
+    building = sorted(
+        path.name for path in folder.glob("*.py") if "PredictionRecord(" in path.read_text()
+    )
+    assert building == ["app.py"]
