@@ -227,12 +227,22 @@ def test_watch_deletes_log_rows_older_than_the_retention_period(loop_models, tmp
     registry = loop_models.registry(tmp_path / "home")
     store = MonitoringStore(registry.url)
     now = datetime.now(UTC)
+    records = frame_to_records(loop_models.traffic.drop(columns=["income"]).iloc[:4])
+    output = {"prediction": "<=50K", "probabilities": {"<=50K": 0.8, ">50K": 0.2}}
+    ages = [40, 40, 40, 1]  # days
     store.add_predictions(
         [
-            PredictionRecord(f"old{index}", "adult", 1, {}, {}, 1.0, at=now - timedelta(days=40))
-            for index in range(3)
+            PredictionRecord(
+                "recent" if days == 1 else f"old{index}",
+                "adult",
+                1,
+                record,
+                output,
+                1.0,
+                at=now - timedelta(days=days),
+            )
+            for index, (record, days) in enumerate(zip(records, ages, strict=True))
         ]
-        + [PredictionRecord("recent", "adult", 1, {}, {}, 1.0, at=now - timedelta(days=1))]
     )
     store.add_feedback("adult", [("old0", ">50K"), ("recent", ">50K")])
     store.add_failures([PredictionFailure("adult", 1, "timeout", at=now - timedelta(days=40))])
