@@ -80,6 +80,11 @@ class DataConfig(_Strict):
     )
     target: str = Field(description="The column to predict.")
     drop: tuple[str, ...] = Field(default=(), description="Columns never used as features.")
+    personal: tuple[str, ...] = Field(
+        default=(),
+        description="Columns holding personal data: the prediction log applies "
+        "'monitoring.personal_data' to them, and the model card lists them.",
+    )
 
 
 class SplitConfig(_Strict):
@@ -506,6 +511,11 @@ class MonitoringConfig(_Strict):
         description="Logged predictions and feedback older than this are deleted by watch; "
         "unset keeps everything.",
     )
+    personal_data: Literal["hash", "drop", "keep"] = Field(
+        default="hash",
+        description="What the prediction log keeps of the 'data.personal' columns: a keyed "
+        "hash (HMAC-SHA256), nothing, or the value in clear.",
+    )
     drift_refresh_seconds: float = Field(
         default=15.0,
         ge=0,
@@ -714,6 +724,7 @@ CLI_FLAGS: dict[str, str] = {
     "test_data": "data.test_source",
     "target": "data.target",
     "drop": "data.drop",
+    "personal": "data.personal",
     "task": "task",
     "metric": "metric",
     "positive_class": "positive_class",

@@ -198,6 +198,10 @@ def train(
     sensitive: Annotated[
         list[str] | None, typer.Option(help="Sensitive column, repeatable (sensitive).")
     ] = None,
+    personal: Annotated[
+        list[str] | None,
+        typer.Option(help="Column holding personal data, repeatable (data.personal)."),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (seed).")] = None,
     engine: EngineOption = None,
     home: HomeOption = None,
@@ -224,6 +228,7 @@ def train(
         "models": models,
         "drop": drop,
         "sensitive": sensitive,
+        "personal": personal,
         "seed": seed,
         "engine": engine,
         "home": home,
@@ -709,3 +714,7 @@ _watch_commands.register(app)
 from shipyard.cli import tasks as _task_commands  # noqa: E402
 
 _task_commands.register(app)
+
+from shipyard.cli.log import log_app  # noqa: E402  (it imports this module's helpers)
+
+app.add_typer(log_app, name="log")

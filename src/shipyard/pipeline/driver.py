@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shipyard.config import PipelineConfig, dump_config
-from shipyard.errors import ModelNotFoundError
+from shipyard.errors import ConfigError, ModelNotFoundError
 from shipyard.manifest import MANIFEST_VERSION, Manifest
 from shipyard.pipeline.lineage import code_version, lineage
 from shipyard.registry.store import DEFAULT_ALIAS, ModelVersion, Registry
@@ -139,6 +139,7 @@ def _run(
     started = time.perf_counter()
     context = RunContext(report, engine, optuna_storage_url(config))
     data = task.read(config, context)
+    _check_personal_columns(config, data.frame)
     data = task.contract(data, config, context)
     split = task.split(data, config, context)
     fitted = task.fit(split, config, context)
@@ -213,9 +214,26 @@ def _manifest(
         "code_version": code_version(),
         "lineage": lineage(),
         "sensitive": list(config.sensitive),
+        "personal_data": {
+            "columns": list(config.data.personal),
+            "log_policy": config.monitoring.personal_data,
+        },
     }
     # Validated against the schema before anything is written: a task cannot leave one out.
     return Manifest.from_document({**common, **evaluated.manifest}).to_document()
+
+
+def _check_personal_columns(config: PipelineConfig, frame: Any) -> None:
+    """Refuse a ``data.personal`` column the data does not have (a typo would log it in clear)."""
+    columns = getattr(frame, "columns", None)
+    if columns is None:
+        return
+    missing = [name for name in config.data.personal if name not in columns]
+    if missing:
+        raise ConfigError(
+            f"data.personal names column(s) {', '.join(missing)} that {config.data.source} "
+            f"does not have; its columns: {', '.join(map(str, columns))}."
+        )
 
 
 def _files(

@@ -38,18 +38,17 @@ def log_answers(
     answers: list[dict[str, Any]],
     seconds: float,
 ) -> None:
-    """Give each answer a ``request_id`` and queue it for the prediction log (never blocks)."""
-    from shipyard.monitoring.log import PredictionRecord
+    """Give each answer a ``request_id`` and queue it for the prediction log (never blocks).
 
+    The row comes from :meth:`ServedModel.log_record`, which masks the personal fields.
+    """
     assert context.prediction_log is not None
     latency_ms = 1000.0 * seconds / len(records)
     for record, answer in zip(records, answers, strict=True):
         answer["request_id"] = uuid.uuid4().hex
         output = {key: value for key, value in answer.items() if key != "request_id"}
         context.prediction_log.log(
-            PredictionRecord(
-                answer["request_id"], model.name, model.version, record, output, latency_ms
-            )
+            model.log_record(answer["request_id"], record, output, latency_ms)
         )
 
 
