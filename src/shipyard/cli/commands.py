@@ -199,6 +199,13 @@ def train(
         list[str] | None, typer.Option(help="Sensitive column, repeatable (sensitive).")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (seed).")] = None,
+    fairness_mitigation: Annotated[
+        str | None,
+        typer.Option(
+            help="'threshold': also register a child version with a decision threshold per "
+            "sensitive group, and serve it (fairness.apply)."
+        ),
+    ] = None,
     engine: EngineOption = None,
     home: HomeOption = None,
     registry: RegistryOption = None,
@@ -225,6 +232,7 @@ def train(
         "drop": drop,
         "sensitive": sensitive,
         "seed": seed,
+        "fairness_mitigation": fairness_mitigation,
         "engine": engine,
         "home": home,
         "registry": registry,
