@@ -226,3 +226,27 @@ def test_a_tampered_thresholds_file_fails_the_hash_check(shipped, tmp_path):
         registry.load_predictor("adult:2")
     with pytest.raises(BundleIntegrityError, match=r"group_thresholds\.json"):
         build_app(registry, "adult", ServingConfig(auth=False))
+
+
+def test_a_sensitive_column_that_is_not_a_feature_must_still_be_sent(tmp_path):
+    _write_data(tmp_path)
+    run = _train(tmp_path, "--drop", "sex", "--set", "evaluation.report=false")
+    registry = Registry(
+        f"sqlite:///{tmp_path / 'home' / 'registry.db'}", tmp_path / "home" / "artifacts"
+    )
+    predictor = registry.load_predictor(f"adult:{run['version']}")
+    assert "sex" not in predictor.contract.feature_names
+    test = pd.read_csv(tmp_path / "adult-test.csv", skipinitialspace=True)
+    record = frame_to_records(test.drop(columns=["income"]).head(1))[0]
+    answer = predictor.predict_records([record])[0]
+    assert answer["threshold"]["group"] == record["sex"]
+    served = build_app(registry, "adult", ServingConfig(auth=False))
+    with running_server(served) as url:
+        response = httpx.post(
+            f"{url}/v1/models/adult/predict",
+            json={key: value for key, value in record.items() if key != "sex"},
+        )
+    assert response.status_code == 422
+    body = response.json()
+    assert "no 'sex'" in body["message"]
+    assert body["violations"][0]["field"] == "sex"
