@@ -203,6 +203,13 @@ def train(
         typer.Option(help="Column holding personal data, repeatable (data.personal)."),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (seed).")] = None,
+    fairness_mitigation: Annotated[
+        str | None,
+        typer.Option(
+            help="'threshold': also register a child version with a decision threshold per "
+            "sensitive group, and serve it (fairness.apply)."
+        ),
+    ] = None,
     engine: EngineOption = None,
     home: HomeOption = None,
     registry: RegistryOption = None,
@@ -230,6 +237,7 @@ def train(
         "sensitive": sensitive,
         "personal": personal,
         "seed": seed,
+        "fairness_mitigation": fairness_mitigation,
         "engine": engine,
         "home": home,
         "registry": registry,

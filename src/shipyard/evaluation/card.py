@@ -80,6 +80,19 @@ def _ethics(manifest: Mapping[str, Any]) -> list[str]:
                 f"'{column}' is not a model input, but other columns may act as proxies; "
                 "see the fairness section for the measured outcome."
             )
+    applied = (manifest.get("fairness") or {}).get("applied")
+    if applied:
+        test = applied["test"]
+        before = test["demographic_parity_difference"]["before"]
+        after = test["demographic_parity_difference"]["after"]
+        notes.append(
+            f"Decisions use a threshold per {test['grouping']} group (fairness mitigation, "
+            f"child of version {manifest.get('parent_version')}): demographic parity "
+            f"difference {before if before is None else f'{before:.4f}'} -> "
+            f"{after if after is None else f'{after:.4f}'}, accuracy "
+            f"{test['accuracy']['before']:.4f} -> {test['accuracy']['after']:.4f} on the "
+            "test rows. Requests must carry the sensitive column."
+        )
     mitigation = (manifest.get("fairness") or {}).get("mitigation")
     if mitigation:
         notes.append(

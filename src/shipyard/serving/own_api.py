@@ -88,7 +88,10 @@ def own_routes(context: ServingContext) -> list[Route]:
             raise
         head = {"model": slot.model.name, "version": slot.model.version}
         background = context.shadow_task(records, scored)
-        answers = [slot.path.answer(row) for row in scored.outputs]
+        answers = [
+            slot.path.answer(row, scored.group(position))
+            for position, row in enumerate(scored.outputs)
+        ]
         # Some predictors add to each answer (a text model its top tokens).
         extras = getattr(slot.model.predictor, "answer_extras", None)
         if extras is not None:
