@@ -35,7 +35,7 @@ def main() -> None:
             "run",
             f"{url}/openapi.json",
             "--checks",
-            "not_a_server_error",
+            "all",
             "--max-examples",
             str(arguments.max_examples),
             "-H",
