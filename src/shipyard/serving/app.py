@@ -42,6 +42,7 @@ from shipyard.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
 from shipyard.serving.mlflow_api import mlflow_routes
 from shipyard.serving.openapi import DocumentedModel, openapi_document
 from shipyard.serving.own_api import own_routes
+from shipyard.serving.rate_limit import limiter_for
 from shipyard.serving.state import AliasWatcher, ServingState
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ def mounted_operations(
     routes: Sequence[BaseRoute], name: str, version: int
 ) -> set[tuple[str, str]]:
     """Return the ``(path, method)`` pairs of ``routes``, the name and version filled in."""
-    found = set()
+    found: set[tuple[str, str]] = set()
     for route in routes:
         if isinstance(route, Route) and route.methods:
             path = route.path.format(name=name, version=version)
@@ -243,7 +244,13 @@ def create_app(
             )
         )
     middleware.append(
-        Middleware(Guard, metrics=metrics, verify=verify_key, access_log=settings.access_log)
+        Middleware(
+            Guard,
+            metrics=metrics,
+            verify=verify_key,
+            access_log=settings.access_log,
+            limiter=limiter_for(settings.rate_limit),
+        )
     )
     app = Starlette(
         routes=routes,
