@@ -219,3 +219,39 @@ def test_a_canary_that_fails_more_requests_is_removed(loop_models, tmp_path):
     assert verdict.detail["difference"] is None  # no labels: the error rate decided
     with pytest.raises(ModelNotFoundError):
         registry.resolve("adult@canary")
+
+
+def test_watch_deletes_log_rows_older_than_the_retention_period(loop_models, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    registry = loop_models.registry(tmp_path / "home")
+    store = MonitoringStore(registry.url)
+    now = datetime.now(UTC)
+    records = frame_to_records(loop_models.traffic.drop(columns=["income"]).iloc[:4])
+    output = {"prediction": "<=50K", "probabilities": {"<=50K": 0.8, ">50K": 0.2}}
+    ages = [40, 40, 40, 1]  # days
+    store.add_predictions(
+        [
+            PredictionRecord(
+                "recent" if days == 1 else f"old{index}",
+                "adult",
+                1,
+                record,
+                output,
+                1.0,
+                at=now - timedelta(days=days),
+            )
+            for index, (record, days) in enumerate(zip(records, ages, strict=True))
+        ]
+    )
+    store.add_feedback("adult", [("old0", ">50K"), ("recent", ">50K")])
+    store.add_failures([PredictionFailure("adult", 1, "timeout", at=now - timedelta(days=40))])
+    config = MonitoringConfig.model_validate(
+        {**LOOP_MONITORING, "retention_days": 30, "retraining": {"enabled": False}}
+    )
+    decisions = Watcher(registry, "adult", config).run_once().decisions
+    [retention] = [decision for decision in decisions if decision.kind == "retention"]
+    assert retention.detail == {"removed": 5, "days": 30}  # 3 predictions, 1 label, 1 failure
+    assert [row["request_id"] for row in store.predictions("adult")] == ["recent"]
+    assert store.count("adult") == {"predictions": 1, "labelled": 1}
+    store.close()

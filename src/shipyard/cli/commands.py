@@ -198,7 +198,18 @@ def train(
     sensitive: Annotated[
         list[str] | None, typer.Option(help="Sensitive column, repeatable (sensitive).")
     ] = None,
+    personal: Annotated[
+        list[str] | None,
+        typer.Option(help="Column holding personal data, repeatable (data.personal)."),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (seed).")] = None,
+    fairness_mitigation: Annotated[
+        str | None,
+        typer.Option(
+            help="'threshold': also register a child version with a decision threshold per "
+            "sensitive group, and serve it (fairness.apply)."
+        ),
+    ] = None,
     engine: EngineOption = None,
     home: HomeOption = None,
     registry: RegistryOption = None,
@@ -224,7 +235,9 @@ def train(
         "models": models,
         "drop": drop,
         "sensitive": sensitive,
+        "personal": personal,
         "seed": seed,
+        "fairness_mitigation": fairness_mitigation,
         "engine": engine,
         "home": home,
         "registry": registry,
@@ -718,3 +731,7 @@ _watch_commands.register(app)
 from shipyard.cli import tasks as _task_commands  # noqa: E402
 
 _task_commands.register(app)
+
+from shipyard.cli.log import log_app  # noqa: E402  (it imports this module's helpers)
+
+app.add_typer(log_app, name="log")

@@ -443,6 +443,26 @@ class MonitoringStore:
             for prediction, label in selected
         ]
 
+    def erase(self, model_name: str, request_ids: Iterable[str]) -> dict[str, int]:
+        """Delete a model's predictions and their feedback by request id, in one transaction.
+
+        Returns how many predictions and feedback labels were removed (ids not found count
+        for nothing).
+        """
+        wanted = sorted({str(request_id) for request_id in request_ids})
+        removed = {"predictions": 0, "feedback": 0}
+        with self.engine.begin() as connection:
+            for start in range(0, len(wanted), 500):  # within every driver's parameter limit
+                chunk = wanted[start : start + 500]
+                for key, table in (("feedback", _Feedback), ("predictions", _Prediction)):
+                    result = connection.execute(
+                        delete(table).where(
+                            table.model_name == model_name, table.request_id.in_(chunk)
+                        )
+                    )
+                    removed[key] += int(result.rowcount or 0)
+        return removed
+
     def purge(self, older_than: timedelta) -> int:
         """Delete predictions and feedback older than the retention period; return rows removed."""
         cutoff = _now() - older_than

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.applications import Starlette
@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from shipyard.config import ServingConfig
+from shipyard.monitoring.privacy import LogMask
 from shipyard.runtime.fast import accelerate
 from shipyard.runtime.predictor import Predictor
 from shipyard.serving.context import (
@@ -46,7 +47,7 @@ from shipyard.serving.rate_limit import limiter_for
 from shipyard.serving.state import AliasWatcher, ServingState
 
 if TYPE_CHECKING:
-    from shipyard.monitoring.log import PredictionLogger
+    from shipyard.monitoring.log import PredictionLogger, PredictionRecord
 
 __all__ = [
     "ROUTE_BUILDERS",
@@ -81,6 +82,21 @@ class ServedModel:
     version: int
     predictor: Predictor
     manifest: dict[str, Any]
+    # What the prediction log keeps of the personal fields (the manifest's personal_data).
+    log_mask: LogMask = field(default_factory=lambda: LogMask(frozenset(), "keep"))
+
+    def log_record(
+        self, request_id: str, inputs: Any, output: dict[str, Any], latency_ms: float
+    ) -> PredictionRecord:
+        """Return the prediction log's row for one answer, personal fields masked.
+
+        Every route that logs builds its rows here, so the version's policy applies to all.
+        """
+        from shipyard.monitoring.log import PredictionRecord
+
+        return PredictionRecord(
+            request_id, self.name, self.version, self.log_mask.apply(inputs), output, latency_ms
+        )
 
 
 def mounted_operations(

@@ -67,13 +67,32 @@ def error_response(status: int, error: str, message: str, **extra: Any) -> JSONR
 
 
 class Scored:
-    """The outcome of scoring: which slot answered and the raw output rows."""
+    """The outcome of scoring: which slot answered, the raw output rows, and their groups.
 
-    __slots__ = ("outputs", "slot")
+    ``groups`` names each record's sensitive group when the slot's labels depend on it (a
+    fairness-mitigated model), else it is ``None``.
+    """
 
-    def __init__(self, slot: ModelSlot, outputs: list[list[float]]) -> None:
+    __slots__ = ("groups", "outputs", "slot")
+
+    def __init__(
+        self, slot: ModelSlot, outputs: list[list[float]], groups: list[str] | None = None
+    ) -> None:
         self.slot = slot
         self.outputs = outputs
+        self.groups = groups
+
+    def group(self, row: int) -> str | None:
+        """Return the sensitive group of one record, or ``None``."""
+        return None if self.groups is None else self.groups[row]
+
+    def labels(self) -> list[Any]:
+        """Return the predicted label of each classified row, as the slot decides."""
+        classes = self.slot.model.predictor.classes
+        return [
+            classes[self.slot.path.class_index(row, self.group(position))]
+            for position, row in enumerate(self.outputs)
+        ]
 
 
 def _too_large(limit: int) -> RequestError:
@@ -228,6 +247,7 @@ class ServingContext:
             else:
                 async with asyncio.timeout(self.settings.request_timeout):
                     outputs = await slot.outputs(records)
+            groups = slot.path.groups(records)
         except RecordValidationError as error:
             raise RequestError(
                 422, "validation_error", str(error), violations=error.violations
@@ -236,13 +256,16 @@ class ServingContext:
             raise RequestError(
                 503, "timeout", "The model did not answer in time; retry later."
             ) from None
-        summaries = [slot.summary(row) for row in outputs]
+        summaries = [
+            slot.summary(row, None if groups is None else groups[position])
+            for position, row in enumerate(outputs)
+        ]
         self.metrics.observe_predictions(
             slot.model.version,
             [label for label, _ in summaries],
             [score for _, score in summaries],
         )
-        return Scored(slot, outputs)
+        return Scored(slot, outputs, groups)
 
     def shadow_task(self, records: list[Any], scored: Scored) -> BackgroundTask | None:
         """Return a task (run after the answer is sent) that scores a copy on the shadow."""
@@ -254,11 +277,18 @@ class ServingContext:
     async def _run_shadow(self, shadow: ModelSlot, records: list[Any], scored: Scored) -> None:
         try:
             outputs = shadow.score_valid(records)
+            shadow_groups = shadow.path.groups(records)
         except Exception as error:
             log_event(logger, "shadow failed", logging.WARNING, event="shadow", error=str(error))
             return
-        served = [scored.slot.summary(row)[0] for row in scored.outputs]
-        shadowed = [shadow.summary(row)[0] for row in outputs]
+        served = [
+            scored.slot.summary(row, scored.group(position))[0]
+            for position, row in enumerate(scored.outputs)
+        ]
+        shadowed = [
+            shadow.summary(row, None if shadow_groups is None else shadow_groups[position])[0]
+            for position, row in enumerate(outputs)
+        ]
         agreed = sum(a == b for a, b in zip(served, shadowed, strict=True))
         self.metrics.shadow.labels("yes").inc(agreed)
         self.metrics.shadow.labels("no").inc(len(served) - agreed)

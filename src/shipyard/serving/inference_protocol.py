@@ -269,9 +269,7 @@ def protocol_routes(context: ServingContext) -> list[Route]:
         rows = len(records)
         if slot.labels:
             classes = slot.model.predictor.classes
-            labels = [
-                str(classes[max(range(len(row)), key=row.__getitem__)]) for row in scored.outputs
-            ]
+            labels = [str(label) for label in scored.labels()]
             outputs = [
                 {"name": "label", "datatype": "BYTES", "shape": [rows], "data": labels},
                 {

@@ -120,15 +120,11 @@ def _log_list(
     seconds: float,
 ) -> None:
     """Give a served list a ``request_id`` and queue it for the prediction log."""
-    from shipyard.monitoring.log import PredictionRecord
-
     answer["request_id"] = uuid.uuid4().hex
     items = [entry["item"] for entry in answer["items"]]
     log.log(
-        PredictionRecord(
+        model.log_record(
             answer["request_id"],
-            model.name,
-            model.version,
             {"user": answer["user"], "k": len(items)},
             {"items": items, "cold_start": answer["cold_start"]},
             1000.0 * seconds,

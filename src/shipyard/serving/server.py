@@ -17,6 +17,7 @@ import uvicorn
 
 from shipyard.config import MonitoringConfig, ServingConfig
 from shipyard.errors import ConfigError, ModelNotFoundError
+from shipyard.monitoring.privacy import LogMask, hash_key_path, read_hash_key
 from shipyard.pipeline.rollout import CANARY_ALIAS
 from shipyard.registry.bundle import load_predictor, read_manifest
 from shipyard.registry.store import Registry, parse_reference
@@ -65,9 +66,9 @@ def load_served_model(
     """
     version = registry.resolve(reference)
     predictor = load_predictor(version.bundle_path, version.manifest_sha256, unknown_fields)
-    return ServedModel(
-        version.name, version.version, predictor, read_manifest(version.bundle_path)
-    )
+    manifest = read_manifest(version.bundle_path)
+    mask = LogMask.for_manifest(manifest, lambda: read_hash_key(hash_key_path(registry.artifacts)))
+    return ServedModel(version.name, version.version, predictor, manifest, mask)
 
 
 def build_app(
