@@ -42,6 +42,7 @@ __all__ = [
     "LeakageConfig",
     "MonitoringConfig",
     "PipelineConfig",
+    "RateLimitConfig",
     "RecommendationConfig",
     "RegistryConfig",
     "ServingConfig",
@@ -296,6 +297,19 @@ class FairnessConfig(_Strict):
         return self.thresholds["demographic_parity_difference"] / 2.0
 
 
+class RateLimitConfig(_Strict):
+    """A token bucket per API key (per client address when auth is off), in each worker."""
+
+    requests_per_second: float = Field(
+        default=0.0,
+        ge=0,
+        description="Sustained requests per second per key; 0 (the default) turns limits off.",
+    )
+    burst: int = Field(
+        default=20, ge=1, description="Requests a key may send at once before the rate applies."
+    )
+
+
 class ServingConfig(_Strict):
     """Options of ``shipyard serve``."""
 
@@ -350,6 +364,10 @@ class ServingConfig(_Strict):
         "database, for monitoring.",
     )
     chunk_size: int = Field(default=100_000, ge=1, description="Rows per chunk in batch scoring.")
+    rate_limit: RateLimitConfig = Field(
+        default_factory=RateLimitConfig,
+        description="Requests per second and burst per API key; off by default.",
+    )
 
 
 class DriftConfig(_Strict):
@@ -818,6 +836,8 @@ CLI_FLAGS: dict[str, str] = {
     "canary_share": "serving.canary_share",
     "shadow": "serving.shadow",
     "access_log": "serving.access_log",
+    "rate_limit": "serving.rate_limit.requests_per_second",
+    "rate_burst": "serving.rate_limit.burst",
     "chunk_size": "serving.chunk_size",
     "engine": "engine.url",
     "window_size": "monitoring.window_size",

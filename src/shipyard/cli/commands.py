@@ -471,6 +471,17 @@ def serve(
     access_log: Annotated[
         bool, typer.Option("--access-log", help="One JSON line per request (serving.access_log).")
     ] = False,
+    rate_limit: Annotated[
+        float | None,
+        typer.Option(
+            help="Requests per second per API key, per worker; 0: no limit "
+            "(serving.rate_limit.requests_per_second)."
+        ),
+    ] = None,
+    rate_burst: Annotated[
+        int | None,
+        typer.Option(help="Requests a key may send at once (serving.rate_limit.burst)."),
+    ] = None,
     config: ConfigOption = None,
     home: HomeOption = None,
     registry: RegistryOption = None,
@@ -500,13 +511,11 @@ def serve(
         "canary_share": canary_share,
         "shadow": shadow,
         "access_log": True if access_log else None,
+        "rate_limit": rate_limit,
+        "rate_burst": rate_burst,
     }
-    updates = {
-        CLI_FLAGS[flag].removeprefix("serving."): value
-        for flag, value in flags.items()
-        if value is not None
-    }
-    settings = ServingConfig.model_validate({**settings.model_dump(), **updates})
+    updates = {CLI_FLAGS[flag].removeprefix("serving."): value for flag, value in flags.items()}
+    settings = ServingConfig.model_validate(apply_overrides(settings.model_dump(), updates))
     opened = _open_registry(config, home, registry)
     keys = None
     keys_path = None

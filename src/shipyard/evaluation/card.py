@@ -176,7 +176,11 @@ def build_card(
     card.heading("Metrics (test split, bootstrap intervals)")
     card.table(
         ["metric", "value [CI]"],
-        [[key, metric_text(value)] for key, value in manifest["metrics"]["test"].items()],
+        # A bundle registered by hand may carry no test metrics (the manifest allows it).
+        [
+            [key, metric_text(value)]
+            for key, value in manifest.get("metrics", {}).get("test", {}).items()
+        ],
     )
     if sections.blocks is not None:
         sections.blocks(card, manifest)

@@ -30,6 +30,7 @@ __all__ = [
     "RequestError",
     "Scored",
     "ServingContext",
+    "check_media_type",
     "decode_json",
     "error_response",
     "read_body",
@@ -142,6 +143,24 @@ def decode_json(body: bytes) -> Any:
             ) from None
 
 
+def check_media_type(request: Request, *also: str) -> None:
+    """Refuse (415) a body declared as anything but JSON (or one of ``also``).
+
+    Every route that reads a body answers the same way; a request without a Content-Type is
+    read as JSON, as clients that send raw bytes expect.
+    """
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return
+    kind = declared.split(";")[0].strip().lower()
+    if kind != "application/json" and kind not in also:
+        raise RequestError(
+            415,
+            "unsupported_media_type",
+            f"Content type '{kind}' is not supported; send 'Content-Type: application/json'.",
+        )
+
+
 async def read_json(request: Request, settings: ServingConfig) -> Any:
     """Read and decode a JSON body (400 when it is not JSON), within ``settings``' limits."""
     return decode_json(await read_body(request, settings))
@@ -158,6 +177,10 @@ class ServingContext:
         Serving settings (limits, timeouts).
     metrics
         The server's metrics.
+    prediction_log
+        Where served predictions are logged; ``None`` logs nothing.
+    auth
+        Whether requests need an API key (the OpenAPI document says so).
     """
 
     def __init__(
@@ -166,11 +189,13 @@ class ServingContext:
         settings: ServingConfig,
         metrics: ServingMetrics,
         prediction_log: PredictionLogger | None = None,
+        auth: bool = False,
     ) -> None:
         self.state = state
         self.settings = settings
         self.metrics = metrics
         self.prediction_log = prediction_log
+        self.auth = auth
 
     @property
     def name(self) -> str:
@@ -189,7 +214,8 @@ class ServingContext:
         return await read_body(request, self.settings)
 
     async def read_json(self, request: Request) -> Any:
-        """Read and decode the JSON body (400 when it is not JSON)."""
+        """Check the content type (else 415), read and decode the JSON body (else 400)."""
+        check_media_type(request)
         return await read_json(request, self.settings)
 
     def check_count(self, records: list[Any]) -> None:

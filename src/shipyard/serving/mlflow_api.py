@@ -86,13 +86,6 @@ def mlflow_routes(context: ServingContext) -> list[Route]:
     """Return MLflow's scoring routes."""
 
     async def invocations(request: Request) -> Response:
-        kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
-        if kind != "application/json":
-            raise RequestError(
-                415,
-                "unsupported_media_type",
-                f"Content type '{kind}' is not supported; send application/json.",
-            )
         records = records_from_mlflow(await context.read_json(request))
         scored = await context.score(records)
         labels = scored.labels() if scored.slot.labels else [row[0] for row in scored.outputs]

@@ -256,6 +256,7 @@ def create_recommendation_app(
 
     from shipyard.serving.guard import Guard
     from shipyard.serving.metrics import ServingMetrics
+    from shipyard.serving.rate_limit import limiter_for
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -267,7 +268,14 @@ def create_recommendation_app(
 
     return Starlette(
         routes=routes,
-        middleware=[Middleware(Guard, metrics=ServingMetrics(), verify=verify_key)],
+        middleware=[
+            Middleware(
+                Guard,
+                metrics=ServingMetrics(),
+                verify=verify_key,
+                limiter=limiter_for((settings or ServingConfig()).rate_limit),
+            )
+        ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )

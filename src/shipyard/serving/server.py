@@ -45,6 +45,12 @@ logger = logging.getLogger("shipyard.serving")
 # The environment variable that carries the app's recipe to worker processes.
 WORKER_SPEC_VARIABLE = "SHIPYARD_SERVING_SPEC"
 
+# How long uvicorn's supervisor waits for a worker to answer its health check (uvicorn's default
+# is 5 s). A new worker answers only once Python has started and imported the CLI and the log
+# formatter; on a loaded machine that can pass 5 s, and the supervisor then kills and restarts
+# it ("Child process ... died"). A hung worker is still replaced, after this long.
+WORKER_HEALTHCHECK_SECONDS = 30
+
 
 def load_served_model(
     registry: Registry, reference: str, unknown_fields: str = "reject"
@@ -282,6 +288,7 @@ def run_server(
             "shipyard.serving.server:app_from_environment",
             factory=True,
             workers=settings.workers,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
             **common,
         )
         return
