@@ -7,11 +7,16 @@ extension (``Inference-Header-Content-Length`` and ``binary_data_size``), which 
 ``tritonclient`` sends by default. Outputs are JSON: ``label`` (``BYTES``, ``[N]``) and
 ``probabilities`` (``FP64``, ``[N, classes]``) for classifiers, ``prediction`` (``FP64``,
 ``[N]``) for regressors.
+
+When the server logs predictions, each row is logged under the request's ``id`` (one row) or
+``id-0``, ``id-1``, ... (a batch), the ids feedback takes; a request without an ``id`` gets
+one, returned in the answer's ``id``.
 """
 
 from __future__ import annotations
 
 import struct
+import time
 from typing import Any
 
 import numpy as np
@@ -19,7 +24,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from shipyard.serving.context import JSONResponse, RequestError, ServingContext, decode_json
+from shipyard.serving.context import (
+    JSONResponse,
+    RequestError,
+    ServingContext,
+    decode_json,
+    new_request_id,
+    request_ids,
+)
 
 __all__ = ["decode_infer_request", "protocol_routes"]
 
@@ -38,6 +50,8 @@ _NUMPY_TYPES = {
     "FP64": np.float64,
 }
 _CONTRACT_TYPES = {"number": "FP64", "integer": "INT64", "string": "BYTES", "boolean": "BOOL"}
+# The log keys a row by its request id (64 characters at most), a batch's with a suffix.
+_MAX_ID_LENGTH = 48
 
 
 def _bad(message: str) -> RequestError:
@@ -134,6 +148,27 @@ def decode_infer_request(
     return request, records
 
 
+def _request_id(inference: dict[str, Any], logged: bool) -> str | None:
+    """Return the request's ``id`` (one is made up when predictions are logged).
+
+    Raises
+    ------
+    RequestError
+        400 when ``id`` is not a string, or too long to key the prediction log.
+    """
+    given = inference.get("id")
+    if given is None:
+        return new_request_id() if logged else None
+    if not isinstance(given, str):
+        raise _bad(f"The request's 'id' must be a string; got {type(given).__name__}.")
+    if logged and not 0 < len(given) <= _MAX_ID_LENGTH:
+        raise _bad(
+            f"The request's 'id' must have 1 to {_MAX_ID_LENGTH} characters (it keys the "
+            f"prediction log); got {len(given)}."
+        )
+    return given
+
+
 def protocol_routes(context: ServingContext) -> list[Route]:
     """Return the Open Inference Protocol routes."""
 
@@ -196,6 +231,7 @@ def protocol_routes(context: ServingContext) -> list[Route]:
         return JSONResponse({"name": context.name, "ready": True})
 
     async def infer(request: Request) -> Response:
+        started = time.perf_counter()
         check(request)
         body = await context.read_body(request)
         header = request.headers.get("inference-header-content-length")
@@ -205,7 +241,12 @@ def protocol_routes(context: ServingContext) -> list[Route]:
                 raise _bad("Inference-Header-Content-Length must be the JSON header's size.")
             header_length = int(header)
         inference, records = decode_infer_request(body, header_length)
+        request_id = _request_id(inference, context.prediction_log is not None)
         scored = await context.score(records)
+        if context.prediction_log is not None and request_id is not None:
+            answers = context.answers(scored, records)
+            ids = request_ids(request_id, len(records))
+            await context.log_answers(scored, records, answers, ids, started)
         slot = scored.slot
         rows = len(records)
         if slot.labels:
@@ -240,8 +281,8 @@ def protocol_routes(context: ServingContext) -> list[Route]:
             "model_version": str(slot.model.version),
             "outputs": outputs,
         }
-        if isinstance(inference.get("id"), str):
-            answer["id"] = inference["id"]
+        if request_id is not None:
+            answer["id"] = request_id
         return JSONResponse(answer, background=context.shadow_task(records, scored))
 
     return [

@@ -117,7 +117,7 @@ def build_app(
         return own_app(
             model,
             verify_key=keys.verify if settings.auth and keys is not None else None,
-            prediction_log=_prediction_log(registry, settings),
+            prediction_log=_prediction_log(registry, settings, monitoring),
             settings=settings,
         )
     name, _, pinned = parse_reference(reference)
@@ -154,7 +154,7 @@ def build_app(
             )
 
         watcher = watch
-    prediction_log = _prediction_log(registry, settings)
+    prediction_log = _prediction_log(registry, settings, monitoring)
     services: list[Any] = []
     if (
         prediction_log is not None
@@ -188,13 +188,23 @@ def _app_of_its_own(protocols: Sequence[str]) -> Callable[..., Any] | None:
     return next((apps[protocol] for protocol in protocols if protocol in apps), None)
 
 
-def _prediction_log(registry: Registry, settings: ServingConfig) -> PredictionLogger | None:
-    """Start the background prediction logger, when ``serving.log_predictions`` is on."""
+def _prediction_log(
+    registry: Registry, settings: ServingConfig, monitoring: MonitoringConfig
+) -> PredictionLogger | None:
+    """Start the prediction logger, when ``serving.log_predictions`` is on.
+
+    It is durable (a prediction is answered after its row is committed) unless
+    ``monitoring.log_durability`` is ``async``.
+    """
     if not settings.log_predictions:
         return None
     from shipyard.monitoring.log import MonitoringStore, PredictionLogger
 
-    return PredictionLogger(MonitoringStore(registry.url))
+    return PredictionLogger(
+        MonitoringStore(registry.url),
+        durable=monitoring.log_durability == "durable",
+        commit_timeout=monitoring.log_commit_timeout,
+    )
 
 
 def _canary_version(registry: Registry, name: str) -> int | None:
