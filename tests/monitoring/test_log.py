@@ -221,7 +221,7 @@ def test_a_failed_commit_is_not_acknowledged(tmp_path):
     with store.engine.begin() as connection:
         connection.exec_driver_sql("DROP TABLE shipyard_predictions")
     try:
-        with pytest.raises(PredictionLogError, match=r"could not commit.*no such table"):
+        with pytest.raises(PredictionLogError, match="could not commit"):
             asyncio.run(log.record([record("lost")]))
         # The writer survives the failure and keeps serving the other tables.
         log.log(PredictionFailure("m", 1, "timeout"))

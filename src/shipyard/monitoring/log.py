@@ -634,13 +634,13 @@ class PredictionLogger:
         rows = [row for entry in entries for row in entry.rows]
         answered = [row for row in rows if isinstance(row, PredictionRecord)]
         failed = [row for row in rows if isinstance(row, PredictionFailure)]
-        error: str | None = None
+        failed_commit = False
         try:
             self.store.add_batch(answered, failed)
             self.written += len(answered)
-        except Exception as problem:  # the log must never take the server down
+        except Exception:  # the log must never take the server down
             logger.exception("could not write %d predictions to the log", len(rows))
-            error = f"{problem.__class__.__name__}: {str(problem).splitlines()[0][:200]}"
+            failed_commit = True
         waiters: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         for entry in entries:
             if entry.waiter is not None:
@@ -649,20 +649,21 @@ class PredictionLogger:
             # One wake-up per event loop and batch, not one per request; a closed loop has
             # nobody waiting any more.
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle, futures, error)
+                loop.call_soon_threadsafe(_settle, futures, failed_commit)
 
 
-def _settle(futures: list[asyncio.Future[None]], error: str | None) -> None:
+def _settle(futures: list[asyncio.Future[None]], failed_commit: bool) -> None:
     """Resolve the waiters of a batch on their event loop (skipping those that gave up)."""
     for future in futures:
         if future.done():
             continue
-        if error is None:
+        if not failed_commit:
             future.set_result(None)
         else:
+            # The database's own message stays in the server's log: it may name hosts or tables.
             future.set_exception(
                 PredictionLogError(
-                    f"The prediction log could not commit this prediction ({error}); "
-                    "retry later, and check the database the server logs to."
+                    "The prediction log could not commit this prediction (the server logged "
+                    "why); retry later."
                 )
             )
