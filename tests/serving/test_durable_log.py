@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import signal
 import socket
@@ -213,3 +214,28 @@ def test_a_prediction_the_log_cannot_commit(registry_copy, records, durability):
         assert "request_id" not in json.dumps(body)
     else:
         assert [answer.status_code for answer in answers] == [200, 200]
+
+
+def test_a_hot_swap_in_a_frozen_server_freezes_the_new_model(fitted_adult):
+    """A server freezes its models out of the collector; a swap must freeze the new one."""
+    from shipyard.serving.metrics import ServingMetrics
+    from shipyard.serving.server import freeze_loaded_objects, load_served_model
+    from shipyard.serving.state import ServingState
+
+    def collected_by_gc(item) -> bool:
+        return any(
+            found is item for generation in (0, 1, 2) for found in gc.get_objects(generation)
+        )
+
+    state = ServingState(
+        load_served_model(fitted_adult.registry, "adult:1"), ServingConfig(), ServingMetrics()
+    )
+    freeze_loaded_objects()
+    try:
+        assert not collected_by_gc(state.primary)
+        state.swap(load_served_model(fitted_adult.registry, "adult:2"))
+        assert state.primary.model.version == 2
+        assert not collected_by_gc(state.primary)
+    finally:
+        gc.unfreeze()
+    assert collected_by_gc(state.primary)
