@@ -67,6 +67,8 @@ def evaluate(
         raise DataError(f"'{source}' has no target column '{target}'; evaluation needs labels.")
     contract.validate_frame(frame, with_target=True).raise_if_failed(f"'{source}'")
     outputs = predictor.score_frame(frame[contract.feature_names])
+    # A fairness-mitigated model decides with its rows' group thresholds.
+    groups = predictor.groups_of_frame(frame) if hasattr(predictor, "groups_of_frame") else None
     metrics = bootstrap_metrics(
         task.encode_labels(frame[target], manifest),
         outputs,
@@ -74,6 +76,8 @@ def evaluate(
         n_samples=bootstrap_samples,
         confidence=confidence,
         seed=seed,
-        threshold=getattr(predictor, "threshold", None),
+        threshold=predictor.decision_thresholds(groups)
+        if hasattr(predictor, "decision_thresholds")
+        else None,
     )
     return EvaluationRun(version, len(frame), metrics)

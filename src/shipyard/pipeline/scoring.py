@@ -64,7 +64,9 @@ def _chunks(source: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
         yield from pd.read_csv(source, sep=separator, chunksize=chunk_size, skipinitialspace=True)
 
 
-def _with_predictions(chunk: pd.DataFrame, predictor: Predictor, outputs: Any) -> pd.DataFrame:
+def _with_predictions(
+    chunk: pd.DataFrame, predictor: Predictor, outputs: Any, groups: list[str] | None = None
+) -> pd.DataFrame:
     import numpy as np
 
     # The chunk is ours alone: add the columns in place rather than copying it.
@@ -73,9 +75,12 @@ def _with_predictions(chunk: pd.DataFrame, predictor: Predictor, outputs: Any) -
         return chunk
     labels = np.empty(len(predictor.classes), dtype=object)
     labels[:] = predictor.classes
-    chunk["prediction"] = labels[predictor.class_indices(outputs)]
+    chunk["prediction"] = labels[predictor.class_indices(outputs, groups)]
     for index, label in enumerate(predictor.classes):
         chunk[f"probability_{label}"] = outputs[:, index]
+    rule = getattr(predictor, "group_thresholds", None)
+    if rule is not None and groups is not None:  # which threshold decided, as the server says
+        chunk["threshold"] = rule.cuts(groups)
     return chunk
 
 
@@ -98,8 +103,9 @@ def score_chunk(predictor: Predictor, chunk: pd.DataFrame, what: str) -> pd.Data
     # check, which gives the detailed report.
     if not frame_passes(predictor.contract, cleaned):
         predictor.contract.validate_frame(cleaned).raise_if_failed(what)
+    groups = predictor.groups_of_frame(cleaned) if hasattr(predictor, "groups_of_frame") else None
     outputs = predictor.score_frame(cleaned)
-    return _with_predictions(chunk, predictor, outputs)
+    return _with_predictions(chunk, predictor, outputs, groups)
 
 
 class _Sink:

@@ -118,16 +118,12 @@ async def _log_list(
     log: PredictionLogger, model: ServedModel, answer: dict[str, Any], seconds: float
 ) -> None:
     """Give a served list a ``request_id`` and log it (durably: return after the commit)."""
-    from shipyard.monitoring.log import PredictionRecord
-
     answer["request_id"] = new_request_id()
     items = [entry["item"] for entry in answer["items"]]
     await log.record(
         [
-            PredictionRecord(
+            model.log_record(
                 answer["request_id"],
-                model.name,
-                model.version,
                 {"user": answer["user"], "k": len(items)},
                 {"items": items, "cold_start": answer["cold_start"]},
                 1000.0 * seconds,
@@ -260,6 +256,7 @@ def create_recommendation_app(
 
     from shipyard.serving.guard import Guard
     from shipyard.serving.metrics import ServingMetrics
+    from shipyard.serving.rate_limit import limiter_for
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -271,7 +268,14 @@ def create_recommendation_app(
 
     return Starlette(
         routes=routes,
-        middleware=[Middleware(Guard, metrics=ServingMetrics(), verify=verify_key)],
+        middleware=[
+            Middleware(
+                Guard,
+                metrics=ServingMetrics(),
+                verify=verify_key,
+                limiter=limiter_for((settings or ServingConfig()).rate_limit),
+            )
+        ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )
