@@ -178,15 +178,18 @@ def test_model_failures_count_on_every_protocol_and_client_errors_do_not(registr
         assert [response.status_code for response in timed_out] == [503, 503, 503]
         assert failures() == 3
         bad = {**rows[0], "age": "old"}
+        long_id = "x" * 49
         refused = [
             httpx.post(f"{url}/v2/models/adult/infer", json={"inputs": "nope"}),
             httpx.post(f"{url}/v2/models/adult/infer", json=_v2_body(contract, [bad])),
             httpx.post(f"{url}/v2/models/adult/infer", json=_v2_body(contract, rows[:1], 7)),
+            httpx.post(f"{url}/v2/models/adult/infer", json=_v2_body(contract, rows[:1], long_id)),
             httpx.post(f"{url}/invocations", json={"data": []}),
             httpx.post(f"{url}/invocations", json={"dataframe_records": [bad]}),
         ]
-        assert [response.status_code for response in refused] == [400, 422, 400, 400, 422]
+        assert [response.status_code for response in refused] == [400, 422, 400, 400, 400, 422]
         assert "'id' must be a string" in refused[2].json()["message"]
+        assert "1 to 48 characters" in refused[3].json()["message"]
         assert failures() == 3
 
 
