@@ -581,6 +581,19 @@ class MonitoringConfig(_Strict):
         description="How often the server advances the drift windows and refreshes the drift "
         "gauges of /metrics; 0 turns the gauges off.",
     )
+    log_durability: Literal["durable", "async"] = Field(
+        default="durable",
+        description="'durable': a prediction is answered only after its log row is committed "
+        "(concurrent requests share one commit), so an acknowledged prediction is never "
+        "lost; 'async': rows are queued and written in the background, and a crash loses "
+        "what was queued.",
+    )
+    log_commit_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds a durable prediction waits for its log commit; past it the "
+        "request gets 503 rather than hanging.",
+    )
     drift: DriftConfig = DriftConfig()
     alerts: AlertsConfig = AlertsConfig()
     retraining: RetrainingConfig = RetrainingConfig()

@@ -13,6 +13,8 @@ too, so existing ``except ValueError`` blocks keep working::
     │                                       or the exported model disagrees with the trained one
     ├── EngineError (RuntimeError)          the cluster engine cannot be reached or lost the work
     │   └── PartitionError                  one partition (file) failed: names it and the reason
+    ├── PredictionLogError (RuntimeError)   the prediction log did not commit a served
+    │                                       prediction (failed, full or too slow)
     ├── RegistryError                       registry problems
     │   ├── ModelNotFoundError (LookupError) no such model, version or alias
     │   └── BundleIntegrityError            a bundle file is missing, extra or altered
@@ -43,6 +45,7 @@ __all__ = [
     "ModelNotFoundError",
     "PackageVersionWarning",
     "PartitionError",
+    "PredictionLogError",
     "RegistryError",
     "ShipyardError",
     "TrainingError",
@@ -110,6 +113,13 @@ class PartitionError(EngineError):
     def __reduce__(self) -> tuple[Any, ...]:
         # Raised on a worker and re-raised in the client: keep the fields through pickling.
         return (type(self), (str(self), self.source, self.reason))
+
+
+class PredictionLogError(ShipyardError, RuntimeError):
+    """The prediction log did not commit a served prediction (failed, queue full, too slow).
+
+    The server answers 503 then: a prediction is acknowledged only once it is logged.
+    """
 
 
 class RegistryError(ShipyardError):

@@ -2,6 +2,11 @@
 
 Routes raise :class:`RequestError` for anything the client can fix; the app turns it into a
 JSON answer ``{"error": CODE, "message": TEXT, ...}`` with the right status, and counts it.
+
+Every prediction protocol (the own API, the Open Inference Protocol, ``/invocations``) scores
+through :meth:`ServingContext.score`, which logs the requests the model failed (the live error
+rate), and logs its answers through :meth:`ServingContext.log_answers`, which in durable mode
+returns only once they are committed.
 """
 
 from __future__ import annotations
@@ -9,6 +14,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -16,6 +24,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
+from shipyard.errors import PredictionLogError
 from shipyard.runtime.validate import RecordValidationError
 from shipyard.serving.logs import log_event
 
@@ -33,8 +42,10 @@ __all__ = [
     "check_media_type",
     "decode_json",
     "error_response",
+    "new_request_id",
     "read_body",
     "read_json",
+    "request_ids",
 ]
 
 logger = logging.getLogger("shipyard.serving")
@@ -93,6 +104,20 @@ class Scored:
             classes[self.slot.path.class_index(row, self.group(position))]
             for position, row in enumerate(self.outputs)
         ]
+
+
+def new_request_id() -> str:
+    """Return a fresh request id (the key of a logged prediction, which feedback names)."""
+    return uuid.uuid4().hex
+
+
+def request_ids(base: str, count: int) -> list[str]:
+    """Return one id per record of a request: ``base`` alone, else ``base-0``, ``base-1``, ...
+
+    The protocols with one id per request (the Open Inference Protocol, ``/invocations``)
+    log the records of a batch under these ids.
+    """
+    return [base] if count == 1 else [f"{base}-{index}" for index in range(count)]
 
 
 def _too_large(limit: int) -> RequestError:
@@ -233,6 +258,9 @@ class ServingContext:
     async def score(self, records: list[Any], slot: ModelSlot | None = None) -> Scored:
         """Validate and score ``records`` on ``slot`` (default: the routed one); count them.
 
+        A request the model fails (a 5xx, not a bad record) is logged as a failure of the
+        slot's version: the live error rate counts it.
+
         Raises
         ------
         RequestError
@@ -240,6 +268,29 @@ class ServingContext:
         """
         self.check_count(records)
         slot = slot or self.state.choose()
+        try:
+            outputs, groups = await self._outputs(records, slot)
+        except RequestError as error:
+            if error.status >= 500:  # the model failed, not the client
+                self._log_failure(slot, error.error)
+            raise
+        except Exception as error:
+            self._log_failure(slot, error.__class__.__name__)
+            raise
+        summaries = [
+            slot.summary(row, None if groups is None else groups[position])
+            for position, row in enumerate(outputs)
+        ]
+        self.metrics.observe_predictions(
+            slot.model.version,
+            [label for label, _ in summaries],
+            [score for _, score in summaries],
+        )
+        return Scored(slot, outputs, groups)
+
+    async def _outputs(
+        self, records: list[Any], slot: ModelSlot
+    ) -> tuple[list[list[float]], list[str] | None]:
         try:
             if slot.batcher is None:
                 outputs = await slot.outputs(records)
@@ -256,16 +307,64 @@ class ServingContext:
             raise RequestError(
                 503, "timeout", "The model did not answer in time; retry later."
             ) from None
-        summaries = [
-            slot.summary(row, None if groups is None else groups[position])
-            for position, row in enumerate(outputs)
+        return outputs, groups
+
+    def _log_failure(self, slot: ModelSlot, error: str) -> None:
+        """Queue a request the model failed to answer (never waits: nothing is acknowledged)."""
+        from shipyard.monitoring.log import PredictionFailure
+
+        if self.prediction_log is not None:
+            model = slot.model
+            self.prediction_log.log(PredictionFailure(model.name, model.version, error))
+
+    def answers(self, scored: Scored, records: list[Any]) -> list[dict[str, Any]]:
+        """Return the own API's answer for each record: what every protocol logs as output."""
+        slot = scored.slot
+        answers = [
+            slot.path.answer(row, scored.group(position))
+            for position, row in enumerate(scored.outputs)
         ]
-        self.metrics.observe_predictions(
-            slot.model.version,
-            [label for label, _ in summaries],
-            [score for _, score in summaries],
-        )
-        return Scored(slot, outputs, groups)
+        # Some predictors add to each answer (a text model its top tokens).
+        extras = getattr(slot.model.predictor, "answer_extras", None)
+        if extras is not None:
+            for record, answer in zip(records, answers, strict=True):
+                answer.update(extras(record, answer))
+        return answers
+
+    async def log_answers(
+        self,
+        scored: Scored,
+        records: list[Any],
+        answers: list[dict[str, Any]],
+        ids: Sequence[str],
+        started: float,
+    ) -> None:
+        """Log each record's answer under its request id; durably, return after the commit.
+
+        ``started`` is the request's ``time.perf_counter()`` at arrival (for the latency).
+        The rows come from :meth:`ServedModel.log_record`, which masks the personal fields.
+        Does nothing when the server logs no predictions.
+
+        Raises
+        ------
+        RequestError
+            503 when the durable log did not commit the rows (failed, full or too slow): the
+            prediction is not acknowledged then.
+        """
+        log = self.prediction_log
+        if log is None:
+            return
+        model = scored.slot.model
+        latency_ms = 1000.0 * (time.perf_counter() - started) / len(records)
+        rows = [
+            # A copy: the route may add to its answer while the log thread encodes this one.
+            model.log_record(key, record, dict(answer), latency_ms)
+            for key, record, answer in zip(ids, records, answers, strict=True)
+        ]
+        try:
+            await log.record(rows)
+        except PredictionLogError as error:
+            raise RequestError(503, "log_unavailable", str(error)) from None
 
     def shadow_task(self, records: list[Any], scored: Scored) -> BackgroundTask | None:
         """Return a task (run after the answer is sent) that scores a copy on the shadow."""

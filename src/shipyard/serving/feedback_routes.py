@@ -89,7 +89,8 @@ async def store_feedback(log: PredictionLogger, name: str, pairs: list[tuple[str
     """
 
     def store() -> int:
-        log.flush()  # a label may follow its prediction faster than the log writes it
+        if not log.durable:  # durable: an acknowledged prediction is already committed
+            log.flush()  # a label may follow its prediction faster than the log writes it
         return log.store.add_feedback(name, pairs)
 
     try:

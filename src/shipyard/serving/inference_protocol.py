@@ -7,11 +7,16 @@ extension (``Inference-Header-Content-Length`` and ``binary_data_size``), which 
 ``tritonclient`` sends by default. Outputs are JSON: ``label`` (``BYTES``, ``[N]``) and
 ``probabilities`` (``FP64``, ``[N, classes]``) for classifiers, ``prediction`` (``FP64``,
 ``[N]``) for regressors.
+
+When the server logs predictions, each row is logged under the request's ``id`` (one row) or
+``id-0``, ``id-1``, ... (a batch), the ids feedback takes; a request without an ``id`` gets
+one, returned in the answer's ``id``.
 """
 
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -26,8 +31,10 @@ from shipyard.serving.context import (
     ServingContext,
     check_media_type,
     decode_json,
+    new_request_id,
+    request_ids,
 )
-from shipyard.serving.openapi_schemas import V2_DATATYPES
+from shipyard.serving.openapi_schemas import V2_DATATYPES, V2_ID_MAX_LENGTH
 
 __all__ = ["decode_infer_request", "protocol_routes"]
 
@@ -171,6 +178,25 @@ def decode_infer_request(
     return request, records
 
 
+def _request_id(inference: dict[str, Any], logged: bool) -> str | None:
+    """Return the request's ``id`` (one is made up when predictions are logged).
+
+    Raises
+    ------
+    RequestError
+        400 when ``id`` is empty or longer than the prediction log's key allows.
+    """
+    given = inference.get("id")  # a string: decode_infer_request checked it
+    if given is None:
+        return new_request_id() if logged else None
+    if not 0 < len(given) <= V2_ID_MAX_LENGTH:
+        raise _bad(
+            f"The request's 'id' must have 1 to {V2_ID_MAX_LENGTH} characters (it keys the "
+            f"prediction log); got {len(given)}."
+        )
+    return str(given)
+
+
 def _wanted_outputs(inference: dict[str, Any], available: list[str]) -> set[str] | None:
     """Return the outputs a request asks for (``None``: all); refuse (400) unknown ones."""
     wanted = inference.get("outputs")
@@ -249,6 +275,7 @@ def protocol_routes(context: ServingContext) -> list[Route]:
         return JSONResponse({"name": context.name, "ready": True})
 
     async def infer(request: Request) -> Response:
+        started = time.perf_counter()
         check(request)
         header = request.headers.get("inference-header-content-length")
         # The binary tensor extension appends raw bytes after the JSON header.
@@ -264,7 +291,12 @@ def protocol_routes(context: ServingContext) -> list[Route]:
         inference, records = decode_infer_request(body, header_length, accepted)
         available = ["label", "probabilities"] if context.state.primary.labels else ["prediction"]
         wanted = _wanted_outputs(inference, available)
+        request_id = _request_id(inference, context.prediction_log is not None)
         scored = await context.score(records)
+        if context.prediction_log is not None and request_id is not None:
+            answers = context.answers(scored, records)
+            ids = request_ids(request_id, len(records))
+            await context.log_answers(scored, records, answers, ids, started)
         slot = scored.slot
         rows = len(records)
         if slot.labels:
@@ -295,8 +327,8 @@ def protocol_routes(context: ServingContext) -> list[Route]:
             "model_version": str(slot.model.version),
             "outputs": outputs,
         }
-        if isinstance(inference.get("id"), str):
-            answer["id"] = inference["id"]
+        if request_id is not None:
+            answer["id"] = request_id
         return JSONResponse(answer, background=context.shadow_task(records, scored))
 
     return [

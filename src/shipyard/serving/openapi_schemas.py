@@ -17,6 +17,7 @@ from shipyard.runtime.validate import FLOAT64_MAX
 
 __all__ = [
     "V2_DATATYPES",
+    "V2_ID_MAX_LENGTH",
     "answer_schema",
     "column_schema",
     "infer_request_schema",
@@ -30,6 +31,8 @@ _INTEGERS = ("INT64", "INT32", "INT16", "INT8", "UINT64", "UINT32", "UINT16", "U
 
 # The Open Inference Protocol datatypes a contract column accepts; the first is the one the
 # model metadata advertises.
+# A V2 request's ``id`` keys its rows in the prediction log (64 characters, with a row suffix).
+V2_ID_MAX_LENGTH = 48
 V2_DATATYPES: dict[str, tuple[str, ...]] = {
     "number": (*_NUMBERS, *_INTEGERS),
     "integer": _INTEGERS,
@@ -141,7 +144,7 @@ def infer_request_schema(contract: Contract, output_names: list[str]) -> dict[st
         "(or [N, 1]) and N values per tensor. The schema shows one row, every column in "
         "contract order.",
         "properties": {
-            "id": {"type": "string"},
+            "id": {"type": "string", "minLength": 1, "maxLength": V2_ID_MAX_LENGTH},
             "parameters": {"type": "object"},
             "inputs": {
                 "type": "array",

@@ -9,6 +9,7 @@ hold the old slot finish on it, new ones get the new slot, so none fails during 
 
 from __future__ import annotations
 
+import gc
 import logging
 import random
 import threading
@@ -97,6 +98,18 @@ class ModelSlot:
         return self.labels[best], row[-1] if len(row) == 2 else row[best]
 
 
+def _refreeze() -> None:
+    """Collect a replaced model and freeze the new one, in a server that froze its models.
+
+    See ``shipyard.serving.server.freeze_loaded_objects``: one full collection per model
+    change, rather than full collections over the new model for as long as it serves.
+    """
+    if gc.get_freeze_count():
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+
+
 class ServingState:
     """The slots being served and the routing between them.
 
@@ -150,6 +163,7 @@ class ServingState:
         # Share first: a request routed between the two assignments still gets a valid slot.
         self.canary_share = share
         self.canary = slot
+        _refreeze()
         if model is None:
             self.metrics.clear_role("canary")
         else:
@@ -169,6 +183,7 @@ class ServingState:
         self.primary = ModelSlot.build(model, self.settings, self.metrics)
         self.metrics.set_model(model.name, model.version, "primary")
         self.metrics.swaps.inc()
+        _refreeze()
         log_event(
             logger,
             "hot swap",
