@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from shipyard.data.sniff import WHITESPACE, ReadOptions, TextFormat, sniff_text
-from shipyard.errors import DataError, require
+from shipyard.errors import DataError, ShipyardError, require
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -116,7 +116,7 @@ def read_table(source: str | Path, options: ReadOptions | None = None) -> pd.Dat
         else:
             frame = pd.read_csv(path, **_csv_options(sniff_text(path, options)))
     except (ValueError, OSError, pd.errors.ParserError) as error:
-        if isinstance(error, DataError):
+        if isinstance(error, ShipyardError):  # already says what is wrong
             raise
         raise DataError(f"Cannot read '{path}': {_reason(error)}") from error
     return _checked(frame, path)
@@ -152,7 +152,7 @@ def read_chunks(
                     rows += len(chunk)
                     yield chunk
     except (ValueError, OSError, pd.errors.ParserError) as error:
-        if isinstance(error, DataError):
+        if isinstance(error, ShipyardError):  # already says what is wrong
             raise
         raise DataError(f"Cannot read '{path}': {_reason(error)}") from error
     if not rows:

@@ -72,6 +72,11 @@ def evaluate(
     target = contract.target.name
     if target not in frame.columns:
         raise DataError(f"'{source}' has no target column '{target}'; evaluation needs labels.")
+    if frame[target].isna().all():
+        raise DataError(
+            f"Every value of the target column '{target}' is missing in '{source}'; "
+            "evaluation needs labels."
+        )
     unknown = getattr(predictor, "unknown", None)  # text models have no categories
     policy = unknown.policy if unknown is not None else "error"
     contract.validate_frame(frame, with_target=True, unknown_categories=policy).raise_if_failed(
