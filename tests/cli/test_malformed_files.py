@@ -68,8 +68,16 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("malformed")
     adult = datasets.load("adult")
     train = semicolon(adult.train.sample(1000, random_state=3), folder / "train.csv")
+    # A labelled test file with a few categories the training rows never had.
+    test = adult.test.sample(300, random_state=5).reset_index(drop=True)
+    test.loc[[10, 20], "native-country"] = "Atlantis"
+    test.to_csv(folder / "test.csv", index=False)
     home = folder / "home"
-    for name, policy in (("rare", "as_rare"), ("strict", "error")):
+    runs = {}
+    for name, policy, extra in (
+        ("rare", "as_rare", ["--test-data", folder / "test.csv"]),
+        ("strict", "error", []),
+    ):
         result = invoke(
             "train",
             "--data",
@@ -80,9 +88,12 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             policy,
             "--home",
             home,
+            "--json",
+            *extra,
             *TRAIN_FLAGS,
         )
         assert result.exit_code == 0, result.output
+        runs[name] = json.loads(result.stdout)
     rows = adult.test.sample(200, random_state=4).reset_index(drop=True)
     registry = Registry.from_config(RegistryConfig(home=str(home)))
     contract = registry.load_predictor("rare:1").contract
@@ -97,7 +108,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             axis=1,
         )
     ].reset_index(drop=True)
-    return {"folder": folder, "home": home, "rows": accepted, "registry": registry}
+    return {"folder": folder, "home": home, "rows": accepted, "registry": registry, "runs": runs}
 
 
 def _one_line_error(result: Result, expected: str) -> None:
@@ -219,6 +230,33 @@ def test_whitespace_headerless_file_through_every_command(workspace: dict[str, A
     assert json.loads(trained.stdout)["rows"]["test"] > 0
 
 
+def test_train_scores_a_test_file_with_unknown_categories_as_its_policy_says(
+    workspace: dict[str, Any],
+) -> None:
+    notes = [note for note in workspace["runs"]["rare"]["notes"] if note.startswith("test data")]
+    # The two countries set here, and whatever else the real test rows hold that 1,000
+    # training rows lacked.
+    unseen = r"\d+ value\(s\) of categories unseen in training \(.*native-country"
+    assert re.search(unseen, notes[0])
+    assert "data.unknown_categories: as_rare" in notes[0]
+    assert workspace["runs"]["rare"]["rows"]["test"] == 300
+    strict = invoke(
+        "train",
+        "--data",
+        workspace["folder"] / "train.csv",
+        "--test-data",
+        workspace["folder"] / "test.csv",
+        "--unknown-categories",
+        "error",
+        "--home",
+        workspace["home"],
+        *TRAIN_FLAGS,
+    )
+    assert strict.exit_code == 1
+    assert "Traceback" not in strict.output
+    assert "'native-country': 'Atlantis' breaks 'category'" in flat(strict.output)
+
+
 def _with_unknown_categories(rows: pd.DataFrame) -> pd.DataFrame:
     unknown = rows.head(40).copy()
     unknown.loc[[3, 7], "native-country"] = "Atlantis"
@@ -315,3 +353,15 @@ def test_error_policy_refuses_on_the_server_and_quarantines_in_predict(
         invoke("predict", "strict", "--data", only_bad, "-o", folder / "b.csv", "--home", home),
         r"Every row of .* \(4\) breaks the model's contract; nothing was scored",
     )
+
+
+def test_header_flags_override_the_detection(workspace: dict[str, Any]) -> None:
+    folder, rows = workspace["folder"], workspace["rows"]
+    words = folder / "words.csv"  # text columns only: the first row cannot be told from a header
+    rows[["workclass", "education"]].to_csv(words, index=False, header=False)
+    counts = {}
+    for flag in ("--header", "--no-header"):
+        result = invoke("profile", words, "--report", folder / "words.html", "--json", flag)
+        assert result.exit_code == 0, result.output
+        counts[flag] = json.loads(result.stdout)["n_rows"]
+    assert counts == {"--header": len(rows) - 1, "--no-header": len(rows)}

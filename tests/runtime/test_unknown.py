@@ -7,12 +7,15 @@ import pytest
 
 from shipyard.data.contract import ColumnContract, Contract
 from shipyard.errors import DataError
+from shipyard.runtime.preprocess import CompiledPreprocessor
 from shipyard.runtime.unknown import UnknownCategories
 
 CONTRACT = Contract(
     target=ColumnContract(name="y", type="string", categories=("no", "yes")),
     columns=(
-        ColumnContract(name="country", type="string", categories=("France", "Peru", "__rare__")),
+        ColumnContract(
+            name="country", type="string", nullable=True, categories=("France", "Peru", "__rare__")
+        ),
         ColumnContract(name="sex", type="string", categories=("F", "M")),
         ColumnContract(name="age", type="integer", min=0),
     ),
@@ -29,14 +32,12 @@ RECORDS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("policy", "country", "sex"),
-    [("as_rare", "__rare__", None), ("as_missing", None, None)],
-)
-def test_records_and_frames_are_settled_alike(policy: str, country: str | None, sex: None) -> None:
+@pytest.mark.parametrize(("policy", "country"), [("as_rare", "__rare__"), ("as_missing", None)])
+def test_records_and_frames_are_settled_alike(policy: str, country: str | None) -> None:
     unknown = UnknownCategories(CONTRACT, policy, CLEANING)
     settled, counts = unknown.settle_records(RECORDS)
-    assert settled[0] == {"country": country, "sex": sex, "age": 30}
+    # 'sex' never had missing values and has no rare bucket: 'X' stays, and scores as missing.
+    assert settled[0] == {"country": country, "sex": "X", "age": 30}
     assert settled[1:3] == RECORDS[1:3]
     assert settled[1] is RECORDS[1]  # untouched records are not copied
     assert RECORDS[0]["country"] == "Atlantis"  # nor are the caller's records changed
@@ -66,3 +67,24 @@ def test_the_contract_check_lifts_only_the_feature_category_rule() -> None:
     lenient = CONTRACT.validate_frame(frame, with_target=True, unknown_categories="as_rare")
     assert lenient.counts == {"category": 1, "min": 1}  # the label's category stays a rule
     assert lenient.violations[-1].column == "y"
+
+
+@pytest.mark.parametrize(
+    "encoder",
+    [
+        {"kind": "onehot", "column": "sex", "categories": ["F", "M"]},
+        {"kind": "onehot", "column": "sex", "categories": ["F"], "infrequent": ["M"]},
+        {"kind": "ordinal", "column": "sex", "categories": ["F", "M"]},
+    ],
+)
+def test_an_unknown_value_encodes_as_a_missing_one_where_training_had_no_missing(
+    encoder: dict[str, object],
+) -> None:
+    # Why a column that is not nullable keeps its unknown value: no '(missing)' level was
+    # fitted, so the preprocessing cannot tell the two apart.
+    preprocessor = CompiledPreprocessor({"version": 1, "encoders": [encoder]})
+    missing = preprocessor.transform_record({"sex": None})
+    assert preprocessor.transform_record({"sex": "X"}) == pytest.approx(missing, nan_ok=True)
+    columns = {"sex": ["X", None, "F"]}
+    batch = preprocessor.transform_columns(columns)
+    assert batch[0].tolist() == pytest.approx(batch[1].tolist(), nan_ok=True)

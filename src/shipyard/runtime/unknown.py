@@ -13,6 +13,12 @@ bucket ``__rare__``) is *unknown*. The policy says what scoring does with it:
     The value is scored as the column's rare bucket when the fitted cleaning made one for that
     column (the model learned what rare values do), else as missing.
 
+"As missing" means ``None`` in a column that had missing values in training. In a column that
+had none (not ``nullable``), ``None`` would break the contract on every later check, and the
+preprocessing encodes an unknown value exactly as a missing one there (one-hot: the
+infrequent output or none, since no ``(missing)`` level was fitted; ordinal: NaN), so the
+value is left as it is, and counted.
+
 The server, ``shipyard predict``, ``shipyard validate --model``, ``shipyard evaluate`` and the
 test file of ``shipyard train`` all build one :class:`UnknownCategories` from the contract, the
 cleaning spec and the policy saved in the model's manifest, so a row is treated alike
@@ -37,6 +43,8 @@ POLICIES = ("error", "as_missing", "as_rare")
 LEGACY_POLICY = "error"
 """The policy of a bundle whose manifest names none (it refused unknown categories)."""
 RARE_BUCKET = "__rare__"
+KEEP = object()
+"""An unknown category left as it is, because it already scores as a missing value would."""
 
 
 class UnknownCategories:
@@ -67,14 +75,17 @@ class UnknownCategories:
         self.policy = policy
         rules = (cleaning or {}).get("columns", {})
         self.known: dict[str, frozenset[str]] = {}
-        self.replacement: dict[str, str | None] = {}
+        # Per column: the value an unknown category becomes, or KEEP (see the module docstring).
+        self.replacement: dict[str, object] = {}
         for column in contract.columns:
             if column.categories is None:
                 continue
             self.known[column.name] = frozenset(column.categories)
             bucket = rules.get(column.name, {}).get("other", RARE_BUCKET)
-            rare = policy == "as_rare" and bucket in column.categories
-            self.replacement[column.name] = bucket if rare else None
+            if policy == "as_rare" and bucket in column.categories:
+                self.replacement[column.name] = bucket
+            else:
+                self.replacement[column.name] = None if column.nullable else KEEP
 
     @property
     def tolerant(self) -> bool:
@@ -95,9 +106,10 @@ class UnknownCategories:
                 for name, known in self.known.items():
                     value = record.get(name)
                     if isinstance(value, str) and value not in known:
-                        changed = changed if changed is not None else dict(record)
-                        changed[name] = self.replacement[name]
                         counts[name] += 1
+                        if self.replacement[name] is not KEEP:
+                            changed = changed if changed is not None else dict(record)
+                            changed[name] = self.replacement[name]
                 record = changed if changed is not None else record
             settled.append(record)
         return settled, counts
@@ -117,7 +129,8 @@ class UnknownCategories:
             series = frame[name]
             unknown = series.notna() & ~series.astype(str).isin(known)
             hits = int(unknown.sum())
-            if not hits:
+            counts[name] += hits
+            if not hits or self.replacement[name] is KEEP:
                 continue
             if result is frame:
                 result = frame.copy()
@@ -125,8 +138,7 @@ class UnknownCategories:
             column[unknown] = self.replacement[name]
             # A pandas string column stays one, so the batch path keeps its fast lookups.
             result[name] = column if series.dtype == object else column.astype(series.dtype)
-            counts[name] += hits
-        return result, counts
+        return result, +counts  # no zero counts
 
     def describe(self, counts: Mapping[str, int]) -> str:
         """Say in a line what happened to the unknown categories counted."""

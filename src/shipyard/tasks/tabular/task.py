@@ -240,7 +240,7 @@ class TabularTask(Task):
             context.report(f"cross-validation folds run on {context.engine.describe()}")
 
         def build_predictor(exported: ExportedModel) -> Predictor:
-            return self._predictor(data, exported)
+            return self._predictor(data, exported, config.data.unknown_categories)
 
         search, selection = _search_settings(
             config, backend, n_jobs, context.optuna_storage, data.train
@@ -265,7 +265,7 @@ class TabularTask(Task):
         )
         context.report(f"exporting {result.best} and checking parity with the trained model")
         exported = result.pipeline.export()
-        predictor = self._predictor(data, exported)
+        predictor = self._predictor(data, exported, config.data.unknown_categories)
         predictor.threshold = result.threshold["value"] if result.threshold else None
         winner = next(row for row in result.leaderboard if row.name == result.best)
         return FittedModel(
@@ -280,7 +280,8 @@ class TabularTask(Task):
         )
 
     @staticmethod
-    def _predictor(data: SplitData, exported: ExportedModel) -> Predictor:
+    def _predictor(data: SplitData, exported: ExportedModel, unknown_categories: str) -> Predictor:
+        """Return the served predictor of an exported model, as the bundle will load it."""
         from shipyard.runtime.clean import Cleaner
         from shipyard.runtime.predictor import Predictor
         from shipyard.runtime.preprocess import CompiledPreprocessor
@@ -294,6 +295,7 @@ class TabularTask(Task):
             data.kind,
             data.classes,
             cleaner=Cleaner(spec) if spec else None,
+            unknown_categories=unknown_categories,
         )
 
     def check_parity(self, fitted: FittedModel, data: SplitData) -> dict[str, float]:
