@@ -16,6 +16,8 @@ too, so existing ``except ValueError`` blocks keep working::
     ├── RegistryError                       registry problems
     │   ├── ModelNotFoundError (LookupError) no such model, version or alias
     │   └── BundleIntegrityError            a bundle file is missing, extra or altered
+    ├── DatabaseSchemaError (RuntimeError)  a store's database needs 'shipyard db upgrade',
+    │                                       or was upgraded by a newer release
     └── MissingDependencyError (ImportError) an optional extra is not installed
 
 Warnings (not errors: the work goes on)::
@@ -34,6 +36,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DataValidationError",
+    "DatabaseSchemaError",
     "EngineError",
     "ExportError",
     "MissingDependencyError",
@@ -119,6 +122,14 @@ class ModelNotFoundError(RegistryError, LookupError):
 
 class BundleIntegrityError(RegistryError):
     """A model bundle's files do not match the hashes in its manifest."""
+
+
+class DatabaseSchemaError(ShipyardError, RuntimeError):
+    """A store's tables are at another schema revision than this code needs.
+
+    Either behind it (``shipyard db upgrade`` brings them to it) or ahead of it (a newer
+    release upgraded the database); the message says which, and what to do.
+    """
 
 
 class MissingDependencyError(ShipyardError, ImportError):

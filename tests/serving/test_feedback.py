@@ -52,7 +52,7 @@ def test_predictions_are_logged_and_feedback_is_stored(registry_copy, records):
         unknown = httpx.post(
             f"{url}/v1/models/adult/feedback", json={"request_id": "nope", "label": ">50K"}
         )
-        assert unknown.status_code == 422
+        assert unknown.status_code == 404
         assert "nope" in unknown.json()["message"]
         malformed = httpx.post(f"{url}/v1/models/adult/feedback", json=[{"label": 1}])
         assert malformed.status_code == 422

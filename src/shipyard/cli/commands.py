@@ -234,7 +234,18 @@ def train(
     sensitive: Annotated[
         list[str] | None, typer.Option(help="Sensitive column, repeatable (sensitive).")
     ] = None,
+    personal: Annotated[
+        list[str] | None,
+        typer.Option(help="Column holding personal data, repeatable (data.personal)."),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (seed).")] = None,
+    fairness_mitigation: Annotated[
+        str | None,
+        typer.Option(
+            help="'threshold': also register a child version with a decision threshold per "
+            "sensitive group, and serve it (fairness.apply)."
+        ),
+    ] = None,
     engine: EngineOption = None,
     home: HomeOption = None,
     registry: RegistryOption = None,
@@ -263,7 +274,9 @@ def train(
         "models": models,
         "drop": drop,
         "sensitive": sensitive,
+        "personal": personal,
         "seed": seed,
+        "fairness_mitigation": fairness_mitigation,
         "engine": engine,
         "home": home,
         "registry": registry,
@@ -506,6 +519,17 @@ def serve(
     access_log: Annotated[
         bool, typer.Option("--access-log", help="One JSON line per request (serving.access_log).")
     ] = False,
+    rate_limit: Annotated[
+        float | None,
+        typer.Option(
+            help="Requests per second per API key, per worker; 0: no limit "
+            "(serving.rate_limit.requests_per_second)."
+        ),
+    ] = None,
+    rate_burst: Annotated[
+        int | None,
+        typer.Option(help="Requests a key may send at once (serving.rate_limit.burst)."),
+    ] = None,
     config: ConfigOption = None,
     home: HomeOption = None,
     registry: RegistryOption = None,
@@ -535,13 +559,11 @@ def serve(
         "canary_share": canary_share,
         "shadow": shadow,
         "access_log": True if access_log else None,
+        "rate_limit": rate_limit,
+        "rate_burst": rate_burst,
     }
-    updates = {
-        CLI_FLAGS[flag].removeprefix("serving."): value
-        for flag, value in flags.items()
-        if value is not None
-    }
-    settings = ServingConfig.model_validate({**settings.model_dump(), **updates})
+    updates = {CLI_FLAGS[flag].removeprefix("serving."): value for flag, value in flags.items()}
+    settings = ServingConfig.model_validate(apply_overrides(settings.model_dump(), updates))
     opened = _open_registry(config, home, registry)
     keys = None
     keys_path = None
@@ -791,3 +813,11 @@ _watch_commands.register(app)
 from shipyard.cli import tasks as _task_commands  # noqa: E402
 
 _task_commands.register(app)
+
+from shipyard.cli.log import log_app  # noqa: E402  (it imports this module's helpers)
+
+app.add_typer(log_app, name="log")
+
+from shipyard.cli.db import db_app  # noqa: E402  (it imports this module's helpers)
+
+app.add_typer(db_app, name="db")

@@ -120,6 +120,24 @@ def _print_profile(found: Any) -> None:
     output.console.print(table)
     for warning in found.warnings:
         output.console.print(f"[yellow]Warning:[/yellow] {warning}", highlight=False)
+    _print_personal(found)
+
+
+def _print_personal(found: Any) -> None:
+    """List the columns that look personal and the config lines that tag them."""
+    suggestion = found.personal_config()
+    if suggestion is None:
+        return
+    output.console.print("[bold]Likely personal data[/bold]")
+    for column in found.columns:
+        if not column.looks_personal:
+            continue
+        reasons = [f"{kind} {share:.0%}" for kind, share in column.personal.items()]
+        if column.personal_hint:
+            reasons.append(f"name suggests {column.personal_hint}")
+        output.console.print(f"  {column.name}: {', '.join(reasons)}", highlight=False)
+    output.console.print("Tag them in shipyard.yaml (see docs/privacy.md):", highlight=False)
+    output.console.print(suggestion, highlight=False, markup=False)
 
 
 def validate(

@@ -48,6 +48,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from shipyard.errors import DataError
+from shipyard.migrations import MONITORING, check_schema
 
 __all__ = [
     "LoggedBatch",
@@ -181,7 +182,13 @@ class MonitoringStore:
         self.engine = create_engine(url)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_durability)
-        _Base.metadata.create_all(self.engine)
+        try:
+            # A new database is created at the head revision; another is refused, with the way
+            # to upgrade it (shipyard.migrations).
+            check_schema(self.engine, MONITORING)
+        except BaseException:
+            self.engine.dispose()  # a refused database keeps no connection open
+            raise
 
     def close(self) -> None:
         """Release the database connections."""
@@ -442,6 +449,26 @@ class MonitoringStore:
             }
             for prediction, label in selected
         ]
+
+    def erase(self, model_name: str, request_ids: Iterable[str]) -> dict[str, int]:
+        """Delete a model's predictions and their feedback by request id, in one transaction.
+
+        Returns how many predictions and feedback labels were removed (ids not found count
+        for nothing).
+        """
+        wanted = sorted({str(request_id) for request_id in request_ids})
+        removed = {"predictions": 0, "feedback": 0}
+        with self.engine.begin() as connection:
+            for start in range(0, len(wanted), 500):  # within every driver's parameter limit
+                chunk = wanted[start : start + 500]
+                for key, table in (("feedback", _Feedback), ("predictions", _Prediction)):
+                    result = connection.execute(
+                        delete(table).where(
+                            table.model_name == model_name, table.request_id.in_(chunk)
+                        )
+                    )
+                    removed[key] += int(result.rowcount or 0)
+        return removed
 
     def purge(self, older_than: timedelta) -> int:
         """Delete predictions and feedback older than the retention period; return rows removed."""

@@ -82,6 +82,9 @@ def evaluate(
     contract.validate_frame(frame, with_target=True, unknown_categories=policy).raise_if_failed(
         f"'{source}'"
     )
+    # A fairness-mitigated model decides with its rows' group thresholds (taken, as the server
+    # takes them, before unknown categories are settled).
+    groups = predictor.groups_of_frame(frame) if hasattr(predictor, "groups_of_frame") else None
     notes = []
     if unknown is not None and unknown.tolerant:
         frame, counts = unknown.settle_frame(frame)
@@ -94,6 +97,8 @@ def evaluate(
         n_samples=bootstrap_samples,
         confidence=confidence,
         seed=seed,
-        threshold=getattr(predictor, "threshold", None),
+        threshold=predictor.decision_thresholds(groups)
+        if hasattr(predictor, "decision_thresholds")
+        else None,
     )
     return EvaluationRun(version, len(frame), metrics, notes)

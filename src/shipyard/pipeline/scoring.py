@@ -73,9 +73,12 @@ class _Checked:
     cleaned: pd.DataFrame
     rejected: pd.DataFrame | None
     unknown: Counter[str]
+    groups: list[str] | None = None  # each row's sensitive group, when labels depend on it
 
 
-def _with_predictions(chunk: pd.DataFrame, predictor: Predictor, outputs: Any) -> pd.DataFrame:
+def _with_predictions(
+    chunk: pd.DataFrame, predictor: Predictor, outputs: Any, groups: list[str] | None = None
+) -> pd.DataFrame:
     import numpy as np
 
     # The chunk is ours alone: add the columns in place rather than copying it.
@@ -84,9 +87,12 @@ def _with_predictions(chunk: pd.DataFrame, predictor: Predictor, outputs: Any) -
         return chunk
     labels = np.empty(len(predictor.classes), dtype=object)
     labels[:] = predictor.classes
-    chunk["prediction"] = labels[predictor.class_indices(outputs)]
+    chunk["prediction"] = labels[predictor.class_indices(outputs, groups)]
     for index, label in enumerate(predictor.classes):
         chunk[f"probability_{label}"] = outputs[:, index]
+    rule = getattr(predictor, "group_thresholds", None)
+    if rule is not None and groups is not None:  # which threshold decided, as the server says
+        chunk["threshold"] = rule.cuts(groups)
     return chunk
 
 
@@ -117,10 +123,13 @@ def _check(predictor: Predictor, chunk: pd.DataFrame, what: str, quarantine: boo
             rejected = quarantined_rows(chunk, problems)
             keep = ~chunk.index.isin(list(problems))
             chunk, cleaned = chunk[keep], cleaned[keep]
+    # Groups come from the values as cleaned, before unknown categories are settled, as the
+    # server takes them from the request.
+    groups = predictor.groups_of_frame(cleaned) if hasattr(predictor, "groups_of_frame") else None
     counts: Counter[str] = Counter()
     if unknown is not None and unknown.tolerant:
         cleaned, counts = unknown.settle_frame(cleaned)
-    return _Checked(chunk, cleaned, rejected, counts)
+    return _Checked(chunk, cleaned, rejected, counts, groups)
 
 
 def score_chunk(predictor: Predictor, chunk: pd.DataFrame, what: str) -> pd.DataFrame:
@@ -136,7 +145,8 @@ def score_chunk(predictor: Predictor, chunk: pd.DataFrame, what: str) -> pd.Data
         When a row breaks the contract (``what`` names the data in the message).
     """
     checked = _check(predictor, chunk, what, quarantine=False)
-    return _with_predictions(chunk, predictor, predictor.score_frame(checked.cleaned))
+    outputs = predictor.score_frame(checked.cleaned)
+    return _with_predictions(chunk, predictor, outputs, checked.groups)
 
 
 class _Sink:
@@ -272,6 +282,7 @@ def _score_chunks(
                     checked.rows.copy(deep=False),
                     predictor,
                     predictor.score_frame(checked.cleaned),
+                    checked.groups,
                 )
                 if written is not None:
                     written.result()

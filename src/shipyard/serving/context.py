@@ -30,6 +30,7 @@ __all__ = [
     "RequestError",
     "Scored",
     "ServingContext",
+    "check_media_type",
     "decode_json",
     "error_response",
     "read_body",
@@ -66,13 +67,32 @@ def error_response(status: int, error: str, message: str, **extra: Any) -> JSONR
 
 
 class Scored:
-    """The outcome of scoring: which slot answered and the raw output rows."""
+    """The outcome of scoring: which slot answered, the raw output rows, and their groups.
 
-    __slots__ = ("outputs", "slot")
+    ``groups`` names each record's sensitive group when the slot's labels depend on it (a
+    fairness-mitigated model), else it is ``None``.
+    """
 
-    def __init__(self, slot: ModelSlot, outputs: list[list[float]]) -> None:
+    __slots__ = ("groups", "outputs", "slot")
+
+    def __init__(
+        self, slot: ModelSlot, outputs: list[list[float]], groups: list[str] | None = None
+    ) -> None:
         self.slot = slot
         self.outputs = outputs
+        self.groups = groups
+
+    def group(self, row: int) -> str | None:
+        """Return the sensitive group of one record, or ``None``."""
+        return None if self.groups is None else self.groups[row]
+
+    def labels(self) -> list[Any]:
+        """Return the predicted label of each classified row, as the slot decides."""
+        classes = self.slot.model.predictor.classes
+        return [
+            classes[self.slot.path.class_index(row, self.group(position))]
+            for position, row in enumerate(self.outputs)
+        ]
 
 
 def _too_large(limit: int) -> RequestError:
@@ -123,6 +143,24 @@ def decode_json(body: bytes) -> Any:
             ) from None
 
 
+def check_media_type(request: Request, *also: str) -> None:
+    """Refuse (415) a body declared as anything but JSON (or one of ``also``).
+
+    Every route that reads a body answers the same way; a request without a Content-Type is
+    read as JSON, as clients that send raw bytes expect.
+    """
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return
+    kind = declared.split(";")[0].strip().lower()
+    if kind != "application/json" and kind not in also:
+        raise RequestError(
+            415,
+            "unsupported_media_type",
+            f"Content type '{kind}' is not supported; send 'Content-Type: application/json'.",
+        )
+
+
 async def read_json(request: Request, settings: ServingConfig) -> Any:
     """Read and decode a JSON body (400 when it is not JSON), within ``settings``' limits."""
     return decode_json(await read_body(request, settings))
@@ -139,6 +177,10 @@ class ServingContext:
         Serving settings (limits, timeouts).
     metrics
         The server's metrics.
+    prediction_log
+        Where served predictions are logged; ``None`` logs nothing.
+    auth
+        Whether requests need an API key (the OpenAPI document says so).
     """
 
     def __init__(
@@ -147,11 +189,13 @@ class ServingContext:
         settings: ServingConfig,
         metrics: ServingMetrics,
         prediction_log: PredictionLogger | None = None,
+        auth: bool = False,
     ) -> None:
         self.state = state
         self.settings = settings
         self.metrics = metrics
         self.prediction_log = prediction_log
+        self.auth = auth
 
     @property
     def name(self) -> str:
@@ -170,7 +214,8 @@ class ServingContext:
         return await read_body(request, self.settings)
 
     async def read_json(self, request: Request) -> Any:
-        """Read and decode the JSON body (400 when it is not JSON)."""
+        """Check the content type (else 415), read and decode the JSON body (else 400)."""
+        check_media_type(request)
         return await read_json(request, self.settings)
 
     def check_count(self, records: list[Any]) -> None:
@@ -202,6 +247,7 @@ class ServingContext:
             else:
                 async with asyncio.timeout(self.settings.request_timeout):
                     outputs = await slot.outputs(records)
+            groups = slot.path.groups(records)
         except RecordValidationError as error:
             raise RequestError(
                 422, "validation_error", str(error), violations=error.violations
@@ -210,13 +256,16 @@ class ServingContext:
             raise RequestError(
                 503, "timeout", "The model did not answer in time; retry later."
             ) from None
-        summaries = [slot.summary(row) for row in outputs]
+        summaries = [
+            slot.summary(row, None if groups is None else groups[position])
+            for position, row in enumerate(outputs)
+        ]
         self.metrics.observe_predictions(
             slot.model.version,
             [label for label, _ in summaries],
             [score for _, score in summaries],
         )
-        return Scored(slot, outputs)
+        return Scored(slot, outputs, groups)
 
     def shadow_task(self, records: list[Any], scored: Scored) -> BackgroundTask | None:
         """Return a task (run after the answer is sent) that scores a copy on the shadow."""
@@ -228,11 +277,18 @@ class ServingContext:
     async def _run_shadow(self, shadow: ModelSlot, records: list[Any], scored: Scored) -> None:
         try:
             outputs = shadow.score_valid(records)
+            shadow_groups = shadow.path.groups(records)
         except Exception as error:
             log_event(logger, "shadow failed", logging.WARNING, event="shadow", error=str(error))
             return
-        served = [scored.slot.summary(row)[0] for row in scored.outputs]
-        shadowed = [shadow.summary(row)[0] for row in outputs]
+        served = [
+            scored.slot.summary(row, scored.group(position))[0]
+            for position, row in enumerate(scored.outputs)
+        ]
+        shadowed = [
+            shadow.summary(row, None if shadow_groups is None else shadow_groups[position])[0]
+            for position, row in enumerate(outputs)
+        ]
         agreed = sum(a == b for a, b in zip(served, shadowed, strict=True))
         self.metrics.shadow.labels("yes").inc(agreed)
         self.metrics.shadow.labels("no").inc(len(served) - agreed)

@@ -86,21 +86,9 @@ def mlflow_routes(context: ServingContext) -> list[Route]:
     """Return MLflow's scoring routes."""
 
     async def invocations(request: Request) -> Response:
-        kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
-        if kind != "application/json":
-            raise RequestError(
-                415,
-                "unsupported_media_type",
-                f"Content type '{kind}' is not supported; send application/json.",
-            )
         records = records_from_mlflow(await context.read_json(request))
         scored = await context.score(records)
-        labels: list[Any]
-        if scored.slot.labels:
-            classes = scored.slot.model.predictor.classes
-            labels = [classes[max(range(len(row)), key=row.__getitem__)] for row in scored.outputs]
-        else:
-            labels = [row[0] for row in scored.outputs]
+        labels = scored.labels() if scored.slot.labels else [row[0] for row in scored.outputs]
         return JSONResponse(
             {"predictions": labels}, background=context.shadow_task(records, scored)
         )

@@ -38,18 +38,17 @@ def log_answers(
     answers: list[dict[str, Any]],
     seconds: float,
 ) -> None:
-    """Give each answer a ``request_id`` and queue it for the prediction log (never blocks)."""
-    from shipyard.monitoring.log import PredictionRecord
+    """Give each answer a ``request_id`` and queue it for the prediction log (never blocks).
 
+    The row comes from :meth:`ServedModel.log_record`, which masks the personal fields.
+    """
     assert context.prediction_log is not None
     latency_ms = 1000.0 * seconds / len(records)
     for record, answer in zip(records, answers, strict=True):
         answer["request_id"] = uuid.uuid4().hex
         output = {key: value for key, value in answer.items() if key != "request_id"}
         context.prediction_log.log(
-            PredictionRecord(
-                answer["request_id"], model.name, model.version, record, output, latency_ms
-            )
+            model.log_record(answer["request_id"], record, output, latency_ms)
         )
 
 
@@ -89,7 +88,10 @@ def own_routes(context: ServingContext) -> list[Route]:
             raise
         head = {"model": slot.model.name, "version": slot.model.version}
         background = context.shadow_task(records, scored)
-        answers = [slot.path.answer(row) for row in scored.outputs]
+        answers = [
+            slot.path.answer(row, scored.group(position))
+            for position, row in enumerate(scored.outputs)
+        ]
         # Some predictors add to each answer (a text model its top tokens).
         extras = getattr(slot.model.predictor, "answer_extras", None)
         if extras is not None:

@@ -120,15 +120,11 @@ def _log_list(
     seconds: float,
 ) -> None:
     """Give a served list a ``request_id`` and queue it for the prediction log."""
-    from shipyard.monitoring.log import PredictionRecord
-
     answer["request_id"] = uuid.uuid4().hex
     items = [entry["item"] for entry in answer["items"]]
     log.log(
-        PredictionRecord(
+        model.log_record(
             answer["request_id"],
-            model.name,
-            model.version,
             {"user": answer["user"], "k": len(items)},
             {"items": items, "cold_start": answer["cold_start"]},
             1000.0 * seconds,
@@ -260,6 +256,7 @@ def create_recommendation_app(
 
     from shipyard.serving.guard import Guard
     from shipyard.serving.metrics import ServingMetrics
+    from shipyard.serving.rate_limit import limiter_for
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -271,7 +268,14 @@ def create_recommendation_app(
 
     return Starlette(
         routes=routes,
-        middleware=[Middleware(Guard, metrics=ServingMetrics(), verify=verify_key)],
+        middleware=[
+            Middleware(
+                Guard,
+                metrics=ServingMetrics(),
+                verify=verify_key,
+                limiter=limiter_for((settings or ServingConfig()).rate_limit),
+            )
+        ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )

@@ -17,6 +17,7 @@ import uvicorn
 
 from shipyard.config import MonitoringConfig, ServingConfig
 from shipyard.errors import ConfigError, ModelNotFoundError
+from shipyard.monitoring.privacy import LogMask, hash_key_path, read_hash_key
 from shipyard.pipeline.rollout import CANARY_ALIAS
 from shipyard.registry.bundle import load_predictor, read_manifest
 from shipyard.registry.store import Registry, parse_reference
@@ -44,6 +45,12 @@ logger = logging.getLogger("shipyard.serving")
 # The environment variable that carries the app's recipe to worker processes.
 WORKER_SPEC_VARIABLE = "SHIPYARD_SERVING_SPEC"
 
+# How long uvicorn's supervisor waits for a worker to answer its health check (uvicorn's default
+# is 5 s). A new worker answers only once Python has started and imported the CLI and the log
+# formatter; on a loaded machine that can pass 5 s, and the supervisor then kills and restarts
+# it ("Child process ... died"). A hung worker is still replaced, after this long.
+WORKER_HEALTHCHECK_SECONDS = 30
+
 
 def load_served_model(
     registry: Registry, reference: str, unknown_fields: str = "reject"
@@ -59,9 +66,9 @@ def load_served_model(
     """
     version = registry.resolve(reference)
     predictor = load_predictor(version.bundle_path, version.manifest_sha256, unknown_fields)
-    return ServedModel(
-        version.name, version.version, predictor, read_manifest(version.bundle_path)
-    )
+    manifest = read_manifest(version.bundle_path)
+    mask = LogMask.for_manifest(manifest, lambda: read_hash_key(hash_key_path(registry.artifacts)))
+    return ServedModel(version.name, version.version, predictor, manifest, mask)
 
 
 def build_app(
@@ -281,6 +288,7 @@ def run_server(
             "shipyard.serving.server:app_from_environment",
             factory=True,
             workers=settings.workers,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
             **common,
         )
         return

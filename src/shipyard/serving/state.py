@@ -93,11 +93,11 @@ class ModelSlot:
             return [self.path.outputs(records[0])]
         return self.score_valid(records)
 
-    def summary(self, row: list[float]) -> tuple[str, float]:
-        """Return the label and the score (for metrics) of one output row."""
+    def summary(self, row: list[float], group: str | None = None) -> tuple[str, float]:
+        """Return the served label and the score (for metrics) of one output row."""
         if not self.labels:
             return "value", row[0]
-        best = max(range(len(row)), key=row.__getitem__)
+        best = self.path.class_index(row, group)
         return self.labels[best], row[-1] if len(row) == 2 else row[best]
 
 

@@ -274,6 +274,29 @@ class Task(ABC):
     ) -> EvaluatedModel:
         """Score the test rows through the exported path; build the bundle's task entries."""
 
+    def mitigate(
+        self,
+        fitted: FittedModel,
+        evaluated: EvaluatedModel,
+        data: SplitData,
+        config: PipelineConfig,
+        context: RunContext,
+    ) -> tuple[FittedModel, EvaluatedModel]:
+        """Return the fairness-mitigated model ``fairness.apply`` asks for, evaluated.
+
+        The driver registers it as a child of the base version. Tasks without fairness
+        refuse (the default).
+
+        Raises
+        ------
+        ConfigError
+            When the task cannot apply the mitigation.
+        """
+        raise ConfigError(
+            f"The {self.name} task cannot apply fairness mitigation (fairness.apply is "
+            f"{config.fairness.apply!r}); set fairness.apply: none."
+        )
+
     # Serving and monitoring ------------------------------------------------------------------
 
     @abstractmethod

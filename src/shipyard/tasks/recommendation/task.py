@@ -159,6 +159,7 @@ class RecommendationTask(Task):
                 "cold_start": run.cold_start,
             },
             "sensitive": [],
+            "personal_data": _personal_data(config, settings.user),
             "drift_reference": "drift_reference.json",
             "evaluation": {
                 "intended_use": config.evaluation.intended_use,
@@ -230,3 +231,9 @@ class RecommendationTask(Task):
         from shipyard.tasks.recommendation.documents import RECOMMENDATION_SECTIONS
 
         return RECOMMENDATION_SECTIONS
+
+
+def _personal_data(config: PipelineConfig, user_column: str) -> dict[str, Any]:
+    """Return the log's personal fields: a served list logs its user as ``user``."""
+    columns = ["user" if name == user_column else name for name in config.data.personal]
+    return {"columns": columns, "log_policy": config.monitoring.personal_data}

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.errors import DataError, MissingDependencyError
+from shipyard.errors import BundleIntegrityError, DataError, MissingDependencyError
 from shipyard.runtime.bundle_files import bundle_file
 from shipyard.tasks.base import (
     Capabilities,
@@ -173,10 +173,12 @@ class TabularTask(Task):
         from shipyard.data.prepare import leakage_findings
         from shipyard.evaluation.metrics import default_metric
         from shipyard.tasks.detect import class_order, detect_task
+        from shipyard.tasks.tabular.mitigation import check_mitigation
 
         frame, target = data.frame, config.data.target
         kind = detect_task(frame[target]) if config.task == "auto" else config.task
         metric = default_metric(kind) if config.metric == "auto" else config.metric
+        check_mitigation(config, kind)  # before the search, not after it
         classes = [] if kind == "regression" else class_order(frame[target], config.positive_class)
         if kind == "binary" and len(classes) != 2:
             raise DataError(
@@ -430,6 +432,19 @@ class TabularTask(Task):
         evaluated.manifest["fairness"] = suite.fairness_section()
         evaluated.plots = suite.plots
 
+    def mitigate(
+        self,
+        fitted: FittedModel,
+        evaluated: EvaluatedModel,
+        data: SplitData,
+        config: PipelineConfig,
+        context: RunContext,
+    ) -> tuple[FittedModel, EvaluatedModel]:
+        """Fit a decision threshold per sensitive group; evaluate the mitigated decisions."""
+        from shipyard.tasks.tabular.mitigation import apply_group_thresholds
+
+        return apply_group_thresholds(fitted, evaluated, data, config, context)
+
     # Serving and monitoring ------------------------------------------------------------------
 
     def load(self, directory: Path, manifest: Manifest, unknown_fields: str) -> Any:
@@ -456,6 +471,7 @@ class TabularTask(Task):
             cleaner=_cleaner(directory, manifest),
             threshold=(manifest.section("decision_threshold") or {}).get("value"),
             unknown_categories=manifest.section("unknown_categories", LEGACY_POLICY),
+            group_thresholds=_group_thresholds(directory, manifest),
         )
 
     def monitoring(self, directory: Path, manifest: Manifest, reference: str) -> TaskMonitoring:
@@ -504,6 +520,23 @@ def _cleaner(directory: Path, manifest: Manifest) -> Any:
     from shipyard.runtime.clean import Cleaner
 
     return Cleaner(json.loads(bundle_file(directory, name).read_bytes()))
+
+
+def _group_thresholds(directory: Path, manifest: Manifest) -> Any:
+    """Return a mitigated model's thresholds per sensitive group, or ``None`` (most models)."""
+    name = manifest.section("group_thresholds")
+    if not name:
+        return None
+    from shipyard.runtime.group_thresholds import GroupThresholds
+
+    path = bundle_file(directory, name)
+    try:
+        document = json.loads(path.read_bytes())
+    except ValueError as error:
+        raise BundleIntegrityError(
+            f"{path} is not valid JSON ({error}); the bundle is damaged. Re-train the model."
+        ) from None
+    return GroupThresholds.from_json(document, source=str(path))
 
 
 def _search_settings(
