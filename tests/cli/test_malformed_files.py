@@ -273,6 +273,11 @@ def _served(registry: Registry, reference: str, records: list[dict[str, Any]]) -
             for record in records
         ]
         metrics = client.get("/metrics").text
+        record = client.get("/openapi.json").json()["components"]["schemas"]["Record"]
+    # The document says what the server accepts: an enum only where unknowns are refused.
+    country = record["properties"]["native-country"]
+    refuses = reference.startswith("strict")
+    assert ("enum" in json.dumps(country)) is refuses, country
     return answers, metrics
 
 

@@ -140,6 +140,19 @@ class UnknownCategories:
             result[name] = column if series.dtype == object else column.astype(series.dtype)
         return result, +counts  # no zero counts
 
+    def accepted(self, contract: Contract) -> Contract:
+        """Return the contract as scoring enforces it (what the OpenAPI document says).
+
+        Under a policy that scores unknown categories, a categorical column accepts any text.
+        """
+        if not self.tolerant:
+            return contract
+        columns = tuple(
+            column.model_copy(update={"categories": None}) if column.name in self.known else column
+            for column in contract.columns
+        )
+        return contract.model_copy(update={"columns": columns})
+
     def describe(self, counts: Mapping[str, int]) -> str:
         """Say in a line what happened to the unknown categories counted."""
         shown = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
