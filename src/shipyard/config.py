@@ -81,6 +81,20 @@ class DataConfig(_Strict):
     )
     target: str = Field(description="The column to predict.")
     drop: tuple[str, ...] = Field(default=(), description="Columns never used as features.")
+    encoding: str | None = Field(
+        default=None,
+        description="Encoding of the text files (cp1252, latin-1); unset: UTF-8, checked.",
+    )
+    header: bool | None = Field(
+        default=None,
+        description="Whether text files start with a header row; unset: detected.",
+    )
+    unknown_categories: Literal["error", "as_missing", "as_rare"] = Field(
+        default="as_rare",
+        description="What scoring does with a category training never saw: refuse the row, "
+        "score it as missing, or as the rare bucket (as missing where the column has none). "
+        "Saved with the model; its server applies it too.",
+    )
     personal: tuple[str, ...] = Field(
         default=(),
         description="Columns holding personal data: the prediction log applies "
@@ -822,6 +836,9 @@ CLI_FLAGS: dict[str, str] = {
     "test_data": "data.test_source",
     "target": "data.target",
     "drop": "data.drop",
+    "encoding": "data.encoding",
+    "header": "data.header",
+    "unknown_categories": "data.unknown_categories",
     "personal": "data.personal",
     "task": "task",
     "metric": "metric",

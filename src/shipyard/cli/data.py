@@ -14,13 +14,16 @@ from pydantic import ValidationError
 from shipyard.cli import output
 from shipyard.cli.commands import (
     ConfigOption,
+    EncodingOption,
     EngineOption,
+    HeaderOption,
     HomeOption,
     JsonOption,
     RegistryOption,
     _open_registry,
     engine_config,
     handles_errors,
+    read_options,
 )
 from shipyard.config import ValidationConfig, load_config
 from shipyard.errors import ConfigError
@@ -42,6 +45,8 @@ def profile(
     report: Annotated[
         Path | None, typer.Option(help="HTML report to write (default: SOURCE.profile.html).")
     ] = None,
+    encoding: EncodingOption = None,
+    header: HeaderOption = None,
     engine: EngineOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
@@ -65,7 +70,7 @@ def profile(
             with open_engine(settings) as opened:
                 found = profile_partitions(opened, list_partitions(source), target=target)
         else:
-            found = profile_table(source, target=target)
+            found = profile_table(source, target=target, options=read_options(encoding, header))
     stem = Path(str(source).split("#")[0].split("/")[-1] or "profile").name
     html_path = report or Path(f"{stem}.profile.html")
     json_path = html_path.with_suffix(".json")
@@ -163,6 +168,8 @@ def validate(
         Path | None, typer.Option("--clean-output", help="Under quarantine: file for good rows.")
     ] = None,
     with_target: Annotated[bool, typer.Option(help="Also check the target column.")] = False,
+    encoding: EncodingOption = None,
+    header: HeaderOption = None,
     config: ConfigOption = None,
     home: HomeOption = None,
     registry: RegistryOption = None,
@@ -182,6 +189,7 @@ def validate(
         "quarantine_path": settings.quarantine_path,
         "clean_path": clean_output,
         "with_target": with_target,
+        "options": read_options(encoding, header),
     }
     notes: list[str] = []
     if model is not None:

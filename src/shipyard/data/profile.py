@@ -38,6 +38,8 @@ from shipyard.errors import DataError, require
 if TYPE_CHECKING:
     import pandas as pd
 
+    from shipyard.data.sniff import ReadOptions
+
 __all__ = ["ColumnProfile", "Profile", "profile_table"]
 
 MISSING_TOKENS = ("", "?", "NA", "N/A", "n/a", "na", "null", "NULL", "None", "none", "NaN", "nan")
@@ -165,7 +167,9 @@ def _cleaned_text(name: str) -> str:
     return f"(CASE WHEN trim({q}) IN ({_missing_tokens()}) THEN NULL ELSE trim({q}) END)"
 
 
-def _open(source: str | Path | pd.DataFrame, connection: Any) -> tuple[str, bool]:
+def _open(
+    source: str | Path | pd.DataFrame, connection: Any, options: ReadOptions | None = None
+) -> tuple[str, bool]:
     """Make ``source`` queryable as ``data``; return its description and whether text is clean."""
     import pandas as pd
 
@@ -180,7 +184,7 @@ def _open(source: str | Path | pd.DataFrame, connection: Any) -> tuple[str, bool
 
         connection.register("data", read_table(text))
         return text, False
-    relation = scan_table(text, connection)
+    relation = scan_table(text, connection, options)
     if file_kind(Path(text)) == "parquet":
         relation.create_view("data")
         return text, False
@@ -206,6 +210,7 @@ def profile_table(
     bins: int = 20,
     max_categories: int = 100,
     memory_limit: str = "3GB",
+    options: ReadOptions | None = None,
 ) -> Profile:
     """Profile a file, SQL source, bundled dataset or data frame.
 
@@ -223,6 +228,8 @@ def profile_table(
         Text columns with at most this many distinct values are categorical.
     memory_limit
         DuckDB's memory limit; beyond it DuckDB spills to a temporary folder.
+    options
+        The encoding and header of a text file, when sniffing should not decide.
 
     Raises
     ------
@@ -237,7 +244,7 @@ def profile_table(
         connection = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": spill})
         try:
             connection.execute("SET enable_progress_bar = false")
-            where, text_is_clean = _open(source, connection)
+            where, text_is_clean = _open(source, connection, options)
             profile = _profile(connection, where, target, top, bins, max_categories, text_is_clean)
         except duckdb.Error as error:
             raise DataError(f"Cannot profile {source!s:.200}: {error}") from error

@@ -255,6 +255,7 @@ class SingleRecordPath:
         row = self._encoder.encode(record)
         if row is None:
             predictor.validator.check_records([record])
+            record = predictor.settle_records([record])[0]
             row = predictor.preprocessor.transform_record(record)
         if self._score_row is not None:
             values: list[float] = self._score_row(row)

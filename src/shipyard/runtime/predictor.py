@@ -7,7 +7,8 @@ exporter checks that before a bundle is written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from shipyard.runtime.clean import Cleaner
 from shipyard.runtime.group_thresholds import GroupThresholds
 from shipyard.runtime.models import FloatArray, Scorer
 from shipyard.runtime.preprocess import CompiledPreprocessor
+from shipyard.runtime.unknown import LEGACY_POLICY, UnknownCategories
 from shipyard.runtime.validate import RecordValidator
 
 if TYPE_CHECKING:
@@ -49,10 +51,19 @@ class Predictor:
     threshold
         A binary classifier's tuned decision threshold: the positive (second) class is
         predicted when its probability reaches it. ``None`` predicts the most probable class.
+    unknown_categories
+        What scoring does with categories training never saw (:mod:`shipyard.runtime.unknown`):
+        the policy saved in the bundle's manifest.
     group_thresholds
         A fairness-mitigated binary classifier's threshold per sensitive group
         (:mod:`shipyard.runtime.group_thresholds`): labels then depend on each record's group,
         and answers say which threshold applied. Probabilities are unchanged.
+
+    Attributes
+    ----------
+    unknown_seen
+        Called with the count per column each time records with unknown categories are
+        scored (the server counts them in its metrics); ``None`` by default.
     """
 
     def __init__(
@@ -65,6 +76,7 @@ class Predictor:
         unknown_fields: str = "reject",
         cleaner: Cleaner | None = None,
         threshold: float | None = None,
+        unknown_categories: str = LEGACY_POLICY,
         group_thresholds: GroupThresholds | None = None,
     ) -> None:
         self.contract = contract
@@ -72,9 +84,13 @@ class Predictor:
         self.scorer = scorer
         self.task = task
         self.classes = list(classes)
-        self.validator = RecordValidator(contract, unknown_fields)
+        self.validator = RecordValidator(contract, unknown_fields, unknown_categories)
         self.cleaner = cleaner
         self.threshold = threshold if task == "binary" else None
+        self.unknown = UnknownCategories(
+            contract, unknown_categories, cleaner.spec if cleaner is not None else None
+        )
+        self.unknown_seen: Callable[[Counter[str]], None] | None = None
         self.group_thresholds = group_thresholds if task == "binary" else None
 
     def score_records(self, records: Sequence[Mapping[str, Any]]) -> FloatArray:
@@ -82,9 +98,19 @@ class Predictor:
         if self.cleaner is not None:
             records = self.cleaner.clean_records(records)
         self.validator.check_records(list(records))
+        records = self.settle_records(records)
         rows = [self.preprocessor.transform_record(record) for record in records]
         features = np.array(rows, dtype=np.float64).reshape(len(rows), self.preprocessor.n_outputs)
         return self.scorer.score(features)
+
+    def settle_records(self, records: Sequence[Any]) -> Sequence[Any]:
+        """Replace unknown categories of valid records as the policy says (and count them)."""
+        if not self.unknown.tolerant:
+            return records
+        settled, counts = self.unknown.settle_records(records)
+        if counts and self.unknown_seen is not None:
+            self.unknown_seen(counts)
+        return settled
 
     def predict_records(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Validate and predict; each answer holds ``prediction`` (and ``probabilities``)."""
@@ -189,7 +215,11 @@ class Predictor:
         return clean_frame(frame, self.cleaner.spec)
 
     def score_frame(self, frame: pd.DataFrame) -> FloatArray:
-        """Score a whole (clean) frame through the batch path (columns at a time)."""
+        """Score a whole frame through the batch path (columns at a time).
+
+        The frame is cleaned, checked against the contract, and its unknown categories
+        replaced (``self.unknown.settle_frame``) by the caller.
+        """
         return self.scorer.score(encode_frame(self.preprocessor, frame))
 
     def labels_from_outputs(

@@ -119,7 +119,10 @@ def _service_routes(context: ServingContext) -> list[BaseRoute]:
             name=model.name,
             version=model.version,
             task=predictor.task,
-            contract=predictor.contract,
+            # Under a policy that scores unknown categories, any text is accepted there.
+            contract=predictor.unknown.accepted(predictor.contract)
+            if hasattr(predictor, "unknown")
+            else predictor.contract,
             classes=predictor.classes,
             auth=context.auth,
             max_records=context.settings.max_records,

@@ -56,6 +56,10 @@ class ModelSlot:
         cls, model: ServedModel, settings: ServingConfig, metrics: ServingMetrics
     ) -> ModelSlot:
         """Wrap ``model`` with its fast path, and a batcher when batching helps."""
+        if hasattr(model.predictor, "unknown_seen"):  # tabular models score unknown categories
+            model.predictor.unknown_seen = metrics.unknown_categories_observer(
+                model.name, model.version
+            )
         path = SingleRecordPath(model.predictor)
         slot = cls(model, path, labels=[str(label) for label in model.predictor.classes])
         if batching_helps(model, settings.batching):

@@ -79,6 +79,7 @@ TABLE_ONLY_KEYS = (
     "split.time_column",
     "sensitive",
     "cleaning",
+    "data.unknown_categories",
 )
 # Built-in tasks: name -> "module:Class", imported only when the task is used.
 BUILTIN_TASKS: dict[str, str] = {

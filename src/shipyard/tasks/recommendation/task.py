@@ -92,10 +92,11 @@ class RecommendationTask(Task):
 
     def read(self, config: PipelineConfig, context: RunContext) -> PreparedData:
         """Read the interactions table."""
-        from shipyard.data.sources import fingerprint, read_table
+        from shipyard.data.sources import ReadOptions, fingerprint, read_table
 
         context.report(f"reading {config.data.source}")
-        frame = read_table(config.data.source)
+        options = ReadOptions(config.data.encoding, config.data.header)
+        frame = read_table(config.data.source, options)
         return PreparedData(frame, fingerprint=fingerprint(frame))
 
     def contract(

@@ -89,16 +89,22 @@ class TabularTask(Task):
             from shipyard.tasks.tabular.distributed import read_partitioned
 
             return read_partitioned(config, context)
-        from shipyard.data.sources import read_table
+        from shipyard.data.sources import ReadOptions, read_table
+        from shipyard.data.split import labelled_rows, minimum_rows
 
-        target, notes = config.data.target, []
-        context.report(f"reading {config.data.source}")
-        frame = read_table(config.data.source)
-        if target in frame.columns and frame[target].isna().any():
-            missing = int(frame[target].isna().sum())
-            frame = frame[frame[target].notna()].reset_index(drop=True)
-            notes.append(f"dropped {missing} rows whose target '{target}' is missing")
-        test = read_table(config.data.test_source) if config.data.test_source else None
+        data, split = config.data, config.split
+        options = ReadOptions(data.encoding, data.header)
+        context.report(f"reading {data.source}")
+        test = read_table(data.test_source, options) if data.test_source else None
+        # The held-out shares as _split_rows passes them to the split.
+        held_out = (
+            (split.validation_size / (1.0 - split.test_size), None)
+            if test is not None
+            else (split.validation_size, split.test_size)
+        )
+        frame, notes = labelled_rows(
+            read_table(data.source, options), data.target, data.source, minimum_rows(*held_out)
+        )
         return PreparedData(frame, test, notes=notes)
 
     def contract(
@@ -109,7 +115,6 @@ class TabularTask(Task):
             from shipyard.tasks.tabular.distributed import partitioned_contract
 
             return partitioned_contract(data, config, context)
-        from shipyard.data.clean import clean_frame
         from shipyard.data.contract import infer_contract
         from shipyard.data.prepare import prepare_training_data
         from shipyard.data.sources import fingerprint
@@ -128,15 +133,36 @@ class TabularTask(Task):
                 )
         test = data.test
         if test is not None:
-            if data_report.cleaning_spec is not None:
-                test = clean_frame(test, data_report.cleaning_spec)
-            contract.validate_frame(test, with_target=True).raise_if_failed(
-                f"The test data ({config.data.test_source})"
-            )
+            test, notes = self._checked_test(test, contract, data_report.cleaning_spec, config)
+            data.notes.extend(notes)
         data.frame, data.test, data.contract = frame, test, contract
         data.fingerprint = fingerprint(frame)
         data.payload["data_report"] = data_report
         return data
+
+    @staticmethod
+    def _checked_test(
+        test: pd.DataFrame,
+        contract: Any,
+        cleaning_spec: dict[str, Any] | None,
+        config: PipelineConfig,
+    ) -> tuple[pd.DataFrame, list[str]]:
+        """Clean the test file, check it, and settle its unknown categories as serving will.
+
+        Returns the test rows and a note for the run when unknown categories were settled.
+        """
+        from shipyard.data.clean import clean_frame
+        from shipyard.runtime.unknown import UnknownCategories
+
+        if cleaning_spec is not None:
+            test = clean_frame(test, cleaning_spec)
+        policy = config.data.unknown_categories
+        contract.validate_frame(test, with_target=True, unknown_categories=policy).raise_if_failed(
+            f"The test data ({config.data.test_source})"
+        )
+        unknown = UnknownCategories(contract, policy, cleaning_spec)
+        test, counts = unknown.settle_frame(test)
+        return test, [f"test data: {unknown.describe(counts)}"] if counts else []
 
     def split(self, data: PreparedData, config: PipelineConfig, context: RunContext) -> SplitData:
         """Detect the label's kind, order the classes, split, and check for target leakage."""
@@ -216,7 +242,7 @@ class TabularTask(Task):
             context.report(f"cross-validation folds run on {context.engine.describe()}")
 
         def build_predictor(exported: ExportedModel) -> Predictor:
-            return self._predictor(data, exported)
+            return self._predictor(data, exported, config.data.unknown_categories)
 
         search, selection = _search_settings(
             config, backend, n_jobs, context.optuna_storage, data.train
@@ -241,7 +267,7 @@ class TabularTask(Task):
         )
         context.report(f"exporting {result.best} and checking parity with the trained model")
         exported = result.pipeline.export()
-        predictor = self._predictor(data, exported)
+        predictor = self._predictor(data, exported, config.data.unknown_categories)
         predictor.threshold = result.threshold["value"] if result.threshold else None
         winner = next(row for row in result.leaderboard if row.name == result.best)
         return FittedModel(
@@ -256,7 +282,8 @@ class TabularTask(Task):
         )
 
     @staticmethod
-    def _predictor(data: SplitData, exported: ExportedModel) -> Predictor:
+    def _predictor(data: SplitData, exported: ExportedModel, unknown_categories: str) -> Predictor:
+        """Return the served predictor of an exported model, as the bundle will load it."""
         from shipyard.runtime.clean import Cleaner
         from shipyard.runtime.predictor import Predictor
         from shipyard.runtime.preprocess import CompiledPreprocessor
@@ -270,6 +297,7 @@ class TabularTask(Task):
             data.kind,
             data.classes,
             cleaner=Cleaner(spec) if spec else None,
+            unknown_categories=unknown_categories,
         )
 
     def check_parity(self, fitted: FittedModel, data: SplitData) -> dict[str, float]:
@@ -340,6 +368,7 @@ class TabularTask(Task):
             "preprocessing": "preprocessing.json",
             "calibration": fitted.calibration,
             "decision_threshold": fitted.threshold,
+            "unknown_categories": config.data.unknown_categories,
             "sensitive": list(config.sensitive),
             "data": data_report.as_dict(),
             "drift_reference": "drift_reference.json",
@@ -424,6 +453,7 @@ class TabularTask(Task):
         from shipyard.runtime.models import load_scorer
         from shipyard.runtime.predictor import Predictor
         from shipyard.runtime.preprocess import CompiledPreprocessor
+        from shipyard.runtime.unknown import LEGACY_POLICY
 
         contract_path = bundle_file(directory, manifest.contract)
         contract = Contract.from_yaml(
@@ -440,6 +470,7 @@ class TabularTask(Task):
             unknown_fields,
             cleaner=_cleaner(directory, manifest),
             threshold=(manifest.section("decision_threshold") or {}).get("value"),
+            unknown_categories=manifest.section("unknown_categories", LEGACY_POLICY),
             group_thresholds=_group_thresholds(directory, manifest),
         )
 
