@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).parent / "shipyard"
+# Alembic runs this file inside a migration; imported on its own it has nothing to run against.
+MIGRATION_ENVIRONMENT = PACKAGE / "migrations" / "env.py"
 
 
 def _module_name(path: Path) -> str:
@@ -35,9 +37,11 @@ def _missing_optional_dependency(module: str) -> bool:
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """Skip a package module whose optional dependency is not installed."""
+    """Skip a package module whose optional dependency is not installed (and Alembic's env)."""
     if collection_path.suffix != ".py" or PACKAGE not in collection_path.parents:
         return None
+    if collection_path == MIGRATION_ENVIRONMENT:
+        return True
     if _missing_optional_dependency(_module_name(collection_path)):
         return True
     return None

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,51 @@ settings.register_profile("thorough", parent=settings.get_profile("shipyard"), m
 settings.load_profile("shipyard")
 
 ADULT_SAMPLE_ROWS = 3000
+POSTGRES_VARIABLE = "SHIPYARD_TEST_POSTGRES_URL"
+_POSTGRES_RUN = pytest.StashKey[tuple[str, str]]()  # the URL as given, and the run's schema
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give this run a PostgreSQL schema of its own (tests read the URL after this hook).
+
+    Tables left in the database by another run, concurrent or of older code, would be refused
+    by the stores' schema check (or would mix with this run's rows); a fresh schema named in
+    the URL's search_path avoids both. It is dropped when the run ends.
+    """
+    url = os.environ.get(POSTGRES_VARIABLE)
+    if not url or "search_path" in url:
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    schema = f"shipyard_test_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except OperationalError:
+        return  # no server: the PostgreSQL tests report it themselves
+    finally:
+        engine.dispose()
+    config.stash[_POSTGRES_RUN] = (url, schema)
+    separator = "&" if "?" in url else "?"
+    os.environ[POSTGRES_VARIABLE] = f"{url}{separator}options=-csearch_path%3D{schema}"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Drop the run's PostgreSQL schema."""
+    run = config.stash.get(_POSTGRES_RUN, None)
+    if run is None:
+        return
+    from sqlalchemy import create_engine, text
+
+    url, schema = run
+    os.environ[POSTGRES_VARIABLE] = url
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("SET LOCAL lock_timeout = '30s'"))
+        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -150,6 +198,61 @@ def webhook():
     yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
     server.shutdown()
     server.server_close()
+
+
+@dataclass
+class ScriptedWebhook:
+    """A webhook on loopback that answers each POST with the next status of ``statuses``
+    (the last one again once they run out), and records when each POST came and its body."""
+
+    statuses: list[int]
+    url: str = ""
+    times: list[float] = field(default_factory=list)
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+
+    def answer(self) -> int:
+        position = min(len(self.times), len(self.statuses)) - 1
+        return self.statuses[position]
+
+    @property
+    def accepted(self) -> list[dict[str, Any]]:
+        """The bodies of the POSTs answered with a 2xx."""
+        return [
+            body
+            for position, body in enumerate(self.bodies)
+            if 200 <= self.statuses[min(position, len(self.statuses) - 1)] < 300
+        ]
+
+
+@pytest.fixture
+def scripted_webhook() -> Iterator[Callable[..., ScriptedWebhook]]:
+    """Start webhooks that answer a script of statuses: ``scripted_webhook(503, 204)``."""
+    servers = []
+
+    def start(*statuses: int) -> ScriptedWebhook:
+        hook = ScriptedWebhook(list(statuses))
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                hook.times.append(time.monotonic())
+                length = int(self.headers["Content-Length"])
+                hook.bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(hook.answer())
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        hook.url = f"http://127.0.0.1:{server.server_address[1]}/hook?token=secret"
+        return hook
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
 @dataclass

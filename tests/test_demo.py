@@ -41,3 +41,15 @@ def test_demo_trains_serves_and_answers_real_records(tmp_path):
     assert "## Fairness" in text
     assert "Any decision about a real person" in text  # out-of-scope use, from the config
     assert any(message.startswith("model card written to") for message in messages)
+
+    # The demo's own key is revoked, and the user is told where keys live and how to make one,
+    # so their first `shipyard serve` creates a key and prints it, as the README says.
+    from shipyard.serving import KeyStore
+    from shipyard.serving.keys import default_keys_file
+
+    keys_file = default_keys_file(tmp_path / "home")
+    assert KeyStore(keys_file).keys() == []
+    retired = [message for message in messages if "API key is revoked" in message]
+    assert len(retired) == 1
+    assert str(keys_file) in retired[0]
+    assert "shipyard keys create" in retired[0]

@@ -3,9 +3,9 @@
 ``tests/fixtures/release_0_1/`` holds what release 0.1.0 wrote (see
 ``tests/fixtures/make_release_fixtures.py``): a SQLite registry with three models (tabular,
 text, recommendation), their bundles, an API key store, logged predictions with feedback, and
-``expected.json``, the answers 0.1.0 gave. Each test opens a private copy with the current code.
-A failure here means users' registries would break on upgrade: add a migration, do not
-regenerate the fixture.
+``expected.json``, the answers 0.1.0 gave. Each test opens a private copy with the current code,
+after ``shipyard db upgrade`` as a user upgrading from 0.1.0 runs it. A failure here means
+users' registries would break on upgrade: add a migration, do not regenerate the fixture.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 
 from shipyard.config import ServingConfig
+from shipyard.errors import DatabaseSchemaError
+from shipyard.migrations import upgrade_database
 from shipyard.monitoring.log import MonitoringStore
 from shipyard.registry.bundle import load_predictor, verify_bundle
 from shipyard.registry.store import Registry
@@ -34,8 +36,10 @@ ROW_MODELS = ("adult", "spam")
 
 @pytest.fixture
 def copied(tmp_path: Path) -> Path:
-    """A private copy of the fixture, somewhere other than where it was written."""
-    return Path(shutil.copytree(FIXTURE, tmp_path / "registry-home"))
+    """A private copy of the fixture, somewhere other than where it was written, upgraded."""
+    home = Path(shutil.copytree(FIXTURE, tmp_path / "registry-home"))
+    upgrade_database(f"sqlite:///{home / 'registry.db'}")
+    return home
 
 
 @pytest.fixture
@@ -67,6 +71,16 @@ def assert_same(actual: Any, expected: Any, where: str = "answer") -> None:
 def test_fixture_was_written_by_release_0_1():
     assert EXPECTED["shipyard_version"] == "0.1.0"
     assert sorted(EXPECTED["registry"]) == ["adult", "spam", "wines"]
+
+
+def test_the_release_database_is_refused_until_upgraded(tmp_path: Path):
+    home = Path(shutil.copytree(FIXTURE, tmp_path / "registry-home"))
+    url = f"sqlite:///{home / 'registry.db'}"
+    with pytest.raises(DatabaseSchemaError, match="run 'shipyard db upgrade'"):
+        Registry(url, home / "bundles")
+    with pytest.raises(DatabaseSchemaError, match="run 'shipyard db upgrade'"):
+        MonitoringStore(url)
+    assert [upgrade.before for upgrade in upgrade_database(url)] == [None, None]
 
 
 def test_every_model_version_alias_and_event_is_still_there(registry: Registry):

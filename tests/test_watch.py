@@ -196,6 +196,57 @@ def test_alerts_reach_the_webhook_once_and_retraining_waits_for_labels(
     assert "retrain" not in actions(registry)
 
 
+def test_an_alert_the_webhook_missed_is_retried_on_the_next_pass_not_fired_again(
+    loop_models, tmp_path, scripted_webhook
+):
+    hook = scripted_webhook(503, 503, 204)  # down for the first pass, back for the second
+    registry = loop_models.registry(tmp_path / "home")
+    config = MonitoringConfig.model_validate(
+        {
+            **LOOP_MONITORING,
+            "alerts": {
+                "rules": [{"kind": "drift", "threshold": 1.0, "column": "age"}],
+                "webhook": hook.url,
+                "delivery_attempts": 2,
+                "retry_backoff_seconds": 0.01,
+            },
+            "retraining": {"enabled": False},
+        }
+    )
+    store = MonitoringStore(registry.url)
+    records = frame_to_records(loop_models.traffic.drop(columns=["income"]).iloc[:300])
+    output = {"prediction": "<=50K", "probabilities": {"<=50K": 0.8, ">50K": 0.2}}
+    store.add_predictions(
+        [
+            PredictionRecord(f"r{index}", "adult", 1, record, output, 1.0)
+            for index, record in enumerate(records)
+        ]
+    )
+    store.close()
+    watcher = Watcher(registry, "adult", config)
+
+    first = watcher.run_once()
+    assert [d.kind for d in first.decisions] == ["alert", "delivery"]
+    assert first.decisions[1].detail == {
+        "key": "drift:1:age",
+        "status": "pending",
+        "attempts": 2,
+        "error": "HTTP 503 Service Unavailable",
+    }
+    assert hook.accepted == []
+
+    # Not fired again within repeat_minutes, but delivered now that the webhook is back.
+    second = watcher.run_once()
+    assert [(d.kind, d.detail["status"], d.detail["attempts"]) for d in second.decisions] == [
+        ("delivery", "delivered", 3)
+    ]
+    assert [(body["kind"], body["column"]) for body in hook.accepted] == [("drift", "age")]
+    assert hook.accepted[0]["message"] == first.decisions[0].message
+    assert watcher.run_once().decisions == []
+    assert len(hook.bodies) == 3
+    assert actions(registry).count("alert") == 1
+
+
 def test_a_canary_that_fails_more_requests_is_removed(loop_models, tmp_path):
     registry = loop_models.registry(tmp_path / "home")
     registry.promote("adult", 2, "canary")
@@ -219,3 +270,39 @@ def test_a_canary_that_fails_more_requests_is_removed(loop_models, tmp_path):
     assert verdict.detail["difference"] is None  # no labels: the error rate decided
     with pytest.raises(ModelNotFoundError):
         registry.resolve("adult@canary")
+
+
+def test_watch_deletes_log_rows_older_than_the_retention_period(loop_models, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    registry = loop_models.registry(tmp_path / "home")
+    store = MonitoringStore(registry.url)
+    now = datetime.now(UTC)
+    records = frame_to_records(loop_models.traffic.drop(columns=["income"]).iloc[:4])
+    output = {"prediction": "<=50K", "probabilities": {"<=50K": 0.8, ">50K": 0.2}}
+    ages = [40, 40, 40, 1]  # days
+    store.add_predictions(
+        [
+            PredictionRecord(
+                "recent" if days == 1 else f"old{index}",
+                "adult",
+                1,
+                record,
+                output,
+                1.0,
+                at=now - timedelta(days=days),
+            )
+            for index, (record, days) in enumerate(zip(records, ages, strict=True))
+        ]
+    )
+    store.add_feedback("adult", [("old0", ">50K"), ("recent", ">50K")])
+    store.add_failures([PredictionFailure("adult", 1, "timeout", at=now - timedelta(days=40))])
+    config = MonitoringConfig.model_validate(
+        {**LOOP_MONITORING, "retention_days": 30, "retraining": {"enabled": False}}
+    )
+    decisions = Watcher(registry, "adult", config).run_once().decisions
+    [retention] = [decision for decision in decisions if decision.kind == "retention"]
+    assert retention.detail == {"removed": 5, "days": 30}  # 3 predictions, 1 label, 1 failure
+    assert [row["request_id"] for row in store.predictions("adult")] == ["recent"]
+    assert store.count("adult") == {"predictions": 1, "labelled": 1}
+    store.close()

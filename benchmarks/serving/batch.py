@@ -99,7 +99,7 @@ def main() -> None:
             workdir / "scored-shipyard.parquet",
             chunk_size=arguments.chunk_size,
             compile_trees=not arguments.no_compile,
-        )
+        ).rows
         shipyard_runs.append(time.perf_counter() - started)
         shipyard_cpu.append(time.process_time() - cpu)
         started, cpu = time.perf_counter(), time.process_time()

@@ -1,8 +1,11 @@
-"""Fuzz the server from its OpenAPI document with schemathesis: no input may cause a 5xx.
+"""Fuzz the server from its OpenAPI document with schemathesis, every check on.
 
-Starts ``shipyard serve`` (API key on) on the prepared model, runs schemathesis with the
-``not_a_server_error`` check and MAX_EXAMPLES cases per operation (12 operations: over 1,000
-cases at the default 100), and writes the summary to WORKDIR/fuzz-results.txt.
+Starts ``shipyard serve`` (API key on, predictions logged, so the feedback route is mounted) on
+the prepared model and runs schemathesis with ``--checks all``: no 5xx, every status code,
+content type, header and body as documented, schema-valid requests accepted and invalid ones
+refused, 405 with ``Allow`` for undeclared methods, 401 without a key. MAX_EXAMPLES cases per
+operation and phase (20 operations: several thousand cases at the default 100). Writes the
+summary to WORKDIR/fuzz-results.txt and exits with schemathesis's exit code.
 Run in the benchmark venv (schemathesis installed there):
   python benchmarks/serving/fuzz.py WORKDIR [--max-examples 100]
 """
@@ -35,7 +38,7 @@ def main() -> None:
             "run",
             f"{url}/openapi.json",
             "--checks",
-            "not_a_server_error",
+            "all",
             "--max-examples",
             str(arguments.max_examples),
             "-H",
@@ -52,6 +55,7 @@ def main() -> None:
     (workdir / "fuzz-results.txt").write_text(result.stdout + result.stderr)
     print(result.stdout[-4000:])
     print("schemathesis exit code", result.returncode)
+    sys.exit(result.returncode)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ def build(workdir: Path, rows: int) -> None:
     manifest = {
         "task": "binary",
         "target": adult.target,
+        "metric": "roc_auc",
         "classes": ["<=50K", ">50K"],
         "model": {
             "format": exported.model_format,

@@ -42,6 +42,7 @@ __all__ = [
     "LeakageConfig",
     "MonitoringConfig",
     "PipelineConfig",
+    "RateLimitConfig",
     "RecommendationConfig",
     "RegistryConfig",
     "ServingConfig",
@@ -80,6 +81,25 @@ class DataConfig(_Strict):
     )
     target: str = Field(description="The column to predict.")
     drop: tuple[str, ...] = Field(default=(), description="Columns never used as features.")
+    encoding: str | None = Field(
+        default=None,
+        description="Encoding of the text files (cp1252, latin-1); unset: UTF-8, checked.",
+    )
+    header: bool | None = Field(
+        default=None,
+        description="Whether text files start with a header row; unset: detected.",
+    )
+    unknown_categories: Literal["error", "as_missing", "as_rare"] = Field(
+        default="as_rare",
+        description="What scoring does with a category training never saw: refuse the row, "
+        "score it as missing, or as the rare bucket (as missing where the column has none). "
+        "Saved with the model; its server applies it too.",
+    )
+    personal: tuple[str, ...] = Field(
+        default=(),
+        description="Columns holding personal data: the prediction log applies "
+        "'monitoring.personal_data' to them, and the model card lists them.",
+    )
 
 
 class SplitConfig(_Strict):
@@ -265,9 +285,48 @@ class FairnessConfig(_Strict):
     mitigation: Literal["none", "threshold_optimizer", "exponentiated_gradient"] = Field(
         default="none", description="Fairlearn mitigation to measure against the trained model."
     )
+    apply: Literal["none", "threshold"] = Field(
+        default="none",
+        description=(
+            "Mitigation to ship: 'threshold' fits a decision threshold per sensitive group on "
+            "the validation rows and registers the result as a child version, which serves."
+        ),
+    )
+    apply_target: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description=(
+            "Demographic parity difference the group thresholds allow on the validation rows; "
+            "default half of thresholds.demographic_parity_difference."
+        ),
+    )
     bootstrap_samples: int = Field(default=200, ge=20, le=100_000)
     min_group_size: int = Field(
         default=30, ge=1, description="Groups with fewer test rows are reported, not gated."
+    )
+
+    def parity_target(self) -> float:
+        """Return the demographic parity difference ``apply: threshold`` fits to (validation).
+
+        Half the gate's bound by default: the gate is judged on the test rows, where sampling
+        noise adds to what was fitted.
+        """
+        if self.apply_target is not None:
+            return self.apply_target
+        return self.thresholds["demographic_parity_difference"] / 2.0
+
+
+class RateLimitConfig(_Strict):
+    """A token bucket per API key (per client address when auth is off), in each worker."""
+
+    requests_per_second: float = Field(
+        default=0.0,
+        ge=0,
+        description="Sustained requests per second per key; 0 (the default) turns limits off.",
+    )
+    burst: int = Field(
+        default=20, ge=1, description="Requests a key may send at once before the rate applies."
     )
 
 
@@ -325,6 +384,10 @@ class ServingConfig(_Strict):
         "database, for monitoring.",
     )
     chunk_size: int = Field(default=100_000, ge=1, description="Rows per chunk in batch scoring.")
+    rate_limit: RateLimitConfig = Field(
+        default_factory=RateLimitConfig,
+        description="Requests per second and burst per API key; off by default.",
+    )
 
 
 class DriftConfig(_Strict):
@@ -390,7 +453,22 @@ class AlertsConfig(_Strict):
         description="URL that receives each alert as a JSON POST (http:// or https://).",
     )
     repeat_minutes: float = Field(
-        default=60.0, ge=0, description="An alert that keeps firing is sent again after this."
+        default=60.0,
+        ge=0,
+        description="An alert that keeps firing is sent again after this; an alert the "
+        "webhook has not taken by then is given up (marked undelivered).",
+    )
+    delivery_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="POSTs per alert in one watch pass before it waits for the next pass.",
+    )
+    retry_backoff_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        le=60,
+        description="Wait before an alert's second POST; each later wait doubles.",
     )
 
     @model_validator(mode="after")
@@ -512,11 +590,29 @@ class MonitoringConfig(_Strict):
         description="Logged predictions and feedback older than this are deleted by watch; "
         "unset keeps everything.",
     )
+    personal_data: Literal["hash", "drop", "keep"] = Field(
+        default="hash",
+        description="What the prediction log keeps of the 'data.personal' columns: a keyed "
+        "hash (HMAC-SHA256), nothing, or the value in clear.",
+    )
     drift_refresh_seconds: float = Field(
         default=15.0,
         ge=0,
         description="How often the server advances the drift windows and refreshes the drift "
         "gauges of /metrics; 0 turns the gauges off.",
+    )
+    log_durability: Literal["durable", "async"] = Field(
+        default="durable",
+        description="'durable': a prediction is answered only after its log row is committed "
+        "(concurrent requests share one commit), so an acknowledged prediction is never "
+        "lost; 'async': rows are queued and written in the background, and a crash loses "
+        "what was queued.",
+    )
+    log_commit_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds a durable prediction waits for its log commit; past it the "
+        "request gets 503 rather than hanging.",
     )
     drift: DriftConfig = DriftConfig()
     alerts: AlertsConfig = AlertsConfig()
@@ -595,9 +691,11 @@ class TextConfig(_Strict):
     min_df: int = Field(default=2, ge=1, description="Drop terms in fewer documents.")
     max_features: int = Field(default=50_000, ge=10, description="Terms kept per vectorizer.")
     regularization: tuple[float, ...] = Field(
-        default=(1.0, 10.0, 100.0),
+        # The robust C first: a run cut to one setting still gets a usable model (C=1 shrinks
+        # a rare class's probabilities below 0.5, costing label metrics such as F1).
+        default=(10.0, 100.0, 1.0),
         min_length=1,
-        description="C values tried first (the portfolio); Optuna then searches C.",
+        description="C values tried first, in order (the portfolio); Optuna then searches C.",
     )
     explain_tokens: int = Field(default=5, ge=0, le=50, description="Tokens per explanation.")
 
@@ -712,6 +810,30 @@ class PipelineConfig(_Strict):
             raise ValueError(f"data.drop lists the target '{self.data.target}'; remove it there")
         return self
 
+    @model_validator(mode="after")
+    def _applied_mitigation_is_defined(self) -> PipelineConfig:
+        fairness = self.fairness
+        if fairness.apply == "none":
+            return self
+        if not self.sensitive:
+            raise ValueError(
+                f"fairness.apply: {fairness.apply} needs the sensitive columns whose groups get "
+                "their own thresholds; set 'sensitive' (for example [sex])"
+            )
+        bound = fairness.thresholds.get("demographic_parity_difference")
+        if fairness.apply_target is None and bound is None:
+            raise ValueError(
+                f"fairness.apply: {fairness.apply} needs a demographic parity bound to fit to: "
+                "set fairness.thresholds.demographic_parity_difference (the gate) or "
+                "fairness.apply_target"
+            )
+        if self.engine.distributed_training:
+            raise ValueError(
+                "fairness.apply is not available with engine.distributed_training; train in "
+                "process, or set fairness.apply: none"
+            )
+        return self
+
 
 # Each CLI flag and the config key it sets. The CLI reads this table, so the two cannot drift.
 CLI_FLAGS: dict[str, str] = {
@@ -720,11 +842,16 @@ CLI_FLAGS: dict[str, str] = {
     "test_data": "data.test_source",
     "target": "data.target",
     "drop": "data.drop",
+    "encoding": "data.encoding",
+    "header": "data.header",
+    "unknown_categories": "data.unknown_categories",
+    "personal": "data.personal",
     "task": "task",
     "metric": "metric",
     "positive_class": "positive_class",
     "seed": "seed",
     "sensitive": "sensitive",
+    "fairness_mitigation": "fairness.apply",
     "time_budget": "training.time_budget",
     "cv_folds": "training.cv_folds",
     "models": "training.models",
@@ -747,6 +874,8 @@ CLI_FLAGS: dict[str, str] = {
     "canary_share": "serving.canary_share",
     "shadow": "serving.shadow",
     "access_log": "serving.access_log",
+    "rate_limit": "serving.rate_limit.requests_per_second",
+    "rate_burst": "serving.rate_limit.burst",
     "chunk_size": "serving.chunk_size",
     "engine": "engine.url",
     "window_size": "monitoring.window_size",

@@ -13,9 +13,13 @@ too, so existing ``except ValueError`` blocks keep working::
     │                                       or the exported model disagrees with the trained one
     ├── EngineError (RuntimeError)          the cluster engine cannot be reached or lost the work
     │   └── PartitionError                  one partition (file) failed: names it and the reason
+    ├── PredictionLogError (RuntimeError)   the prediction log did not commit a served
+    │                                       prediction (failed, full or too slow)
     ├── RegistryError                       registry problems
     │   ├── ModelNotFoundError (LookupError) no such model, version or alias
     │   └── BundleIntegrityError            a bundle file is missing, extra or altered
+    ├── DatabaseSchemaError (RuntimeError)  a store's database needs 'shipyard db upgrade',
+    │                                       or was upgraded by a newer release
     └── MissingDependencyError (ImportError) an optional extra is not installed
 
 Warnings (not errors: the work goes on)::
@@ -34,12 +38,14 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DataValidationError",
+    "DatabaseSchemaError",
     "EngineError",
     "ExportError",
     "MissingDependencyError",
     "ModelNotFoundError",
     "PackageVersionWarning",
     "PartitionError",
+    "PredictionLogError",
     "RegistryError",
     "ShipyardError",
     "TrainingError",
@@ -109,6 +115,13 @@ class PartitionError(EngineError):
         return (type(self), (str(self), self.source, self.reason))
 
 
+class PredictionLogError(ShipyardError, RuntimeError):
+    """The prediction log did not commit a served prediction (failed, queue full, too slow).
+
+    The server answers 503 then: a prediction is acknowledged only once it is logged.
+    """
+
+
 class RegistryError(ShipyardError):
     """The registry cannot do what was asked."""
 
@@ -119,6 +132,14 @@ class ModelNotFoundError(RegistryError, LookupError):
 
 class BundleIntegrityError(RegistryError):
     """A model bundle's files do not match the hashes in its manifest."""
+
+
+class DatabaseSchemaError(ShipyardError, RuntimeError):
+    """A store's tables are at another schema revision than this code needs.
+
+    Either behind it (``shipyard db upgrade`` brings them to it) or ahead of it (a newer
+    release upgraded the database); the message says which, and what to do.
+    """
 
 
 class MissingDependencyError(ShipyardError, ImportError):

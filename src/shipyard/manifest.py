@@ -23,13 +23,13 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shipyard.errors import BundleIntegrityError
 
-__all__ = ["MANIFEST_VERSION", "MIGRATIONS", "Manifest", "ModelEntry"]
+__all__ = ["MANIFEST_VERSION", "MIGRATIONS", "Manifest", "ModelEntry", "PersonalDataEntry"]
 
 MANIFEST_VERSION = 2
 
@@ -47,6 +47,19 @@ class ModelEntry(BaseModel):
     def paths(self) -> list[str]:
         """Every bundle file that holds the model."""
         return [self.path] if self.path else sorted((self.files or {}).values())
+
+
+class PersonalDataEntry(BaseModel):
+    """The columns tagged as personal data and what the prediction log keeps of them.
+
+    Manifests written before this entry existed read as no tagged column, logged as they were
+    (``keep``).
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    columns: list[str] = Field(default_factory=list)
+    log_policy: Literal["hash", "drop", "keep"] = "keep"
 
 
 class Manifest(BaseModel):
@@ -71,6 +84,7 @@ class Manifest(BaseModel):
     rows: dict[str, int] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
     sensitive: list[str] = Field(default_factory=list)
+    personal_data: PersonalDataEntry = Field(default_factory=PersonalDataEntry)
     code_version: str | None = None
     lineage: dict[str, Any] | None = None
     files: dict[str, str] = Field(default_factory=dict)

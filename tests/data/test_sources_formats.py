@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy
 
 from shipyard import datasets
-from shipyard.data.sources import read_table, scan_table, sniff_text
+from shipyard.data.sources import ReadOptions, read_table, scan_table, sniff_text
 from shipyard.errors import DataError
 
 POSTGRES_URL = os.environ.get("SHIPYARD_TEST_POSTGRES_URL")
@@ -21,25 +21,26 @@ def sample(adult: datasets.Dataset) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize(
-    ("delimiter", "encoding", "expected_encoding"),
+    ("delimiter", "encoding", "given", "expected_encoding"),
     [
-        (";", "utf-8-sig", "utf-8-sig"),
-        ("|", "utf-8", "utf-8"),
-        ("\t", "cp1252", "cp1252"),
-        (",", "utf-16", "utf-16"),
+        (";", "utf-8-sig", None, "utf-8-sig"),
+        ("|", "utf-8", None, "utf-8"),
+        ("\t", "cp1252", "cp1252", "cp1252"),  # not UTF-8: read when the encoding is named
+        (",", "utf-16", None, "utf-16"),
     ],
 )
 def test_csv_delimiter_and_encoding_are_sniffed(
-    tmp_path: Path, delimiter: str, encoding: str, expected_encoding: str
+    tmp_path: Path, delimiter: str, encoding: str, given: str | None, expected_encoding: str
 ) -> None:
     frame = pd.DataFrame(
         {"city": ["Zürich", "Málaga", "Århus", "Köln"], "price": [1.5, 2.0, 3.25, 4.0]}
     )
     path = tmp_path / "cities.txt"
     frame.to_csv(path, sep=delimiter, encoding=encoding, index=False)
-    found = sniff_text(path)
+    options = ReadOptions(encoding=given)
+    found = sniff_text(path, options)
     assert (found.delimiter, found.encoding) == (delimiter, expected_encoding)
-    read = read_table(path)
+    read = read_table(path, options)
     assert list(read.columns) == ["city", "price"]  # no BOM glued to the first name
     pd.testing.assert_frame_equal(read, frame)
 

@@ -139,9 +139,13 @@ def test_explaining_a_bad_record_names_the_field(evaluated):
     predictor = evaluated.registry.load_predictor("adult-lightgbm:1")
     test = pd.read_csv(evaluated.test_csv, skipinitialspace=True)
     record = frame_to_records(test.drop(columns=["income"]).head(1))[0]
-    record["sex"] = "Unknown"
+    record["sex"] = 7  # a number where text is expected (an unknown category is scored)
     with pytest.raises(RecordValidationError, match="sex"):
         explain_records(predictor, [record])
+    # An unknown category is explained as it is predicted: settled by the model's policy.
+    record["sex"] = "Unknown"
+    explained = explain_records(predictor, [record])[0]
+    assert explained["probabilities"] == predictor.predict_records([record])[0]["probabilities"]
 
 
 def test_permutation_importance_ranks_informative_columns_first(evaluated):

@@ -40,7 +40,9 @@ def test_rules_fire_on_the_numbers_and_reach_the_webhook(webhook):
 
 
 def test_unreachable_webhook_is_logged_not_raised(caplog):
-    notifier = WebhookNotifier("http://127.0.0.1:9/nothing-listens-here", timeout=1)
+    notifier = WebhookNotifier(
+        "http://127.0.0.1:9/nothing-listens-here", timeout=1, backoff_seconds=0.0
+    )
     alerts = evaluate_rules(
         [AlertRule("error_rate", 0.01)], Snapshot(model="m", version=1, error_rate=0.5)
     )

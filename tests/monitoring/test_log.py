@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -9,9 +11,15 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 
-from shipyard.errors import DataError
-from shipyard.monitoring.log import MonitoringStore, PredictionLogger, PredictionRecord
+from shipyard.errors import DataError, PredictionLogError
+from shipyard.monitoring.log import (
+    MonitoringStore,
+    PredictionFailure,
+    PredictionLogger,
+    PredictionRecord,
+)
 
 
 def record(request_id, label_value=1, model="m"):
@@ -137,3 +145,101 @@ def test_prediction_batch_reads_what_predictions_reads(store):
     assert repr(batch.inputs) == repr([row["inputs"] for row in rows])
     assert repr(batch.outputs) == repr([row["output"] for row in rows])
     assert len(store.prediction_batch(model, batch.ids[-1] + 1000)) == 0
+
+
+def test_durable_record_returns_after_the_commit(store):
+    model = f"m-{uuid.uuid4().hex[:8]}"
+    log = PredictionLogger(store)
+
+    async def serve() -> list[int]:
+        counts = []
+        for index in range(5):
+            await log.record([record(f"{model}-{index}", index, model)])
+            counts.append(store.count(model)["predictions"])  # no flush: already committed
+        return counts
+
+    try:
+        assert asyncio.run(serve()) == [1, 2, 3, 4, 5]
+    finally:
+        log.close()
+
+
+def _hold_write_lock(path) -> sqlite3.Connection:
+    """Take SQLite's write lock from another connection, as a slow concurrent writer would."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def test_concurrent_records_share_one_commit(tmp_path):
+    path = tmp_path / "group.db"
+    store = MonitoringStore(f"sqlite:///{path}")
+    commits = []
+    event.listen(store.engine, "commit", lambda connection: commits.append(1))
+    log = PredictionLogger(store, durable=True, commit_timeout=60)
+
+    async def serve() -> None:
+        holder = _hold_write_lock(path)
+        # Every request queues its rows while the first batch waits for the lock.
+        tasks = [
+            asyncio.create_task(log.record([record(f"r{index}", index)])) for index in range(40)
+        ]
+        await asyncio.sleep(0.5)
+        holder.rollback()
+        holder.close()
+        await asyncio.gather(*tasks)
+
+    try:
+        asyncio.run(serve())
+        assert store.count("m")["predictions"] == 40
+        assert len(commits) <= 2  # the first batch, then the 39 (or 40) that queued behind it
+    finally:
+        log.close()
+        store.close()
+
+
+def test_a_slow_commit_is_refused_in_time_and_written_later(tmp_path):
+    path = tmp_path / "slow.db"
+    store = MonitoringStore(f"sqlite:///{path}")
+    log = PredictionLogger(store, durable=True, commit_timeout=0.3)
+    holder = _hold_write_lock(path)
+    try:
+        with pytest.raises(PredictionLogError, match=r"did not commit within 0.3 s"):
+            asyncio.run(log.record([record("late")]))
+        holder.rollback()
+        log.flush()
+        assert store.count("m")["predictions"] == 1  # not acknowledged, yet not lost
+    finally:
+        holder.close()
+        log.close()
+        store.close()
+
+
+def test_a_failed_commit_is_not_acknowledged(tmp_path):
+    store = MonitoringStore(f"sqlite:///{tmp_path / 'failed.db'}")
+    log = PredictionLogger(store, durable=True, commit_timeout=30)
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE shipyard_predictions")
+    try:
+        with pytest.raises(PredictionLogError, match="could not commit"):
+            asyncio.run(log.record([record("lost")]))
+        # The writer survives the failure and keeps serving the other tables.
+        log.log(PredictionFailure("m", 1, "timeout"))
+        log.flush()
+        with store.engine.connect() as connection:
+            failures = connection.exec_driver_sql(
+                "SELECT count(*) FROM shipyard_prediction_failures"
+            ).scalar()
+        assert failures == 1
+    finally:
+        log.close()
+        store.close()
+
+
+def test_async_mode_only_queues(store):
+    model = f"m-{uuid.uuid4().hex[:8]}"
+    log = PredictionLogger(store, durable=False)
+    asyncio.run(log.record([record(f"{model}-a", model=model), record(f"{model}-b", model=model)]))
+    log.flush()
+    assert store.count(model)["predictions"] == 2
+    log.close()

@@ -63,3 +63,15 @@ def test_regression_rows_and_no_estimate():
     assert y.tolist() == [2.0, 1.0]
     assert outputs.tolist() == [1.5, 1.0]
     assert estimated_metrics(outputs, "regression") == {}
+
+
+def test_realised_label_metrics_use_the_threshold_each_answer_logged():
+    # A fairness-mitigated model logs the group threshold that decided each answer.
+    rows = [
+        {"label": "yes", "output": {"probabilities": {"no": 0.7, "yes": 0.3}}},
+        {"label": "no", "output": {"probabilities": {"no": 0.6, "yes": 0.4}}},
+    ]
+    assert realised_metrics(rows, "binary", ["no", "yes"], n_samples=20)["accuracy"].value == 0.5
+    for row, cut in zip(rows, (0.25, 0.5), strict=True):
+        row["output"]["threshold"] = {"group": "g", "value": cut}
+    assert realised_metrics(rows, "binary", ["no", "yes"], n_samples=20)["accuracy"].value == 1.0

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,3 +112,22 @@ def fitted_adult(tmp_path_factory: pytest.TempPathFactory) -> FittedAdult:
     valid = [not validator.problems(record) for record in frame_to_records(candidates)]
     test_frame = candidates[valid].head(1000).reset_index(drop=True)
     return FittedAdult(registry, pipeline, test_frame, frame_to_records(test_frame), classes)
+
+
+@pytest.fixture
+def registry_copy(trained_adult: TrainedModel, tmp_path: Path) -> Registry:
+    """A private copy of the trained registry, so logged rows do not leak between tests."""
+    home = tmp_path / "home"
+    shutil.copytree(trained_adult.home / ".shipyard", home)
+    return Registry(f"sqlite:///{home / 'registry.db'}", home / "artifacts")
+
+
+@pytest.fixture
+def records(trained_adult: TrainedModel) -> tuple[Any, list[dict[str, Any]]]:
+    """Twenty Adult test rows: the frame (with the label) and the records to post."""
+    import pandas as pd
+
+    from shipyard.training.export import frame_to_records
+
+    frame = pd.read_csv(trained_adult.test_csv, skipinitialspace=True).head(20)
+    return frame, frame_to_records(frame.drop(columns=["income"]))

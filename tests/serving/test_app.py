@@ -68,7 +68,6 @@ def test_end_to_end_over_a_real_socket(server, trained_adult, test_records):
         ({"age": "forty"}, "age", "expected a number"),
         ({"age": True}, "age", "expected a number"),
         ({"age": -3}, "age", "below the minimum"),
-        ({"sex": "Mal"}, "sex", "did you mean 'Male'"),
         ({"hours_per_week": 40}, "hours_per_week", "did you mean 'hours-per-week'"),
     ],
 )
@@ -80,6 +79,22 @@ def test_bad_record_gets_422_naming_the_field(server, test_records, change, fiel
     assert body["error"] == "validation_error"
     assert f"'{field}'" in body["message"]
     assert any(v["field"] == field and words in v["error"] for v in body["violations"])
+
+
+def test_unknown_category_is_scored_under_the_default_policy_and_counted(server, test_records):
+    # data.unknown_categories defaults to as_rare: 'Mal' is scored (sex has no rare bucket, so
+    # as a missing value) and counted; 'error' would refuse it with "did you mean 'Male'?".
+    record = {**test_records[1][0], "sex": "Mal"}
+    response = httpx.post(f"{server}/v1/models/adult/predict", json=record)
+    assert response.status_code == 200, response.text
+    metrics = httpx.get(f"{server}/metrics").text
+    counted = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("shipyard_unknown_categories_total{") and 'column="sex"' in line
+    ]
+    assert counted
+    assert float(counted[0].split()[-1]) >= 1
 
 
 def test_missing_field_is_named(server, test_records):

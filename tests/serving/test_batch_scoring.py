@@ -31,7 +31,8 @@ def test_thousand_records_identical_compiled_alone_in_batches_and_from_the_train
         frame.to_parquet(source)
     output = tmp_path / f"scored{suffix}"
     assert (
-        score_file(compiled_predictor, source, output, chunk_size=300, compile_trees=True) == 1000
+        score_file(compiled_predictor, source, output, chunk_size=300, compile_trees=True).rows
+        == 1000
     )
     assert compiled_predictor.scorer.compiled is not None  # the kernel did score the file
     scored = pd.read_csv(output) if suffix == ".csv" else pd.read_parquet(output)

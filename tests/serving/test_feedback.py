@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import socket
 import subprocess
@@ -10,28 +9,10 @@ import textwrap
 import time
 
 import httpx
-import pandas as pd
-import pytest
 
 from shipyard.config import ServingConfig
 from shipyard.monitoring.log import MonitoringStore
-from shipyard.registry.store import Registry
 from shipyard.serving import build_app, running_server
-from shipyard.training.export import frame_to_records
-
-
-@pytest.fixture
-def registry_copy(trained_adult, tmp_path):
-    """A private copy of the trained registry, so logged rows do not leak between tests."""
-    home = tmp_path / "home"
-    shutil.copytree(trained_adult.home / ".shipyard", home)
-    return Registry(f"sqlite:///{home / 'registry.db'}", home / "artifacts")
-
-
-@pytest.fixture
-def records(trained_adult):
-    frame = pd.read_csv(trained_adult.test_csv, skipinitialspace=True).head(20)
-    return frame, frame_to_records(frame.drop(columns=["income"]))
 
 
 def test_predictions_are_logged_and_feedback_is_stored(registry_copy, records):
@@ -52,7 +33,7 @@ def test_predictions_are_logged_and_feedback_is_stored(registry_copy, records):
         unknown = httpx.post(
             f"{url}/v1/models/adult/feedback", json={"request_id": "nope", "label": ">50K"}
         )
-        assert unknown.status_code == 422
+        assert unknown.status_code == 404
         assert "nope" in unknown.json()["message"]
         malformed = httpx.post(f"{url}/v1/models/adult/feedback", json=[{"label": 1}])
         assert malformed.status_code == 422

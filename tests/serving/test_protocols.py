@@ -63,7 +63,9 @@ def test_micro_batched_answers_equal_unbatched_ones(fitted_adult):
     records = fitted_adult.records[:200]
 
     async def post_all(url):
-        async with httpx.AsyncClient(base_url=url) as client:
+        # 200 requests share 100 pooled connections: on a loaded machine the default 5 s pool
+        # timeout can pass before a connection frees up, so wait as long as the test allows.
+        async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(120.0)) as client:
             responses = await asyncio.gather(
                 *(client.post("/v1/models/adult/predict", json=record) for record in records)
             )

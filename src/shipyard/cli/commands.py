@@ -86,6 +86,24 @@ EngineOption = Annotated[
     str | None,
     typer.Option(help="'local' or a Dask scheduler, dask://HOST:PORT (engine.url)."),
 ]
+EncodingOption = Annotated[
+    str | None,
+    typer.Option(help="Encoding of a text file, e.g. cp1252 (default: UTF-8, checked)."),
+]
+HeaderOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--header/--no-header",
+        help="Whether a text file's first row names the columns (default: detected).",
+    ),
+]
+
+
+def read_options(encoding: str | None, header: bool | None) -> Any:
+    """Return the reader's options from the ``--encoding`` and ``--header`` flags."""
+    from shipyard.data.sources import ReadOptions
+
+    return ReadOptions(encoding, header)
 
 
 def engine_config(config: Path | None, url: str | None) -> Any:
@@ -172,6 +190,24 @@ def train(
     test_data: Annotated[
         str | None, typer.Option(help="Separate labelled test file (data.test_source).")
     ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(help="Encoding of text files, e.g. cp1252 (data.encoding; default UTF-8)."),
+    ] = None,
+    header: Annotated[
+        bool | None,
+        typer.Option(
+            "--header/--no-header",
+            help="Whether text files start with a header row (data.header; default: detected).",
+        ),
+    ] = None,
+    unknown_categories: Annotated[
+        str | None,
+        typer.Option(
+            help="error, as_missing or as_rare: scoring categories training never saw "
+            "(data.unknown_categories)."
+        ),
+    ] = None,
     name: Annotated[str | None, typer.Option(help="Model name (name).")] = None,
     task: Annotated[
         str | None, typer.Option(help="auto, binary, multiclass or regression (task).")
@@ -203,7 +239,18 @@ def train(
     sensitive: Annotated[
         list[str] | None, typer.Option(help="Sensitive column, repeatable (sensitive).")
     ] = None,
+    personal: Annotated[
+        list[str] | None,
+        typer.Option(help="Column holding personal data, repeatable (data.personal)."),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (seed).")] = None,
+    fairness_mitigation: Annotated[
+        str | None,
+        typer.Option(
+            help="'threshold': also register a child version with a decision threshold per "
+            "sensitive group, and serve it (fairness.apply)."
+        ),
+    ] = None,
     engine: EngineOption = None,
     home: HomeOption = None,
     registry: RegistryOption = None,
@@ -219,6 +266,9 @@ def train(
         "data": data,
         "target": target,
         "test_data": test_data,
+        "encoding": encoding,
+        "header": header,
+        "unknown_categories": unknown_categories,
         "name": name,
         "task": task,
         "metric": metric,
@@ -229,7 +279,9 @@ def train(
         "models": models,
         "drop": drop,
         "sensitive": sensitive,
+        "personal": personal,
         "seed": seed,
+        "fairness_mitigation": fairness_mitigation,
         "engine": engine,
         "home": home,
         "registry": registry,
@@ -255,6 +307,8 @@ def evaluate(
     context: typer.Context,
     reference: Annotated[str, typer.Argument(help="NAME, NAME@ALIAS or NAME:VERSION.")],
     data: Annotated[str, typer.Option(help="Labelled CSV/Parquet file or dataset:NAME:SPLIT.")],
+    encoding: EncodingOption = None,
+    header: HeaderOption = None,
     config: ConfigOption = None,
     home: HomeOption = None,
     registry: RegistryOption = None,
@@ -263,7 +317,12 @@ def evaluate(
     """Score a registered model on labelled data: metrics with confidence intervals."""
     from shipyard.pipeline import evaluate as run_evaluation
 
-    result = run_evaluation(_open_registry(config, home, registry), reference, data)
+    result = run_evaluation(
+        _open_registry(config, home, registry),
+        reference,
+        data,
+        options=read_options(encoding, header),
+    )
     if as_json:
         output.print_json(result.as_dict())
         return
@@ -273,6 +332,8 @@ def evaluate(
             result.as_dict()["metrics"],
         )
     )
+    for note in result.notes:
+        output.console.print(f"Note: {note}", highlight=False)
 
 
 # -- models ---------------------------------------------------------------------------------
@@ -469,6 +530,17 @@ def serve(
     access_log: Annotated[
         bool, typer.Option("--access-log", help="One JSON line per request (serving.access_log).")
     ] = False,
+    rate_limit: Annotated[
+        float | None,
+        typer.Option(
+            help="Requests per second per API key, per worker; 0: no limit "
+            "(serving.rate_limit.requests_per_second)."
+        ),
+    ] = None,
+    rate_burst: Annotated[
+        int | None,
+        typer.Option(help="Requests a key may send at once (serving.rate_limit.burst)."),
+    ] = None,
     config: ConfigOption = None,
     home: HomeOption = None,
     registry: RegistryOption = None,
@@ -498,13 +570,11 @@ def serve(
         "canary_share": canary_share,
         "shadow": shadow,
         "access_log": True if access_log else None,
+        "rate_limit": rate_limit,
+        "rate_burst": rate_burst,
     }
-    updates = {
-        CLI_FLAGS[flag].removeprefix("serving."): value
-        for flag, value in flags.items()
-        if value is not None
-    }
-    settings = ServingConfig.model_validate({**settings.model_dump(), **updates})
+    updates = {CLI_FLAGS[flag].removeprefix("serving."): value for flag, value in flags.items()}
+    settings = ServingConfig.model_validate(apply_overrides(settings.model_dump(), updates))
     opened = _open_registry(config, home, registry)
     keys = None
     keys_path = None
@@ -549,17 +619,37 @@ def predict(
     chunk_size: Annotated[
         int | None, typer.Option(min=1, help="Rows per chunk (serving.chunk_size).")
     ] = None,
+    invalid_rows: Annotated[
+        str,
+        typer.Option(
+            help="quarantine: rows that break the contract go to --rejected, the rest are "
+            "scored; fail: the first such row stops the run."
+        ),
+    ] = "quarantine",
+    rejected: Annotated[
+        Path | None,
+        typer.Option(help="Side file for rejected rows (default: OUTPUT.rejected.csv)."),
+    ] = None,
+    encoding: EncodingOption = None,
+    header: HeaderOption = None,
     engine: EngineOption = None,
     config: ConfigOption = None,
     home: HomeOption = None,
     registry: RegistryOption = None,
 ) -> None:
-    """Score a file in chunks, or a directory of Parquet files, through the served path."""
+    """Score a file in chunks, or a directory of Parquet files, through the served path.
+
+    Rows that break the model's contract are written, with their reasons, to a side file
+    (OUTPUT.rejected.csv) and the others are scored; the exit status is 0 when any row was
+    scored. --invalid-rows fail stops at the first such row instead.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from shipyard.config import ServingConfig
     from shipyard.pipeline.scoring import count_rows, score_file
 
+    if invalid_rows not in ("quarantine", "fail"):
+        raise ConfigError(f"--invalid-rows must be quarantine or fail, got '{invalid_rows}'.")
     settings = load_config(config).serving if config else ServingConfig()
     chunk_size = chunk_size or settings.chunk_size
     engine_settings = engine_config(config, engine)
@@ -573,6 +663,9 @@ def predict(
         )
     predictor = _open_registry(config, home, registry).load_predictor(reference)
     total = count_rows(data) if data.is_file() else None
+    side_file = None
+    if invalid_rows == "quarantine":
+        side_file = rejected or output_path.with_name(f"{output_path.name}.rejected.csv")
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -581,14 +674,25 @@ def predict(
         console=output.error_console,
     ) as progress:
         task_id = progress.add_task(f"scoring {data.name}", total=total)
-        rows = score_file(
+        result = score_file(
             predictor,
             data,
             output_path,
             chunk_size=chunk_size,
             progress=lambda n: progress.advance(task_id, n),
+            options=read_options(encoding, header),
+            rejected=side_file,
         )
-    output.console.print(f"Scored {rows} rows into {output_path}")
+    output.console.print(f"Scored {result.rows} rows into {output_path}")
+    if result.rejected:
+        output.console.print(
+            f"Rejected {result.rejected} rows that break the model's contract; they are in "
+            f"{result.rejected_path} with the reasons (_violations).",
+            highlight=False,
+        )
+    if result.unknown_categories:
+        note = predictor.unknown.describe(result.unknown_categories)
+        output.console.print(f"Note: {note}", highlight=False)
 
 
 def _predict_directory(
@@ -747,3 +851,11 @@ _watch_commands.register(app)
 from shipyard.cli import tasks as _task_commands  # noqa: E402
 
 _task_commands.register(app)
+
+from shipyard.cli.log import log_app  # noqa: E402  (it imports this module's helpers)
+
+app.add_typer(log_app, name="log")
+
+from shipyard.cli.db import db_app  # noqa: E402  (it imports this module's helpers)
+
+app.add_typer(db_app, name="db")

@@ -14,13 +14,16 @@ from pydantic import ValidationError
 from shipyard.cli import output
 from shipyard.cli.commands import (
     ConfigOption,
+    EncodingOption,
     EngineOption,
+    HeaderOption,
     HomeOption,
     JsonOption,
     RegistryOption,
     _open_registry,
     engine_config,
     handles_errors,
+    read_options,
 )
 from shipyard.config import ValidationConfig, load_config
 from shipyard.errors import ConfigError
@@ -42,6 +45,8 @@ def profile(
     report: Annotated[
         Path | None, typer.Option(help="HTML report to write (default: SOURCE.profile.html).")
     ] = None,
+    encoding: EncodingOption = None,
+    header: HeaderOption = None,
     engine: EngineOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
@@ -65,7 +70,7 @@ def profile(
             with open_engine(settings) as opened:
                 found = profile_partitions(opened, list_partitions(source), target=target)
         else:
-            found = profile_table(source, target=target)
+            found = profile_table(source, target=target, options=read_options(encoding, header))
     stem = Path(str(source).split("#")[0].split("/")[-1] or "profile").name
     html_path = report or Path(f"{stem}.profile.html")
     json_path = html_path.with_suffix(".json")
@@ -115,6 +120,24 @@ def _print_profile(found: Any) -> None:
     output.console.print(table)
     for warning in found.warnings:
         output.console.print(f"[yellow]Warning:[/yellow] {warning}", highlight=False)
+    _print_personal(found)
+
+
+def _print_personal(found: Any) -> None:
+    """List the columns that look personal and the config lines that tag them."""
+    suggestion = found.personal_config()
+    if suggestion is None:
+        return
+    output.console.print("[bold]Likely personal data[/bold]")
+    for column in found.columns:
+        if not column.looks_personal:
+            continue
+        reasons = [f"{kind} {share:.0%}" for kind, share in column.personal.items()]
+        if column.personal_hint:
+            reasons.append(f"name suggests {column.personal_hint}")
+        output.console.print(f"  {column.name}: {', '.join(reasons)}", highlight=False)
+    output.console.print("Tag them in shipyard.yaml (see docs/privacy.md):", highlight=False)
+    output.console.print(suggestion, highlight=False, markup=False)
 
 
 def validate(
@@ -145,6 +168,8 @@ def validate(
         Path | None, typer.Option("--clean-output", help="Under quarantine: file for good rows.")
     ] = None,
     with_target: Annotated[bool, typer.Option(help="Also check the target column.")] = False,
+    encoding: EncodingOption = None,
+    header: HeaderOption = None,
     config: ConfigOption = None,
     home: HomeOption = None,
     registry: RegistryOption = None,
@@ -164,6 +189,7 @@ def validate(
         "quarantine_path": settings.quarantine_path,
         "clean_path": clean_output,
         "with_target": with_target,
+        "options": read_options(encoding, header),
     }
     notes: list[str] = []
     if model is not None:

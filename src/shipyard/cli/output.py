@@ -97,6 +97,10 @@ def leaderboard_table(metric: str, rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def _maybe(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
 def print_train_run(data: dict[str, Any]) -> None:
     """Summarise a training run for people."""
     console.print(leaderboard_table(data["metric"], data["leaderboard"]))
@@ -125,6 +129,20 @@ def print_train_run(data: dict[str, Any]) -> None:
         console.print(f"Note: {note}")
     if data.get("fairness"):
         console.print(f"Fairness: {data['fairness']}", highlight=False)
+    mitigation = data.get("mitigation")
+    if mitigation:
+        test = mitigation["test"]
+        parity = test["demographic_parity_difference"]
+        cuts = ", ".join(
+            f"{group} {value:.3f}" for group, value in mitigation["thresholds"].items()
+        )
+        console.print(
+            f"Fairness mitigation (child of version {mitigation['base_version']}): thresholds "
+            f"{cuts}; on {test['rows']} test rows demographic parity difference "
+            f"{_maybe(parity['before'])} -> {_maybe(parity['after'])}, accuracy "
+            f"{test['accuracy']['before']:.4f} -> {test['accuracy']['after']:.4f}.",
+            highlight=False,
+        )
     timings = data.get("timings") or {}
     if timings:
         console.print(_timings_line(timings), highlight=False)

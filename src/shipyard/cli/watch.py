@@ -26,6 +26,7 @@ __all__ = ["log_errors_only", "monitoring_config", "print_pass", "register"]
 
 _STYLES = {
     "alert": "bold yellow",
+    "delivery": "yellow",
     "rollback": "bold red",
     "promote": "bold green",
     "confirm": "green",

@@ -215,8 +215,15 @@ class Contract(BaseModel):
         path = Path(path)
         return cls.from_yaml(path.read_text(encoding="utf-8"), source=str(path))
 
-    def validate_frame(self, frame: pd.DataFrame, with_target: bool = False) -> ValidationReport:
-        """Check every row of a frame; return all violations (the first 1,000 kept in full)."""
+    def validate_frame(
+        self, frame: pd.DataFrame, with_target: bool = False, unknown_categories: str = "error"
+    ) -> ValidationReport:
+        """Check every row of a frame; return all violations (the first 1,000 kept in full).
+
+        ``unknown_categories`` other than ``"error"`` (the model scores categories training
+        never saw, see :mod:`shipyard.runtime.unknown`) lifts the category rule of the feature
+        columns; the target's categories are always checked.
+        """
         columns = [*self.columns, self.target] if with_target else list(self.columns)
         violations: list[Violation] = []
         counts: Counter[str] = Counter()
@@ -233,7 +240,8 @@ class Contract(BaseModel):
                     )
                 )
                 continue
-            for rule, rows, values in _check_series(column, frame[column.name]):
+            categories = unknown_categories == "error" or column is self.target
+            for rule, rows, values in _check_series(column, frame[column.name], categories):
                 counts[rule] += len(rows)
                 room = MAX_STORED_VIOLATIONS - len(violations)
                 violations.extend(
@@ -248,7 +256,9 @@ class Contract(BaseModel):
                 )
         return ValidationReport(n_rows=len(frame), violations=violations, counts=dict(counts))
 
-    def row_problems(self, frame: pd.DataFrame, with_target: bool = False) -> dict[Any, list[str]]:
+    def row_problems(
+        self, frame: pd.DataFrame, with_target: bool = False, unknown_categories: str = "error"
+    ) -> dict[Any, list[str]]:
         """Map each row label that breaks a rule to its reasons (``"age: min"``), uncapped.
 
         Missing columns concern every row and are not listed here: check
@@ -259,14 +269,15 @@ class Contract(BaseModel):
         for column in columns:
             if column.name not in frame.columns:
                 continue
-            for rule, rows, _ in _check_series(column, frame[column.name]):
+            categories = unknown_categories == "error" or column is self.target
+            for rule, rows, _ in _check_series(column, frame[column.name], categories):
                 for row in rows:
                     problems.setdefault(row, []).append(f"{column.name}: {rule}")
         return problems
 
 
 def _check_series(
-    column: ColumnContract, series: pd.Series
+    column: ColumnContract, series: pd.Series, categories: bool = True
 ) -> Iterable[tuple[str, list[Any], list[Any]]]:
     import numpy as np
 
@@ -292,7 +303,7 @@ def _check_series(
         ):
             if limit is not None and breaks.any():
                 yield rule, list(numbers.index[breaks]), numbers[breaks].tolist()
-    elif column.categories is not None:
+    elif column.categories is not None and categories:
         unknown = ~present.map(str).isin(column.categories)
         if unknown.any():
             yield "category", list(present.index[unknown]), present[unknown].tolist()

@@ -8,6 +8,11 @@ outliers (outside 1.5 interquartile ranges of the quartiles) and, when a target 
 strongly the column is associated with it (absolute correlation for numbers, the correlation
 ratio or Cramér's V otherwise; 0 = none, 1 = determines it).
 
+Text columns are also checked for likely personal data (emails, phone numbers, payment cards,
+IBANs, IP addresses; :mod:`shipyard.data.personal`) on a sample of
+:data:`PERSONAL_SAMPLE` rows, so the cost stays bounded on large files; column names that
+suggest personal data are reported as hints.
+
 Files are scanned by DuckDB, which spills to disk rather than running out of memory, so a file
 larger than memory can be profiled; pandas frames are profiled in place without a copy.
 
@@ -33,6 +38,8 @@ from shipyard.errors import DataError, require
 if TYPE_CHECKING:
     import pandas as pd
 
+    from shipyard.data.sniff import ReadOptions
+
 __all__ = ["ColumnProfile", "Profile", "profile_table"]
 
 MISSING_TOKENS = ("", "?", "NA", "N/A", "n/a", "na", "null", "NULL", "None", "none", "NaN", "nan")
@@ -41,6 +48,7 @@ EXACT_ROWS = 100_000
 NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE")
 INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT")
 BOOLEAN_WORDS = frozenset({"0", "1", "true", "false", "yes", "no", "y", "n", "t", "f"})
+PERSONAL_SAMPLE = 2000
 
 
 @dataclass
@@ -65,6 +73,14 @@ class ColumnProfile:
     text_length: dict[str, float] = field(default_factory=dict)
     association: float | None = None
     association_method: str | None = None
+    # Likely personal data: kind (email, phone, card, iban, ip) -> share of sampled values.
+    personal: dict[str, float] = field(default_factory=dict)
+    personal_hint: str | None = None
+
+    @property
+    def looks_personal(self) -> bool:
+        """Whether the values or the name suggest personal data."""
+        return bool(self.personal) or self.personal_hint is not None
 
 
 @dataclass
@@ -90,7 +106,16 @@ class Profile:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (what ``shipyard profile --json`` prints)."""
         result: dict[str, Any] = _finite(asdict(self))
+        result["personal"] = self.personal()
+        result["personal_config"] = self.personal_config()
         return result
+
+    def personal_config(self) -> str | None:
+        """Return the config lines that tag the columns that look personal, or None."""
+        from shipyard.data.personal import suggested_config
+
+        names = [column.name for column in self.columns if column.looks_personal]
+        return suggested_config(names) if names else None
 
     def summary(self) -> dict[str, Any]:
         """Summarise for the training report: counts, semantic types and warnings."""
@@ -103,7 +128,16 @@ class Profile:
             "duplicate_rows": self.duplicate_rows,
             "semantic_types": kinds,
             "missing": {c.name: round(c.missing_share, 4) for c in self.columns if c.missing},
+            "personal": self.personal(),
             "warnings": list(self.warnings),
+        }
+
+    def personal(self) -> dict[str, dict[str, Any]]:
+        """Columns that look personal: ``{column: {"values": {kind: share}, "hint": word}}``."""
+        return {
+            column.name: {"values": dict(column.personal), "hint": column.personal_hint}
+            for column in self.columns
+            if column.looks_personal
         }
 
 
@@ -133,7 +167,9 @@ def _cleaned_text(name: str) -> str:
     return f"(CASE WHEN trim({q}) IN ({_missing_tokens()}) THEN NULL ELSE trim({q}) END)"
 
 
-def _open(source: str | Path | pd.DataFrame, connection: Any) -> tuple[str, bool]:
+def _open(
+    source: str | Path | pd.DataFrame, connection: Any, options: ReadOptions | None = None
+) -> tuple[str, bool]:
     """Make ``source`` queryable as ``data``; return its description and whether text is clean."""
     import pandas as pd
 
@@ -148,7 +184,7 @@ def _open(source: str | Path | pd.DataFrame, connection: Any) -> tuple[str, bool
 
         connection.register("data", read_table(text))
         return text, False
-    relation = scan_table(text, connection)
+    relation = scan_table(text, connection, options)
     if file_kind(Path(text)) == "parquet":
         relation.create_view("data")
         return text, False
@@ -174,6 +210,7 @@ def profile_table(
     bins: int = 20,
     max_categories: int = 100,
     memory_limit: str = "3GB",
+    options: ReadOptions | None = None,
 ) -> Profile:
     """Profile a file, SQL source, bundled dataset or data frame.
 
@@ -191,6 +228,8 @@ def profile_table(
         Text columns with at most this many distinct values are categorical.
     memory_limit
         DuckDB's memory limit; beyond it DuckDB spills to a temporary folder.
+    options
+        The encoding and header of a text file, when sniffing should not decide.
 
     Raises
     ------
@@ -205,7 +244,7 @@ def profile_table(
         connection = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": spill})
         try:
             connection.execute("SET enable_progress_bar = false")
-            where, text_is_clean = _open(source, connection)
+            where, text_is_clean = _open(source, connection, options)
             profile = _profile(connection, where, target, top, bins, max_categories, text_is_clean)
         except duckdb.Error as error:
             raise DataError(f"Cannot profile {source!s:.200}: {error}") from error
@@ -311,6 +350,8 @@ def _profile(
     )
     if target is not None:
         _associations(connection, columns, target, numeric, target_value, groups)
+
+    _personal(connection, columns, texts, cleaned)
 
     row_hash = f"hash({', '.join(quote(name) for name in names)})"
     (distinct_rows,) = _one(connection, f"SELECT count(DISTINCT {row_hash}) FROM data")
@@ -541,6 +582,38 @@ def _cramers_v(connection: Any, first: str, second: str) -> float | None:
     return None if value is None else float(value)
 
 
+def _personal(
+    connection: Any, columns: list[ColumnProfile], texts: list[str], cleaned: dict[str, str]
+) -> None:
+    """Check a seeded sample of each text column for personal data; hint from every name."""
+    from shipyard.data.personal import column_name_hint, detect_values
+
+    for column in columns:
+        column.personal_hint = column_name_hint(column.name)
+    # Integers of 13 digits or more may be card numbers read as numbers from a CSV file.
+    chosen = [
+        column
+        for column in columns
+        if column.count
+        and (
+            column.name in texts
+            or (
+                column.storage_type in ("BIGINT", "HUGEINT", "UBIGINT", "UHUGEINT")
+                and max(abs(column.minimum or 0), abs(column.maximum or 0)) >= 1e12
+            )
+        )
+    ]
+    if not chosen:
+        return
+    selected = ", ".join(f"{cleaned[column.name]}::VARCHAR" for column in chosen)
+    rows = connection.sql(
+        f"SELECT {selected} FROM data USING SAMPLE reservoir({PERSONAL_SAMPLE} ROWS) "
+        "REPEATABLE (7)"
+    ).fetchall()
+    for position, column in enumerate(chosen):
+        column.personal = detect_values(row[position] for row in rows)
+
+
 def _warnings(
     columns: list[ColumnProfile], duplicates: int, n_rows: int, target: str | None
 ) -> list[str]:
@@ -557,4 +630,16 @@ def _warnings(
                 f"'{column.name}' alone almost determines the target "
                 f"({column.association_method} {column.association}): check for leakage"
             )
+    personal = [column for column in columns if column.personal]
+    if personal:
+        details = "; ".join(
+            f"'{column.name}' "
+            + ", ".join(f"{kind} {share:.0%}" for kind, share in column.personal.items())
+            for column in personal
+        )
+        names = ", ".join(column.name for column in personal)
+        found.append(
+            f"likely personal data ({details}): tag it with data.personal: [{names}] so the "
+            "prediction log hashes it"
+        )
     return found

@@ -97,6 +97,13 @@ def _column_section(column: ColumnProfile) -> str:
         facts.append(
             ("association with target", f"{column.association:.3f} ({column.association_method})")
         )
+    if column.personal:
+        found = ", ".join(
+            f"{kind} ({share:.0%} of sampled values)" for kind, share in column.personal.items()
+        )
+        facts.append(("likely personal data", f"<span class=warn>{html.escape(found)}</span>"))
+    if column.personal_hint:
+        facts.append(("name suggests", f"personal data ({html.escape(column.personal_hint)})"))
     if column.top_values and not column.histogram:
         facts.append(
             (
@@ -125,8 +132,21 @@ def render_html(profile: Profile) -> str:
         f"{profile.duplicate_rows:,} duplicate rows{target}; "
         f"profiled in {profile.seconds:.1f} s.</p>"
         + (f"<h2>Warnings</h2><ul>{warnings}</ul>" if warnings else "")
+        + _personal_section(profile)
         + "".join(_column_section(column) for column in profile.columns)
         + "</body></html>\n"
+    )
+
+
+def _personal_section(profile: Profile) -> str:
+    """Render the columns that look personal and the config that tags them."""
+    suggestion = profile.personal_config()
+    if suggestion is None:
+        return ""
+    return (
+        "<h2>Personal data</h2><p>These columns look personal (by their values or names); "
+        "tag them so the prediction log does not keep them in clear:</p>"
+        f"<pre>{html.escape(suggestion)}</pre>"
     )
 
 

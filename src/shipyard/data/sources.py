@@ -4,51 +4,51 @@ A *source* is a string (or path):
 
 - ``dataset:NAME[:SPLIT]``: a dataset bundled with shipyard (``dataset:adult:test``);
 - a file: ``.csv``/``.tsv``/``.txt``/``.data`` (optionally ``.gz``), ``.parquet``/``.pq``,
-  ``.jsonl``/``.ndjson``/``.json``. For delimited text the encoding (UTF-8 with or without a
-  byte-order mark, UTF-16 with a mark, else Windows-1252) and the delimiter (comma, semicolon,
-  tab or pipe) are sniffed from the first 64 KiB;
+  ``.jsonl``/``.ndjson``/``.json``. For delimited text the encoding, the delimiter and the
+  header are sniffed, and malformed files refused, by :mod:`shipyard.data.sniff`
+  (:class:`ReadOptions` overrides the encoding and the header);
 - a SQLAlchemy URL followed by ``#`` and a table name or a ``SELECT`` query:
   ``sqlite:///shop.db#orders``, ``postgresql+psycopg://user@host/db#SELECT * FROM orders``.
 
-:func:`read_table` loads a whole table into pandas. :func:`scan_table` opens a file lazily as a
-DuckDB relation, so profiling and validation can run on files larger than memory.
+:func:`read_table` loads a whole table into pandas; :func:`read_chunks` yields it a chunk at a
+time (batch scoring and validation); :func:`scan_table` opens a file lazily as a DuckDB
+relation, so profiling can run on files larger than memory. All three refuse, with one line
+saying why, an empty file, a header without rows, and a column named twice.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
 import gzip
 import hashlib
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from shipyard.errors import DataError, require
+from shipyard.data.sniff import WHITESPACE, ReadOptions, TextFormat, sniff_text
+from shipyard.errors import DataError, ShipyardError, require
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["TextFormat", "fingerprint", "read_sql", "read_table", "scan_table", "sniff_text"]
+__all__ = [
+    "ReadOptions",
+    "TextFormat",
+    "fingerprint",
+    "read_chunks",
+    "read_sql",
+    "read_table",
+    "scan_table",
+    "sniff_text",
+]
 
 DATASET_PREFIX = "dataset:"
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".data", ".csv.gz", ".tsv.gz", ".txt.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz")
-SNIFF_BYTES = 65536
-DELIMITERS = ",;\t|"
 SQL_URL = re.compile(r"^[a-z][a-z0-9+]*://", re.IGNORECASE)
 FILE_KINDS = {"csv": CSV_SUFFIXES, "parquet": PARQUET_SUFFIXES, "json": JSON_SUFFIXES}
-
-
-@dataclass(frozen=True)
-class TextFormat:
-    """What sniffing found out about a delimited text file."""
-
-    encoding: str
-    delimiter: str
-    compressed: bool
 
 
 def file_kind(path: Path) -> str:
@@ -69,37 +69,6 @@ def file_kind(path: Path) -> str:
     )
 
 
-def sniff_text(path: Path) -> TextFormat:
-    """Sniff the encoding (byte-order marks included) and the delimiter of a text file."""
-    compressed = path.name.lower().endswith(".gz")
-    opener: Any = gzip.open if compressed else open
-    with opener(path, "rb") as handle:
-        head: bytes = handle.read(SNIFF_BYTES)
-    if head.startswith(codecs.BOM_UTF8):
-        encoding = "utf-8-sig"
-    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encoding = "utf-16"
-    else:
-        try:
-            # The sample may end inside a multi-byte character: ignore only that tail.
-            head.decode("utf-8") if len(head) < SNIFF_BYTES else head[:-4].decode("utf-8")
-            encoding = "utf-8"
-        except UnicodeDecodeError:
-            encoding = "cp1252"
-    text = head.decode(encoding, errors="ignore")
-    lines = text.splitlines()[:50]
-    if ".tsv" in path.name.lower():
-        delimiter = "\t"
-    else:
-        try:
-            delimiter = csv.Sniffer().sniff("\n".join(lines), delimiters=DELIMITERS).delimiter
-        except csv.Error:
-            # One column, or too little text to tell: the delimiter seen most often wins.
-            counts = {mark: sum(line.count(mark) for line in lines) for mark in DELIMITERS}
-            delimiter = max(counts, key=lambda mark: counts[mark]) if any(counts.values()) else ","
-    return TextFormat(encoding=encoding, delimiter=delimiter, compressed=compressed)
-
-
 def _existing_file(text: str) -> Path:
     path = Path(text)
     if not path.is_file():
@@ -110,18 +79,21 @@ def _existing_file(text: str) -> Path:
     return path
 
 
-def read_table(source: str | Path) -> pd.DataFrame:
+def read_table(source: str | Path, options: ReadOptions | None = None) -> pd.DataFrame:
     """Read a whole table from a file, a SQL source or a bundled dataset reference.
 
     Parameters
     ----------
     source
         See the module docstring for the forms a source takes.
+    options
+        The encoding and header of a text file, when sniffing should not decide.
 
     Raises
     ------
     DataError
-        When the file is missing, its format is unknown, or it cannot be parsed.
+        When the file is missing, its format is unknown, it cannot be parsed, or it is
+        empty, holds a header but no rows, or names a column twice.
     """
     import pandas as pd
 
@@ -138,19 +110,114 @@ def read_table(source: str | Path) -> pd.DataFrame:
     kind = file_kind(path)
     try:
         if kind == "parquet":
-            return pd.read_parquet(path)
-        if kind == "json":
-            return _read_json(path)
-        found = sniff_text(path)
-        return pd.read_csv(
-            path,
-            sep=found.delimiter,
-            encoding=found.encoding,
-            skipinitialspace=True,
-            low_memory=False,
-        )
+            frame = pd.read_parquet(path)
+        elif kind == "json":
+            frame = _read_json(path)
+        else:
+            frame = pd.read_csv(path, **_csv_options(sniff_text(path, options)))
     except (ValueError, OSError, pd.errors.ParserError) as error:
-        raise DataError(f"Cannot read '{path}': {error}") from error
+        if isinstance(error, ShipyardError):  # already says what is wrong
+            raise
+        raise DataError(f"Cannot read '{path}': {_reason(error)}") from error
+    return _checked(frame, path)
+
+
+def read_chunks(
+    source: str | Path, chunk_size: int = 100_000, options: ReadOptions | None = None
+) -> Iterator[pd.DataFrame]:
+    """Yield a source in chunks of at most ``chunk_size`` rows (SQL and datasets: one chunk).
+
+    Text files are sniffed and checked as :func:`read_table` does, before the first chunk.
+
+    Raises
+    ------
+    DataError
+        As :func:`read_table`.
+    """
+    import pandas as pd
+
+    text = str(source)
+    if text.startswith(DATASET_PREFIX) or SQL_URL.match(text):
+        yield read_table(text)
+        return
+    path = _existing_file(text)
+    kind = file_kind(path)
+    rows = 0
+    try:
+        with _chunk_reader(path, kind, chunk_size, options) as chunks:
+            for chunk in chunks:
+                if not rows:
+                    _refuse_duplicate_columns(chunk, path)
+                if len(chunk):
+                    rows += len(chunk)
+                    yield chunk
+    except (ValueError, OSError, pd.errors.ParserError) as error:
+        if isinstance(error, ShipyardError):  # already says what is wrong
+            raise
+        raise DataError(f"Cannot read '{path}': {_reason(error)}") from error
+    if not rows:
+        raise DataError(f"'{path}' has no rows.")
+
+
+def _chunk_reader(
+    path: Path, kind: str, chunk_size: int, options: ReadOptions | None
+) -> AbstractContextManager[Iterator[pd.DataFrame]]:
+    """Open a file's chunks; leaving the context closes the file, even mid-way."""
+    import pandas as pd
+
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(path)
+        batches = (batch.to_pandas() for batch in parquet.iter_batches(batch_size=chunk_size))
+        return _closing(batches, parquet)
+    if kind == "json":
+        reader: Any = pd.read_json(path, lines=True, chunksize=chunk_size)
+        return cast("AbstractContextManager[Iterator[pd.DataFrame]]", reader)
+    found = sniff_text(path, options)
+    reader = pd.read_csv(path, chunksize=chunk_size, **_csv_options(found))
+    return cast("AbstractContextManager[Iterator[pd.DataFrame]]", reader)
+
+
+@contextmanager
+def _closing(chunks: Iterator[pd.DataFrame], handle: Any) -> Iterator[Iterator[pd.DataFrame]]:
+    try:
+        yield chunks
+    finally:
+        handle.close()
+
+
+def _csv_options(found: TextFormat) -> dict[str, Any]:
+    # Whitespace runs need no initial-space skipping (the C parser handles them itself).
+    extra = {} if found.delimiter == WHITESPACE else {"skipinitialspace": True}
+    return {**found.pandas_options, **extra, "low_memory": False}
+
+
+def _reason(error: Exception) -> str:
+    """Return a parser's error as one line."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _refuse_duplicate_columns(frame: pd.DataFrame, path: Path) -> None:
+    repeated = sorted({str(name) for name in frame.columns[frame.columns.duplicated()]})
+    if repeated:
+        raise DataError(
+            f"'{path}' names a column twice: {', '.join(repeated)}. Rename the columns so "
+            "each name is unique."
+        )
+
+
+def _checked(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Refuse a table without rows or with a repeated column name."""
+    _refuse_duplicate_columns(frame, path)
+    if len(frame) == 0:
+        columns = ", ".join(map(str, frame.columns))[:200]
+        raise DataError(
+            f"'{path}' has a header but no rows (columns: {columns})."
+            if columns
+            else f"'{path}' is empty: it holds no columns and no rows."
+        )
+    return frame
 
 
 def _read_json(path: Path) -> pd.DataFrame:
@@ -212,7 +279,9 @@ def read_sql(url: str, what: str) -> pd.DataFrame:
         engine.dispose()
 
 
-def scan_table(source: str | Path, connection: Any | None = None) -> Any:
+def scan_table(
+    source: str | Path, connection: Any | None = None, options: ReadOptions | None = None
+) -> Any:
     """Open a file lazily as a DuckDB relation; nothing is loaded until a query runs.
 
     Parameters
@@ -221,11 +290,14 @@ def scan_table(source: str | Path, connection: Any | None = None) -> Any:
         A CSV/TSV, Parquet or JSON-lines file.
     connection
         A DuckDB connection; a new in-memory one by default.
+    options
+        The encoding and header of a text file, when sniffing should not decide.
 
     Raises
     ------
     DataError
-        When the file is missing or DuckDB cannot parse it.
+        When the file is missing, malformed (see :func:`read_table`) or DuckDB cannot
+        parse it.
     MissingDependencyError
         When DuckDB (the ``data`` extra) is not installed.
     """
@@ -238,11 +310,13 @@ def scan_table(source: str | Path, connection: Any | None = None) -> Any:
             return connection.read_parquet(str(path))
         if kind == "json":
             return connection.read_json(str(path), format="newline_delimited")
-        found = sniff_text(path)
-        if found.encoding not in ("utf-8", "utf-8-sig"):
-            # DuckDB reads UTF-8 only: other encodings go through pandas in memory.
-            return connection.from_df(read_table(path))
-        return connection.read_csv(str(path), sep=found.delimiter, header=True)
+        found = sniff_text(path, options)
+        utf8 = found.encoding in ("utf-8", "utf-8-sig")
+        if utf8 and found.header and found.delimiter != WHITESPACE:
+            return connection.read_csv(str(path), sep=found.delimiter, header=True)
+        # DuckDB reads UTF-8 with a header and one delimiter character only: other text
+        # files go through pandas in memory.
+        return connection.from_df(read_table(path, options))
     except duckdb.Error as error:
         raise DataError(f"Cannot read '{path}': {error}") from error
 

@@ -17,7 +17,9 @@ from shipyard.errors import DataError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Split", "split_frame"]
+__all__ = ["Split", "labelled_rows", "minimum_rows", "split_frame"]
+
+MIN_SPLIT_ROWS = 10
 
 
 class Split(NamedTuple):
@@ -26,6 +28,48 @@ class Split(NamedTuple):
     train: pd.DataFrame
     validation: pd.DataFrame
     test: pd.DataFrame | None
+
+
+def minimum_rows(validation_size: float, test_size: float | None) -> int:
+    """Return the fewest rows :func:`split_frame` splits: a row at least per held-out part."""
+    smallest = min(validation_size, test_size or 1.0)
+    # A tiny tolerance, so that 1 / 0.1 counts as 10 rows, not 11.
+    return max(MIN_SPLIT_ROWS, math.ceil(1 / smallest - 1e-9))
+
+
+def labelled_rows(
+    frame: pd.DataFrame, target: str, source: str, minimum: int
+) -> tuple[pd.DataFrame, list[str]]:
+    """Drop the rows whose target is missing; refuse a table left with too few to train on.
+
+    Returns the rows kept and a note when some were dropped. A frame without the target
+    column is returned as it is (the contract step names the column that is missing).
+
+    Raises
+    ------
+    DataError
+        When every target value is missing, or fewer than ``minimum`` rows are labelled.
+    """
+    if target not in frame.columns:
+        return frame, []
+    notes = []
+    missing = frame[target].isna()
+    if missing.all():
+        raise DataError(
+            f"Every value of the target column '{target}' is missing in '{source}' "
+            f"({len(frame)} rows): there is nothing to learn from. Check the target name "
+            "and that the export kept its values."
+        )
+    if missing.any():
+        frame = frame[~missing].reset_index(drop=True)
+        notes.append(f"dropped {int(missing.sum())} rows whose target '{target}' is missing")
+    if len(frame) < minimum:
+        raise DataError(
+            f"'{source}' has {len(frame)} labelled row(s): too few to train. At least "
+            f"{minimum} are needed to hold out validation and test rows "
+            "(split.validation_size, split.test_size)."
+        )
+    return frame, notes
 
 
 def split_frame(
@@ -62,7 +106,7 @@ def split_frame(
         raise DataError("Set split.group_column or split.time_column, not both.")
 
     held_out = validation_size + (test_size or 0.0)
-    if len(frame) * min(validation_size, test_size or 1.0) < 1 or len(frame) < 10:
+    if len(frame) < minimum_rows(validation_size, test_size):
         raise DataError(
             f"{len(frame)} rows are too few to split into train, validation and "
             "test parts; provide more data or a separate test file."

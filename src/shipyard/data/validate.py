@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from shipyard.data.contract import MAX_STORED_VIOLATIONS, Contract, ValidationReport, Violation
-from shipyard.data.sources import DATASET_PREFIX, SQL_URL, file_kind, read_table, sniff_text
+from shipyard.data.sources import ReadOptions, file_kind, read_chunks
 from shipyard.errors import DataError, DataValidationError
 
 if TYPE_CHECKING:
@@ -44,7 +44,13 @@ if TYPE_CHECKING:
     from shipyard.runtime.clean import Cleaner
     from shipyard.runtime.validate import RecordValidator
 
-__all__ = ["FileValidation", "iter_chunks", "validate_file", "validate_records_file"]
+__all__ = [
+    "FileValidation",
+    "iter_chunks",
+    "quarantined_rows",
+    "validate_file",
+    "validate_records_file",
+]
 
 # Checks one chunk (its rows numbered through the file, and its rows as records when the
 # check needs them): the chunk's report, and each failing row's reasons (only when asked).
@@ -86,38 +92,15 @@ class FileValidation:
         }
 
 
-def iter_chunks(source: str | Path, chunk_size: int = 100_000) -> Iterator[pd.DataFrame]:
-    """Yield a source in chunks of at most ``chunk_size`` rows (SQL and datasets: one chunk)."""
-    import pandas as pd
+def iter_chunks(
+    source: str | Path, chunk_size: int = 100_000, options: ReadOptions | None = None
+) -> Iterator[pd.DataFrame]:
+    """Yield a source in chunks of at most ``chunk_size`` rows (SQL and datasets: one chunk).
 
-    text = str(source)
-    if text.startswith(DATASET_PREFIX) or SQL_URL.match(text):
-        yield read_table(text)
-        return
-    path = Path(text)
-    if not path.is_file():
-        read_table(path)  # raises the usual "does not exist" error
-    kind = file_kind(path)
-    try:
-        if kind == "parquet":
-            import pyarrow.parquet as pq
-
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
-                yield batch.to_pandas()
-        elif kind == "json":
-            yield from pd.read_json(path, lines=True, chunksize=chunk_size)
-        else:
-            found = sniff_text(path)
-            yield from pd.read_csv(
-                path,
-                sep=found.delimiter,
-                encoding=found.encoding,
-                skipinitialspace=True,
-                chunksize=chunk_size,
-                low_memory=False,
-            )
-    except (ValueError, OSError, pd.errors.ParserError) as error:
-        raise DataError(f"Cannot read '{path}': {error}") from error
+    The one reader, :func:`shipyard.data.sources.read_chunks`: a file that is empty, holds a
+    header but no rows, or names a column twice is refused, never reported as valid.
+    """
+    return read_chunks(source, chunk_size, options)
 
 
 def validate_file(
@@ -129,6 +112,7 @@ def validate_file(
     clean_path: str | Path | None = None,
     with_target: bool = False,
     chunk_size: int = 100_000,
+    options: ReadOptions | None = None,
 ) -> FileValidation:
     """Check every row of a file against a contract and apply a policy to the rows that fail.
 
@@ -148,6 +132,8 @@ def validate_file(
         Also check the target column.
     chunk_size
         Rows read at a time.
+    options
+        The encoding and header of a text file, when sniffing should not decide.
 
     Raises
     ------
@@ -171,7 +157,7 @@ def validate_file(
             return report, {}
         return report, contract.row_problems(chunk, with_target=with_target)
 
-    chunks = ((chunk, None) for chunk in iter_chunks(source, chunk_size))
+    chunks = ((chunk, None) for chunk in iter_chunks(source, chunk_size, options))
     return _validate(source, chunks, check, policy, quarantine_path, clean_path)
 
 
@@ -185,6 +171,7 @@ def validate_records_file(
     clean_path: str | Path | None = None,
     with_target: bool = False,
     chunk_size: int = 100_000,
+    options: ReadOptions | None = None,
 ) -> FileValidation:
     """Check every row of a file as the server checks a request: cleaned, then validated.
 
@@ -201,8 +188,9 @@ def validate_records_file(
         The record validator of the model (``predictor.validator``).
     cleaner
         The model's fitted cleaning (``predictor.cleaner``), or None when it has none.
-    policy, quarantine_path, clean_path, with_target, chunk_size
-        As for :func:`validate_file`.
+    policy, quarantine_path, clean_path, with_target, chunk_size, options
+        As for :func:`validate_file`. The model's unknown-categories policy is the
+        validator's: a category it scores is not reported.
 
     Raises
     ------
@@ -230,7 +218,12 @@ def validate_records_file(
         return report, problems
 
     return _validate(
-        source, _record_chunks(source, chunk_size), check, policy, quarantine_path, clean_path
+        source,
+        _record_chunks(source, chunk_size, options),
+        check,
+        policy,
+        quarantine_path,
+        clean_path,
     )
 
 
@@ -247,7 +240,7 @@ def _violation(row: Any, original: Any, finding: Any) -> Violation:
 
 
 def _record_chunks(
-    source: str | Path, chunk_size: int
+    source: str | Path, chunk_size: int, options: ReadOptions | None
 ) -> Iterator[tuple[pd.DataFrame, list[Any] | None]]:
     """Chunks of a file with their records: JSON lines as written, other files from frames."""
     text = str(source)
@@ -255,7 +248,7 @@ def _record_chunks(
     if path.is_file() and file_kind(path) == "json":
         yield from _json_chunks(path, chunk_size)
         return
-    for chunk in iter_chunks(source, chunk_size):
+    for chunk in iter_chunks(source, chunk_size, options):
         yield chunk, None
 
 
@@ -313,6 +306,18 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+def quarantined_rows(chunk: pd.DataFrame, problems: Mapping[Any, list[str]]) -> pd.DataFrame:
+    """Return the failing rows of a chunk as a quarantine file holds them.
+
+    The row as read, then ``_row`` (its number in the file, from 0) and ``_violations`` (a
+    JSON list of ``"column: rule"``).
+    """
+    rows = sorted(problems)
+    return chunk.loc[rows].assign(
+        _row=rows, _violations=[json.dumps(problems[row]) for row in rows]
+    )
+
+
 def _validate(
     source: str | Path,
     chunks: Iterator[tuple[pd.DataFrame, list[Any] | None]],
@@ -342,10 +347,7 @@ def _validate(
         counts.update(report.counts)
         violations.extend(report.violations[: MAX_STORED_VIOLATIONS - len(violations)])
         if quarantine is not None and not report.ok:
-            failing = chunk.loc[sorted(problems)].assign(
-                _row=sorted(problems),
-                _violations=[json.dumps(problems[row]) for row in sorted(problems)],
-            )
+            failing = quarantined_rows(chunk, problems)
             failing.to_csv(quarantine, mode="a", header=not bad, index=False)
             bad += len(failing)
             if clean is not None:
@@ -356,6 +358,8 @@ def _validate(
             chunk.to_csv(clean, mode="a", header=not good, index=False)
             good += len(chunk)
         rows += len(chunk)
+    if rows == 0:  # a reader refuses such files first; this guards other sources
+        raise DataError(f"'{source}' has no rows: there is nothing to validate.")
     report = ValidationReport(n_rows=rows, violations=violations, counts=dict(counts))
     result = FileValidation(
         source=str(source),

@@ -78,16 +78,35 @@ def get_json(url: str, key: str | None = None) -> Any:
         return json.loads(response.read())
 
 
-def demo_key(config: PipelineConfig) -> tuple[Any, str | None]:
-    """Return the key store and a fresh key when auth is on (as a client is given one)."""
+@dataclass
+class DemoKey:
+    """The API key a demo's server is given for its own requests, revoked when the demo ends."""
+
+    store: Any | None
+    key: str | None = None
+    key_id: str | None = None
+
+    def retire(self, report: Callable[[str], None]) -> None:
+        """Revoke the key, so the user's first ``shipyard serve`` makes and prints their own."""
+        if self.store is None or self.key_id is None:
+            return
+        self.store.revoke(self.key_id)
+        report(
+            f"the demo's API key is revoked; the first 'shipyard serve' creates one and prints it "
+            f"once (kept hashed in {self.store.path}); 'shipyard keys create' makes more"
+        )
+
+
+def demo_key(config: PipelineConfig) -> DemoKey:
+    """Create a key when auth is on (as a client is given one); ``retire`` it when done."""
     from shipyard.serving import KeyStore
     from shipyard.serving.keys import default_keys_file
 
     if not config.serving.auth:
-        return None, None
+        return DemoKey(None)
     keys = KeyStore(config.serving.keys_file or default_keys_file(config.registry.home))
-    _, key = keys.create("demo")
-    return keys, key
+    record, key = keys.create("demo")
+    return DemoKey(keys, key, record.id)
 
 
 def run_demo(
@@ -107,8 +126,8 @@ def run_demo(
     cards = [str(path) for path in write_card(registry, reference, Path(config.registry.home))]
     report(f"model card written to {cards[0]}")
     report(f"starting a server for {reference}")
-    keys, key = demo_key(config)
-    app = build_app(registry, reference, config.serving, keys)
+    demo = demo_key(config)
+    app = build_app(registry, reference, config.serving, demo.store)
     adult = datasets.load("adult")
     rows = adult.test.iloc[list(DEMO_TEST_ROWS)]
     records = frame_to_records(rows.drop(columns=[adult.target]))
@@ -117,7 +136,8 @@ def run_demo(
         endpoint = f"{url}/v1/models/{config.name}/predict"
         report(f"POST {endpoint}, one record per request")
         for record, actual in zip(records, rows[adult.target], strict=True):
-            answer = post_json(endpoint, record, key)
+            answer = post_json(endpoint, record, demo.key)
             calls.append({"record": record, "answer": answer, "actual": actual})
     report("server stopped")
+    demo.retire(report)
     return DemoResult(run, url, calls, cards)

@@ -167,8 +167,8 @@ def run_drift_demo(
     name, first = config.name, champion.version.version
     year_2012 = datasets.load("bike_sharing").test
     watcher = Watcher(registry, name, config.monitoring, report=report)
-    keys, key = demo_key(config)
-    app = build_app(registry, name, config.serving, keys, monitoring=config.monitoring)
+    demo = demo_key(config)
+    app = build_app(registry, name, config.serving, demo.store, monitoring=config.monitoring)
     result = DriftDemoResult(champion, "", home=home)
     start = 0
 
@@ -177,7 +177,7 @@ def run_drift_demo(
         chunk = year_2012.iloc[start : start + hours]
         start += hours
         report(f"replaying {hours} hours of 2012 through {result.url} with feedback")
-        result.served.append(_replay(result.url, name, key, chunk, config.data.target))
+        result.served.append(_replay(result.url, name, demo.key, chunk, config.data.target))
 
     def watch(step: str) -> WatchPass:
         report(f"watch pass: {step}")
@@ -224,4 +224,5 @@ def run_drift_demo(
         _wait_for_version(app, registry.resolve(name).version)
     result.final_champion = registry.resolve(name).reference
     report("server stopped")
+    demo.retire(report)
     return result

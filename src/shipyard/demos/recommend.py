@@ -66,13 +66,14 @@ def run_recommend_demo(
     liked = ratings[(ratings[settings.user] == user) & (ratings[settings.rating or "Rating"] >= 4)]
     item = int(liked[settings.item].iloc[-1])
     report(f"starting a server for {run.version.reference}")
-    keys, key = demo_key(config)
-    app = build_app(registry, run.version.reference, config.serving, keys)
+    demo = demo_key(config)
+    app = build_app(registry, run.version.reference, config.serving, demo.store)
     with running_server(app, host=config.serving.host, port=0) as url:
         base = f"{url}/v1/models/{config.name}"
         report(f"GET {base}/recommend?user={user}&k={settings.k}")
-        recommendations = get_json(f"{base}/recommend?user={user}&k={settings.k}", key)
+        recommendations = get_json(f"{base}/recommend?user={user}&k={settings.k}", demo.key)
         report(f"GET {base}/similar?item={item}&k=5")
-        similar = get_json(f"{base}/similar?item={item}&k=5", key)
+        similar = get_json(f"{base}/similar?item={item}&k=5", demo.key)
     report("server stopped")
+    demo.retire(report)
     return RecommendDemoResult(run, url, user, recommendations, similar)

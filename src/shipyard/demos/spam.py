@@ -71,14 +71,15 @@ def run_spam_demo(
     run = train(config, report=report, registry=registry)
     messages = held_out_messages(config, datasets.load("sms_spam").train)
     report(f"starting a server for {run.version.reference}")
-    keys, key = demo_key(config)
-    app = build_app(registry, run.version.reference, config.serving, keys)
+    demo = demo_key(config)
+    app = build_app(registry, run.version.reference, config.serving, demo.store)
     calls = []
     with running_server(app, host=config.serving.host, port=0) as url:
         endpoint = f"{url}/v1/models/{config.name}/predict"
         report(f"POST {endpoint}, one message per request")
         for text, actual in zip(messages["text"], messages["label"], strict=True):
-            answer = post_json(endpoint, {"text": text}, key)
+            answer = post_json(endpoint, {"text": text}, demo.key)
             calls.append({"text": text, "answer": answer, "actual": actual})
     report("server stopped")
+    demo.retire(report)
     return SpamDemoResult(run, url, calls)

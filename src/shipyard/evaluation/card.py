@@ -26,7 +26,7 @@ from shipyard.evaluation.report import (
     slice_blocks,
 )
 
-__all__ = ["build_card", "bundle_documents"]
+__all__ = ["build_card", "bundle_documents", "personal_data_items"]
 
 
 def _limitations(manifest: Mapping[str, Any], sections: DocumentSections) -> list[str]:
@@ -80,6 +80,19 @@ def _ethics(manifest: Mapping[str, Any]) -> list[str]:
                 f"'{column}' is not a model input, but other columns may act as proxies; "
                 "see the fairness section for the measured outcome."
             )
+    applied = (manifest.get("fairness") or {}).get("applied")
+    if applied:
+        test = applied["test"]
+        before = test["demographic_parity_difference"]["before"]
+        after = test["demographic_parity_difference"]["after"]
+        notes.append(
+            f"Decisions use a threshold per {test['grouping']} group (fairness mitigation, "
+            f"child of version {manifest.get('parent_version')}): demographic parity "
+            f"difference {before if before is None else f'{before:.4f}'} -> "
+            f"{after if after is None else f'{after:.4f}'}, accuracy "
+            f"{test['accuracy']['before']:.4f} -> {test['accuracy']['after']:.4f} on the "
+            "test rows. Requests must carry the sensitive column."
+        )
     mitigation = (manifest.get("fairness") or {}).get("mitigation")
     if mitigation:
         notes.append(
@@ -163,7 +176,11 @@ def build_card(
     card.heading("Metrics (test split, bootstrap intervals)")
     card.table(
         ["metric", "value [CI]"],
-        [[key, metric_text(value)] for key, value in manifest["metrics"]["test"].items()],
+        # A bundle registered by hand may carry no test metrics (the manifest allows it).
+        [
+            [key, metric_text(value)]
+            for key, value in manifest.get("metrics", {}).get("test", {}).items()
+        ],
     )
     if sections.blocks is not None:
         sections.blocks(card, manifest)
@@ -175,8 +192,51 @@ def build_card(
     card.items(_limitations(manifest, sections))
     card.heading("Ethical considerations")
     card.items(_ethics(manifest))
+    card.heading("Personal data")
+    card.items(personal_data_items(manifest))
     _lineage(card, manifest, registry_record, events)
     return card
+
+
+POLICY_TEXT = {
+    "hash": "logged as a keyed hash (HMAC-SHA256; the key stays beside the registry's bundles)",
+    "drop": "left out of the prediction log",
+    "keep": "logged in clear",
+}
+
+
+def personal_data_items(manifest: Mapping[str, Any]) -> list[str]:
+    """List the personal data the model reads and what the prediction log keeps of it."""
+    entry = manifest.get("personal_data") or {}
+    tagged = [str(name) for name in entry.get("columns", [])]
+    policy = str(entry.get("log_policy", "keep"))
+    sensitive = [str(name) for name in manifest.get("sensitive", [])]
+    detected = ((manifest.get("data") or {}).get("profile") or {}).get("personal") or {}
+    items = []
+    if tagged:
+        items.append(
+            f"Tagged as personal data (data.personal): {', '.join(tagged)}; "
+            f"{POLICY_TEXT.get(policy, policy)} (monitoring.personal_data: {policy})."
+        )
+    else:
+        items.append("No column is tagged as personal data (data.personal).")
+    if sensitive:
+        items.append(
+            f"Sensitive for fairness, also personal data: {', '.join(sensitive)}"
+            + ("." if set(sensitive) <= set(tagged) else "; logged in clear unless tagged.")
+        )
+    for column, found in sorted(detected.items()):
+        reasons = [
+            f"{kind} in {share:.0%} of sampled values"
+            for kind, share in found.get("values", {}).items()
+        ]
+        if found.get("hint"):
+            reasons.append(f"its name suggests {found['hint']}")
+        state = "tagged" if column in tagged else "not tagged"
+        items.append(
+            f"The profile found '{column}' likely personal ({'; '.join(reasons)}): {state}."
+        )
+    return items
 
 
 def _tabular_blocks(card: Document, manifest: Mapping[str, Any]) -> None:

@@ -525,6 +525,7 @@ def explain_records(
     if predictor.cleaner is not None:
         records = predictor.cleaner.clean_records(records)
     predictor.validator.check_records(list(records))
+    records = predictor.settle_records(records)  # unknown categories, as /predict scores them
     rows = [predictor.preprocessor.transform_record(record) for record in records]
     features = np.array(rows, dtype=np.float64).reshape(
         len(rows), predictor.preprocessor.n_outputs

@@ -15,7 +15,9 @@ override (see :meth:`shipyard.registry.store.Registry.promote`).
 
 Mitigation (``threshold_optimizer`` or ``exponentiated_gradient``) is fitted on the validation
 split and measured on the test split; the report says how much disparity it removed and how much
-accuracy it cost. The served model is not changed by it.
+accuracy it cost. The served model is not changed by it. The mitigation that ships is
+``fairness.apply: threshold`` (:mod:`shipyard.evaluation.threshold_mitigation`); its section
+is ``applied``.
 """
 
 from __future__ import annotations
@@ -137,6 +139,7 @@ class FairnessReport:
     thresholds: dict[str, float]
     breaches: list[Breach]
     mitigation: Mitigation | None = None
+    applied: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -183,6 +186,7 @@ class FairnessReport:
                 ],
             },
             "mitigation": self.mitigation.as_dict() if self.mitigation else None,
+            "applied": self.applied,
         }
 
 

@@ -37,6 +37,8 @@ __all__ = [
 ]
 
 Array = npt.NDArray[Any]
+Threshold = float | Array | None
+"""A binary decision threshold: one for every row, one per row, or none (the most probable)."""
 
 GREATER_IS_BETTER = {
     "roc_auc": True,
@@ -101,11 +103,12 @@ def _roc_auc(y: Array, probabilities: Array) -> float:
     return float(np.nanmean(aucs)) if not np.all(np.isnan(aucs)) else float("nan")
 
 
-def predicted_classes(probabilities: Array, threshold: float | None = None) -> Array:
+def predicted_classes(probabilities: Array, threshold: Threshold = None) -> Array:
     """Return the predicted class index of each row.
 
     The most probable class, or for a binary task with a tuned ``threshold``, the positive
-    class when its probability reaches the threshold.
+    class when its probability reaches the threshold (one number, or one per row: a
+    fairness-mitigated model's group thresholds).
     """
     probabilities = np.asarray(probabilities)
     if threshold is not None and probabilities.shape[1] == 2:
@@ -113,11 +116,11 @@ def predicted_classes(probabilities: Array, threshold: float | None = None) -> A
     return np.asarray(np.argmax(probabilities, axis=1), dtype=np.int64)
 
 
-def _accuracy(y: Array, probabilities: Array, threshold: float | None = None) -> float:
+def _accuracy(y: Array, probabilities: Array, threshold: Threshold = None) -> float:
     return float(np.mean(predicted_classes(probabilities, threshold) == y))
 
 
-def _f1(y: Array, probabilities: Array, threshold: float | None = None) -> float:
+def _f1(y: Array, probabilities: Array, threshold: Threshold = None) -> float:
     predicted = predicted_classes(probabilities, threshold)
     classes = [1] if probabilities.shape[1] == 2 else range(probabilities.shape[1])
     scores = []
@@ -160,14 +163,14 @@ _METRICS: dict[str, Callable[[Array, Array], float]] = {
 }
 
 
-def _metric(metric: str, threshold: float | None) -> Callable[[Array, Array], float]:
+def _metric(metric: str, threshold: Threshold) -> Callable[[Array, Array], float]:
     if threshold is None or metric not in LABEL_METRICS:
         return _METRICS[metric]
     label_metric = _accuracy if metric == "accuracy" else _f1
     return lambda y, outputs: label_metric(y, outputs, threshold)
 
 
-def score(metric: str, y: Array, outputs: Array, threshold: float | None = None) -> float:
+def score(metric: str, y: Array, outputs: Array, threshold: Threshold = None) -> float:
     """Compute one metric.
 
     Parameters
@@ -179,7 +182,8 @@ def score(metric: str, y: Array, outputs: Array, threshold: float | None = None)
     outputs
         Probability matrix (classification) or predicted values (regression).
     threshold
-        A binary classifier's decision threshold; label metrics (accuracy, F1) use it.
+        A binary classifier's decision threshold (or one per row); label metrics (accuracy,
+        F1) use it.
     """
     return _metric(metric, threshold)(np.asarray(y), np.asarray(outputs))
 
@@ -192,20 +196,30 @@ def bootstrap_metrics(
     n_samples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
-    threshold: float | None = None,
+    threshold: Threshold = None,
 ) -> dict[str, MetricValue]:
     """Point estimates with percentile-bootstrap confidence intervals.
 
     All metrics share the same resamples (:func:`shipyard.stats.bootstrap_statistics`), so
     their intervals are comparable; a resample where a metric is undefined (ROC AUC of one
     class) is left out of that metric's interval. ``threshold``
-    (a binary classifier's tuned decision threshold) applies to the label metrics.
+    (a binary classifier's tuned decision threshold, or one per row for a model with group
+    thresholds) applies to the label metrics.
     """
     y, outputs = np.asarray(y), np.asarray(outputs)
-    functions = {metric: _metric(metric, threshold) for metric in metrics}
+    if threshold is not None and np.ndim(threshold) > 0:
+        per_row = np.asarray(threshold, dtype=np.float64)
 
-    def resampled(rows: stats.Indices) -> dict[str, float]:
-        return {metric: functions[metric](y[rows], outputs[rows]) for metric in metrics}
+        def resampled(rows: stats.Indices) -> dict[str, float]:
+            return {
+                metric: score(metric, y[rows], outputs[rows], per_row[rows]) for metric in metrics
+            }
+
+    else:
+        functions = {metric: _metric(metric, threshold) for metric in metrics}
+
+        def resampled(rows: stats.Indices) -> dict[str, float]:
+            return {metric: functions[metric](y[rows], outputs[rows]) for metric in metrics}
 
     estimates = stats.bootstrap_statistics(
         resampled, len(y), n_samples=n_samples, confidence=confidence, seed=seed

@@ -217,6 +217,32 @@ def fairness_blocks(document: Document, fairness: Mapping[str, Any] | None) -> N
             f"(paid {mitigation['accuracy_paid']:.4f}). Measured only; the served model is "
             "unchanged."
         )
+    applied = fairness.get("applied")
+    if applied:
+        applied_blocks(document, applied)
+
+
+def _number(value: Any) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def applied_blocks(document: Document, applied: Mapping[str, Any]) -> None:
+    """Add the mitigation this version serves: thresholds per group and the trade-off."""
+    test, validation = applied["test"], applied["validation"]
+    parity, accuracy = test["demographic_parity_difference"], test["accuracy"]
+    document.paragraph(
+        f"Served with a decision threshold per {test['grouping']} group, fitted on "
+        f"{validation['rows']} validation rows for demographic parity difference at most "
+        f"{validation['target']:g} (reached {validation['demographic_parity_difference']:.4f}); "
+        f"probabilities are the base model's. On {test['rows']} test rows: demographic parity "
+        f"difference {_number(parity['before'])} -> {_number(parity['after'])}, accuracy "
+        f"{accuracy['before']:.4f} -> {accuracy['after']:.4f}. Groups not listed get "
+        f"{applied['default_threshold']:.4f}."
+    )
+    document.table(
+        ["group", "threshold"],
+        [[group, f"{value:.4f}"] for group, value in applied["thresholds"].items()],
+    )
 
 
 def selection_blocks(document: Document, manifest: Mapping[str, Any]) -> None:

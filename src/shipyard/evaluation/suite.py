@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from shipyard.config import PipelineConfig
     from shipyard.runtime.predictor import Predictor
 
-__all__ = ["SuiteResult", "run_suite"]
+__all__ = ["SuiteResult", "assess_served_fairness", "run_suite"]
 
 # Explanations, importance and robustness run on at most this many test rows: their summaries
 # are stable well before that, and they score the model many times.
@@ -52,10 +52,6 @@ class SuiteResult:
     def fairness_section(self) -> dict[str, Any] | None:
         """Return the manifest's ``fairness`` section (None when fairness was not assessed)."""
         return self.fairness.as_dict() if self.fairness else None
-
-
-def _decisions(outputs: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
-    return np.asarray(np.argmax(outputs, axis=1), dtype=np.int64)
 
 
 def run_suite(
@@ -91,17 +87,7 @@ def run_suite(
 
     fairness = None
     if config.sensitive and task == "binary":
-        fairness = assess_fairness(
-            test[list(config.sensitive)].reset_index(drop=True),
-            y_test,
-            _decisions(outputs),
-            positive_class=str(predictor.classes[-1]),
-            thresholds={str(k): v for k, v in config.fairness.thresholds.items()},
-            min_group_size=config.fairness.min_group_size,
-            n_samples=config.fairness.bootstrap_samples,
-            confidence=config.evaluation.confidence,
-            seed=seed,
-        )
+        fairness = assess_served_fairness(config, predictor, test, y_test, outputs)
         if config.fairness.mitigation != "none":
             fairness.mitigation = _mitigate(
                 config, predictor, test, y_test, outputs, validation, y_validation
@@ -155,6 +141,32 @@ def run_suite(
     return SuiteResult(evaluation, fairness, plots)
 
 
+def assess_served_fairness(
+    config: PipelineConfig,
+    predictor: Predictor,
+    test: pd.DataFrame,
+    y_test: npt.NDArray[Any],
+    outputs: npt.NDArray[Any],
+) -> FairnessReport:
+    """Measure fairness and apply the gate to the decisions the predictor serves.
+
+    The served decision is the predictor's: its tuned threshold, or its per-group thresholds
+    for a fairness-mitigated model, so the gate judges what clients get.
+    """
+    decisions = predictor.class_indices(outputs, predictor.groups_of_frame(test))
+    return assess_fairness(
+        test[list(config.sensitive)].reset_index(drop=True),
+        y_test,
+        np.asarray(decisions, dtype=np.int64),
+        positive_class=str(predictor.classes[-1]),
+        thresholds={str(k): v for k, v in config.fairness.thresholds.items()},
+        min_group_size=config.fairness.min_group_size,
+        n_samples=config.fairness.bootstrap_samples,
+        confidence=config.evaluation.confidence,
+        seed=config.seed,
+    )
+
+
 def _mitigate(
     config: PipelineConfig,
     predictor: Predictor,
@@ -185,7 +197,9 @@ def _mitigate(
         grouping,
         validation=(x_validation, y_validation, sensitive_labels(validation, [grouping])),
         test=(x_test, y_test, sensitive_labels(test, [grouping])),
-        test_decision=_decisions(outputs),
+        test_decision=np.asarray(
+            predictor.class_indices(outputs, predictor.groups_of_frame(test)), dtype=np.int64
+        ),
         constraint=constraint,
         seed=config.seed,
     )

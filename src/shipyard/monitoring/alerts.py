@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -27,6 +29,7 @@ from typing import Any, Literal
 __all__ = [
     "Alert",
     "AlertRule",
+    "Delivery",
     "RetrainDecision",
     "RetrainTriggers",
     "Snapshot",
@@ -160,8 +163,22 @@ def evaluate_rules(rules: Sequence[AlertRule], snapshot: Snapshot) -> list[Alert
     return alerts
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """What became of one alert POSTed to the webhook."""
+
+    delivered: bool
+    attempts: int
+    error: str | None = None
+    retryable: bool = True  # False: the webhook refused the alert itself; retrying cannot help
+
+
+# Answers worth trying again: the webhook is busy, timed out, or failed on its side.
+_RETRYABLE_STATUSES = frozenset({408, 425, 429})
+
+
 class WebhookNotifier:
-    """POST alerts as JSON to a webhook URL; failures are logged, never raised.
+    """POST alerts as JSON to a webhook URL, retrying with exponential backoff; never raises.
 
     Parameters
     ----------
@@ -169,29 +186,74 @@ class WebhookNotifier:
         The webhook (for example a chat or incident tool's incoming webhook).
     timeout
         Seconds per POST.
+    attempts
+        POSTs per alert before :meth:`post` gives up: a connection error, a timeout, a 5xx,
+        408, 425 or 429 answer is tried again; another 4xx is not (the webhook refused it).
+    backoff_seconds
+        Wait before the second attempt; each later wait doubles.
     """
 
-    def __init__(self, url: str, timeout: float = 5.0) -> None:
+    def __init__(
+        self, url: str, timeout: float = 5.0, attempts: int = 3, backoff_seconds: float = 0.5
+    ) -> None:
         self.url = url
         self.timeout = timeout
+        self.attempts = attempts
+        self.backoff_seconds = backoff_seconds
 
     def send(self, alerts: Sequence[Alert]) -> int:
         """Send each alert; return how many the webhook accepted (2xx)."""
         delivered = 0
         for alert in alerts:
             logger.warning("alert: %s", alert.message)
-            request = urllib.request.Request(
-                self.url,
-                data=json.dumps(alert.as_dict()).encode(),
-                method="POST",
-                headers={"Content-Type": "application/json", "User-Agent": "shipyard"},
-            )
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    delivered += 200 <= response.status < 300
-            except (urllib.error.URLError, TimeoutError, OSError) as error:
-                logger.error("could not deliver an alert to %s: %s", self.url, error)
+            delivered += self.post(alert.as_dict()).delivered
         return delivered
+
+    def post(self, body: Mapping[str, Any]) -> Delivery:
+        """POST one alert body, up to ``attempts`` times; say whether the webhook took it."""
+        error = "not attempted"
+        for attempt in range(1, max(self.attempts, 1) + 1):
+            if attempt > 1:
+                time.sleep(self.backoff_seconds * 2 ** (attempt - 2))
+            error, retryable = self._post_once(body)
+            if not error:
+                return Delivery(True, attempt)
+            logger.error(
+                "could not deliver an alert to %s (attempt %d of %d): %s",
+                _without_query(self.url),
+                attempt,
+                self.attempts,
+                error,
+            )
+            if not retryable:
+                return Delivery(False, attempt, error, retryable=False)
+        return Delivery(False, max(self.attempts, 1), error)
+
+    def _post_once(self, body: Mapping[str, Any]) -> tuple[str, bool]:
+        """POST once; return ``("", True)`` on a 2xx, else the error and whether to retry."""
+        request = urllib.request.Request(
+            self.url,
+            data=json.dumps(dict(body)).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json", "User-Agent": "shipyard"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                if 200 <= response.status < 300:
+                    return "", True
+                return f"HTTP {response.status}", True
+        except urllib.error.HTTPError as answer:
+            retryable = answer.code >= 500 or answer.code in _RETRYABLE_STATUSES
+            return f"HTTP {answer.code} {answer.reason}", retryable
+        except (urllib.error.URLError, TimeoutError, OSError) as failure:
+            reason = getattr(failure, "reason", failure)
+            return f"{type(failure).__name__}: {reason}", True
+
+
+def _without_query(url: str) -> str:
+    # Incoming-webhook URLs often carry their token in the path or query: log the host only.
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,14 @@
 """The prediction and feedback log, in the registry's database (SQLite or PostgreSQL).
 
-Predictions are logged without blocking the request: :class:`PredictionLogger` puts each one on
-a bounded queue that a background thread writes in batches. Feedback (a request id and its true
-label) is different: :meth:`MonitoringStore.add_feedback` returns only after the transaction
-has committed, so a feedback the server acknowledged survives a crash. SQLite runs in WAL mode
-with ``synchronous=FULL`` for that reason.
+Predictions go through :class:`PredictionLogger`: a background thread writes what is queued in
+one transaction per batch. By default (``monitoring.log_durability: durable``) a request waits
+for the commit of the batch that holds its rows before it is answered, so an acknowledged
+prediction is in the database (group commit: concurrent requests share one commit). In
+``async`` mode requests only queue their rows, and a crash loses what was still queued.
+Feedback (a request id and its true label) is always durable:
+:meth:`MonitoringStore.add_feedback` returns only after the transaction has committed. SQLite
+runs in WAL mode with ``synchronous=NORMAL``: a commit survives the process being killed, not
+a power loss (see :func:`_sqlite_durability`).
 
 Examples
 --------
@@ -19,6 +23,8 @@ Examples
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import queue
@@ -47,7 +53,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from shipyard.errors import DataError
+from shipyard.errors import DataError, PredictionLogError
+from shipyard.migrations import MONITORING, check_schema
 
 __all__ = [
     "LoggedBatch",
@@ -164,6 +171,33 @@ def _decode_json(values: list[Any]) -> list[Any]:
     return [next(decoded) if isinstance(value, str) else value for value in values]
 
 
+def _prediction_rows(records: Sequence[PredictionRecord]) -> list[dict[str, Any]]:
+    return [
+        {
+            "request_id": record.request_id,
+            "model_name": record.model_name,
+            "version": record.version,
+            "at": record.at,
+            "inputs": record.inputs,
+            "output": record.output,
+            "latency_ms": record.latency_ms,
+        }
+        for record in records
+    ]
+
+
+def _failure_rows(failures: Sequence[PredictionFailure]) -> list[dict[str, Any]]:
+    return [
+        {
+            "model_name": failure.model_name,
+            "version": failure.version,
+            "at": failure.at,
+            "error": failure.error[:64],
+        }
+        for failure in failures
+    ]
+
+
 class MonitoringStore:
     """Predictions and feedback in a SQL database.
 
@@ -181,7 +215,13 @@ class MonitoringStore:
         self.engine = create_engine(url)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_durability)
-        _Base.metadata.create_all(self.engine)
+        try:
+            # A new database is created at the head revision; another is refused, with the way
+            # to upgrade it (shipyard.migrations).
+            check_schema(self.engine, MONITORING)
+        except BaseException:
+            self.engine.dispose()  # a refused database keeps no connection open
+            raise
 
     def close(self) -> None:
         """Release the database connections."""
@@ -189,41 +229,27 @@ class MonitoringStore:
 
     def add_predictions(self, records: Sequence[PredictionRecord]) -> None:
         """Write predictions in one transaction (request ids already logged are skipped)."""
-        if not records:
-            return
-        rows = [
-            {
-                "request_id": record.request_id,
-                "model_name": record.model_name,
-                "version": record.version,
-                "at": record.at,
-                "inputs": record.inputs,
-                "output": record.output,
-                "latency_ms": record.latency_ms,
-            }
-            for record in records
-        ]
-        upsert = postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        with self.engine.begin() as connection:
-            connection.execute(upsert(_Prediction).on_conflict_do_nothing(), rows)
+        self.add_batch(records, ())
 
     def add_failures(self, failures: Sequence[PredictionFailure]) -> None:
         """Write failed requests in one transaction (they make the live error rate)."""
-        if not failures:
+        self.add_batch((), failures)
+
+    def add_batch(
+        self, records: Sequence[PredictionRecord], failures: Sequence[PredictionFailure]
+    ) -> None:
+        """Write predictions and failed requests in one transaction (one commit to wait for)."""
+        if not records and not failures:
             return
+        postgresql = self.engine.dialect.name == "postgresql"
+        upsert = postgresql_insert if postgresql else sqlite_insert
         with self.engine.begin() as connection:
-            connection.execute(
-                insert(_Failure),
-                [
-                    {
-                        "model_name": failure.model_name,
-                        "version": failure.version,
-                        "at": failure.at,
-                        "error": failure.error[:64],
-                    }
-                    for failure in failures
-                ],
-            )
+            if records:
+                connection.execute(
+                    upsert(_Prediction).on_conflict_do_nothing(), _prediction_rows(records)
+                )
+            if failures:
+                connection.execute(insert(_Failure), _failure_rows(failures))
 
     def activity(
         self, model_name: str, version: int, since: datetime, until: datetime | None = None
@@ -443,6 +469,26 @@ class MonitoringStore:
             for prediction, label in selected
         ]
 
+    def erase(self, model_name: str, request_ids: Iterable[str]) -> dict[str, int]:
+        """Delete a model's predictions and their feedback by request id, in one transaction.
+
+        Returns how many predictions and feedback labels were removed (ids not found count
+        for nothing).
+        """
+        wanted = sorted({str(request_id) for request_id in request_ids})
+        removed = {"predictions": 0, "feedback": 0}
+        with self.engine.begin() as connection:
+            for start in range(0, len(wanted), 500):  # within every driver's parameter limit
+                chunk = wanted[start : start + 500]
+                for key, table in (("feedback", _Feedback), ("predictions", _Prediction)):
+                    result = connection.execute(
+                        delete(table).where(
+                            table.model_name == model_name, table.request_id.in_(chunk)
+                        )
+                    )
+                    removed[key] += int(result.rowcount or 0)
+        return removed
+
     def purge(self, older_than: timedelta) -> int:
         """Delete predictions and feedback older than the retention period; return rows removed."""
         cutoff = _now() - older_than
@@ -461,37 +507,72 @@ class MonitoringStore:
 
 
 def _sqlite_durability(connection: Any, record: Any) -> None:
+    """WAL with ``synchronous=NORMAL``: a commit is in the WAL file before it returns.
+
+    That survives the process being killed (kill -9, the OOM killer, a crash): the operating
+    system still writes the file. It does not survive an operating-system crash or a power
+    loss, which may take the last commits (the database stays consistent). ``FULL`` would
+    fsync every commit (about 5 ms each on a virtual disk) and hold every request of a
+    durable batch for it; PostgreSQL, whose commits are fsynced by default, is the store for
+    that guarantee.
+    """
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 
+@dataclass(frozen=True)
+class _Entry:
+    """Rows queued together; ``waiter`` (on its event loop) learns when they are committed."""
+
+    rows: Sequence[PredictionRecord | PredictionFailure]
+    waiter: asyncio.Future[None] | None = None
+
+
 class PredictionLogger:
-    """Write predictions from a background thread so requests never wait for the database.
+    """Write predictions from a background thread, in batches, with or without waiting.
+
+    Two ways in. :meth:`log` queues a row and returns at once (failed requests go this way, and
+    every prediction in ``async`` mode). :meth:`record` is what a request handler awaits: in
+    durable mode it returns only once the transaction holding the rows has committed (group
+    commit: the thread writes everything queued in one transaction, then wakes every handler
+    of that batch), and raises :class:`~shipyard.errors.PredictionLogError` when the commit
+    fails, the queue is full or the commit takes longer than ``commit_timeout``.
 
     Parameters
     ----------
     store
         Where predictions go.
     max_queue
-        Predictions waiting at most; beyond it new ones are counted in ``dropped`` rather than
-        slowing requests down.
+        Entries (requests) waiting at most; beyond it :meth:`log` counts new rows in
+        ``dropped`` and durable :meth:`record` refuses them, rather than slowing requests down.
     batch_size
-        Predictions written per transaction, at most.
+        Rows written per transaction, at most.
+    durable
+        Whether :meth:`record` waits for the commit (``monitoring.log_durability: durable``)
+        or only queues the rows (``async``).
+    commit_timeout
+        Seconds a durable :meth:`record` waits for its commit.
     """
 
     def __init__(
-        self, store: MonitoringStore, max_queue: int = 100_000, batch_size: int = 1000
+        self,
+        store: MonitoringStore,
+        max_queue: int = 100_000,
+        batch_size: int = 1000,
+        durable: bool = True,
+        commit_timeout: float = 5.0,
     ) -> None:
         self.store = store
+        self.max_queue = max_queue
         self.batch_size = batch_size
+        self.durable = durable
+        self.commit_timeout = commit_timeout
         self.dropped = 0
         self.written = 0
-        self._queue: queue.Queue[PredictionRecord | PredictionFailure | None] = queue.Queue(
-            maxsize=max_queue
-        )
+        self._queue: queue.Queue[_Entry | None] = queue.Queue(maxsize=max_queue)
         self._thread = threading.Thread(
             target=self._run, name="shipyard-prediction-log", daemon=True
         )
@@ -500,9 +581,40 @@ class PredictionLogger:
     def log(self, record: PredictionRecord | PredictionFailure) -> None:
         """Queue one prediction (or failed request); never blocks."""
         try:
-            self._queue.put_nowait(record)
+            self._queue.put_nowait(_Entry((record,)))
         except queue.Full:
             self.dropped += 1
+
+    async def record(self, rows: Sequence[PredictionRecord]) -> None:
+        """Log ``rows``; when durable, return only after the transaction holding them commits.
+
+        Raises
+        ------
+        PredictionLogError
+            When durable and the rows are not committed: the queue is full, the commit
+            failed, or it took longer than ``commit_timeout`` (the rows may still be
+            written later, but they were not acknowledged).
+        """
+        if not self.durable:
+            for row in rows:
+                self.log(row)
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait(_Entry(rows, waiter))
+        except queue.Full:
+            raise PredictionLogError(
+                f"The prediction log has {self.max_queue} requests waiting to be written; "
+                "retry later (the database is slower than the traffic)."
+            ) from None
+        try:
+            async with asyncio.timeout(self.commit_timeout):
+                await waiter
+        except TimeoutError:
+            raise PredictionLogError(
+                f"The prediction log did not commit within {self.commit_timeout:g} s "
+                "(monitoring.log_commit_timeout); retry later."
+            ) from None
 
     def flush(self) -> None:
         """Wait until everything queued so far is written."""
@@ -515,32 +627,70 @@ class PredictionLogger:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
-                self._queue.task_done()
-                return
-            batch, stopping = [item], False
-            while len(batch) < self.batch_size:
-                try:
-                    following = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if following is None:
-                    stopping = True
-                    break
-                batch.append(following)
+            entries, stopping = self._take()
             try:
-                answered = [row for row in batch if isinstance(row, PredictionRecord)]
-                self.store.add_predictions(answered)
-                self.store.add_failures(
-                    [row for row in batch if isinstance(row, PredictionFailure)]
-                )
-                self.written += len(answered)
-            except Exception:  # the log must never take the server down
-                logger.exception("could not write %d predictions to the log", len(batch))
+                self._write(entries)
             finally:
-                for _ in batch:
+                for _ in entries:
                     self._queue.task_done()
             if stopping:
                 self._queue.task_done()
                 return
+
+    def _take(self) -> tuple[list[_Entry], bool]:
+        """Wait for one entry, then take what else is queued, up to ``batch_size`` rows."""
+        first = self._queue.get()
+        if first is None:
+            return [], True
+        entries, rows = [first], len(first.rows)
+        while rows < self.batch_size:
+            try:
+                following = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if following is None:
+                return entries, True
+            entries.append(following)
+            rows += len(following.rows)
+        return entries, False
+
+    def _write(self, entries: list[_Entry]) -> None:
+        """Commit the entries' rows in one transaction, then settle their waiters."""
+        if not entries:
+            return
+        rows = [row for entry in entries for row in entry.rows]
+        answered = [row for row in rows if isinstance(row, PredictionRecord)]
+        failed = [row for row in rows if isinstance(row, PredictionFailure)]
+        failed_commit = False
+        try:
+            self.store.add_batch(answered, failed)
+            self.written += len(answered)
+        except Exception:  # the log must never take the server down
+            logger.exception("could not write %d predictions to the log", len(rows))
+            failed_commit = True
+        waiters: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        for entry in entries:
+            if entry.waiter is not None:
+                waiters.setdefault(entry.waiter.get_loop(), []).append(entry.waiter)
+        for loop, futures in waiters.items():
+            # One wake-up per event loop and batch, not one per request; a closed loop has
+            # nobody waiting any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, futures, failed_commit)
+
+
+def _settle(futures: list[asyncio.Future[None]], failed_commit: bool) -> None:
+    """Resolve the waiters of a batch on their event loop (skipping those that gave up)."""
+    for future in futures:
+        if future.done():
+            continue
+        if not failed_commit:
+            future.set_result(None)
+        else:
+            # The database's own message stays in the server's log: it may name hosts or tables.
+            future.set_exception(
+                PredictionLogError(
+                    "The prediction log could not commit this prediction (the server logged "
+                    "why); retry later."
+                )
+            )

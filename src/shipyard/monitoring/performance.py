@@ -62,10 +62,22 @@ def realised_metrics(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> dict[str, MetricValue]:
-    """Metrics with bootstrap CIs over labelled log rows."""
+    """Metrics with bootstrap CIs over labelled log rows.
+
+    Label metrics use the threshold each answer says decided it (a fairness-mitigated
+    model's group threshold), when every answer says one.
+    """
     y, outputs = outputs_from_log(rows, task, classes)
+    cuts = [(row["output"].get("threshold") or {}).get("value") for row in rows]
+    threshold = np.array(cuts, dtype=np.float64) if cuts and None not in cuts else None
     return bootstrap_metrics(
-        y, outputs, DEFAULT_METRICS[task], n_samples=n_samples, confidence=confidence, seed=seed
+        y,
+        outputs,
+        DEFAULT_METRICS[task],
+        n_samples=n_samples,
+        confidence=confidence,
+        seed=seed,
+        threshold=threshold,
     )
 
 

@@ -45,9 +45,6 @@ class _Window(_Base):
     report: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
-_WINDOWS_TABLE = _Base.metadata.tables[_Window.__tablename__]
-
-
 @dataclass(frozen=True)
 class DriftWindow:
     """A window of predictions and the drift of each column in it."""
@@ -135,7 +132,6 @@ class DriftMonitor:
         self.prepare = prepare
         self.values = values
         self.clean_column = clean_column
-        _Base.metadata.create_all(store.engine, tables=[_WINDOWS_TABLE])
 
     def update(self, batch_size: int = 10_000) -> list[DriftWindow]:
         """Read the predictions logged since the last call; return every window touched.

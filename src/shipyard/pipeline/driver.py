@@ -3,11 +3,13 @@
 :func:`train` resolves the task a config describes (:mod:`shipyard.tasks.base`) and runs
 
 ``read -> contract -> split -> fit (search, select, export) -> parity -> evaluate -> register
--> gate``
+-> [mitigate -> register] -> gate``
 
 asking the task at each step, then writes the bundle (the task's files, the common manifest
 entries, the report and the model card), registers it, and makes a first version ``champion``
-when the fairness gate allows. The driver never looks at the task's name.
+when the fairness gate allows. With ``fairness.apply`` the task also returns a mitigated model,
+registered as a child of the base version; that child is the one that may become champion.
+The driver never looks at the task's name.
 
 ``training.time_budget`` covers the whole run, from the start of :func:`train` (or of the
 ``shipyard train`` process) to the registered version: the driver keeps a share for
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shipyard.config import PipelineConfig, dump_config
-from shipyard.errors import ModelNotFoundError
+from shipyard.errors import ConfigError, ModelNotFoundError
 from shipyard.manifest import MANIFEST_VERSION, Manifest
 from shipyard.pipeline.budget import (
     REPLAN_SHARE,
@@ -41,6 +43,7 @@ from shipyard.registry.store import DEFAULT_ALIAS, ModelVersion, Registry
 from shipyard.tasks.base import (
     EvaluatedModel,
     FittedModel,
+    PreparedData,
     RunContext,
     SplitData,
     Task,
@@ -76,6 +79,7 @@ class TrainRun:
     decision_threshold: dict[str, Any] | None = None
     calibration: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    base_version: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary, the shape ``shipyard train --json`` prints."""
@@ -100,7 +104,20 @@ class TrainRun:
             "notes": self.notes,
             "bundle": str(self.version.bundle_path),
             "fairness": self.fairness["gate"]["verdict"] if self.fairness else None,
+            "mitigation": self._mitigation(),
             "data": self.data,
+        }
+
+    def _mitigation(self) -> dict[str, Any] | None:
+        """Return the applied fairness mitigation: its base version, thresholds, trade-off."""
+        applied = (self.fairness or {}).get("applied")
+        if not applied:
+            return None
+        return {
+            "base_version": self.base_version,
+            "method": applied["method"],
+            "thresholds": applied["thresholds"],
+            "test": applied["test"],
         }
 
 
@@ -201,6 +218,7 @@ def _steps(
     context = RunContext(listen, engine, optuna_storage_url(config))
     data = task.read(config, context)
     refuse_spent_budget(budget, timings.elapsed(), "reading the data")
+    _check_personal_columns(config, data.frame)
     data = task.contract(data, config, context)
     refuse_spent_budget(budget, timings.elapsed(), "profiling and cleaning the data")
     split = task.split(data, config, context)
@@ -217,19 +235,27 @@ def _steps(
     report(event("stage", "registering", stage="registering"))
     registry = registry or Registry.from_config(config.registry)
     parent = _latest_version(registry, config.name)
-    manifest = _manifest(config, split, fitted, evaluated, parity, timings.report(budget))
-    files = _files(config, task, manifest, evaluated, fitted, parent, evaluated_with)
-    version = registry.register(
-        config.name,
-        files,
-        manifest,
-        params=fitted.params,
-        config=dump_config(config),
-        data_fingerprint=data.fingerprint or "",
-        package_versions=manifest["lineage"]["packages"],
-        parent_version=parent,
+    version, manifest = _register(
+        registry, config, task, data, split, fitted, evaluated, parity, parent,
+        timings.report(budget), evaluated_with,
+    )  # fmt: skip
+    base_version = None
+    if config.fairness.apply != "none":
+        base_version = version.version
+        fitted, evaluated = task.mitigate(fitted, evaluated, split, config, context)
+        context.report(f"registered {version.reference}, the base of the mitigated version")
+        split.prepared.notes.append(
+            f"fairness mitigation ({config.fairness.apply}) of version {base_version}: the "
+            "same probabilities, a decision threshold per sensitive group"
+        )
+        version, manifest = _register(
+            registry, config, task, data, split, fitted, evaluated, parity, base_version,
+            timings.report(budget), evaluated_with,
+        )  # fmt: skip
+    # Only the served version of a model's first run may become champion (the gate allowing).
+    version, promoted = _first_promotion(
+        registry, config, version, parent is not None, manifest, split
     )
-    version, promoted = _first_promotion(registry, config, version, parent, manifest, split)
     total = timings.report(budget)
     report(
         event(
@@ -258,7 +284,37 @@ def _steps(
         decision_threshold=fitted.threshold,
         calibration=fitted.calibration,
         timings=total,
+        base_version=base_version,
     )
+
+
+def _register(
+    registry: Registry,
+    config: PipelineConfig,
+    task: Task,
+    data: PreparedData,
+    split: SplitData,
+    fitted: FittedModel,
+    evaluated: EvaluatedModel,
+    parity: dict[str, float],
+    parent: int | None,
+    timings: dict[str, float],
+    evaluated_with: PipelineConfig,
+) -> tuple[ModelVersion, dict[str, Any]]:
+    """Write the bundle of an evaluated model and register it as a child of ``parent``."""
+    manifest = _manifest(config, split, fitted, evaluated, parity, timings)
+    files = _files(config, task, manifest, evaluated, fitted, parent, evaluated_with)
+    version = registry.register(
+        config.name,
+        files,
+        manifest,
+        params=fitted.params,
+        config=dump_config(config),
+        data_fingerprint=data.fingerprint or "",
+        package_versions=manifest["lineage"]["packages"],
+        parent_version=parent,
+    )
+    return version, manifest
 
 
 def optuna_storage_url(config: PipelineConfig) -> str | None:
@@ -371,9 +427,26 @@ def _manifest(
         "lineage": lineage(),
         "sensitive": list(config.sensitive),
         "timings": timings,
+        "personal_data": {
+            "columns": list(config.data.personal),
+            "log_policy": config.monitoring.personal_data,
+        },
     }
     # Validated against the schema before anything is written: a task cannot leave one out.
     return Manifest.from_document({**common, **evaluated.manifest}).to_document()
+
+
+def _check_personal_columns(config: PipelineConfig, frame: Any) -> None:
+    """Refuse a ``data.personal`` column the data does not have (a typo would log it in clear)."""
+    columns = getattr(frame, "columns", None)
+    if columns is None:
+        return
+    missing = [name for name in config.data.personal if name not in columns]
+    if missing:
+        raise ConfigError(
+            f"data.personal names column(s) {', '.join(missing)} that {config.data.source} "
+            f"does not have; its columns: {', '.join(map(str, columns))}."
+        )
 
 
 def _files(
@@ -420,12 +493,15 @@ def _first_promotion(
     registry: Registry,
     config: PipelineConfig,
     version: ModelVersion,
-    parent: int | None,
+    earlier: bool,
     manifest: dict[str, Any],
     split: SplitData,
 ) -> tuple[ModelVersion, bool]:
-    """Make the first version of a model its champion, when the fairness gate allows."""
-    if parent is not None:
+    """Make the first run's served version its champion, when the fairness gate allows.
+
+    ``earlier`` says the model had versions before this run: then nothing is promoted.
+    """
+    if earlier:
         return version, False
     fairness: dict[str, Any] | None = manifest.get("fairness")
     if fairness is not None and not fairness["gate"]["passed"]:

@@ -18,6 +18,7 @@ from shipyard.monitoring.adapters import TaskMonitoring
 from shipyard.monitoring.drift import DriftThresholds
 from shipyard.monitoring.log import MonitoringStore
 from shipyard.monitoring.performance import estimated_metrics, realised_metrics
+from shipyard.monitoring.privacy import LogMask, hash_key_path, masked_monitoring, read_hash_key
 from shipyard.monitoring.report import render_report
 from shipyard.monitoring.windows import DriftMonitor, DriftWindow
 from shipyard.registry.bundle import load_manifest
@@ -195,7 +196,11 @@ def _watched(registry: Registry, reference: str) -> tuple[ModelVersion, Manifest
     watched = task_for_manifest(manifest).monitoring(
         version.bundle_path, manifest, version.reference
     )
-    return version, manifest, watched
+    # The log holds what the version's privacy policy kept: compare like with like.
+    mask = LogMask.for_manifest(
+        manifest.to_document(), lambda: read_hash_key(hash_key_path(registry.artifacts))
+    )
+    return version, manifest, masked_monitoring(watched, mask)
 
 
 def _window_performance(

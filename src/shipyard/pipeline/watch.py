@@ -5,8 +5,9 @@ One pass, driven by the ``monitoring`` section of the config:
 1. Retention: delete logged predictions and feedback older than ``retention_days``.
 2. Drift: advance the champion's drift windows over the new log rows (incrementally).
 3. Alerts: check the rules on a :class:`~shipyard.monitoring.alerts.Snapshot` (latest window's
-   drift, realised metric, error rate); send new alerts to the log, the webhook and the audit
-   log.
+   drift, realised metric, error rate); send new alerts to the log, the audit log and the
+   webhook, where an alert the webhook did not take is tried again on later passes
+   (:mod:`shipyard.monitoring.deliveries`).
 4. A freshly promoted champion is compared with the one it replaced, and a canary with the
    champion (:class:`shipyard.pipeline.rollout.Rollout`): worse beyond the tolerance rolls
    back, enough good evidence confirms the champion or promotes the canary.
@@ -30,7 +31,14 @@ from typing import Any
 
 from shipyard.config import MonitoringConfig
 from shipyard.errors import ModelNotFoundError, ShipyardError
-from shipyard.monitoring.alerts import Snapshot, WebhookNotifier, decide_retrain, evaluate_rules
+from shipyard.monitoring.alerts import (
+    Alert,
+    Snapshot,
+    WebhookNotifier,
+    decide_retrain,
+    evaluate_rules,
+)
+from shipyard.monitoring.deliveries import AlertDeliveries
 from shipyard.monitoring.live import live_numbers
 from shipyard.monitoring.log import MonitoringStore
 from shipyard.monitoring.policy import (
@@ -183,7 +191,7 @@ class Watcher:
             ).numbers
             new_labels = store.labels_since(self.name, champion.created_at)
             snapshot = build_snapshot(champion, metric, window, live, new_labels, now)
-            decisions += self._alerts(snapshot, events, now)
+            decisions += self._alerts(store, snapshot, events, now)
             after_promotion = rollout.after_promotion(store, champion, manifest, events, now)
             decisions += after_promotion
             if canary is not None:
@@ -242,23 +250,66 @@ class Watcher:
         return monitor.latest()
 
     def _alerts(
-        self, snapshot: Snapshot, events: Sequence[Mapping[str, Any]], now: datetime
+        self,
+        store: MonitoringStore,
+        snapshot: Snapshot,
+        events: Sequence[Mapping[str, Any]],
+        now: datetime,
     ) -> list[Decision]:
-        alerts = evaluate_rules(alert_rules(self.config.alerts), snapshot)
-        fresh = fresh_alerts(alerts, events, self.config.alerts.repeat_minutes, now)
-        if not fresh:
-            return []
-        webhook = self.config.alerts.webhook
-        if webhook is not None:
-            WebhookNotifier(webhook).send(fresh)  # logs each alert, and each failed delivery
-        else:
-            for alert in fresh:
-                logger.warning("alert: %s", alert.message)
+        settings = self.config.alerts
+        alerts = evaluate_rules(alert_rules(settings), snapshot)
+        # An alert fired within repeat_minutes is not fired again: it was delivered, or it
+        # is still pending and tried again below.
+        fresh = fresh_alerts(alerts, events, settings.repeat_minutes, now)
         decisions = []
         for alert in fresh:
-            detail = {**alert.as_dict(), "key": alert.key, "webhook": webhook is not None}
+            logger.warning("alert: %s", alert.message)
+            detail = {**alert.as_dict(), "key": alert.key, "webhook": settings.webhook is not None}
             self.registry.log_event(self.name, alert.version, "alert", detail)
             decisions.append(Decision("alert", alert.message, detail))
+        if settings.webhook is not None:
+            decisions += self._deliver(store, fresh, settings.webhook, now)
+        return decisions
+
+    def _deliver(
+        self, store: MonitoringStore, fresh: Sequence[Alert], webhook: str, now: datetime
+    ) -> list[Decision]:
+        """Queue the fresh alerts, then try every pending one; report all but plain successes."""
+        settings = self.config.alerts
+        deliveries = AlertDeliveries(store)
+        deliveries.add(fresh)
+        notifier = WebhookNotifier(
+            webhook,
+            attempts=settings.delivery_attempts,
+            backoff_seconds=settings.retry_backoff_seconds,
+        )
+        outcomes = deliveries.deliver(
+            self.name, notifier, now, timedelta(minutes=settings.repeat_minutes)
+        )
+        decisions = []
+        for outcome in outcomes:
+            detail = {
+                "key": outcome.key,
+                "status": outcome.status,
+                "attempts": outcome.attempts,
+                "error": outcome.error,
+            }
+            if outcome.status == "undelivered":
+                self.registry.log_event(self.name, outcome.version, "alert_undelivered", detail)
+                message = (
+                    f"gave up on alert '{outcome.message}' after {outcome.attempts} "
+                    f"attempt(s): {outcome.error}"
+                )
+            elif outcome.status == "pending":
+                message = (
+                    f"the webhook did not take alert '{outcome.message}' ({outcome.error}); "
+                    "it is tried again on the next pass"
+                )
+            elif outcome.earlier_passes:
+                message = f"alert '{outcome.message}' delivered after {outcome.attempts} attempts"
+            else:
+                continue
+            decisions.append(Decision("delivery", message, detail))
         return decisions
 
     def _retraining(

@@ -53,6 +53,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from shipyard.databases import create_private_sqlite_file
 from shipyard.errors import ModelNotFoundError, RegistryError
+from shipyard.migrations import REGISTRY, check_schema
 from shipyard.registry.bundle import load_predictor, read_manifest, verify_bundle, write_bundle
 
 __all__ = [
@@ -208,7 +209,13 @@ class Registry:
         try:
             create_private_sqlite_file(url)
             self.engine = create_engine(url)
-            _Base.metadata.create_all(self.engine)
+            try:
+                # A new database is created at the head revision; another is refused, with
+                # the way to upgrade it (shipyard.migrations).
+                check_schema(self.engine, REGISTRY)
+            except BaseException:
+                self.engine.dispose()  # a refused database keeps no connection open
+                raise
         except (OperationalError, ImportError) as error:
             raise RegistryError(
                 f"Cannot open the registry database at {self._safe_url()}: "

@@ -255,6 +255,7 @@ class SingleRecordPath:
         row = self._encoder.encode(record)
         if row is None:
             predictor.validator.check_records([record])
+            record = predictor.settle_records([record])[0]
             row = predictor.preprocessor.transform_record(record)
         if self._score_row is not None:
             values: list[float] = self._score_row(row)
@@ -262,20 +263,45 @@ class SingleRecordPath:
         features = np.array([row], dtype=np.float64)
         return list(np.atleast_1d(predictor.scorer.score(features)).reshape(-1).tolist())
 
-    def answer(self, outputs: list[float]) -> dict[str, Any]:
+    def groups(self, records: list[Any]) -> list[str] | None:
+        """Return each record's sensitive group when the label depends on it, else ``None``.
+
+        Raises
+        ------
+        RecordValidationError
+            When a record lacks a sensitive column the decision depends on.
+        """
+        if getattr(self.predictor, "group_thresholds", None) is None:  # text models have none
+            return None
+        return self.predictor.groups_of_records(records)
+
+    def class_index(self, outputs: list[float], group: str | None = None) -> int:
+        """Return the predicted class of one row of probabilities, as the predictor decides."""
+        rule = getattr(self.predictor, "group_thresholds", None)
+        if rule is not None:
+            if group is None:
+                raise ValueError("This model decides per sensitive group: pass the group.")
+            return int(outputs[1] >= rule.threshold(group))
+        threshold = getattr(self.predictor, "threshold", None)  # text models have none
+        if threshold is not None:
+            return int(outputs[1] >= threshold)
+        return max(range(len(outputs)), key=outputs.__getitem__)
+
+    def answer(self, outputs: list[float], group: str | None = None) -> dict[str, Any]:
         """Format raw outputs like :meth:`Predictor.format_outputs` does."""
         if self._regression:
             return {"prediction": float(outputs[0])}
-        threshold = getattr(self.predictor, "threshold", None)  # text models have none
-        if threshold is not None:
-            best = int(outputs[1] >= threshold)
-        else:
-            best = max(range(len(outputs)), key=outputs.__getitem__)
-        return {
-            "prediction": self.predictor.classes[best],
+        answer = {
+            "prediction": self.predictor.classes[self.class_index(outputs, group)],
             "probabilities": dict(zip(self._labels, outputs, strict=True)),
         }
+        rule = getattr(self.predictor, "group_thresholds", None)
+        if rule is not None and group is not None:
+            answer["threshold"] = {"group": group, "value": rule.threshold(group)}
+        return answer
 
     def predict(self, record: Any) -> dict[str, Any]:
         """Validate, score and format one record."""
-        return self.answer(self.outputs(record))
+        outputs = self.outputs(record)
+        groups = self.groups([record])
+        return self.answer(outputs, None if groups is None else groups[0])

@@ -23,19 +23,20 @@ if TYPE_CHECKING:
 __all__ = ["frame_passes"]
 
 
-def frame_passes(contract: Contract, frame: pd.DataFrame) -> bool:
+def frame_passes(contract: Contract, frame: pd.DataFrame, categories: bool = True) -> bool:
     """Whether every contract column of ``frame`` is present and breaks no rule (fast).
 
     ``False`` means "not proven", not "invalid": run the full check for the report.
+    ``categories=False`` skips the category rule (the model scores unknown categories).
     """
     columns = frame.columns
     return all(
-        column.name in columns and _column_passes(column, frame[column.name])
+        column.name in columns and _column_passes(column, frame[column.name], categories)
         for column in contract.columns
     )
 
 
-def _column_passes(column: ColumnContract, series: pd.Series) -> bool:
+def _column_passes(column: ColumnContract, series: pd.Series, categories: bool) -> bool:
     if column.unique or column.min_length is not None or column.max_length is not None:
         return False
     dtype: Any = series.dtype
@@ -73,7 +74,7 @@ def _column_passes(column: ColumnContract, series: pd.Series) -> bool:
         if not column.nullable:
             return False
         series = series[~missing]
-    if column.categories is None:
+    if column.categories is None or not categories:
         return True
     # Every value is a str, so str(value), which the full check compares, is the value itself.
     return bool(series.isin(column.categories).all())

@@ -7,14 +7,18 @@ exporter checks that before a bundle is written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from shipyard.errors import DataError
 from shipyard.runtime.clean import Cleaner
+from shipyard.runtime.group_thresholds import GroupThresholds
 from shipyard.runtime.models import FloatArray, Scorer
 from shipyard.runtime.preprocess import CompiledPreprocessor
+from shipyard.runtime.unknown import LEGACY_POLICY, UnknownCategories
 from shipyard.runtime.validate import RecordValidator
 
 if TYPE_CHECKING:
@@ -47,6 +51,19 @@ class Predictor:
     threshold
         A binary classifier's tuned decision threshold: the positive (second) class is
         predicted when its probability reaches it. ``None`` predicts the most probable class.
+    unknown_categories
+        What scoring does with categories training never saw (:mod:`shipyard.runtime.unknown`):
+        the policy saved in the bundle's manifest.
+    group_thresholds
+        A fairness-mitigated binary classifier's threshold per sensitive group
+        (:mod:`shipyard.runtime.group_thresholds`): labels then depend on each record's group,
+        and answers say which threshold applied. Probabilities are unchanged.
+
+    Attributes
+    ----------
+    unknown_seen
+        Called with the count per column each time records with unknown categories are
+        scored (the server counts them in its metrics); ``None`` by default.
     """
 
     def __init__(
@@ -59,49 +76,135 @@ class Predictor:
         unknown_fields: str = "reject",
         cleaner: Cleaner | None = None,
         threshold: float | None = None,
+        unknown_categories: str = LEGACY_POLICY,
+        group_thresholds: GroupThresholds | None = None,
     ) -> None:
         self.contract = contract
         self.preprocessor = preprocessor
         self.scorer = scorer
         self.task = task
         self.classes = list(classes)
-        self.validator = RecordValidator(contract, unknown_fields)
+        self.validator = RecordValidator(contract, unknown_fields, unknown_categories)
         self.cleaner = cleaner
         self.threshold = threshold if task == "binary" else None
+        self.unknown = UnknownCategories(
+            contract, unknown_categories, cleaner.spec if cleaner is not None else None
+        )
+        self.unknown_seen: Callable[[Counter[str]], None] | None = None
+        self.group_thresholds = group_thresholds if task == "binary" else None
 
     def score_records(self, records: Sequence[Mapping[str, Any]]) -> FloatArray:
         """Clean and validate records; return raw outputs: probabilities, or regression values."""
         if self.cleaner is not None:
             records = self.cleaner.clean_records(records)
         self.validator.check_records(list(records))
+        records = self.settle_records(records)
         rows = [self.preprocessor.transform_record(record) for record in records]
         features = np.array(rows, dtype=np.float64).reshape(len(rows), self.preprocessor.n_outputs)
         return self.scorer.score(features)
 
+    def settle_records(self, records: Sequence[Any]) -> Sequence[Any]:
+        """Replace unknown categories of valid records as the policy says (and count them)."""
+        if not self.unknown.tolerant:
+            return records
+        settled, counts = self.unknown.settle_records(records)
+        if counts and self.unknown_seen is not None:
+            self.unknown_seen(counts)
+        return settled
+
     def predict_records(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Validate and predict; each answer holds ``prediction`` (and ``probabilities``)."""
-        return self.format_outputs(self.score_records(records))
+        outputs = self.score_records(records)
+        return self.format_outputs(outputs, self.groups_of_records(records))
 
-    def format_outputs(self, outputs: FloatArray) -> list[dict[str, Any]]:
-        """Turn raw outputs into JSON-ready answers."""
+    def groups_of_records(self, records: Sequence[Mapping[str, Any]]) -> list[str] | None:
+        """Return each record's sensitive group when labels depend on it, else ``None``.
+
+        Raises
+        ------
+        RecordValidationError
+            When a record lacks a sensitive column the decision depends on.
+        """
+        if self.group_thresholds is None:
+            return None
+        steps = self.cleaner.steps if self.cleaner is not None else None
+        return self.group_thresholds.keys_of_records(records, steps)
+
+    def groups_of_frame(self, frame: pd.DataFrame) -> list[str] | None:
+        """Return each (clean) row's sensitive group when labels depend on it, else ``None``.
+
+        Raises
+        ------
+        DataError
+            When the frame lacks a sensitive column the decision depends on.
+        """
+        rule = self.group_thresholds
+        if rule is None:
+            return None
+        missing = [column for column in rule.columns if column not in frame.columns]
+        if missing:
+            raise DataError(
+                f"The rows have no column {', '.join(map(repr, missing))}: this model decides "
+                "with a threshold per sensitive group (fairness mitigation); add the column."
+            )
+        return rule.keys_of_columns(
+            {
+                column: frame[column].to_numpy(dtype=object, na_value=None)
+                for column in rule.columns
+            }
+        )
+
+    def format_outputs(
+        self, outputs: FloatArray, groups: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Turn raw outputs into JSON-ready answers (``groups``: see :meth:`class_indices`)."""
         if self.task == "regression":
             return [{"prediction": float(value)} for value in outputs]
         labels = [str(label) for label in self.classes]
-        return [
+        answers = [
             {
                 "prediction": self.classes[best],
                 "probabilities": dict(zip(labels, row, strict=True)),
             }
             for best, row in zip(
-                self.class_indices(outputs).tolist(), outputs.tolist(), strict=True
+                self.class_indices(outputs, groups).tolist(), outputs.tolist(), strict=True
             )
         ]
+        if self.group_thresholds is not None and groups is not None:
+            for answer, group in zip(answers, groups, strict=True):
+                answer["threshold"] = {
+                    "group": group,
+                    "value": self.group_thresholds.threshold(group),
+                }
+        return answers
 
-    def class_indices(self, outputs: FloatArray) -> Any:
-        """Index of the predicted class per row of probabilities (the threshold applies)."""
+    def class_indices(self, outputs: FloatArray, groups: Sequence[str] | None = None) -> Any:
+        """Index of the predicted class per row of probabilities (the threshold applies).
+
+        With group thresholds, ``groups`` (from :meth:`groups_of_records` or
+        :meth:`groups_of_frame`) names each row's group.
+
+        Raises
+        ------
+        ValueError
+            When the model has group thresholds and ``groups`` is not given.
+        """
+        if self.group_thresholds is not None:
+            if groups is None:
+                raise ValueError(
+                    "This model decides with a threshold per sensitive group: pass the rows' "
+                    "groups (Predictor.groups_of_records or groups_of_frame)."
+                )
+            return self.group_thresholds.decide(outputs[:, 1], groups)
         if self.threshold is not None:
             return (outputs[:, 1] >= self.threshold).astype(np.int64)
         return np.argmax(outputs, axis=1)
+
+    def decision_thresholds(self, groups: Sequence[str] | None = None) -> Any:
+        """Return the decision threshold: one number, one per row (groups), or ``None``."""
+        if self.group_thresholds is not None and groups is not None:
+            return self.group_thresholds.cuts(groups)
+        return self.threshold
 
     def clean_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Return the frame cleaned as the model's training data was (unchanged without one)."""
@@ -112,14 +215,20 @@ class Predictor:
         return clean_frame(frame, self.cleaner.spec)
 
     def score_frame(self, frame: pd.DataFrame) -> FloatArray:
-        """Score a whole (clean) frame through the batch path (columns at a time)."""
+        """Score a whole frame through the batch path (columns at a time).
+
+        The frame is cleaned, checked against the contract, and its unknown categories
+        replaced (``self.unknown.settle_frame``) by the caller.
+        """
         return self.scorer.score(encode_frame(self.preprocessor, frame))
 
-    def labels_from_outputs(self, outputs: FloatArray) -> list[Any]:
+    def labels_from_outputs(
+        self, outputs: FloatArray, groups: Sequence[str] | None = None
+    ) -> list[Any]:
         """Return the predicted label (or value) of each row of raw outputs."""
         if self.task == "regression":
             return [float(value) for value in outputs]
-        return [self.classes[index] for index in self.class_indices(outputs).tolist()]
+        return [self.classes[index] for index in self.class_indices(outputs, groups).tolist()]
 
 
 def encode_frame(preprocessor: CompiledPreprocessor, frame: pd.DataFrame) -> FloatArray:

@@ -96,18 +96,24 @@ class RecordValidator:
     unknown_fields
         ``"reject"`` to refuse fields the contract does not know (with the nearest known name),
         ``"ignore"`` to drop them silently.
+    unknown_categories
+        ``"error"`` refuses a category the contract does not list; the other policies
+        (:mod:`shipyard.runtime.unknown`) accept it, to be replaced before scoring.
     """
 
-    def __init__(self, contract: Contract, unknown_fields: str = "reject") -> None:
+    def __init__(
+        self, contract: Contract, unknown_fields: str = "reject", unknown_categories: str = "error"
+    ) -> None:
         self.contract = contract
         self.unknown_fields = unknown_fields
+        self.unknown_categories = unknown_categories
         self._columns = list(contract.columns)
         self._known = {column.name for column in contract.columns}
         self._tolerated = set(contract.ignored) | {contract.target.name}
         self._category_sets = {
             column.name: frozenset(column.categories)
             for column in contract.columns
-            if column.categories is not None
+            if column.categories is not None and unknown_categories == "error"
         }
 
     def problems(self, record: Any) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.applications import Starlette
@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from shipyard.config import ServingConfig
+from shipyard.monitoring.privacy import LogMask
 from shipyard.runtime.fast import accelerate
 from shipyard.runtime.predictor import Predictor
 from shipyard.serving.context import (
@@ -40,12 +41,13 @@ from shipyard.serving.guard import Guard
 from shipyard.serving.inference_protocol import protocol_routes
 from shipyard.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
 from shipyard.serving.mlflow_api import mlflow_routes
-from shipyard.serving.openapi import openapi_document
+from shipyard.serving.openapi import DocumentedModel, openapi_document
 from shipyard.serving.own_api import own_routes
+from shipyard.serving.rate_limit import limiter_for
 from shipyard.serving.state import AliasWatcher, ServingState
 
 if TYPE_CHECKING:
-    from shipyard.monitoring.log import PredictionLogger
+    from shipyard.monitoring.log import PredictionLogger, PredictionRecord
 
 __all__ = [
     "ROUTE_BUILDERS",
@@ -54,6 +56,7 @@ __all__ = [
     "RouteBuilder",
     "ServedModel",
     "create_app",
+    "mounted_operations",
 ]
 
 logger = logging.getLogger("shipyard.serving")
@@ -79,17 +82,54 @@ class ServedModel:
     version: int
     predictor: Predictor
     manifest: dict[str, Any]
+    # What the prediction log keeps of the personal fields (the manifest's personal_data).
+    log_mask: LogMask = field(default_factory=lambda: LogMask(frozenset(), "keep"))
+
+    def log_record(
+        self, request_id: str, inputs: Any, output: dict[str, Any], latency_ms: float
+    ) -> PredictionRecord:
+        """Return the prediction log's row for one answer, personal fields masked.
+
+        Every route that logs builds its rows here, so the version's policy applies to all.
+        """
+        from shipyard.monitoring.log import PredictionRecord
+
+        return PredictionRecord(
+            request_id, self.name, self.version, self.log_mask.apply(inputs), output, latency_ms
+        )
+
+
+def mounted_operations(
+    routes: Sequence[BaseRoute], name: str, version: int
+) -> set[tuple[str, str]]:
+    """Return the ``(path, method)`` pairs of ``routes``, the name and version filled in."""
+    found: set[tuple[str, str]] = set()
+    for route in routes:
+        if isinstance(route, Route) and route.methods:
+            path = route.path.format(name=name, version=version)
+            found.update((path, method.lower()) for method in route.methods if method != "HEAD")
+    return found
 
 
 def _service_routes(context: ServingContext) -> list[BaseRoute]:
     async def openapi(request: Request) -> Response:
         model = context.state.primary.model
         predictor = model.predictor
-        return JSONResponse(
-            openapi_document(
-                model.name, model.version, predictor.task, predictor.contract, predictor.classes
-            )
+        documented = DocumentedModel(
+            name=model.name,
+            version=model.version,
+            task=predictor.task,
+            # Under a policy that scores unknown categories, any text is accepted there.
+            contract=predictor.unknown.accepted(predictor.contract)
+            if hasattr(predictor, "unknown")
+            else predictor.contract,
+            classes=predictor.classes,
+            auth=context.auth,
+            max_records=context.settings.max_records,
+            unknown_fields=context.settings.unknown_fields,
         )
+        mounted = mounted_operations(request.app.routes, model.name, model.version)
+        return JSONResponse(openapi_document(documented, mounted))
 
     async def metrics(request: Request) -> Response:
         return Response(context.metrics.render(), media_type=CONTENT_TYPE_LATEST)
@@ -165,7 +205,7 @@ def create_app(
     state = ServingState(
         model, settings, metrics, canary=canary, shadow=shadow, canary_share=canary_share
     )
-    context = ServingContext(state, settings, metrics, prediction_log)
+    context = ServingContext(state, settings, metrics, prediction_log, auth=verify_key is not None)
     routes: list[BaseRoute] = []
     for build in (*ROUTE_BUILDERS, *extra_routes):
         routes.extend(build(context))
@@ -178,7 +218,9 @@ def create_app(
     async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)
         metrics.observe_error("http_error", error.status_code)
-        return error_response(error.status_code, "http_error", str(error.detail))
+        answer = error_response(error.status_code, "http_error", str(error.detail))
+        answer.headers.update(error.headers or {})  # 405 answers carry Allow
+        return answer
 
     async def server_error(request: Request, error: Exception) -> Response:
         metrics.observe_error("internal_error")
@@ -221,7 +263,13 @@ def create_app(
             )
         )
     middleware.append(
-        Middleware(Guard, metrics=metrics, verify=verify_key, access_log=settings.access_log)
+        Middleware(
+            Guard,
+            metrics=metrics,
+            verify=verify_key,
+            access_log=settings.access_log,
+            limiter=limiter_for(settings.rate_limit),
+        )
     )
     app = Starlette(
         routes=routes,

@@ -2,6 +2,11 @@
 
 Routes raise :class:`RequestError` for anything the client can fix; the app turns it into a
 JSON answer ``{"error": CODE, "message": TEXT, ...}`` with the right status, and counts it.
+
+Every prediction protocol (the own API, the Open Inference Protocol, ``/invocations``) scores
+through :meth:`ServingContext.score`, which logs the requests the model failed (the live error
+rate), and logs its answers through :meth:`ServingContext.log_answers`, which in durable mode
+returns only once they are committed.
 """
 
 from __future__ import annotations
@@ -9,6 +14,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -16,6 +24,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
+from shipyard.errors import PredictionLogError
 from shipyard.runtime.validate import RecordValidationError
 from shipyard.serving.logs import log_event
 
@@ -30,10 +39,13 @@ __all__ = [
     "RequestError",
     "Scored",
     "ServingContext",
+    "check_media_type",
     "decode_json",
     "error_response",
+    "new_request_id",
     "read_body",
     "read_json",
+    "request_ids",
 ]
 
 logger = logging.getLogger("shipyard.serving")
@@ -66,13 +78,46 @@ def error_response(status: int, error: str, message: str, **extra: Any) -> JSONR
 
 
 class Scored:
-    """The outcome of scoring: which slot answered and the raw output rows."""
+    """The outcome of scoring: which slot answered, the raw output rows, and their groups.
 
-    __slots__ = ("outputs", "slot")
+    ``groups`` names each record's sensitive group when the slot's labels depend on it (a
+    fairness-mitigated model), else it is ``None``.
+    """
 
-    def __init__(self, slot: ModelSlot, outputs: list[list[float]]) -> None:
+    __slots__ = ("groups", "outputs", "slot")
+
+    def __init__(
+        self, slot: ModelSlot, outputs: list[list[float]], groups: list[str] | None = None
+    ) -> None:
         self.slot = slot
         self.outputs = outputs
+        self.groups = groups
+
+    def group(self, row: int) -> str | None:
+        """Return the sensitive group of one record, or ``None``."""
+        return None if self.groups is None else self.groups[row]
+
+    def labels(self) -> list[Any]:
+        """Return the predicted label of each classified row, as the slot decides."""
+        classes = self.slot.model.predictor.classes
+        return [
+            classes[self.slot.path.class_index(row, self.group(position))]
+            for position, row in enumerate(self.outputs)
+        ]
+
+
+def new_request_id() -> str:
+    """Return a fresh request id (the key of a logged prediction, which feedback names)."""
+    return uuid.uuid4().hex
+
+
+def request_ids(base: str, count: int) -> list[str]:
+    """Return one id per record of a request: ``base`` alone, else ``base-0``, ``base-1``, ...
+
+    The protocols with one id per request (the Open Inference Protocol, ``/invocations``)
+    log the records of a batch under these ids.
+    """
+    return [base] if count == 1 else [f"{base}-{index}" for index in range(count)]
 
 
 def _too_large(limit: int) -> RequestError:
@@ -123,6 +168,24 @@ def decode_json(body: bytes) -> Any:
             ) from None
 
 
+def check_media_type(request: Request, *also: str) -> None:
+    """Refuse (415) a body declared as anything but JSON (or one of ``also``).
+
+    Every route that reads a body answers the same way; a request without a Content-Type is
+    read as JSON, as clients that send raw bytes expect.
+    """
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return
+    kind = declared.split(";")[0].strip().lower()
+    if kind != "application/json" and kind not in also:
+        raise RequestError(
+            415,
+            "unsupported_media_type",
+            f"Content type '{kind}' is not supported; send 'Content-Type: application/json'.",
+        )
+
+
 async def read_json(request: Request, settings: ServingConfig) -> Any:
     """Read and decode a JSON body (400 when it is not JSON), within ``settings``' limits."""
     return decode_json(await read_body(request, settings))
@@ -139,6 +202,10 @@ class ServingContext:
         Serving settings (limits, timeouts).
     metrics
         The server's metrics.
+    prediction_log
+        Where served predictions are logged; ``None`` logs nothing.
+    auth
+        Whether requests need an API key (the OpenAPI document says so).
     """
 
     def __init__(
@@ -147,11 +214,13 @@ class ServingContext:
         settings: ServingConfig,
         metrics: ServingMetrics,
         prediction_log: PredictionLogger | None = None,
+        auth: bool = False,
     ) -> None:
         self.state = state
         self.settings = settings
         self.metrics = metrics
         self.prediction_log = prediction_log
+        self.auth = auth
 
     @property
     def name(self) -> str:
@@ -170,7 +239,8 @@ class ServingContext:
         return await read_body(request, self.settings)
 
     async def read_json(self, request: Request) -> Any:
-        """Read and decode the JSON body (400 when it is not JSON)."""
+        """Check the content type (else 415), read and decode the JSON body (else 400)."""
+        check_media_type(request)
         return await read_json(request, self.settings)
 
     def check_count(self, records: list[Any]) -> None:
@@ -188,6 +258,9 @@ class ServingContext:
     async def score(self, records: list[Any], slot: ModelSlot | None = None) -> Scored:
         """Validate and score ``records`` on ``slot`` (default: the routed one); count them.
 
+        A request the model fails (a 5xx, not a bad record) is logged as a failure of the
+        slot's version: the live error rate counts it.
+
         Raises
         ------
         RequestError
@@ -196,12 +269,36 @@ class ServingContext:
         self.check_count(records)
         slot = slot or self.state.choose()
         try:
+            outputs, groups = await self._outputs(records, slot)
+        except RequestError as error:
+            if error.status >= 500:  # the model failed, not the client
+                self._log_failure(slot, error.error)
+            raise
+        except Exception as error:
+            self._log_failure(slot, error.__class__.__name__)
+            raise
+        summaries = [
+            slot.summary(row, None if groups is None else groups[position])
+            for position, row in enumerate(outputs)
+        ]
+        self.metrics.observe_predictions(
+            slot.model.version,
+            [label for label, _ in summaries],
+            [score for _, score in summaries],
+        )
+        return Scored(slot, outputs, groups)
+
+    async def _outputs(
+        self, records: list[Any], slot: ModelSlot
+    ) -> tuple[list[list[float]], list[str] | None]:
+        try:
             if slot.batcher is None:
                 outputs = await slot.outputs(records)
                 self.metrics.batch_size.observe(len(records))
             else:
                 async with asyncio.timeout(self.settings.request_timeout):
                     outputs = await slot.outputs(records)
+            groups = slot.path.groups(records)
         except RecordValidationError as error:
             raise RequestError(
                 422, "validation_error", str(error), violations=error.violations
@@ -210,13 +307,64 @@ class ServingContext:
             raise RequestError(
                 503, "timeout", "The model did not answer in time; retry later."
             ) from None
-        summaries = [slot.summary(row) for row in outputs]
-        self.metrics.observe_predictions(
-            slot.model.version,
-            [label for label, _ in summaries],
-            [score for _, score in summaries],
-        )
-        return Scored(slot, outputs)
+        return outputs, groups
+
+    def _log_failure(self, slot: ModelSlot, error: str) -> None:
+        """Queue a request the model failed to answer (never waits: nothing is acknowledged)."""
+        from shipyard.monitoring.log import PredictionFailure
+
+        if self.prediction_log is not None:
+            model = slot.model
+            self.prediction_log.log(PredictionFailure(model.name, model.version, error))
+
+    def answers(self, scored: Scored, records: list[Any]) -> list[dict[str, Any]]:
+        """Return the own API's answer for each record: what every protocol logs as output."""
+        slot = scored.slot
+        answers = [
+            slot.path.answer(row, scored.group(position))
+            for position, row in enumerate(scored.outputs)
+        ]
+        # Some predictors add to each answer (a text model its top tokens).
+        extras = getattr(slot.model.predictor, "answer_extras", None)
+        if extras is not None:
+            for record, answer in zip(records, answers, strict=True):
+                answer.update(extras(record, answer))
+        return answers
+
+    async def log_answers(
+        self,
+        scored: Scored,
+        records: list[Any],
+        answers: list[dict[str, Any]],
+        ids: Sequence[str],
+        started: float,
+    ) -> None:
+        """Log each record's answer under its request id; durably, return after the commit.
+
+        ``started`` is the request's ``time.perf_counter()`` at arrival (for the latency).
+        The rows come from :meth:`ServedModel.log_record`, which masks the personal fields.
+        Does nothing when the server logs no predictions.
+
+        Raises
+        ------
+        RequestError
+            503 when the durable log did not commit the rows (failed, full or too slow): the
+            prediction is not acknowledged then.
+        """
+        log = self.prediction_log
+        if log is None:
+            return
+        model = scored.slot.model
+        latency_ms = 1000.0 * (time.perf_counter() - started) / len(records)
+        rows = [
+            # A copy: the route may add to its answer while the log thread encodes this one.
+            model.log_record(key, record, dict(answer), latency_ms)
+            for key, record, answer in zip(ids, records, answers, strict=True)
+        ]
+        try:
+            await log.record(rows)
+        except PredictionLogError as error:
+            raise RequestError(503, "log_unavailable", str(error)) from None
 
     def shadow_task(self, records: list[Any], scored: Scored) -> BackgroundTask | None:
         """Return a task (run after the answer is sent) that scores a copy on the shadow."""
@@ -228,11 +376,18 @@ class ServingContext:
     async def _run_shadow(self, shadow: ModelSlot, records: list[Any], scored: Scored) -> None:
         try:
             outputs = shadow.score_valid(records)
+            shadow_groups = shadow.path.groups(records)
         except Exception as error:
             log_event(logger, "shadow failed", logging.WARNING, event="shadow", error=str(error))
             return
-        served = [scored.slot.summary(row)[0] for row in scored.outputs]
-        shadowed = [shadow.summary(row)[0] for row in outputs]
+        served = [
+            scored.slot.summary(row, scored.group(position))[0]
+            for position, row in enumerate(scored.outputs)
+        ]
+        shadowed = [
+            shadow.summary(row, None if shadow_groups is None else shadow_groups[position])[0]
+            for position, row in enumerate(outputs)
+        ]
         agreed = sum(a == b for a, b in zip(served, shadowed, strict=True))
         self.metrics.shadow.labels("yes").inc(agreed)
         self.metrics.shadow.labels("no").inc(len(served) - agreed)

@@ -85,17 +85,19 @@ async def store_feedback(log: PredictionLogger, name: str, pairs: list[tuple[str
     Raises
     ------
     RequestError
-        422 when a request id is unknown for the model (nothing is stored then).
+        404 when a request id is unknown for the model (nothing is stored then).
     """
 
     def store() -> int:
-        log.flush()  # a label may follow its prediction faster than the log writes it
+        if not log.durable:  # durable: an acknowledged prediction is already committed
+            log.flush()  # a label may follow its prediction faster than the log writes it
         return log.store.add_feedback(name, pairs)
 
     try:
         return await run_in_threadpool(store)
     except DataError as error:
-        raise RequestError(422, "unknown_request_id", str(error)) from None
+        # 404: the request is well formed, the prediction it names is not there.
+        raise RequestError(404, "unknown_request_id", str(error)) from None
 
 
 def feedback_routes(context: ServingContext) -> list[Route]:

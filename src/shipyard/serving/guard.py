@@ -1,14 +1,17 @@
-"""The outer layer of every request: API key check, metrics, access log.
+"""The outer layer of every request: API key check, rate limit, metrics, access log.
 
 A plain ASGI middleware (no per-request task or body copy, unlike Starlette's
 ``BaseHTTPMiddleware``): it reads the key from ``Authorization: Bearer KEY`` or ``X-API-Key``,
 answers 401 without calling the app when the key is missing or wrong, or when the request
-carries two different keys (which one a proxy or the app would use is then unclear), and times
-every request.
+carries two different keys (which one a proxy or the app would use is then unclear), answers
+429 with ``Retry-After`` when the key (or, without auth, the client address) is over its rate
+limit, and times every request. Public paths (probes, scrapes, the API description) are never
+limited.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -18,6 +21,7 @@ import orjson
 
 from shipyard.serving.logs import log_event
 from shipyard.serving.metrics import ServingMetrics, route_label
+from shipyard.serving.rate_limit import RateLimiter
 
 __all__ = ["PUBLIC_PATHS", "Guard"]
 
@@ -70,6 +74,8 @@ class Guard:
         Returns whether a presented key is valid; ``None`` turns authentication off.
     access_log
         Log one JSON line per request.
+    limiter
+        Rate limits per key (per address without auth); ``None`` sets no limit.
     """
 
     def __init__(
@@ -78,11 +84,13 @@ class Guard:
         metrics: ServingMetrics,
         verify: Callable[[str | None], bool] | None,
         access_log: bool = False,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.verify = verify
         self.access_log = access_log
+        self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         """Handle one ASGI connection event."""
@@ -98,6 +106,13 @@ class Guard:
             status = 401
             self.metrics.observe_error(error, status)
             await _send_unauthorized(send, body)
+            self._done(path, scope, status, start)
+            return
+        wait = self._wait(scope, path)
+        if wait:
+            status = 429
+            self.metrics.observe_error("rate_limited", status)
+            await _send_too_many(send, wait)
             self._done(path, scope, status, start)
             return
 
@@ -122,6 +137,12 @@ class Guard:
         if not self.verify(next(iter(presented), None)):
             return "unauthorized", _UNAUTHORIZED
         return None
+
+    def _wait(self, scope: Scope, path: str) -> int:
+        """Return 0 when the request is within its client's rate, else seconds to wait."""
+        if self.limiter is None or scope["method"] == "OPTIONS" or path in PUBLIC_PATHS:
+            return 0
+        return self.limiter.acquire(_client(scope, self.verify is not None))
 
     def _done(self, path: str, scope: Scope, status: int, start: float) -> None:
         seconds = time.perf_counter() - start
@@ -150,6 +171,37 @@ async def _send_unauthorized(send: Any, body: bytes) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _send_too_many(send: Any, wait: int) -> None:
+    body = orjson.dumps(
+        {
+            "error": "rate_limited",
+            "message": f"Too many requests for this API key; retry in {wait} s.",
+            "retry_after": wait,
+        }
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 429,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"retry-after", str(wait).encode()),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _client(scope: Scope, by_key: bool) -> str:
+    """Name the client a bucket belongs to: its key's hash, or its address without auth."""
+    if by_key:
+        key = next(iter(_presented_keys(scope["headers"])), "")
+        return "key:" + hashlib.sha256(key.encode()).hexdigest()
+    address = scope.get("client")
+    return f"address:{address[0] if address else 'unknown'}"
 
 
 def _presented_keys(headers: list[tuple[bytes, bytes]]) -> set[str]:

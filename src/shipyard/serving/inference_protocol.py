@@ -7,11 +7,17 @@ extension (``Inference-Header-Content-Length`` and ``binary_data_size``), which 
 ``tritonclient`` sends by default. Outputs are JSON: ``label`` (``BYTES``, ``[N]``) and
 ``probabilities`` (``FP64``, ``[N, classes]``) for classifiers, ``prediction`` (``FP64``,
 ``[N]``) for regressors.
+
+When the server logs predictions, each row is logged under the request's ``id`` (one row) or
+``id-0``, ``id-1``, ... (a batch), the ids feedback takes; a request without an ``id`` gets
+one, returned in the answer's ``id``.
 """
 
 from __future__ import annotations
 
 import struct
+import time
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -19,7 +25,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from shipyard.serving.context import JSONResponse, RequestError, ServingContext, decode_json
+from shipyard.serving.context import (
+    JSONResponse,
+    RequestError,
+    ServingContext,
+    check_media_type,
+    decode_json,
+    new_request_id,
+    request_ids,
+)
+from shipyard.serving.openapi_schemas import V2_DATATYPES, V2_ID_MAX_LENGTH
 
 __all__ = ["decode_infer_request", "protocol_routes"]
 
@@ -37,7 +52,7 @@ _NUMPY_TYPES = {
     "FP32": np.float32,
     "FP64": np.float64,
 }
-_CONTRACT_TYPES = {"number": "FP64", "integer": "INT64", "string": "BYTES", "boolean": "BOOL"}
+_ALL_DATATYPES = (*_NUMPY_TYPES, "BYTES")
 
 
 def _bad(message: str) -> RequestError:
@@ -74,17 +89,46 @@ def _tensor_values(tensor: dict[str, Any], binary: bytes | None) -> list[Any]:
         raise _bad(f"Input '{tensor.get('name')}' needs 'data' (a list) or binary data.")
     flat: list[Any] = []
     for item in data:
-        if isinstance(item, list):
+        if isinstance(item, list):  # row-major [N, 1] data: one value per row
+            if len(item) != 1:
+                raise _bad(f"Input '{tensor.get('name')}' must hold one value per row.")
             flat.extend(item)
         else:
             flat.append(item)
     return flat
 
 
+def _check_tensor(tensor: Any, accepted: Mapping[str, Collection[str]]) -> tuple[str, list[int]]:
+    """Return a tensor's name and shape, or refuse (400) one that breaks the protocol."""
+    if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
+        raise _bad("Each input needs a 'name', a 'shape', a 'datatype' and data.")
+    name: str = tensor["name"]
+    shape = tensor.get("shape")
+    if (
+        not isinstance(shape, list)
+        or not all(isinstance(size, int) and not isinstance(size, bool) for size in shape)
+        or len(shape) not in (1, 2)
+        or shape[0] < 0
+        or shape[1:] not in ([], [1])
+    ):
+        raise _bad(f"Input '{name}' needs a 'shape' of [N] or [N, 1]; got {shape!r}.")
+    datatype = tensor.get("datatype")
+    allowed = accepted.get(name, _ALL_DATATYPES)
+    if datatype not in allowed:
+        raise _bad(f"Input '{name}' has datatype {datatype!r}; send one of {', '.join(allowed)}.")
+    if not isinstance(tensor.get("parameters", {}), dict):
+        raise _bad(f"Input '{name}' has 'parameters' that are not an object.")
+    return name, shape
+
+
 def decode_infer_request(
-    body: bytes, header_length: int | None
+    body: bytes,
+    header_length: int | None,
+    accepted: Mapping[str, Collection[str]] | None = None,
 ) -> tuple[dict[str, Any], list[Any]]:
     """Decode an inference request into its JSON header and one record per row.
+
+    ``accepted`` maps an input's name to the datatypes its column takes (others: any known).
 
     Raises
     ------
@@ -95,35 +139,35 @@ def decode_infer_request(
     request = decode_json(head)
     if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
         raise _bad("An inference request is a JSON object with an 'inputs' list of tensors.")
+    if not isinstance(request.get("id", ""), str):
+        raise _bad("The request's 'id' must be a string.")
+    if not isinstance(request.get("parameters", {}), dict):
+        raise _bad("The request's 'parameters' must be an object.")
     position = header_length or 0
     columns: dict[str, list[Any]] = {}
     for tensor in request["inputs"]:
-        if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
-            raise _bad("Each input needs a 'name', a 'shape', a 'datatype' and data.")
-        shape = tensor.get("shape")
-        if not isinstance(shape, list) or not all(isinstance(size, int) for size in shape):
-            raise _bad(f"Input '{tensor['name']}' needs a 'shape' (a list of integers).")
-        parameters = tensor.get("parameters") or {}
-        size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
+        name, shape = _check_tensor(tensor, accepted or {})
+        if name in columns:
+            raise _bad(f"Input '{name}' is sent twice; send one tensor per column.")
+        size = (tensor.get("parameters") or {}).get("binary_data_size")
         binary = None
         if size is not None:
             if header_length is None or not isinstance(size, int) or size < 0:
                 raise _bad(
-                    f"Input '{tensor['name']}' declares binary data but the request has no "
+                    f"Input '{name}' declares binary data but the request has no "
                     "Inference-Header-Content-Length header."
                 )
             binary = body[position : position + size]
             if len(binary) != size:
-                raise _bad(f"Input '{tensor['name']}' has less binary data than declared.")
+                raise _bad(f"Input '{name}' has less binary data than declared.")
             position += size
         values = _tensor_values(tensor, binary)
-        rows = shape[0] if shape else 1
-        if len(values) != rows or any(size != 1 for size in shape[1:]):
+        if len(values) != shape[0]:
             raise _bad(
-                f"Input '{tensor['name']}' must hold one value per row (shape [N] or [N, 1]); "
+                f"Input '{name}' must hold one value per row (shape [N] or [N, 1]); "
                 f"got shape {shape} with {len(values)} values."
             )
-        columns[tensor["name"]] = values
+        columns[name] = values
     if not columns:
         raise _bad("The request has no inputs; send one tensor per model input.")
     lengths = {len(values) for values in columns.values()}
@@ -134,6 +178,41 @@ def decode_infer_request(
     return request, records
 
 
+def _request_id(inference: dict[str, Any], logged: bool) -> str | None:
+    """Return the request's ``id`` (one is made up when predictions are logged).
+
+    Raises
+    ------
+    RequestError
+        400 when ``id`` is empty or longer than the prediction log's key allows.
+    """
+    given = inference.get("id")  # a string: decode_infer_request checked it
+    if given is None:
+        return new_request_id() if logged else None
+    if not 0 < len(given) <= V2_ID_MAX_LENGTH:
+        raise _bad(
+            f"The request's 'id' must have 1 to {V2_ID_MAX_LENGTH} characters (it keys the "
+            f"prediction log); got {len(given)}."
+        )
+    return str(given)
+
+
+def _wanted_outputs(inference: dict[str, Any], available: list[str]) -> set[str] | None:
+    """Return the outputs a request asks for (``None``: all); refuse (400) unknown ones."""
+    wanted = inference.get("outputs")
+    if wanted is None:
+        return None
+    if not isinstance(wanted, list) or not all(
+        isinstance(item, dict) and item.get("name") in available for item in wanted
+    ):
+        raise _bad(
+            "'outputs' must be a list of objects naming outputs of this model: "
+            + ", ".join(available)
+            + "."
+        )
+    return {item["name"] for item in wanted} or None
+
+
 def protocol_routes(context: ServingContext) -> list[Route]:
     """Return the Open Inference Protocol routes."""
 
@@ -141,7 +220,7 @@ def protocol_routes(context: ServingContext) -> list[Route]:
         model = context.state.primary.model
         predictor = model.predictor
         inputs = [
-            {"name": column.name, "datatype": _CONTRACT_TYPES[column.type], "shape": [-1]}
+            {"name": column.name, "datatype": V2_DATATYPES[column.type][0], "shape": [-1]}
             for column in predictor.contract.columns
         ]
         if predictor.task == "regression":
@@ -196,23 +275,33 @@ def protocol_routes(context: ServingContext) -> list[Route]:
         return JSONResponse({"name": context.name, "ready": True})
 
     async def infer(request: Request) -> Response:
+        started = time.perf_counter()
         check(request)
-        body = await context.read_body(request)
         header = request.headers.get("inference-header-content-length")
+        # The binary tensor extension appends raw bytes after the JSON header.
+        check_media_type(request, *(("application/octet-stream",) if header else ()))
+        body = await context.read_body(request)
         header_length = None
         if header is not None:
             if not header.isdigit() or int(header) > len(body):
                 raise _bad("Inference-Header-Content-Length must be the JSON header's size.")
             header_length = int(header)
-        inference, records = decode_infer_request(body, header_length)
+        contract = context.state.primary.model.predictor.contract
+        accepted = {column.name: V2_DATATYPES[column.type] for column in contract.columns}
+        inference, records = decode_infer_request(body, header_length, accepted)
+        available = ["label", "probabilities"] if context.state.primary.labels else ["prediction"]
+        wanted = _wanted_outputs(inference, available)
+        request_id = _request_id(inference, context.prediction_log is not None)
         scored = await context.score(records)
+        if context.prediction_log is not None and request_id is not None:
+            answers = context.answers(scored, records)
+            ids = request_ids(request_id, len(records))
+            await context.log_answers(scored, records, answers, ids, started)
         slot = scored.slot
         rows = len(records)
         if slot.labels:
             classes = slot.model.predictor.classes
-            labels = [
-                str(classes[max(range(len(row)), key=row.__getitem__)]) for row in scored.outputs
-            ]
+            labels = [str(label) for label in scored.labels()]
             outputs = [
                 {"name": "label", "datatype": "BYTES", "shape": [rows], "data": labels},
                 {
@@ -231,17 +320,15 @@ def protocol_routes(context: ServingContext) -> list[Route]:
                     "data": [row[0] for row in scored.outputs],
                 }
             ]
-        wanted = inference.get("outputs")
-        if isinstance(wanted, list) and wanted:
-            names = {item.get("name") for item in wanted if isinstance(item, dict)}
-            outputs = [output for output in outputs if output["name"] in names]
+        if wanted is not None:
+            outputs = [output for output in outputs if output["name"] in wanted]
         answer: dict[str, Any] = {
             "model_name": slot.model.name,
             "model_version": str(slot.model.version),
             "outputs": outputs,
         }
-        if isinstance(inference.get("id"), str):
-            answer["id"] = inference["id"]
+        if request_id is not None:
+            answer["id"] = request_id
         return JSONResponse(answer, background=context.shadow_task(records, scored))
 
     return [

@@ -7,6 +7,7 @@ them up costs more than the observation itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -111,6 +112,14 @@ class ServingMetrics:
         self.swaps = Counter(
             "shipyard_model_swaps", "Hot swaps to a new version.", registry=self.registry
         )
+        # Values scored under the model's unknown-categories policy (as_rare or as_missing);
+        # under 'error' such requests are refused and counted as client errors instead.
+        self.unknown_categories = Counter(
+            "shipyard_unknown_categories",
+            "Category values training never saw, scored under the model's policy, by column.",
+            ["model", "version", "column"],
+            registry=self.registry,
+        )
         self._children: dict[tuple[Any, ...], Any] = {}
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
@@ -142,6 +151,17 @@ class ServingMetrics:
                 self._children[("label", version, label)] = counter
             counter.inc()
             histogram.observe(score)
+
+    def unknown_categories_observer(
+        self, name: str, version: int
+    ) -> Callable[[Mapping[str, int]], None]:
+        """Return a function that counts one version's unknown categories per column."""
+
+        def observe(counts: Mapping[str, int]) -> None:
+            for column, count in counts.items():
+                self.unknown_categories.labels(name, str(version), column).inc(count)
+
+        return observe
 
     def set_model(self, name: str, version: int, role: str) -> None:
         """Mark ``name:version`` as the one serving in ``role`` (primary, canary, shadow)."""

@@ -9,17 +9,27 @@ Accepted JSON bodies, as MLflow's clients send them:
   (the tensor-style forms; a dict of scalars is one record).
 
 The answer is ``{"predictions": [label, ...]}``, what an MLflow scikit-learn model returns.
+When the server logs predictions, the ``X-Request-ID`` header of the answer carries the
+request's id: a single record is logged under it, the records of a batch under ``ID-0``,
+``ID-1``, ... (the ids feedback takes).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from shipyard.serving.context import JSONResponse, RequestError, ServingContext
+from shipyard.serving.context import (
+    JSONResponse,
+    RequestError,
+    ServingContext,
+    new_request_id,
+    request_ids,
+)
 
 __all__ = ["mlflow_routes", "records_from_mlflow"]
 
@@ -86,23 +96,22 @@ def mlflow_routes(context: ServingContext) -> list[Route]:
     """Return MLflow's scoring routes."""
 
     async def invocations(request: Request) -> Response:
-        kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
-        if kind != "application/json":
-            raise RequestError(
-                415,
-                "unsupported_media_type",
-                f"Content type '{kind}' is not supported; send application/json.",
-            )
+        started = time.perf_counter()
         records = records_from_mlflow(await context.read_json(request))
         scored = await context.score(records)
-        labels: list[Any]
-        if scored.slot.labels:
-            classes = scored.slot.model.predictor.classes
-            labels = [classes[max(range(len(row)), key=row.__getitem__)] for row in scored.outputs]
-        else:
-            labels = [row[0] for row in scored.outputs]
+        headers = {}
+        if context.prediction_log is not None:
+            request_id = new_request_id()
+            ids = request_ids(request_id, len(records))
+            await context.log_answers(
+                scored, records, context.answers(scored, records), ids, started
+            )
+            headers["X-Request-ID"] = request_id
+        labels = scored.labels() if scored.slot.labels else [row[0] for row in scored.outputs]
         return JSONResponse(
-            {"predictions": labels}, background=context.shadow_task(records, scored)
+            {"predictions": labels},
+            headers=headers,
+            background=context.shadow_task(records, scored),
         )
 
     async def ping(request: Request) -> Response:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from shipyard.serving.context import JSONResponse, RequestError, ServingContext
+from shipyard.serving.context import JSONResponse, RequestError, ServingContext, new_request_id
 
 __all__ = ["own_routes"]
 
@@ -31,36 +30,6 @@ def metadata(context: ServingContext) -> dict[str, Any]:
     }
 
 
-def log_answers(
-    context: ServingContext,
-    model: Any,
-    records: list[Any],
-    answers: list[dict[str, Any]],
-    seconds: float,
-) -> None:
-    """Give each answer a ``request_id`` and queue it for the prediction log (never blocks)."""
-    from shipyard.monitoring.log import PredictionRecord
-
-    assert context.prediction_log is not None
-    latency_ms = 1000.0 * seconds / len(records)
-    for record, answer in zip(records, answers, strict=True):
-        answer["request_id"] = uuid.uuid4().hex
-        output = {key: value for key, value in answer.items() if key != "request_id"}
-        context.prediction_log.log(
-            PredictionRecord(
-                answer["request_id"], model.name, model.version, record, output, latency_ms
-            )
-        )
-
-
-def log_failure(context: ServingContext, model: Any, error: str) -> None:
-    """Queue a request the model failed to answer: the live error rate counts these."""
-    from shipyard.monitoring.log import PredictionFailure
-
-    if context.prediction_log is not None:
-        context.prediction_log.log(PredictionFailure(model.name, model.version, error))
-
-
 def own_routes(context: ServingContext) -> list[Route]:
     """Return the routes of the own JSON API."""
 
@@ -77,26 +46,16 @@ def own_routes(context: ServingContext) -> list[Route]:
                 "The body must be a JSON object (one record) "
                 "or a non-empty JSON array of objects (a batch).",
             )
-        slot = context.state.choose()
-        try:
-            scored = await context.score(records, slot)
-        except RequestError as error:
-            if error.status >= 500:  # the model failed, not the client
-                log_failure(context, slot.model, error.error)
-            raise
-        except Exception as error:
-            log_failure(context, slot.model, error.__class__.__name__)
-            raise
+        scored = await context.score(records)
+        slot = scored.slot
         head = {"model": slot.model.name, "version": slot.model.version}
-        background = context.shadow_task(records, scored)
-        answers = [slot.path.answer(row) for row in scored.outputs]
-        # Some predictors add to each answer (a text model its top tokens).
-        extras = getattr(slot.model.predictor, "answer_extras", None)
-        if extras is not None:
-            for record, answer in zip(records, answers, strict=True):
-                answer.update(extras(record, answer))
+        answers = context.answers(scored, records)
         if context.prediction_log is not None:
-            log_answers(context, slot.model, records, answers, time.perf_counter() - started)
+            ids = [new_request_id() for _ in records]
+            await context.log_answers(scored, records, answers, ids, started)
+            for answer, request_id in zip(answers, ids, strict=True):
+                answer["request_id"] = request_id
+        background = context.shadow_task(records, scored)
         if single:
             return JSONResponse({**head, **answers[0]}, background=background)
         return JSONResponse({**head, "predictions": answers}, background=background)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -27,10 +26,10 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from shipyard.config import ServingConfig
-from shipyard.errors import DataError
+from shipyard.errors import DataError, PredictionLogError
 from shipyard.runtime.recommend import RecommenderScorer, UnknownItemError
 from shipyard.serving.app import JSONResponse, ServedModel
-from shipyard.serving.context import RequestError, read_json
+from shipyard.serving.context import RequestError, new_request_id, read_json
 from shipyard.serving.feedback_routes import parse_feedback, store_feedback
 from shipyard.tasks.recommendation.feedback import check_label
 
@@ -86,7 +85,10 @@ def recommendation_routes(
             except DataError as error:
                 return _error(422, "validation_error", str(error))
             if prediction_log is not None and "user" in answer:
-                _log_list(prediction_log, model, request, answer, time.perf_counter() - started)
+                try:
+                    await _log_list(prediction_log, model, answer, time.perf_counter() - started)
+                except PredictionLogError as error:
+                    return _error(503, "log_unavailable", str(error))
             return JSONResponse({"model": model.name, "version": model.version, **answer})
 
         return endpoint
@@ -112,27 +114,21 @@ def recommendation_routes(
     return routes
 
 
-def _log_list(
-    log: PredictionLogger,
-    model: ServedModel,
-    request: Request,
-    answer: dict[str, Any],
-    seconds: float,
+async def _log_list(
+    log: PredictionLogger, model: ServedModel, answer: dict[str, Any], seconds: float
 ) -> None:
-    """Give a served list a ``request_id`` and queue it for the prediction log."""
-    from shipyard.monitoring.log import PredictionRecord
-
-    answer["request_id"] = uuid.uuid4().hex
+    """Give a served list a ``request_id`` and log it (durably: return after the commit)."""
+    answer["request_id"] = new_request_id()
     items = [entry["item"] for entry in answer["items"]]
-    log.log(
-        PredictionRecord(
-            answer["request_id"],
-            model.name,
-            model.version,
-            {"user": answer["user"], "k": len(items)},
-            {"items": items, "cold_start": answer["cold_start"]},
-            1000.0 * seconds,
-        )
+    await log.record(
+        [
+            model.log_record(
+                answer["request_id"],
+                {"user": answer["user"], "k": len(items)},
+                {"items": items, "cold_start": answer["cold_start"]},
+                1000.0 * seconds,
+            )
+        ]
     )
 
 
@@ -260,6 +256,7 @@ def create_recommendation_app(
 
     from shipyard.serving.guard import Guard
     from shipyard.serving.metrics import ServingMetrics
+    from shipyard.serving.rate_limit import limiter_for
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -271,7 +268,14 @@ def create_recommendation_app(
 
     return Starlette(
         routes=routes,
-        middleware=[Middleware(Guard, metrics=ServingMetrics(), verify=verify_key)],
+        middleware=[
+            Middleware(
+                Guard,
+                metrics=ServingMetrics(),
+                verify=verify_key,
+                limiter=limiter_for((settings or ServingConfig()).rate_limit),
+            )
+        ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )

@@ -9,6 +9,7 @@ hold the old slot finish on it, new ones get the new slot, so none fails during 
 
 from __future__ import annotations
 
+import gc
 import logging
 import random
 import threading
@@ -55,6 +56,10 @@ class ModelSlot:
         cls, model: ServedModel, settings: ServingConfig, metrics: ServingMetrics
     ) -> ModelSlot:
         """Wrap ``model`` with its fast path, and a batcher when batching helps."""
+        if hasattr(model.predictor, "unknown_seen"):  # tabular models score unknown categories
+            model.predictor.unknown_seen = metrics.unknown_categories_observer(
+                model.name, model.version
+            )
         path = SingleRecordPath(model.predictor)
         slot = cls(model, path, labels=[str(label) for label in model.predictor.classes])
         if batching_helps(model, settings.batching):
@@ -89,12 +94,24 @@ class ModelSlot:
             return [self.path.outputs(records[0])]
         return self.score_valid(records)
 
-    def summary(self, row: list[float]) -> tuple[str, float]:
-        """Return the label and the score (for metrics) of one output row."""
+    def summary(self, row: list[float], group: str | None = None) -> tuple[str, float]:
+        """Return the served label and the score (for metrics) of one output row."""
         if not self.labels:
             return "value", row[0]
-        best = max(range(len(row)), key=row.__getitem__)
+        best = self.path.class_index(row, group)
         return self.labels[best], row[-1] if len(row) == 2 else row[best]
+
+
+def _refreeze() -> None:
+    """Collect a replaced model and freeze the new one, in a server that froze its models.
+
+    See ``shipyard.serving.server.freeze_loaded_objects``: one full collection per model
+    change, rather than full collections over the new model for as long as it serves.
+    """
+    if gc.get_freeze_count():
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
 
 
 class ServingState:
@@ -150,6 +167,7 @@ class ServingState:
         # Share first: a request routed between the two assignments still gets a valid slot.
         self.canary_share = share
         self.canary = slot
+        _refreeze()
         if model is None:
             self.metrics.clear_role("canary")
         else:
@@ -169,6 +187,7 @@ class ServingState:
         self.primary = ModelSlot.build(model, self.settings, self.metrics)
         self.metrics.set_model(model.name, model.version, "primary")
         self.metrics.swaps.inc()
+        _refreeze()
         log_event(
             logger,
             "hot swap",

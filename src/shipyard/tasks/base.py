@@ -79,6 +79,7 @@ TABLE_ONLY_KEYS = (
     "split.time_column",
     "sensitive",
     "cleaning",
+    "data.unknown_categories",
 )
 # Built-in tasks: name -> "module:Class", imported only when the task is used.
 BUILTIN_TASKS: dict[str, str] = {
@@ -272,6 +273,29 @@ class Task(ABC):
         self, fitted: FittedModel, data: SplitData, config: PipelineConfig, context: RunContext
     ) -> EvaluatedModel:
         """Score the test rows through the exported path; build the bundle's task entries."""
+
+    def mitigate(
+        self,
+        fitted: FittedModel,
+        evaluated: EvaluatedModel,
+        data: SplitData,
+        config: PipelineConfig,
+        context: RunContext,
+    ) -> tuple[FittedModel, EvaluatedModel]:
+        """Return the fairness-mitigated model ``fairness.apply`` asks for, evaluated.
+
+        The driver registers it as a child of the base version. Tasks without fairness
+        refuse (the default).
+
+        Raises
+        ------
+        ConfigError
+            When the task cannot apply the mitigation.
+        """
+        raise ConfigError(
+            f"The {self.name} task cannot apply fairness mitigation (fairness.apply is "
+            f"{config.fairness.apply!r}); set fairness.apply: none."
+        )
 
     # Serving and monitoring ------------------------------------------------------------------
 

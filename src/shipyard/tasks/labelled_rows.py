@@ -29,11 +29,12 @@ def extend_table(
     """Append each labelled request as a row (its inputs plus the target) to the source."""
     import pandas as pd
 
-    from shipyard.data.sources import read_table
+    from shipyard.data.sources import ReadOptions, read_table
 
     target = config.data.target
     new_rows = pd.DataFrame([{**row["inputs"], target: row["label"]} for row in learn])
-    combined = pd.concat([read_table(config.data.source), new_rows], ignore_index=True)
+    table = read_table(config.data.source, ReadOptions(config.data.encoding, config.data.header))
+    combined = pd.concat([table, new_rows], ignore_index=True)
     combined.to_parquet(path, index=False)
     return len(combined), len(new_rows)
 

@@ -114,7 +114,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
         unknown = client.post(
             "/v1/models/wines/feedback", json={"request_id": "nope", "label": [1]}
         )
-        assert unknown.status_code == 422
+        assert unknown.status_code == 404
         assert unknown.json()["error"] == "unknown_request_id"
         card = client.get("/v1/models/wines/card")
         assert card.status_code == 200

@@ -78,11 +78,11 @@ def extend_interactions(
     """
     import pandas as pd
 
-    from shipyard.data.sources import read_table
+    from shipyard.data.sources import ReadOptions, read_table
 
     settings = config.recommendation
     assert settings is not None  # the config validator requires it for this task
-    frame = read_table(config.data.source)
+    frame = read_table(config.data.source, ReadOptions(config.data.encoding, config.data.header))
     users, items, moments = [], [], []
     for row in learn:
         try:

@@ -92,10 +92,11 @@ class RecommendationTask(Task):
 
     def read(self, config: PipelineConfig, context: RunContext) -> PreparedData:
         """Read the interactions table."""
-        from shipyard.data.sources import fingerprint, read_table
+        from shipyard.data.sources import ReadOptions, fingerprint, read_table
 
         context.report(f"reading {config.data.source}")
-        frame = read_table(config.data.source)
+        options = ReadOptions(config.data.encoding, config.data.header)
+        frame = read_table(config.data.source, options)
         return PreparedData(frame, fingerprint=fingerprint(frame))
 
     def contract(
@@ -158,6 +159,7 @@ class RecommendationTask(Task):
                 "cold_start": run.cold_start,
             },
             "sensitive": [],
+            "personal_data": _personal_data(config, settings.user),
             "drift_reference": "drift_reference.json",
             "evaluation": {
                 "intended_use": config.evaluation.intended_use,
@@ -229,3 +231,9 @@ class RecommendationTask(Task):
         from shipyard.tasks.recommendation.documents import RECOMMENDATION_SECTIONS
 
         return RECOMMENDATION_SECTIONS
+
+
+def _personal_data(config: PipelineConfig, user_column: str) -> dict[str, Any]:
+    """Return the log's personal fields: a served list logs its user as ``user``."""
+    columns = ["user" if name == user_column else name for name in config.data.personal]
+    return {"columns": columns, "log_policy": config.monitoring.personal_data}

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.errors import DataError, MissingDependencyError
+from shipyard.errors import BundleIntegrityError, DataError, MissingDependencyError
 from shipyard.runtime.bundle_files import bundle_file
 from shipyard.tasks.base import (
     Capabilities,
@@ -89,16 +89,22 @@ class TabularTask(Task):
             from shipyard.tasks.tabular.distributed import read_partitioned
 
             return read_partitioned(config, context)
-        from shipyard.data.sources import read_table
+        from shipyard.data.sources import ReadOptions, read_table
+        from shipyard.data.split import labelled_rows, minimum_rows
 
-        target, notes = config.data.target, []
-        context.report(f"reading {config.data.source}")
-        frame = read_table(config.data.source)
-        if target in frame.columns and frame[target].isna().any():
-            missing = int(frame[target].isna().sum())
-            frame = frame[frame[target].notna()].reset_index(drop=True)
-            notes.append(f"dropped {missing} rows whose target '{target}' is missing")
-        test = read_table(config.data.test_source) if config.data.test_source else None
+        data, split = config.data, config.split
+        options = ReadOptions(data.encoding, data.header)
+        context.report(f"reading {data.source}")
+        test = read_table(data.test_source, options) if data.test_source else None
+        # The held-out shares as _split_rows passes them to the split.
+        held_out = (
+            (split.validation_size / (1.0 - split.test_size), None)
+            if test is not None
+            else (split.validation_size, split.test_size)
+        )
+        frame, notes = labelled_rows(
+            read_table(data.source, options), data.target, data.source, minimum_rows(*held_out)
+        )
         return PreparedData(frame, test, notes=notes)
 
     def contract(
@@ -109,7 +115,6 @@ class TabularTask(Task):
             from shipyard.tasks.tabular.distributed import partitioned_contract
 
             return partitioned_contract(data, config, context)
-        from shipyard.data.clean import clean_frame
         from shipyard.data.contract import infer_contract
         from shipyard.data.prepare import prepare_training_data
         from shipyard.data.sources import fingerprint
@@ -128,15 +133,36 @@ class TabularTask(Task):
                 )
         test = data.test
         if test is not None:
-            if data_report.cleaning_spec is not None:
-                test = clean_frame(test, data_report.cleaning_spec)
-            contract.validate_frame(test, with_target=True).raise_if_failed(
-                f"The test data ({config.data.test_source})"
-            )
+            test, notes = self._checked_test(test, contract, data_report.cleaning_spec, config)
+            data.notes.extend(notes)
         data.frame, data.test, data.contract = frame, test, contract
         data.fingerprint = fingerprint(frame)
         data.payload["data_report"] = data_report
         return data
+
+    @staticmethod
+    def _checked_test(
+        test: pd.DataFrame,
+        contract: Any,
+        cleaning_spec: dict[str, Any] | None,
+        config: PipelineConfig,
+    ) -> tuple[pd.DataFrame, list[str]]:
+        """Clean the test file, check it, and settle its unknown categories as serving will.
+
+        Returns the test rows and a note for the run when unknown categories were settled.
+        """
+        from shipyard.data.clean import clean_frame
+        from shipyard.runtime.unknown import UnknownCategories
+
+        if cleaning_spec is not None:
+            test = clean_frame(test, cleaning_spec)
+        policy = config.data.unknown_categories
+        contract.validate_frame(test, with_target=True, unknown_categories=policy).raise_if_failed(
+            f"The test data ({config.data.test_source})"
+        )
+        unknown = UnknownCategories(contract, policy, cleaning_spec)
+        test, counts = unknown.settle_frame(test)
+        return test, [f"test data: {unknown.describe(counts)}"] if counts else []
 
     def split(self, data: PreparedData, config: PipelineConfig, context: RunContext) -> SplitData:
         """Detect the label's kind, order the classes, split, and check for target leakage."""
@@ -147,10 +173,12 @@ class TabularTask(Task):
         from shipyard.data.prepare import leakage_findings
         from shipyard.evaluation.metrics import default_metric
         from shipyard.tasks.detect import class_order, detect_task
+        from shipyard.tasks.tabular.mitigation import check_mitigation
 
         frame, target = data.frame, config.data.target
         kind = detect_task(frame[target]) if config.task == "auto" else config.task
         metric = default_metric(kind) if config.metric == "auto" else config.metric
+        check_mitigation(config, kind)  # before the search, not after it
         classes = [] if kind == "regression" else class_order(frame[target], config.positive_class)
         if kind == "binary" and len(classes) != 2:
             raise DataError(
@@ -214,7 +242,7 @@ class TabularTask(Task):
             context.report(f"cross-validation folds run on {context.engine.describe()}")
 
         def build_predictor(exported: ExportedModel) -> Predictor:
-            return self._predictor(data, exported)
+            return self._predictor(data, exported, config.data.unknown_categories)
 
         search, selection = _search_settings(
             config, backend, n_jobs, context.optuna_storage, data.train
@@ -239,7 +267,7 @@ class TabularTask(Task):
         )
         context.report(f"exporting {result.best} and checking parity with the trained model")
         exported = result.pipeline.export()
-        predictor = self._predictor(data, exported)
+        predictor = self._predictor(data, exported, config.data.unknown_categories)
         predictor.threshold = result.threshold["value"] if result.threshold else None
         winner = next(row for row in result.leaderboard if row.name == result.best)
         return FittedModel(
@@ -254,7 +282,8 @@ class TabularTask(Task):
         )
 
     @staticmethod
-    def _predictor(data: SplitData, exported: ExportedModel) -> Predictor:
+    def _predictor(data: SplitData, exported: ExportedModel, unknown_categories: str) -> Predictor:
+        """Return the served predictor of an exported model, as the bundle will load it."""
         from shipyard.runtime.clean import Cleaner
         from shipyard.runtime.predictor import Predictor
         from shipyard.runtime.preprocess import CompiledPreprocessor
@@ -268,6 +297,7 @@ class TabularTask(Task):
             data.kind,
             data.classes,
             cleaner=Cleaner(spec) if spec else None,
+            unknown_categories=unknown_categories,
         )
 
     def check_parity(self, fitted: FittedModel, data: SplitData) -> dict[str, float]:
@@ -338,6 +368,7 @@ class TabularTask(Task):
             "preprocessing": "preprocessing.json",
             "calibration": fitted.calibration,
             "decision_threshold": fitted.threshold,
+            "unknown_categories": config.data.unknown_categories,
             "sensitive": list(config.sensitive),
             "data": data_report.as_dict(),
             "drift_reference": "drift_reference.json",
@@ -401,6 +432,19 @@ class TabularTask(Task):
         evaluated.manifest["fairness"] = suite.fairness_section()
         evaluated.plots = suite.plots
 
+    def mitigate(
+        self,
+        fitted: FittedModel,
+        evaluated: EvaluatedModel,
+        data: SplitData,
+        config: PipelineConfig,
+        context: RunContext,
+    ) -> tuple[FittedModel, EvaluatedModel]:
+        """Fit a decision threshold per sensitive group; evaluate the mitigated decisions."""
+        from shipyard.tasks.tabular.mitigation import apply_group_thresholds
+
+        return apply_group_thresholds(fitted, evaluated, data, config, context)
+
     # Serving and monitoring ------------------------------------------------------------------
 
     def load(self, directory: Path, manifest: Manifest, unknown_fields: str) -> Any:
@@ -409,6 +453,7 @@ class TabularTask(Task):
         from shipyard.runtime.models import load_scorer
         from shipyard.runtime.predictor import Predictor
         from shipyard.runtime.preprocess import CompiledPreprocessor
+        from shipyard.runtime.unknown import LEGACY_POLICY
 
         contract_path = bundle_file(directory, manifest.contract)
         contract = Contract.from_yaml(
@@ -425,6 +470,8 @@ class TabularTask(Task):
             unknown_fields,
             cleaner=_cleaner(directory, manifest),
             threshold=(manifest.section("decision_threshold") or {}).get("value"),
+            unknown_categories=manifest.section("unknown_categories", LEGACY_POLICY),
+            group_thresholds=_group_thresholds(directory, manifest),
         )
 
     def monitoring(self, directory: Path, manifest: Manifest, reference: str) -> TaskMonitoring:
@@ -473,6 +520,23 @@ def _cleaner(directory: Path, manifest: Manifest) -> Any:
     from shipyard.runtime.clean import Cleaner
 
     return Cleaner(json.loads(bundle_file(directory, name).read_bytes()))
+
+
+def _group_thresholds(directory: Path, manifest: Manifest) -> Any:
+    """Return a mitigated model's thresholds per sensitive group, or ``None`` (most models)."""
+    name = manifest.section("group_thresholds")
+    if not name:
+        return None
+    from shipyard.runtime.group_thresholds import GroupThresholds
+
+    path = bundle_file(directory, name)
+    try:
+        document = json.loads(path.read_bytes())
+    except ValueError as error:
+        raise BundleIntegrityError(
+            f"{path} is not valid JSON ({error}); the bundle is damaged. Re-train the model."
+        ) from None
+    return GroupThresholds.from_json(document, source=str(path))
 
 
 def _search_settings(

@@ -70,15 +70,17 @@ class TextClassificationTask(Task):
 
     def read(self, config: PipelineConfig, context: RunContext) -> PreparedData:
         """Read the source; drop rows whose label is missing."""
-        from shipyard.data.sources import fingerprint, read_table
+        from shipyard.data.sources import ReadOptions, fingerprint, read_table
+        from shipyard.data.split import labelled_rows, minimum_rows
 
-        target, notes = config.data.target, []
-        context.report(f"reading {config.data.source}")
-        frame = read_table(config.data.source)
-        if target in frame.columns and frame[target].isna().any():
-            missing = int(frame[target].isna().sum())
-            frame = frame[frame[target].notna()].reset_index(drop=True)
-            notes.append(f"dropped {missing} rows whose target '{target}' is missing")
+        data, split = config.data, config.split
+        context.report(f"reading {data.source}")
+        frame, notes = labelled_rows(
+            read_table(data.source, ReadOptions(data.encoding, data.header)),
+            data.target,
+            data.source,
+            minimum_rows(split.validation_size, split.test_size),
+        )
         return PreparedData(frame, notes=notes, fingerprint=fingerprint(frame))
 
     def contract(
