@@ -96,7 +96,14 @@ def small_adult_config(adult: datasets.Dataset, tmp_path: Path) -> Callable[...,
             "name": "adult",
             "sensitive": ["sex", "race"],
             "data": {"source": str(source), "target": "income"},
-            "training": {"cv_folds": 3, "models": ["linear", "lightgbm"], "n_trials": 4},
+            # The trial count ends the search; the generous budget keeps the clock of a loaded
+            # machine from cutting fits short, so the same seed gives the same model.
+            "training": {
+                "cv_folds": 3,
+                "models": ["linear", "lightgbm"],
+                "n_trials": 4,
+                "time_budget": 900,
+            },
             "evaluation": {"bootstrap_samples": 200},
             "registry": {"home": str(tmp_path / "home")},
         }

@@ -35,3 +35,38 @@ def test_unknown_attribute_raises_attribute_error() -> None:
 
 def test_version_is_a_string() -> None:
     assert shipyard.__version__.count(".") == 2
+
+
+# Help must come at once: nothing that reads configs or data, trains or serves is imported.
+# (pydantic is not listed: typer itself builds some options' converters with it.)
+HELP_MUST_NOT_IMPORT = (
+    *HEAVY,
+    "numpy",
+    "yaml",
+    "alembic",
+    "pyarrow",
+    "duckdb",
+    "torch",
+    "shipyard.config",
+)
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [["--help"], ["train", "--help"], ["serve", "--help"], ["models", "--help"], ["db", "--help"]],
+)
+def test_help_imports_nothing_heavy(arguments: list[str]) -> None:
+    code = (
+        "import json, sys\n"
+        "from shipyard.cli import app\n"
+        "try:\n"
+        f"    app({arguments!r}, prog_name='shipyard')\n"
+        "except SystemExit as stop:\n"
+        "    assert stop.code in (0, None), stop.code\n"
+        f"print(json.dumps([m for m in {list(HELP_MUST_NOT_IMPORT)!r} if m in sys.modules]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert "Usage" in result.stdout
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []

@@ -11,21 +11,18 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-import yaml
 
 from shipyard.cli import output
-from shipyard.config import (
-    CLI_FLAGS,
-    PipelineConfig,
-    RegistryConfig,
-    apply_overrides,
-    load_config,
-    load_config_dict,
-)
 from shipyard.errors import ConfigError, ShipyardError
+
+if TYPE_CHECKING:
+    from shipyard.config import PipelineConfig, RegistryConfig
+
+# The config module (pydantic, YAML) is imported inside the commands that read a config, so
+# that `shipyard --help` and every command's help start without it.
 
 __all__ = ["app", "main"]
 
@@ -108,7 +105,7 @@ def read_options(encoding: str | None, header: bool | None) -> Any:
 
 def engine_config(config: Path | None, url: str | None) -> Any:
     """Return the ``engine`` section: the config file's (or defaults), with ``--engine`` set."""
-    from shipyard.config import EngineConfig
+    from shipyard.config import CLI_FLAGS, EngineConfig, load_config, load_config_dict
 
     default = Path("shipyard.yaml")
     source = config if config is not None else (default if default.is_file() else None)
@@ -122,6 +119,8 @@ def engine_config(config: Path | None, url: str | None) -> Any:
 
 
 def _parse_sets(assignments: list[str]) -> dict[str, Any]:
+    import yaml
+
     overrides = {}
     for assignment in assignments:
         key, equals, value = assignment.partition("=")
@@ -135,6 +134,8 @@ def _parse_sets(assignments: list[str]) -> dict[str, Any]:
 
 
 def _registry_config(config: Path | None, home: str | None, url: str | None) -> RegistryConfig:
+    from shipyard.config import RegistryConfig, load_config
+
     if config is not None:
         base = load_config(config).registry
     else:
@@ -155,6 +156,8 @@ def _open_registry(config: Path | None, home: str | None, url: str | None) -> An
 
 def build_config(config: Path | None, flags: dict[str, Any], sets: list[str]) -> PipelineConfig:
     """Merge a config file, flags (by :data:`CLI_FLAGS`) and ``--set`` overrides."""
+    from shipyard.config import CLI_FLAGS, apply_overrides, load_config, load_config_dict
+
     overrides = {
         CLI_FLAGS[flag]: value
         for flag, value in flags.items()
@@ -473,7 +476,7 @@ def models_events(
 
 def keys_file_for(config: Path | None, home: str | None, keys_file: Path | None) -> Path:
     """Return the API keys file: the flag, else ``serving.keys_file``, else the registry home."""
-    from shipyard.config import ServingConfig
+    from shipyard.config import ServingConfig, load_config
     from shipyard.serving.keys import default_keys_file
 
     if keys_file is not None:
@@ -546,7 +549,7 @@ def serve(
     registry: RegistryOption = None,
 ) -> None:
     """Serve a registered model over HTTP after verifying its bundle."""
-    from shipyard.config import ServingConfig
+    from shipyard.config import CLI_FLAGS, ServingConfig, apply_overrides, load_config
     from shipyard.errors import require
 
     require("uvicorn", "serve")
@@ -645,7 +648,7 @@ def predict(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from shipyard.config import ServingConfig
+    from shipyard.config import ServingConfig, load_config
     from shipyard.pipeline.scoring import count_rows, score_file
 
     if invalid_rows not in ("quarantine", "fail"):

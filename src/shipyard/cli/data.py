@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
 from shipyard.cli import output
 from shipyard.cli.commands import (
@@ -25,7 +24,6 @@ from shipyard.cli.commands import (
     handles_errors,
     read_options,
 )
-from shipyard.config import ValidationConfig, load_config
 from shipyard.errors import ConfigError
 
 __all__ = ["print_data_section", "register"]
@@ -221,6 +219,10 @@ def validate(
 
 def _validation_settings(config: Path | None, policy: str | None, quarantine: str | None) -> Any:
     """Return the validation settings of the config file, with the command's flags applied."""
+    from pydantic import ValidationError
+
+    from shipyard.config import ValidationConfig, load_config
+
     settings = load_config(config).validation if config else ValidationConfig()
     updates = {
         key: value
@@ -239,7 +241,7 @@ def _validation_settings(config: Path | None, policy: str | None, quarantine: st
 
 def _unknown_fields(config: Path | None) -> str:
     """Return what the server does with fields the contract lacks (serving.unknown_fields)."""
-    from shipyard.config import ServingConfig
+    from shipyard.config import ServingConfig, load_config
 
     return (load_config(config).serving if config else ServingConfig()).unknown_fields
 

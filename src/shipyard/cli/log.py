@@ -17,7 +17,6 @@ from shipyard.cli.commands import (
     _open_registry,
     handles_errors,
 )
-from shipyard.config import MonitoringConfig, load_config
 
 __all__ = ["log_app"]
 
@@ -107,6 +106,8 @@ def log_purge(
 
 
 def _retention_days(config: Path | None) -> float | None:
+    from shipyard.config import MonitoringConfig, load_config
+
     default = Path("shipyard.yaml")
     source = config if config is not None else (default if default.is_file() else None)
     settings = load_config(source).monitoring if source is not None else MonitoringConfig()

@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,7 +20,9 @@ from shipyard.cli.commands import (
     _open_registry,
     handles_errors,
 )
-from shipyard.config import CLI_FLAGS, MonitoringConfig, apply_overrides, load_config
+
+if TYPE_CHECKING:
+    from shipyard.config import MonitoringConfig
 
 __all__ = ["log_errors_only", "monitoring_config", "print_pass", "register"]
 
@@ -67,7 +69,7 @@ def monitoring_config(
     """
     import yaml
 
-    from shipyard.config import load_config_dict
+    from shipyard.config import CLI_FLAGS, apply_overrides, load_config, load_config_dict
 
     default = Path("shipyard.yaml")
     source = config if config is not None else (default if default.is_file() else None)
