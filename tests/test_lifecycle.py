@@ -204,3 +204,35 @@ def test_rows_without_a_target_are_dropped_with_a_note(
     run = train(small_adult_config(**{"data.source": str(gappy), "training.models": ["linear"]}))
     assert "dropped 10 rows whose target 'income' is missing" in run.notes
     assert sum(run.rows.values()) == len(frame) - 10
+
+
+def test_two_first_trainings_at_once_make_one_champion(
+    small_adult_config: ConfigFactory,
+) -> None:
+    import threading
+
+    config = small_adult_config(
+        **{"training.models": ["linear"], "training.n_trials": 1, "evaluation.report": False}
+    )
+    runs: list[object] = []
+    errors: list[BaseException] = []
+
+    def first_training() -> None:
+        try:
+            runs.append(train(config))
+        except BaseException as error:  # reported below, not lost in the thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=first_training) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    assert errors == []
+    registry = Registry.from_config(config.registry)
+    versions = registry.versions("adult")
+    assert [version.version for version in versions] == [1, 2]
+    assert [version.aliases for version in versions] == [("champion",), ()]
+    assert versions[1].parent_version == 1
+    promotions = [event for event in registry.events("adult") if event["action"] == "promote"]
+    assert [event["version"] for event in promotions] == [1]

@@ -343,3 +343,67 @@ def test_private_file_creation_leaves_other_databases_alone(
         create_private_sqlite_file(url)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["existing.db"]
     assert existing.stat().st_mode & 0o777 == 0o640
+
+
+def test_first_registrations_at_once_make_exactly_one_champion(
+    registry: Registry, name: str
+) -> None:
+    # Four first trainings of a new model finish at the same moment: each registers with the
+    # latest version as its parent and claims `champion` only if it saw no earlier version.
+    import threading
+
+    start = threading.Barrier(4)
+    outcomes: list[tuple[int, int | None, bool]] = []
+    errors: list[BaseException] = []
+
+    def first_training() -> None:
+        try:
+            own = Registry(registry.url, registry.artifacts)
+            start.wait(timeout=60)
+            version = own.register(name, FILES, MANIFEST_FIELDS, parent_version="latest")
+            claimed = False
+            if version.parent_version is None:
+                claimed = own.claim(name, version.version, reason="first") is not None
+            outcomes.append((version.version, version.parent_version, claimed))
+            own.close()
+        except BaseException as error:  # reported below, not lost in the thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=first_training) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert sorted(outcomes) == [(1, None, True), (2, 1, False), (3, 2, False), (4, 3, False)]
+    assert registry.resolve(name).version == 1
+    promotions = [event for event in registry.events(name) if event["action"] == "promote"]
+    assert len(promotions) == 1
+
+
+def test_claim_never_moves_an_alias_that_is_held(registry: Registry, name: str) -> None:
+    register(registry, name)
+    register(registry, name)
+    assert registry.claim(name, 1, reason="first") is not None
+    assert registry.claim(name, 2, reason="second") is None
+    assert registry.resolve(name).version == 1
+    # Many claims racing for a fresh alias: exactly one wins.
+    import threading
+
+    start = threading.Barrier(6)
+    won: list[int] = []
+
+    def claim(version: int) -> None:
+        own = Registry(registry.url, registry.artifacts)
+        start.wait(timeout=60)
+        if own.claim(name, version, alias="staging") is not None:
+            won.append(version)
+        own.close()
+
+    threads = [threading.Thread(target=claim, args=(1 + index % 2,)) for index in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(won) == 1
+    assert registry.resolve(f"{name}@staging").version == won[0]

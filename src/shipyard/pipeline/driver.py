@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from shipyard.config import PipelineConfig, dump_config
 from shipyard.errors import ConfigError, ModelNotFoundError
@@ -234,11 +234,11 @@ def _steps(
     timings.mark("evaluation_s", tick)
     report(event("stage", "registering", stage="registering"))
     registry = registry or Registry.from_config(config.registry)
-    parent = _latest_version(registry, config.name)
     version, manifest = _register(
-        registry, config, task, data, split, fitted, evaluated, parity, parent,
+        registry, config, task, data, split, fitted, evaluated, parity, "latest",
         timings.report(budget), evaluated_with,
     )  # fmt: skip
+    earlier = version.parent_version is not None
     base_version = None
     if config.fairness.apply != "none":
         base_version = version.version
@@ -253,9 +253,7 @@ def _steps(
             timings.report(budget), evaluated_with,
         )  # fmt: skip
     # Only the served version of a model's first run may become champion (the gate allowing).
-    version, promoted = _first_promotion(
-        registry, config, version, parent is not None, manifest, split
-    )
+    version, promoted = _first_promotion(registry, config, version, earlier, manifest, split)
     total = timings.report(budget)
     report(
         event(
@@ -297,13 +295,18 @@ def _register(
     fitted: FittedModel,
     evaluated: EvaluatedModel,
     parity: dict[str, float],
-    parent: int | None,
+    parent: int | Literal["latest"],
     timings: dict[str, float],
     evaluated_with: PipelineConfig,
 ) -> tuple[ModelVersion, dict[str, Any]]:
-    """Write the bundle of an evaluated model and register it as a child of ``parent``."""
+    """Write the bundle of an evaluated model and register it as a child of ``parent``.
+
+    ``"latest"``: the model's latest version when the registration commits (the card names
+    the latest one seen just before).
+    """
     manifest = _manifest(config, split, fitted, evaluated, parity, timings)
-    files = _files(config, task, manifest, evaluated, fitted, parent, evaluated_with)
+    described = _latest_version(registry, config.name) if parent == "latest" else parent
+    files = _files(config, task, manifest, evaluated, fitted, described, evaluated_with)
     version = registry.register(
         config.name,
         files,
@@ -509,9 +512,16 @@ def _first_promotion(
             f"not promoted to {DEFAULT_ALIAS}: fairness gate {fairness['gate']['verdict']}"
         )
         return version, False
-    promoted = registry.promote(
+    # A compare-and-set: if another run of the same new model holds the alias already, this
+    # version stays registered as a challenger.
+    promoted = registry.claim(
         config.name, version.version, DEFAULT_ALIAS, reason="first version of the model"
     )
+    if promoted is None:
+        split.prepared.notes.append(
+            f"not promoted to {DEFAULT_ALIAS}: another run of '{config.name}' holds it already"
+        )
+        return version, False
     return promoted, True
 
 

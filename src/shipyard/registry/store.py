@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     JSON,
@@ -247,13 +247,15 @@ class Registry:
         config: str | None = None,
         data_fingerprint: str | None = None,
         package_versions: Mapping[str, Any] | None = None,
-        parent_version: int | None = None,
+        parent_version: int | Literal["latest"] | None = None,
     ) -> ModelVersion:
         """Write a new immutable version: its bundle on disk and its row in the database.
 
         The bundle is written to a temporary folder first and moved into place inside the
         database transaction, so a failure leaves neither a row without files nor files that a
-        row points at half-written.
+        row points at half-written. ``parent_version="latest"`` makes the parent the model's
+        latest version inside that transaction, so two registrations at once never both
+        believe they are the first.
         """
         if not _NAME.match(name):
             raise RegistryError(
@@ -286,7 +288,7 @@ class Registry:
         config: str | None,
         data_fingerprint: str | None,
         package_versions: dict[str, Any],
-        parent_version: int | None,
+        parent_version: int | Literal["latest"] | None,
     ) -> ModelVersion:
         staging: Path | None = None
         moved: Path | None = None
@@ -299,6 +301,8 @@ class Registry:
                     select(func.max(_Version.version)).where(_Version.model_name == name)
                 )
                 version = (latest or 0) + 1
+                if parent_version == "latest":
+                    parent_version = latest
                 relative = Path(name) / f"v{version}"
                 final = self.artifacts / relative
                 if final.exists():
@@ -391,6 +395,40 @@ class Registry:
                     detail={"alias": alias, "previous": previous, "reason": reason, **detail},
                 )
             )
+        return self.get(target.name, target.version)
+
+    def claim(
+        self, name: str, version: int, alias: str = DEFAULT_ALIAS, reason: str = ""
+    ) -> ModelVersion | None:
+        """Point ``alias`` at ``version`` only if no version holds it: an atomic compare-and-set.
+
+        Returns the promoted version, or ``None`` when the alias was already held (another
+        run claimed it first). The alias row is inserted without reading it first: the
+        primary key makes the loser of a race fail on SQLite and PostgreSQL alike.
+
+        Raises
+        ------
+        ModelNotFoundError
+            When the version does not exist.
+        FairnessGateError
+            When the version breaches its fairness gate.
+        """
+        target = self.get(name, version)
+        detail = self._fairness_gate(target, reason, False) if alias == DEFAULT_ALIAS else {}
+        try:
+            with Session(self.engine) as session, session.begin():
+                session.add(_Alias(model_name=name, alias=alias, version=version))
+                session.flush()
+                session.add(
+                    _Event(
+                        model_name=name,
+                        version=version,
+                        action="promote",
+                        detail={"alias": alias, "previous": None, "reason": reason, **detail},
+                    )
+                )
+        except IntegrityError:
+            return None
         return self.get(target.name, target.version)
 
     def log_event(
