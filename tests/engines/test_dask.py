@@ -86,7 +86,9 @@ def trained(sample: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> T
 
     tmp = tmp_path_factory.mktemp("dask-model")
     sample.to_csv(tmp / "adult.csv", index=False)
-    config = _config(tmp, str(tmp / "adult.csv"))
+    # Unknown categories refused, so one bad value makes a partition fail (the default policy
+    # would score it as the rare bucket).
+    config = _config(tmp, str(tmp / "adult.csv"), **{"data.unknown_categories": "error"})
     train(config)
     inputs = tmp / "inputs"
     inputs.mkdir()

@@ -51,6 +51,8 @@ from shipyard.tasks.base import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from shipyard.engines import Engine
     from shipyard.evaluation.metrics import MetricValue
     from shipyard.training.trainer import CandidateResult
@@ -234,26 +236,12 @@ def _steps(
     timings.mark("evaluation_s", tick)
     report(event("stage", "registering", stage="registering"))
     registry = registry or Registry.from_config(config.registry)
-    version, manifest = _register(
-        registry, config, task, data, split, fitted, evaluated, parity, "latest",
-        timings.report(budget), evaluated_with,
+    registered = _register_all(
+        registry, config, task, data, split, fitted, evaluated, parity, context,
+        lambda: timings.report(budget), evaluated_with,
     )  # fmt: skip
-    earlier = version.parent_version is not None
-    base_version = None
-    if config.fairness.apply != "none":
-        base_version = version.version
-        fitted, evaluated = task.mitigate(fitted, evaluated, split, config, context)
-        context.report(f"registered {version.reference}, the base of the mitigated version")
-        split.prepared.notes.append(
-            f"fairness mitigation ({config.fairness.apply}) of version {base_version}: the "
-            "same probabilities, a decision threshold per sensitive group"
-        )
-        version, manifest = _register(
-            registry, config, task, data, split, fitted, evaluated, parity, base_version,
-            timings.report(budget), evaluated_with,
-        )  # fmt: skip
-    # Only the served version of a model's first run may become champion (the gate allowing).
-    version, promoted = _first_promotion(registry, config, version, earlier, manifest, split)
+    version, manifest, promoted = registered.version, registered.manifest, registered.promoted
+    fitted, evaluated, base_version = registered.fitted, registered.evaluated, registered.base
     total = timings.report(budget)
     report(
         event(
@@ -284,6 +272,55 @@ def _steps(
         timings=total,
         base_version=base_version,
     )
+
+
+@dataclass
+class _Registered:
+    """What registration left: the served version, its manifest, and what was promoted."""
+
+    version: ModelVersion
+    manifest: dict[str, Any]
+    fitted: FittedModel
+    evaluated: EvaluatedModel
+    promoted: bool
+    base: int | None
+
+
+def _register_all(
+    registry: Registry,
+    config: PipelineConfig,
+    task: Task,
+    data: PreparedData,
+    split: SplitData,
+    fitted: FittedModel,
+    evaluated: EvaluatedModel,
+    parity: dict[str, float],
+    context: RunContext,
+    timings: Callable[[], dict[str, float]],
+    evaluated_with: PipelineConfig,
+) -> _Registered:
+    """Register the model (and its fairness-mitigated child), then the first promotion."""
+    version, manifest = _register(
+        registry, config, task, data, split, fitted, evaluated, parity, "latest", timings(),
+        evaluated_with,
+    )  # fmt: skip
+    earlier = version.parent_version is not None
+    base_version = None
+    if config.fairness.apply != "none":
+        base_version = version.version
+        fitted, evaluated = task.mitigate(fitted, evaluated, split, config, context)
+        context.report(f"registered {version.reference}, the base of the mitigated version")
+        split.prepared.notes.append(
+            f"fairness mitigation ({config.fairness.apply}) of version {base_version}: the "
+            "same probabilities, a decision threshold per sensitive group"
+        )
+        version, manifest = _register(
+            registry, config, task, data, split, fitted, evaluated, parity, base_version,
+            timings(), evaluated_with,
+        )  # fmt: skip
+    # Only the served version of a model's first run may become champion (the gate allowing).
+    version, promoted = _first_promotion(registry, config, version, earlier, manifest, split)
+    return _Registered(version, manifest, fitted, evaluated, promoted, base_version)
 
 
 def _register(
