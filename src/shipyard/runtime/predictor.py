@@ -86,12 +86,14 @@ class Predictor:
         self.classes = list(classes)
         self.validator = RecordValidator(contract, unknown_fields, unknown_categories)
         self.cleaner = cleaner
-        self.threshold = threshold if task == "binary" else None
+        # Decision thresholds (one, or one per group) only mean something with two classes.
+        two_classes = len(self.classes) == 2
+        self.threshold = threshold if two_classes else None
         self.unknown = UnknownCategories(
             contract, unknown_categories, cleaner.spec if cleaner is not None else None
         )
         self.unknown_seen: Callable[[Counter[str]], None] | None = None
-        self.group_thresholds = group_thresholds if task == "binary" else None
+        self.group_thresholds = group_thresholds if two_classes else None
 
     def score_records(self, records: Sequence[Mapping[str, Any]]) -> FloatArray:
         """Clean and validate records; return raw outputs: probabilities, or regression values."""

@@ -34,7 +34,7 @@ from shipyard.serving.context import (
     new_request_id,
     request_ids,
 )
-from shipyard.serving.openapi_schemas import V2_DATATYPES, V2_ID_MAX_LENGTH
+from shipyard.serving.openapi_schemas import V2_DATATYPES, V2_ID_MAX_LENGTH, v2_output_names
 
 __all__ = ["decode_infer_request", "protocol_routes"]
 
@@ -223,7 +223,7 @@ def protocol_routes(context: ServingContext) -> list[Route]:
             {"name": column.name, "datatype": V2_DATATYPES[column.type][0], "shape": [-1]}
             for column in predictor.contract.columns
         ]
-        if predictor.task == "regression":
+        if not predictor.classes:  # one number per row, as v2_output_names says
             outputs = [{"name": "prediction", "datatype": "FP64", "shape": [-1]}]
         else:
             outputs = [
@@ -289,7 +289,7 @@ def protocol_routes(context: ServingContext) -> list[Route]:
         contract = context.state.primary.model.predictor.contract
         accepted = {column.name: V2_DATATYPES[column.type] for column in contract.columns}
         inference, records = decode_infer_request(body, header_length, accepted)
-        available = ["label", "probabilities"] if context.state.primary.labels else ["prediction"]
+        available = v2_output_names(context.state.primary.labels)
         wanted = _wanted_outputs(inference, available)
         request_id = _request_id(inference, context.prediction_log is not None)
         scored = await context.score(records)

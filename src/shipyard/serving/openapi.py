@@ -19,6 +19,7 @@ from shipyard.serving.openapi_schemas import (
     infer_response_schema,
     mlflow_request_schema,
     record_schema,
+    v2_output_names,
 )
 
 __all__ = ["DocumentedModel", "openapi_document", "record_schema"]
@@ -59,7 +60,7 @@ class DocumentedModel:
     @property
     def output_names(self) -> list[str]:
         """The V2 outputs of the model."""
-        return ["prediction"] if self.task == "regression" else ["label", "probabilities"]
+        return v2_output_names(self.classes)
 
 
 def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:

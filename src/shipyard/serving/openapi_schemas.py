@@ -10,6 +10,7 @@ description says the rest.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from shipyard.data.contract import ColumnContract, Contract
@@ -74,6 +75,14 @@ def record_schema(contract: Contract, unknown_fields: str = "reject") -> dict[st
         "required": [column.name for column in contract.columns if not column.nullable],
         "additionalProperties": unknown_fields != "reject",
     }
+
+
+def v2_output_names(classes: Sequence[Any]) -> list[str]:
+    """Return a model's Open Inference Protocol outputs: label and probabilities, or prediction.
+
+    A model with classes answers a label and probabilities; one without, a number per row.
+    """
+    return ["label", "probabilities"] if classes else ["prediction"]
 
 
 def answer_schema(task: str, classes: list[Any]) -> dict[str, Any]:
