@@ -50,6 +50,16 @@ def run_shipyard(split: Split, train: Path, test: Path, budget: float, home: Pat
         "seconds": seconds,
         "best": run.best,
         "verdict": run.verdict.get("summary"),
+        "timings": run.timings,
+        # What each family did, so that a leaderboard of one explains itself.
+        "families": {
+            row.name: (
+                f"{row.status} {row.cv_mean:.4f}"
+                if row.status == "ok"
+                else f"{row.status}: {row.message}"
+            )
+            for row in run.leaderboard
+        },
     }
 
 
