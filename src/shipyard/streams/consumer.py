@@ -51,6 +51,8 @@ class StreamConsumer:
         Batch size and wait, events in flight, drain timeout.
     metrics
         The consumer's counters (lag, throughput, dead letters).
+
+    ``metrics_port`` is the port of ``/metrics`` once the runner serves it (else ``None``).
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class StreamConsumer:
         self.metrics = metrics
         self.answered = 0
         self.dead_letters = 0
+        self.metrics_port: int | None = None
         self._in_flight = 0
         self._room = asyncio.Event()
         self._stopping = asyncio.Event()

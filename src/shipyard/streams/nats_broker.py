@@ -11,18 +11,23 @@ window is ``dedup_seconds``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import nats
 from nats.js import api
 from nats.js.errors import NotFoundError
 
 from shipyard.errors import BrokerError
+from shipyard.serving.logs import log_event
 from shipyard.streams.events import DeadLetter, Event, Published
 
 __all__ = ["NatsBroker", "stream_name_for"]
+
+logger = logging.getLogger("shipyard.streams")
 
 _PUBLISH_TIMEOUT = 10.0
 
@@ -45,6 +50,27 @@ def event_id(message: Any) -> str:
         return str(given)
     metadata = message.metadata
     return f"{metadata.stream}:{metadata.sequence.stream}"
+
+
+async def _reachable(url: str) -> None:
+    """Open and close a TCP connection to the server ``url`` names (5 s at most)."""
+    parts = urlsplit(url)
+    _, writer = await asyncio.wait_for(
+        asyncio.open_connection(parts.hostname or "127.0.0.1", parts.port or 4222), 5
+    )
+    writer.close()
+    await writer.wait_closed()
+
+
+async def _log_error(error: Exception) -> None:
+    """Log the client's connection errors in one line (it retries by itself)."""
+    log_event(
+        logger,
+        "NATS connection error; reconnecting",
+        logging.WARNING,
+        event="broker_error",
+        error=f"{error.__class__.__name__}: {error}",
+    )
 
 
 async def _stream_for(js: Any, subject: str, dedup_seconds: float) -> str:
@@ -101,8 +127,15 @@ class NatsBroker:
             When the server cannot be reached or JetStream is not enabled on it.
         """
         try:
+            # Reachable first: the client retries a server that refuses forever (it reconnects
+            # for as long as the consumer runs once connected, which is what a consumer needs).
+            await _reachable(url)
             client = await nats.connect(
-                url, connect_timeout=5, max_reconnect_attempts=-1, allow_reconnect=True
+                url,
+                connect_timeout=5,
+                max_reconnect_attempts=-1,
+                allow_reconnect=True,
+                error_cb=_log_error,
             )
         except Exception as error:
             raise BrokerError(

@@ -217,7 +217,7 @@ async def serve_stream(
             from prometheus_client import start_http_server
 
             server, _ = start_http_server(stream.metrics_port, registry=state.metrics.registry)
-            metrics_port = int(server.server_port)
+            metrics_port = consumer.metrics_port = int(server.server_port)
         for service in services:
             service.start()
         loop = asyncio.get_running_loop()
