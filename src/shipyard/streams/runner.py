@@ -33,6 +33,7 @@ from shipyard.tasks.base import task_for_manifest
 
 if TYPE_CHECKING:
     from shipyard.monitoring.log import PredictionLogger
+    from shipyard.serving.app import ServedModel
 
 __all__ = ["StreamSummary", "run_stream", "serve_stream"]
 
@@ -88,7 +89,9 @@ def _services(
             AliasWatcher(
                 state,
                 resolve=lambda: registry.resolve(reference).version,
-                load=lambda number: load_served_model(registry, f"{name}:{number}", unknown),
+                load=lambda number: _prepare(
+                    load_served_model(registry, f"{name}:{number}", unknown)
+                ),
                 interval=settings.poll_seconds,
                 resolve_canary=(lambda: _canary_version(registry, name)) if managed else None,
                 canary_share=canary_share,
@@ -127,6 +130,20 @@ def _services(
     return services
 
 
+def _prepare(model: ServedModel) -> ServedModel:
+    """Give a loaded version the fast one-row path and, for its batches, the compiled trees.
+
+    Micro-batches of events go through the batch path: LightGBM trees compiled to C answer
+    them bit for bit as LightGBM does, several times faster (``shipyard predict`` uses the
+    same kernel); without a C compiler LightGBM's own predict stays.
+    """
+    from shipyard.runtime.compiled import compile_scorer
+
+    accelerate(model.predictor)
+    compile_scorer(getattr(model.predictor, "scorer", None))
+    return model
+
+
 def _build_state(
     registry: Registry,
     reference: str,
@@ -155,7 +172,7 @@ def _build_state(
         raise ConfigError(f"The canary must be a version of '{model.name}', got '{canary.name}'.")
     for served in (model, canary):
         if served is not None:
-            accelerate(served.predictor)
+            _prepare(served)
     share = monitoring.canary.share if managed else settings.canary_share
     # The stream makes its own micro-batches: no serving batcher on top.
     slots = settings.model_copy(update={"batching": "off"})
