@@ -36,6 +36,7 @@ logger = logging.getLogger("shipyard.streams")
 # How long one read waits for a first event before checking whether to stop.
 _POLL_SECONDS = 0.5
 _LAG_SECONDS = 1.0
+_RETRY_SECONDS = 1.0
 
 
 class StreamConsumer:
@@ -89,7 +90,12 @@ class StreamConsumer:
                     self._room.clear()
                     await self._room.wait()
                     continue
-                events = await self._read(room)
+                try:
+                    events = await self._read(room)
+                except Exception as error:  # the broker is away: keep trying, never exit
+                    self._broker_failed("reading events failed; retrying in a second", error)
+                    await asyncio.sleep(_RETRY_SECONDS)
+                    continue
                 if events:
                     self._start(events)
             await self._drain()
@@ -160,7 +166,13 @@ class StreamConsumer:
         except Exception as error:
             await self._hand_back(events, error)
             return
-        await self.broker.ack(events)
+        try:
+            await self.broker.ack(events)
+        except Exception as error:
+            # Published and logged: delivered again, the duplicate publish is dropped and the
+            # log keeps one row, so nothing is lost or repeated.
+            self._broker_failed("acknowledging events failed; they will come again", error)
+            return
         self.answered += len(batch.answers)
         self.dead_letters += len(dead)
         self.metrics.events.labels("answered").inc(len(batch.answers))
@@ -169,6 +181,15 @@ class StreamConsumer:
             for letter in dead:
                 self.metrics.dead_letters.labels(letter.kind).inc()
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    def _broker_failed(self, message: str, error: Exception) -> None:
+        log_event(
+            logger,
+            message,
+            logging.WARNING,
+            event="broker_error",
+            error=f"{error.__class__.__name__}: {error}",
+        )
 
     async def _hand_back(self, events: Sequence[Event], error: Exception) -> None:
         log_event(
