@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -123,3 +124,52 @@ def test_a_promoted_version_is_swapped_in_and_metrics_are_served(
     assert "shipyard_model_swaps_total 1.0" in metrics
     assert 'shipyard_stream_events_total{outcome="answered"} 40.0' in metrics
     assert 'shipyard_model_info{name="adult",role="primary",version="2"} 1.0' in metrics
+
+
+def test_the_canary_answers_its_share_and_drift_gauges_refresh(
+    redis_url: str, loop_models: Any, tmp_path: Path
+) -> None:
+    registry = loop_models.registry(tmp_path / "home")
+    records = frame_to_records(loop_models.traffic.drop(columns=["income"]).head(30))
+    source, to, dead = keys()
+    config = StreamConfig(source=redis_url, subject=source, to=to, dead_letter=dead)
+    settings = ServingConfig(auth=False, poll_seconds=0, canary="adult:2", canary_share=1.0)
+    monitoring = MonitoringConfig(drift_refresh_seconds=0.2, window_size=10)
+    prefix = uuid.uuid4().hex[:8]
+    publish(redis_url, source, [(f"{prefix}-{i}", orjson.dumps(r)) for i, r in enumerate(records)])
+
+    async def scenario() -> str:
+        ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        run = asyncio.create_task(
+            serve_stream(
+                registry,
+                "adult",
+                config,
+                settings,
+                monitoring,
+                on_ready=ready.set_result,
+                handle_signals=False,
+            )
+        )
+        consumer = await asyncio.wait_for(ready, 60)
+        metrics = consumer.scorer.context.metrics
+
+        async def settled() -> bool:
+            text = metrics.render().decode()
+            refreshed = re.search(r"^shipyard_drift_refreshed_seconds [1-9]", text, re.M)
+            return length(redis_url, to) >= len(records) and refreshed is not None
+
+        await wait_for_async(settled, 60, "the answers and a drift refresh")
+        consumer.stop()
+        await run
+        return str(metrics.render().decode())
+
+    try:
+        metrics = asyncio.run(scenario())
+        answers = read_all(redis_url, to)
+    finally:
+        remove(redis_url, source, to, dead)
+        registry.close()
+    assert {entry["data"]["version"] for entry in answers} == {2}
+    assert 'shipyard_model_info{name="adult",role="canary",version="2"} 1.0' in metrics
+    assert 'shipyard_predictions_total{label="<=50K",version="2"}' in metrics

@@ -149,12 +149,13 @@ class StreamConsumer:
             else:
                 valid.append(event)
                 records.append(decoded)
+        slot = self.scorer.choose()
         try:
-            batch = self.scorer.score(valid, records)
+            batch = self.scorer.score(slot, valid, records)
         except Exception as error:
             # The model failed on valid records: say so in the dead letters, never drop them.
             logger.exception("scoring a batch of %d events failed", len(valid))
-            self.scorer.log_failure(error)
+            self.scorer.log_failure(slot, error)
             reason = f"the model failed to score this event ({error.__class__.__name__})"
             dead += [DeadLetter(event, reason, "model_error") for event in valid]
             batch = ScoredBatch()

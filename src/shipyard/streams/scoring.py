@@ -53,10 +53,15 @@ class StreamScorer:
     def __init__(self, context: ServingContext) -> None:
         self.context = context
 
-    def score(self, events: Sequence[Event], records: Sequence[Any]) -> ScoredBatch:
-        """Score ``records`` (one per event); set apart those that break the contract."""
+    def choose(self) -> ModelSlot:
+        """Return the slot that scores the next micro-batch (the canary's share goes to it)."""
+        return self.context.state.choose()
+
+    def score(
+        self, slot: ModelSlot, events: Sequence[Event], records: Sequence[Any]
+    ) -> ScoredBatch:
+        """Score ``records`` (one per event) on ``slot``; set apart those breaking the contract."""
         batch = ScoredBatch()
-        slot = self.context.state.choose()
         events, records = list(events), list(records)
         while records:
             try:
@@ -137,12 +142,12 @@ class StreamScorer:
         except RequestError as error:
             raise PredictionLogError(error.message) from None
 
-    def log_failure(self, error: Exception) -> None:
-        """Count a batch the model failed (the live error rate of the routed version)."""
+    def log_failure(self, slot: ModelSlot, error: Exception) -> None:
+        """Count a batch the model failed (the live error rate of the slot's version)."""
         log = self.context.prediction_log
         if log is None:
             return
         from shipyard.monitoring.log import PredictionFailure
 
-        model = self.context.state.primary.model
+        model = slot.model
         log.log(PredictionFailure(model.name, model.version, error.__class__.__name__))
