@@ -48,13 +48,22 @@ HELP_MUST_NOT_IMPORT = (
     "pyarrow",
     "duckdb",
     "torch",
+    "nats",
+    "redis",
     "shipyard.config",
 )
 
 
 @pytest.mark.parametrize(
     "arguments",
-    [["--help"], ["train", "--help"], ["serve", "--help"], ["models", "--help"], ["db", "--help"]],
+    [
+        ["--help"],
+        ["train", "--help"],
+        ["serve", "--help"],
+        ["models", "--help"],
+        ["db", "--help"],
+        ["stream", "--help"],
+    ],
 )
 def test_help_imports_nothing_heavy(arguments: list[str]) -> None:
     code = (

@@ -47,6 +47,7 @@ __all__ = [
     "RegistryConfig",
     "ServingConfig",
     "SplitConfig",
+    "StreamConfig",
     "TextConfig",
     "TrainingConfig",
     "ValidationConfig",
@@ -387,6 +388,51 @@ class ServingConfig(_Strict):
     rate_limit: RateLimitConfig = Field(
         default_factory=RateLimitConfig,
         description="Requests per second and burst per API key; off by default.",
+    )
+
+
+class StreamConfig(_Strict):
+    """Options of ``shipyard stream``: where events come from, where answers go, the limits."""
+
+    source: str | None = Field(
+        default=None,
+        description="Broker URL: nats://HOST:4222 (JetStream) or redis://HOST:6379/DB (Streams).",
+    )
+    subject: str | None = Field(
+        default=None, description="Subject (NATS) or stream key (Redis) the events arrive on."
+    )
+    to: str | None = Field(
+        default=None, description="Subject or stream key the answers are published to."
+    )
+    dead_letter: str | None = Field(
+        default=None, description="Where invalid events go, with the reason; default 'TO.dead'."
+    )
+    group: str | None = Field(
+        default=None,
+        description="Durable consumer (NATS) or consumer group (Redis); default 'shipyard-NAME'.",
+    )
+    max_batch_size: int = Field(default=64, ge=1, description="Events scored together, at most.")
+    max_batch_wait_ms: float = Field(
+        default=2.0, ge=0, description="How long a micro-batch waits for more events."
+    )
+    max_in_flight: int = Field(
+        default=256, ge=1, description="Events read but not yet acknowledged, at most."
+    )
+    ack_wait: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds before an unacknowledged event is delivered again (after a crash).",
+    )
+    dedup_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="How long an answer's id is remembered to drop a duplicate publish.",
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="Port of /metrics (Prometheus); unset: none."
+    )
+    drain_timeout: float = Field(
+        default=30.0, ge=0, description="Seconds to finish in-flight events on SIGTERM."
     )
 
 
@@ -788,6 +834,7 @@ class PipelineConfig(_Strict):
     evaluation: EvaluationConfig = EvaluationConfig()
     fairness: FairnessConfig = FairnessConfig()
     serving: ServingConfig = ServingConfig()
+    stream: StreamConfig = StreamConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     registry: RegistryConfig = RegistryConfig()
     engine: EngineConfig = EngineConfig()
@@ -883,6 +930,16 @@ CLI_FLAGS: dict[str, str] = {
     "webhook": "monitoring.alerts.webhook",
     "gate_share": "monitoring.retraining.gate_share",
     "min_gate_rows": "monitoring.retraining.min_gate_rows",
+    "source": "stream.source",
+    "subject": "stream.subject",
+    "to": "stream.to",
+    "dead_letter": "stream.dead_letter",
+    "group": "stream.group",
+    "max_batch_size": "stream.max_batch_size",
+    "max_batch_wait_ms": "stream.max_batch_wait_ms",
+    "max_in_flight": "stream.max_in_flight",
+    "ack_wait": "stream.ack_wait",
+    "metrics_port": "stream.metrics_port",
 }
 
 
