@@ -74,7 +74,10 @@ class NumericView:
         scaled = self.standardise(np.asarray(values, dtype=np.float64))
         if self.components is None or self.pca_mean is None:
             return scaled
-        rotated: Matrix = (scaled - self.pca_mean) @ self.components.T
+        # Products summed row by row rather than a BLAS matrix product, whose rounding depends
+        # on how many rows are multiplied: a record gets the same answer alone and in a batch.
+        centred = scaled - self.pca_mean
+        rotated: Matrix = (centred[:, None, :] * self.components[None, :, :]).sum(axis=2)
         return rotated
 
     def to_json(self) -> dict[str, Any]:

@@ -118,14 +118,24 @@ def _settings(settings: ClusteringConfig) -> list[tuple[str, dict[str, int]]]:
     return found
 
 
+def _too_many(params: dict[str, int], rows: int) -> str:
+    """Say why a setting cannot be fitted on ``rows`` sampled rows (empty when it can)."""
+    if params.get("k", 0) >= rows:
+        return f"k={params['k']} is not below the {rows} sampled rows"
+    if params.get("min_cluster_size", 0) > rows // 2:
+        return f"min_cluster_size={params['min_cluster_size']} leaves no room for two clusters"
+    return ""
+
+
 def search(rows: Matrix, settings: ClusteringConfig, seed: int, report: Any) -> list[Candidate]:
     """Score every candidate on ``rows`` (the selection sample)."""
     candidates = []
     for family, params in _settings(settings):
         started = time.perf_counter()
         candidate = Candidate(family, params)
-        if family == "kmeans" and params["k"] >= len(rows):
-            candidate.message = f"k={params['k']} is not below the {len(rows)} sampled rows"
+        too_many = _too_many(params, len(rows))
+        if too_many:
+            candidate.message = too_many
             candidates.append(candidate)
             continue
         labels = np.asarray(fit_labels(family, params, rows, seed).labels_)
