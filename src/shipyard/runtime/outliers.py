@@ -18,7 +18,6 @@ anomaly score is its negative, and a row is an anomaly when ``score_samples < of
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,29 +46,13 @@ def average_path_length(samples: npt.ArrayLike) -> Matrix:
     return lengths
 
 
-@dataclass(frozen=True)
-class _Tree:
-    left: npt.NDArray[np.int64]
-    right: npt.NDArray[np.int64]
-    feature: npt.NDArray[np.int64]
-    threshold: Matrix
-    leaf_length: Matrix
-
-    def path_lengths(self, rows: Matrix) -> Matrix:
-        """Return the credited path length of each row (float32 comparisons, as scikit-learn)."""
-        node = np.zeros(len(rows), dtype=np.int64)
-        active = self.left[node] != -1
-        while active.any():
-            at = node[active]
-            goes_left = rows[active, self.feature[at]] <= self.threshold[at]
-            node[active] = np.where(goes_left, self.left[at], self.right[at])
-            active = self.left[node] != -1
-        lengths: Matrix = self.leaf_length[node]
-        return lengths
-
-
 class IsolationForestScorer:
-    """scikit-learn's ``IsolationForest.score_samples`` from the exported trees."""
+    """scikit-learn's ``IsolationForest.score_samples`` from the exported trees.
+
+    The trees are packed end to end into one set of arrays, and every row walks all of them
+    at once, one level per step: a single record costs a few dozen small numpy operations,
+    not one walk per tree.
+    """
 
     kind = "isolation_forest"
 
@@ -77,27 +60,49 @@ class IsolationForestScorer:
         self.document = dict(document)
         self.offset = float(document["offset"])
         self.max_samples = int(document["max_samples"])
-        self._trees = [
-            _Tree(
-                np.asarray(tree["left"], dtype=np.int64),
-                np.asarray(tree["right"], dtype=np.int64),
-                np.asarray(tree["feature"], dtype=np.int64),
-                np.asarray(tree["threshold"], dtype=np.float64),
-                np.asarray(tree["leaf_length"], dtype=np.float64),
-            )
-            for tree in document["trees"]
-        ]
+        trees = document["trees"]
+        sizes = [len(tree["left"]) for tree in trees]
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        self._roots = starts
+        self._left = self._children(trees, "left", starts)
+        self._right = self._children(trees, "right", starts)
+        self._feature = np.concatenate(
+            [np.maximum(np.asarray(tree["feature"], dtype=np.int64), 0) for tree in trees]
+        )
+        self._threshold = np.concatenate([np.asarray(tree["threshold"]) for tree in trees])
+        self._leaf_length = np.concatenate([np.asarray(tree["leaf_length"]) for tree in trees])
+        self._depth = max(len(tree["left"]) for tree in trees)  # a bound: the walk stops early
+        self._denominator = len(trees) * float(average_path_length([self.max_samples])[0])
+
+    @staticmethod
+    def _children(trees: Any, side: str, starts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """One tree's child indices shifted to the packed arrays; leaves keep -1."""
+        shifted = []
+        for tree, start in zip(trees, starts, strict=True):
+            children = np.asarray(tree[side], dtype=np.int64)
+            shifted.append(np.where(children >= 0, children + start, -1))
+        return np.concatenate(shifted)
 
     def score_samples(self, rows: Matrix) -> Matrix:
         """Minus the paper's anomaly score of each row: lower is more abnormal."""
+        # scikit-learn's trees compare float32 values with float64 thresholds.
         rows = np.asarray(rows, dtype=np.float32).astype(np.float64)
-        depths = np.zeros(len(rows), dtype=np.float64)
-        for tree in self._trees:  # summed in tree order, as scikit-learn does
-            depths += tree.path_lengths(rows)
-        denominator = len(self._trees) * float(average_path_length([self.max_samples])[0])
-        if denominator == 0:
+        if self._denominator == 0:
             return -np.ones(len(rows))
-        scores: Matrix = -(2.0 ** (-depths / denominator))
+        node = np.broadcast_to(self._roots, (len(rows), len(self._roots))).copy()
+        index = np.arange(len(rows))[:, None]
+        for _ in range(self._depth):
+            inner = self._left[node] >= 0
+            if not inner.any():
+                break
+            goes_left = rows[index, self._feature[node]] <= self._threshold[node]
+            step = np.where(goes_left, self._left[node], self._right[node])
+            node = np.where(inner, step, node)
+        lengths = self._leaf_length[node]
+        depths = np.zeros(len(rows), dtype=np.float64)
+        for tree in range(lengths.shape[1]):  # summed in tree order, as scikit-learn does
+            depths += lengths[:, tree]
+        scores: Matrix = -(2.0 ** (-depths / self._denominator))
         return scores
 
 

@@ -92,6 +92,8 @@ def _serve_and_monitor(config: PipelineConfig) -> tuple[list[dict[str, Any]], An
             client.post(f"/v1/models/{config.name}/predict", json=record).json()
             for record in records
         ]
+        answer_schema = client.get("/openapi.json").json()["components"]["schemas"]["Answer"]
+        assert set(answer_schema["required"]) <= set(answers[0])
         bad = client.post(f"/v1/models/{config.name}/predict", json={**records[0], "age": "old"})
         assert bad.status_code == 422
         assert "age" in bad.json()["message"]

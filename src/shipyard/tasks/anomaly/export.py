@@ -10,7 +10,7 @@ decisions with ``predict``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -51,6 +51,17 @@ class AnomalyPredictor(NumericPredictor):
         """``[score, anomaly]`` per row of the view (anomaly: 1.0 or 0.0)."""
         scores = -self.scorer.score_samples(rows)
         return np.column_stack([scores, (scores > self.threshold).astype(np.float64)])
+
+    answer_schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "required": ["score", "anomaly", "threshold"],
+        "properties": {
+            "score": {"type": "number", "description": "Higher is more abnormal"},
+            "anomaly": {"type": "boolean", "description": "score > threshold"},
+            "threshold": {"type": "number"},
+            "request_id": {"type": "string"},
+        },
+    }
 
     def format_row(self, row: Sequence[float]) -> dict[str, Any]:
         """``{"score": s, "anomaly": bool, "threshold": t}``."""

@@ -11,7 +11,7 @@ each exemplar's served cluster against the label HDBSCAN gave that training row.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +45,16 @@ class ClusterPredictor(NumericPredictor):
     def outputs(self, rows: Matrix) -> Matrix:
         """``[cluster, distance]`` per row of the view."""
         return self.assigner.assign(rows)
+
+    answer_schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "required": ["cluster", "distance"],
+        "properties": {
+            "cluster": {"type": "integer", "description": "-1: noise (HDBSCAN only)"},
+            "distance": {"type": "number", "description": "To the cluster's centroid"},
+            "request_id": {"type": "string"},
+        },
+    }
 
     def format_row(self, row: Sequence[float]) -> dict[str, Any]:
         """``{"cluster": id, "distance": d}``; cluster -1 is HDBSCAN's noise."""
