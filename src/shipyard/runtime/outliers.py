@@ -130,7 +130,15 @@ class LocalOutlierScorer:
 
     def _scores(self, rows: Matrix) -> Matrix:
         distances = np.sqrt(((rows[:, None, :] - self._points[None, :, :]) ** 2).sum(axis=2))
-        neighbours = np.argsort(distances, axis=1, kind="stable")[:, : self.neighbors]
+        k = self.neighbors
+        # The k nearest in linear time, then in order (nearest first, ties by position).
+        if k < distances.shape[1]:
+            candidates = np.argpartition(distances, k - 1, axis=1)[:, :k]
+        else:
+            candidates = np.broadcast_to(np.arange(distances.shape[1]), distances.shape)
+        chosen = np.take_along_axis(distances, candidates, axis=1)
+        order = np.lexsort((candidates, chosen), axis=1)
+        neighbours = np.take_along_axis(candidates, order, axis=1)
         nearest = np.take_along_axis(distances, neighbours, axis=1)
         reach = np.maximum(nearest, self._k_distance[neighbours])
         density = 1.0 / (reach.mean(axis=1) + 1e-10)

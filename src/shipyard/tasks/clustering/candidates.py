@@ -128,7 +128,18 @@ def _too_many(params: dict[str, int], rows: int) -> str:
 
 
 def search(rows: Matrix, settings: ClusteringConfig, seed: int, report: Any) -> list[Candidate]:
-    """Score every candidate on ``rows`` (the selection sample)."""
+    """Score every candidate on ``rows`` (the selection sample), on one thread.
+
+    k-means' OpenMP threads cost far more than they save on a sample this small, above all on
+    a busy machine, where they wait for each other.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _search(rows, settings, seed, report)
+
+
+def _search(rows: Matrix, settings: ClusteringConfig, seed: int, report: Any) -> list[Candidate]:
     candidates = []
     for family, params in _settings(settings):
         started = time.perf_counter()

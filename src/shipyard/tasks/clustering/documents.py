@@ -100,7 +100,8 @@ def pca_view_png(rows: npt.NDArray[np.float64], clusters: npt.NDArray[np.float64
         points = np.column_stack([points[:, 0], np.zeros(len(points))])
     figure, axes = pyplot.subplots(figsize=(6, 5))
     noise = clusters < 0
-    axes.scatter(points[noise, 0], points[noise, 1], s=6, c="lightgrey", label="noise")
+    if noise.any():
+        axes.scatter(points[noise, 0], points[noise, 1], s=6, c="lightgrey", label="noise")
     for cluster in sorted(set(clusters[~noise].astype(int).tolist())):
         chosen = clusters == cluster
         axes.scatter(points[chosen, 0], points[chosen, 1], s=6, label=f"cluster {cluster}")
