@@ -31,6 +31,8 @@ __all__ = [
 ]
 
 Matrix = npt.NDArray[np.float64]
+# Up to this many rows, every tree is walked at once; beyond, one tree after the other.
+TOGETHER_ROWS = 64
 
 
 def average_path_length(samples: npt.ArrayLike) -> Matrix:
@@ -83,12 +85,8 @@ class IsolationForestScorer:
             shifted.append(np.where(children >= 0, children + start, -1))
         return np.concatenate(shifted)
 
-    def score_samples(self, rows: Matrix) -> Matrix:
-        """Minus the paper's anomaly score of each row: lower is more abnormal."""
-        # scikit-learn's trees compare float32 values with float64 thresholds.
-        rows = np.asarray(rows, dtype=np.float32).astype(np.float64)
-        if self._denominator == 0:
-            return -np.ones(len(rows))
+    def _walk_together(self, rows: Matrix) -> Matrix:
+        """Walk every tree at once, one level per step (few rows: few numpy calls)."""
         node = np.broadcast_to(self._roots, (len(rows), len(self._roots))).copy()
         index = np.arange(len(rows))[:, None]
         for _ in range(self._depth):
@@ -102,6 +100,31 @@ class IsolationForestScorer:
         depths = np.zeros(len(rows), dtype=np.float64)
         for tree in range(lengths.shape[1]):  # summed in tree order, as scikit-learn does
             depths += lengths[:, tree]
+        return depths
+
+    def _walk_tree_by_tree(self, rows: Matrix) -> Matrix:
+        """Walk one tree after the other (many rows: cheaper gathers); the same sums."""
+        depths = np.zeros(len(rows), dtype=np.float64)
+        for root in self._roots:
+            node = np.full(len(rows), root, dtype=np.int64)
+            for _ in range(self._depth):
+                inner = np.flatnonzero(self._left[node] >= 0)
+                if not len(inner):
+                    break
+                at = node[inner]
+                goes_left = rows[inner, self._feature[at]] <= self._threshold[at]
+                node[inner] = np.where(goes_left, self._left[at], self._right[at])
+            depths += self._leaf_length[node]
+        return depths
+
+    def score_samples(self, rows: Matrix) -> Matrix:
+        """Minus the paper's anomaly score of each row: lower is more abnormal."""
+        # scikit-learn's trees compare float32 values with float64 thresholds.
+        rows = np.asarray(rows, dtype=np.float32).astype(np.float64)
+        if self._denominator == 0:
+            return -np.ones(len(rows))
+        walk = self._walk_together if len(rows) <= TOGETHER_ROWS else self._walk_tree_by_tree
+        depths = walk(rows)
         scores: Matrix = -(2.0 ** (-depths / self._denominator))
         return scores
 

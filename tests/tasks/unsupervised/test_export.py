@@ -66,7 +66,10 @@ def test_anomaly_exports_score_like_scikit_learn(adult: dict, model):
     predictor = anomaly_export.AnomalyPredictor(adult["contract"], adult["view"], document)
     gaps = anomaly_export.parity_gaps(predictor, model, adult["held_out"])
     assert gaps == {"score": pytest.approx(0.0, abs=1e-9), "decision": 0.0}
-    flagged = predictor.outputs(adult["held_out"])[:, 1].mean()
+    batch = predictor.outputs(adult["held_out"])
+    alone = np.vstack([predictor.outputs(adult["held_out"][i : i + 1]) for i in range(100)])
+    np.testing.assert_array_equal(alone, batch[:100])  # the same answer alone and in a batch
+    flagged = batch[:, 1].mean()
     assert flagged == pytest.approx(np.mean(model.predict(adult["held_out"]) == -1))
 
     perturbed = copy.deepcopy(document)
