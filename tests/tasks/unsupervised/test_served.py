@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
+import pandas as pd
 import pytest
 
 from shipyard import datasets
@@ -19,6 +21,7 @@ from shipyard.config import PipelineConfig, ServingConfig, load_config_dict
 from shipyard.errors import ConfigError, DataError, TrainingError
 from shipyard.pipeline import TrainRun, train
 from shipyard.pipeline.monitor import monitor
+from shipyard.pipeline.scoring import score_file
 from shipyard.registry.store import Registry
 from shipyard.serving import build_app, running_server
 from shipyard.tasks.base import task_for_config
@@ -129,7 +132,7 @@ def test_a_clustering_model_is_served_as_cluster_and_distance(segments):
     assert "data:image/png;base64," in report
 
 
-def test_an_anomaly_model_without_labels_serves_score_and_decision(outliers):
+def test_an_anomaly_model_without_labels_serves_score_and_decision(outliers, tmp_path: Path):
     config, run = outliers
     assert run.best == "isolation_forest"  # no labels: the first family of anomaly.methods
     assert set(run.test_metrics) == {"anomaly_rate"}
@@ -142,6 +145,13 @@ def test_an_anomaly_model_without_labels_serves_score_and_decision(outliers):
         sum(answer["anomaly"] for answer in answers) / ROWS
     )
     assert 0 <= signals["reference_anomaly_rate"] <= 1
+    scored = tmp_path / "scored.csv"  # batch scoring of a file adds score and anomaly
+    predictor = Registry.from_config(config.registry).load_predictor(config.name)
+    score_file(predictor, str(config.data.source), scored)
+    written = pd.read_csv(scored)
+    expected = predictor.score_frame(pd.read_csv(config.data.source))
+    np.testing.assert_allclose(written["score"], expected[:, 0], rtol=1e-12)
+    assert (written["anomaly"] == (expected[:, 1] == 1.0)).all()
     with pytest.raises(DataError, match="feedback cannot retrain"):
         task_for_config(config).retrain_steps().extend(config, [], Path("unused"))
 

@@ -63,6 +63,10 @@ class AnomalyPredictor(NumericPredictor):
         },
     }
 
+    def output_columns(self, outputs: Matrix) -> dict[str, Any]:
+        """Return the columns batch scoring adds: ``score`` and ``anomaly``."""
+        return {"score": outputs[:, 0], "anomaly": outputs[:, 1] == 1.0}
+
     def format_row(self, row: Sequence[float]) -> dict[str, Any]:
         """``{"score": s, "anomaly": bool, "threshold": t}``."""
         return {"score": float(row[0]), "anomaly": bool(row[1]), "threshold": self.threshold}

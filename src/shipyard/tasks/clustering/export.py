@@ -56,6 +56,10 @@ class ClusterPredictor(NumericPredictor):
         },
     }
 
+    def output_columns(self, outputs: Matrix) -> dict[str, Any]:
+        """Return the columns batch scoring adds: ``cluster`` and ``distance``."""
+        return {"cluster": outputs[:, 0].astype(np.int64), "distance": outputs[:, 1]}
+
     def format_row(self, row: Sequence[float]) -> dict[str, Any]:
         """``{"cluster": id, "distance": d}``; cluster -1 is HDBSCAN's noise."""
         return {"cluster": int(row[0]), "distance": float(row[1])}
