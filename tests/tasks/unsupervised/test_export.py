@@ -18,7 +18,7 @@ from sklearn.neighbors import LocalOutlierFactor
 
 from shipyard import datasets
 from shipyard.data.unlabelled import numeric_contract, numeric_values
-from shipyard.errors import ExportError
+from shipyard.errors import ConfigError, ExportError
 from shipyard.runtime.numeric import NumericView, fit_numeric_view
 from shipyard.tasks.anomaly import export as anomaly_export
 from shipyard.tasks.clustering import export as cluster_export
@@ -127,3 +127,26 @@ def test_the_chosen_clustering_is_the_best_stable_one():
     # None stable enough: the most stable one, not the best silhouette.
     assert choose([unstable_best, candidate(5, 0.2, 0.6)], 0.75).params == {"k": 5}
     assert choose([Candidate("hdbscan", {"min_cluster_size": 5})], 0.75) is None
+
+
+def test_known_labels_may_cover_some_rows_and_give_precision_at_k():
+    import pandas as pd
+
+    from shipyard.tasks.anomaly.evaluation import known_anomalies, precision_at_k, test_metrics
+
+    frame = pd.DataFrame({"fraud": [1.0, None, 0.0, 1.0, None, 0.0, 0.0, 0.0]})
+    is_anomaly, labelled = known_anomalies(frame, "fraud", None)
+    assert labelled.tolist() == [True, False, True, True, False, True, True, True]
+    assert is_anomaly[labelled].tolist() == [1.0, 0.0, 1.0, 0.0, 0.0, 0.0]
+    scores = np.array([0.9, 0.99, 0.1, 0.8, 0.95, 0.7, 0.2, 0.3])
+    # Labelled rows by score: 0.9 (anomaly), 0.8 (anomaly), 0.7, 0.3, 0.2, 0.1.
+    assert precision_at_k(scores[labelled], is_anomaly[labelled], 2) == 1.0
+    assert precision_at_k(scores[labelled], is_anomaly[labelled], 4) == 0.5
+    metrics = test_metrics(scores, scores > 0.85, (is_anomaly, labelled), 2, 100, 0.95, 0)
+    assert metrics["precision_at_k"].value == 1.0
+    assert metrics["anomaly_rate"].value == 3 / 8
+    with pytest.raises(ConfigError, match="positive_class 'yes' is not a value"):
+        known_anomalies(frame, "fraud", "yes")
+    words = pd.DataFrame({"label": ["ok", "odd", None]})
+    with pytest.raises(ConfigError, match="Set positive_class to the label value"):
+        known_anomalies(words, "label", None)
