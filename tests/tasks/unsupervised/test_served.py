@@ -128,6 +128,7 @@ def test_a_clustering_model_is_served_as_cluster_and_distance(segments):
     assert len(manifest["clustering"]["view"]["explained"]) == 2
     report = (bundle / "report.html").read_text()
     assert "How the clustering was chosen" in report
+    assert "no target (learnt without labels)" in report
     assert "pca_2d_view" in report
     assert "data:image/png;base64," in report
 
