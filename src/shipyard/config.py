@@ -80,7 +80,11 @@ class DataConfig(_Strict):
         default=None,
         description="A separate labelled test set. When absent, a test split is held out.",
     )
-    target: str = Field(description="The column to predict.")
+    target: str | None = Field(
+        default=None,
+        description="The column to predict. Required by the supervised tasks; the anomaly "
+        "detection task reads it as optional known labels; clustering has none.",
+    )
     drop: tuple[str, ...] = Field(default=(), description="Columns never used as features.")
     encoding: str | None = Field(
         default=None,
@@ -101,6 +105,19 @@ class DataConfig(_Strict):
         description="Columns holding personal data: the prediction log applies "
         "'monitoring.personal_data' to them, and the model card lists them.",
     )
+
+    @property
+    def target_column(self) -> str:
+        """The target of a task that needs one.
+
+        Raises
+        ------
+        ConfigError
+            When ``target`` is unset (the task's config check says so first).
+        """
+        if self.target is None:
+            raise ConfigError("data.target is not set; set it to the column to predict.")
+        return self.target
 
 
 class SplitConfig(_Strict):
@@ -721,6 +738,89 @@ class RecommendationConfig(_Strict):
     )
 
 
+class ClusteringConfig(_Strict):
+    """Clustering settings (``task: clustering``): candidates and how one is chosen."""
+
+    methods: tuple[Literal["kmeans", "hdbscan"], ...] = Field(
+        default=("kmeans", "hdbscan"), min_length=1, description="Families tried."
+    )
+    k_values: tuple[int, ...] = Field(
+        default=(2, 3, 4, 5, 6, 8),
+        min_length=1,
+        description="Numbers of clusters k-means tries; one is chosen by silhouette and "
+        "stability across seeds.",
+    )
+    min_cluster_sizes: tuple[int, ...] = Field(
+        default=(25, 50, 100),
+        min_length=1,
+        description="HDBSCAN's min_cluster_size values tried.",
+    )
+    pca_components: int | None = Field(
+        default=None,
+        ge=1,
+        description="Cluster on this many principal components of the standardised columns "
+        "(unset: on the standardised columns themselves).",
+    )
+    seeds: int = Field(
+        default=3, ge=2, le=10, description="Seeds (and subsamples) per candidate for stability."
+    )
+    min_stability: float = Field(
+        default=0.75,
+        ge=0,
+        le=1,
+        description="Least mean adjusted Rand index between seeds for a candidate to be chosen "
+        "by silhouette (when none reaches it, the most stable one is chosen).",
+    )
+    sample_rows: int = Field(
+        default=2000,
+        ge=100,
+        description="Rows the silhouette and the stability are computed on (a seeded sample).",
+    )
+    exemplars: int = Field(
+        default=2000,
+        ge=10,
+        description="Clustered training points HDBSCAN keeps to assign new points to.",
+    )
+
+
+class AnomalyConfig(_Strict):
+    """Anomaly detection settings (``task: anomaly_detection``)."""
+
+    methods: tuple[Literal["isolation_forest", "lof"], ...] = Field(
+        default=("isolation_forest", "lof"), min_length=1, description="Families tried."
+    )
+    contamination: float | Literal["auto"] = Field(
+        default="auto",
+        description="Expected share of anomalies: sets the decision threshold (a number in "
+        "(0, 0.5]), or 'auto' (IsolationForest's paper offset; LOF's score 1.5).",
+    )
+    pca_components: int | None = Field(
+        default=None, ge=1, description="Score on this many principal components."
+    )
+    trees: int = Field(default=100, ge=1, le=2000, description="IsolationForest trees.")
+    neighbors: int = Field(default=20, ge=1, le=500, description="LOF's number of neighbours.")
+    reference_rows: int = Field(
+        default=2000,
+        ge=50,
+        description="Training rows LOF keeps as its reference points (a seeded sample).",
+    )
+    k: int = Field(
+        default=50,
+        ge=1,
+        description="Precision at k: the share of true anomalies among the k highest scores "
+        "of the test rows (when data.target holds known labels).",
+    )
+
+    @model_validator(mode="after")
+    def _contamination_in_range(self) -> AnomalyConfig:
+        if self.contamination != "auto" and not 0 < self.contamination <= 0.5:
+            raise ValueError(
+                "anomaly.contamination must be 'auto' or a share in (0, 0.5], for example "
+                f"0.05; got {self.contamination!r}"
+            )
+        return self
+
+
 class TextConfig(_Strict):
     """Text classification settings (``task: text_classification``)."""
 
@@ -840,6 +940,8 @@ class PipelineConfig(_Strict):
     engine: EngineConfig = EngineConfig()
     recommendation: RecommendationConfig | None = None
     text: TextConfig | None = None
+    clustering: ClusteringConfig | None = None
+    anomaly: AnomalyConfig | None = None
 
     @model_validator(mode="after")
     def _metric_fits_task(self) -> PipelineConfig:
@@ -853,7 +955,7 @@ class PipelineConfig(_Strict):
                 f"metric '{self.metric}' is for regression, but task is "
                 f"'{self.task}'; use one of roc_auc, accuracy, f1, log_loss"
             )
-        if self.data.target in self.data.drop:
+        if self.data.target is not None and self.data.target in self.data.drop:
             raise ValueError(f"data.drop lists the target '{self.data.target}'; remove it there")
         return self
 
