@@ -86,6 +86,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "tabular": "shipyard.tasks.tabular.task:TabularTask",
     "text_classification": "shipyard.tasks.text.task:TextClassificationTask",
     "recommendation": "shipyard.tasks.recommendation.task:RecommendationTask",
+    "forecasting": "shipyard.tasks.forecasting.task:ForecastingTask",
 }
 
 
@@ -115,7 +116,8 @@ class Capabilities:
     protocols
         The serving protocols the task's predictor speaks: ``predict`` (the own JSON API,
         the Open Inference Protocol and ``/invocations``), ``recommend`` (``/recommend`` and
-        ``/similar``); serving builds the routes of each.
+        ``/similar``), ``forecast`` (``/forecast`` and ``/actuals``); serving builds the routes
+        of each.
     """
 
     config_tasks: tuple[str, ...]
