@@ -4,8 +4,8 @@ The calibration scores are the absolute backtest errors of the chosen family, di
 series' MASE scale so that series of different sizes pool. Step ``h`` of the horizon gets the
 split-conformal quantile (``ceil((n + 1) * level)``-th smallest score) of the scores at steps
 near ``h`` (widened until at least :data:`MIN_SCORES` are pooled), so intervals widen with the
-horizon as errors do. An interval is the forecast plus or minus that quantile times the
-series' scale.
+horizon as errors do; the quantiles are then made non-decreasing over the horizon. An interval
+is the forecast plus or minus that quantile times the series' scale.
 
 Coverage is measured honestly, leaving one backtest window out: each window's actuals are
 checked against intervals calibrated on the other windows.
@@ -51,7 +51,29 @@ def conformal_quantiles(errors: Array, level: float) -> Array:
                 break
             radius += 1
         quantiles[step] = _quantile(pooled, level)
-    return quantiles
+    return _non_decreasing(quantiles)
+
+
+def _non_decreasing(values: Array) -> Array:
+    """Return the closest non-decreasing sequence (pool adjacent violators, equal weights).
+
+    Errors grow with the horizon; a quantile that dips at one step is noise of a small pool.
+
+    Examples
+    --------
+    >>> _non_decreasing(np.array([1.0, 3.0, 2.0, 4.0])).tolist()
+    [1.0, 2.5, 2.5, 4.0]
+    """
+    blocks: list[list[float]] = []  # [mean, size]
+    for value in values.tolist():
+        blocks.append([value, 1.0])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            mean, size = blocks.pop()
+            blocks[-1] = [
+                (blocks[-1][0] * blocks[-1][1] + mean * size) / (blocks[-1][1] + size),
+                blocks[-1][1] + size,
+            ]
+    return np.concatenate([np.full(int(size), mean) for mean, size in blocks])
 
 
 def leave_one_window_out_coverage(

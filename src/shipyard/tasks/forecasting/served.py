@@ -133,12 +133,15 @@ class ServedForecaster:
         steps = self._horizon(self.horizon if horizon is None else horizon)
         points = self.point_forecast(key, steps, self._covariates(covariates, steps))
         width = self.quantiles[:steps] * float(self.document["series"][key]["scale"])
+        lower = points - width
+        if self.document.get("non_negative"):
+            lower = np.maximum(lower, 0.0)
         return {
             "series": key,
             "horizon": steps,
             "level": self.level,
             "timestamps": [stamp.isoformat() for stamp in self.stamps(key, steps)],
             "forecast": points.tolist(),
-            "lower": (points - width).tolist(),
+            "lower": lower.tolist(),
             "upper": (points + width).tolist(),
         }

@@ -144,6 +144,8 @@ def export_forecaster(run: ForecastRun) -> tuple[dict[str, bytes], dict[str, Any
         "horizon": run.horizon,
         "level": run.level,
         "covariates_used": run.covariates,
+        # Counts and other series never below zero get intervals clipped at zero.
+        "non_negative": all(bool((series.values >= 0).all()) for series in run.series),
         "quantiles": run.quantiles.tolist(),
         "series": entries,
     }
