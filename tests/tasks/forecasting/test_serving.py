@@ -123,6 +123,10 @@ def test_actuals_are_scored_by_monitoring(served: Served):
     assert performance["labels"] >= 3 * HORIZON
     assert 0.0 <= performance["coverage"] <= 1.0
     assert performance["level_ratio"] == pytest.approx(1.0, abs=0.5)
+    assert -1.0 <= performance["seasonality_correlation"] <= 1.0
+    assert performance["error_ratio"] == pytest.approx(
+        performance["value"] / served.run.test_metrics["mase"].value
+    )
     assert result.windows[0].report, "the forecasts' level was not sketched"
 
 
@@ -163,3 +167,23 @@ def test_batch_forecasts_are_written_to_a_file(served: Served, tmp_path: Path):
     refused = CliRunner().invoke(app, ["forecast", "bikes", "-o", str(target), *home])
     assert refused.exit_code == 1
     assert "workingday" in refused.output
+
+
+def test_retraining_learns_the_actuals_and_is_gated_on_the_newest_ones(served: Served):
+    from shipyard.pipeline.retrain import retrain
+
+    for _ in range(4):
+        assert _forecast(served, horizon=HORIZON, covariates=_covariates(served)).is_success
+    actuals = [
+        {"timestamp": str(row.dteday), "value": int(row.cnt)} for row in served.future.itertuples()
+    ]
+    assert served.client.post("/v1/models/bikes/actuals", json=actuals).is_success
+    turn = retrain(served.registry, "bikes", min_gate_rows=1)
+    # Of the 7 new days, the newest 2 (30%) are kept out of training for the gate...
+    assert turn.new_rows == 5
+    assert turn.challenger.version.version == 2
+    # ...and each held-out forecast is scored on them by both versions.
+    assert turn.gate.samples == 2 * turn.gate_rows
+    assert turn.gate.metric == "negative scaled absolute error"
+    assert turn.gate.champion <= 0
+    assert turn.gate.challenger <= 0

@@ -3,7 +3,8 @@
 - :func:`extend_series`: every actual stored against a served forecast (its label,
   :mod:`shipyard.tasks.forecasting.monitoring`) becomes a row of the champion's table (series,
   stamp, value, and the covariates the forecast request gave for that stamp); a stamp the table
-  already holds keeps the newer value.
+  already holds keeps the newer value. The newest :data:`GATE_SHARE` of each series' new stamps
+  (at least one, at most the horizon) are kept out: they are the gate's backtest.
 - :func:`newest_data_gate`: a backtest over the newest data. The held-out actuals (the most
   recent, which the challenger did not train on) are forecast by both versions: the champion's
   logged forecasts, and the challenger's own forecast from the end of its data. Their scaled
@@ -27,7 +28,14 @@ if TYPE_CHECKING:
     from shipyard.config import PipelineConfig
     from shipyard.manifest import Manifest
 
-__all__ = ["FORECASTING_STEPS", "extend_series", "newest_data_gate"]
+__all__ = ["FORECASTING_STEPS", "GATE_SHARE", "extend_series", "newest_data_gate"]
+
+GATE_SHARE = 0.3
+"""Share of each series' newest actual stamps kept out of the challenger's training data.
+
+An actual joins every served forecast that covered its stamp, so the held-out forecasts the
+loop hands the gate carry older actuals too: only stamps after the challenger's data ends are
+scored, and these are the ones kept out here."""
 
 
 def _actuals(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str, float]]:
@@ -72,7 +80,9 @@ def extend_series(
                 )
             record[name] = given[step]
         records.append(record)
-    new = pd.DataFrame.from_records(records)
+    new = _without_newest(
+        pd.DataFrame.from_records(records), settings.time, settings.series, settings.horizon
+    )
     frame = frame.assign(**{settings.time: pd.to_datetime(frame[settings.time])})
     keys = [settings.time, *([settings.series] if settings.series else [])]
     if settings.series:
@@ -84,6 +94,21 @@ def extend_series(
     )
     combined.to_parquet(path, index=False)
     return len(combined), len(combined) - len(frame)
+
+
+def _without_newest(
+    new: pd.DataFrame, time: str, series: str | None, horizon: int
+) -> pd.DataFrame:
+    """Drop each series' newest new stamps, which the gate scores both versions on."""
+    if new.empty:
+        return new
+    kept = []
+    groups = [new] if series is None else [part for _, part in new.groupby(series, sort=False)]
+    for part in groups:
+        stamps = part[time].drop_duplicates().sort_values()
+        held = min(max(1, round(GATE_SHARE * len(stamps))), horizon)
+        kept.append(part[part[time] < stamps.iloc[-held]] if len(stamps) > held else part.iloc[:0])
+    return pd.concat(kept, ignore_index=True)
 
 
 def newest_data_gate(

@@ -6,8 +6,10 @@
 - Actuals (``POST /v1/models/{name}/actuals``, by series and timestamp) are stored against
   the logged forecasts that covered them (:func:`merge_actuals`). Each window then reports the
   forecast error as MASE (each series' training scale), the share of actuals inside the
-  served intervals against the nominal level, and the level ratio (mean actual over mean
-  forecast): a ratio far from 1 is a level shift of the target itself.
+  served intervals against the nominal level, the level ratio (mean actual over mean
+  forecast: far from 1 is a level shift of the target itself), the seasonality correlation
+  (of actuals with forecasts: a falling one is a changed pattern) and the error ratio (window
+  MASE over the backtest's: above 1 the model does worse than it promised; retrain).
 """
 
 from __future__ import annotations
@@ -136,8 +138,21 @@ def actual_points(
     }
 
 
-def forecast_monitoring(served: ServedForecaster, reference: Mapping[str, Any]) -> TaskMonitoring:
-    """Describe how a forecaster's logged forecasts and actuals are monitored."""
+def _seasonality(actual: np.ndarray, forecast: np.ndarray) -> float | None:
+    """Correlation of the actuals' and the forecasts' ups and downs (1: the same pattern)."""
+    if len(actual) < 3 or actual.std() == 0 or forecast.std() == 0:
+        return None
+    return float(np.corrcoef(actual, forecast)[0, 1])
+
+
+def forecast_monitoring(
+    served: ServedForecaster, reference: Mapping[str, Any], backtest_mase: float | None = None
+) -> TaskMonitoring:
+    """Describe how a forecaster's logged forecasts and actuals are monitored.
+
+    ``backtest_mase`` is the error the backtest promised; each window reports its own beside
+    it, so that a worsening error shows as the ratio of the two.
+    """
     sketches = {name: sketch_from_json(value) for name, value in reference.items()}
     scales = {series: float(entry["scale"]) for series, entry in served.document["series"].items()}
 
@@ -168,6 +183,9 @@ def forecast_monitoring(served: ServedForecaster, reference: Mapping[str, Any]) 
             "level_ratio": float(points["actual"].mean()) / forecast_mean
             if forecast_mean
             else None,
+            "seasonality_correlation": _seasonality(points["actual"], points["forecast"]),
+            "backtest_mase": backtest_mase,
+            "error_ratio": estimate.value / backtest_mase if backtest_mase else None,
         }
 
     return TaskMonitoring(sketches, "forecasting", [], values=values, performance=performance)

@@ -237,9 +237,11 @@ class ForecastingTask(Task):
         from shipyard.monitoring.adapters import read_reference
         from shipyard.tasks.forecasting.monitoring import forecast_monitoring
 
+        promised = manifest.to_document().get("metrics", {}).get("test", {}).get("mase", {})
         return forecast_monitoring(
             self.load(directory, manifest, "reject"),
             read_reference(directory, manifest.drift_reference, reference),
+            promised.get("value"),
         )
 
     def retrain_steps(self) -> RetrainSteps:
