@@ -130,7 +130,9 @@ class ForecastingTask(Task):
 
     def split(self, data: PreparedData, config: PipelineConfig, context: RunContext) -> SplitData:
         """Hand every step to the fit: the backtest's origins split by time."""
-        steps = int(data.data_section["steps"])
+        settings = forecasting_settings(config)
+        steps, count = int(data.data_section["steps"]), int(data.data_section["series"])
+        backtested = settings.windows * settings.horizon * count  # actuals the backtest scores
         return SplitData(
             data,
             data.frame,
@@ -138,7 +140,7 @@ class ForecastingTask(Task):
             data.frame.iloc[:0],
             "forecast",
             "mase",
-            rows={"train": steps, "series": int(data.data_section["series"])},
+            rows={"train": steps, "test": backtested, "series": count},
             payload=dict(data.payload),
         )
 
