@@ -22,6 +22,7 @@ from shipyard.tasks.forecasting.runtime import (
     calendar_features,
     lag_features,
     recursive_forecast,
+    to_relative,
 )
 from shipyard.tasks.forecasting.series import Series
 
@@ -151,11 +152,13 @@ class LightGBMLags:
             )
         calendar = calendar_features(series.stamps)
         covariates = self._covariate_matrix(series)
+        # A positive series learns ratios to its level (seasonal swings scale with the level).
+        self.ratio_ = bool((values > 0).all())
         rows, targets = [], []
         for t in range(start, len(values)):
-            features = lag_features(values[:t], self.lags_, self.level_window_)
+            features = lag_features(values[:t], self.lags_, self.level_window_, self.ratio_)
             rows.append([*features, *calendar[t], *covariates[t]])
-            targets.append(values[t] - features[len(self.lags_)])
+            targets.append(to_relative(values[t], features[len(self.lags_)], self.ratio_))
         parameters = {
             "objective": "regression",
             "learning_rate": 0.05,
@@ -186,6 +189,7 @@ class LightGBMLags:
             self.level_window_,
             calendar_features(stamps),
             covariates,
+            self.ratio_,
         )
 
     def parameters(self) -> dict[str, Any]:
@@ -195,6 +199,7 @@ class LightGBMLags:
             "lags": self.lags_,
             "season_length": self.level_window_,
             "history": self.history_.tolist(),
+            "ratio": self.ratio_,
             "covariates": list(self.covariates),
         }
 

@@ -44,15 +44,29 @@ def calendar_features(stamps: pd.DatetimeIndex) -> Array:
     ).astype(np.float64)
 
 
-def lag_features(history: Array, lags: Sequence[int], season: int) -> list[float]:
+def lag_features(history: Array, lags: Sequence[int], season: int, ratio: bool) -> list[float]:
     """Lags of the target relative to the last season's mean, and that mean (the level).
 
-    The model learns the next value minus the level, so a trend or a level shift moves every
-    forecast with it instead of being clipped to the range seen in training (trees cannot
-    extrapolate).
+    The model learns the next value relative to the level, so a trend or a level shift moves
+    every forecast with it instead of being clipped to the range seen in training (trees
+    cannot extrapolate). ``ratio`` (a positive series): relative means divided by the level,
+    so seasonal swings scale with it (a series that halves swings half as much); otherwise
+    minus the level.
     """
     level = float(np.mean(history[-season:]))
+    if ratio:
+        return [float(history[-lag]) / level for lag in lags] + [level]
     return [float(history[-lag]) - level for lag in lags] + [level]
+
+
+def from_relative(value: float, level: float, ratio: bool) -> float:
+    """Undo :func:`lag_features`' scaling of the target."""
+    return value * level if ratio else value + level
+
+
+def to_relative(value: float, level: float, ratio: bool) -> float:
+    """Return the target as the model learns it: relative to the level."""
+    return value / level if ratio else value - level
 
 
 def recursive_forecast(
@@ -62,16 +76,15 @@ def recursive_forecast(
     season: int,
     calendar: Array,
     covariates: Array,
+    ratio: bool = False,
 ) -> Array:
     """Forecast one step at a time, each forecast joining the history the next step reads."""
     values = list(history[-max(max(lags), season) :])
     forecasts = []
     for step in range(len(calendar)):
-        row = np.array(
-            [[*lag_features(np.asarray(values), lags, season), *calendar[step], *covariates[step]]]
-        )
-        level = row[0, len(lags)]
-        forecast = float(predict(row)[0]) + level
+        features = lag_features(np.asarray(values), lags, season, ratio)
+        row = np.array([[*features, *calendar[step], *covariates[step]]])
+        forecast = from_relative(float(predict(row)[0]), features[len(lags)], ratio)
         forecasts.append(forecast)
         values.append(forecast)
     return np.asarray(forecasts, dtype=np.float64)
@@ -141,6 +154,7 @@ def forecast_from_parameters(
             int(parameters["season_length"]),
             calendar_features(stamps),
             covariates,
+            bool(parameters.get("ratio", False)),
         )
     raise DataError(
         f"This shipyard cannot forecast with the '{family}' family; upgrade shipyard to "
