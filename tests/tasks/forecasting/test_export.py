@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from shipyard.datasets.bike_sharing import load_bike_sharing_daily
@@ -85,3 +86,24 @@ def test_a_perturbed_export_fails_the_parity_check(series):
     files["forecast.json"] = json.dumps(document).encode()
     with pytest.raises(ExportError, match="differ from the trained model"):
         check_forecast_parity(run, files, entry)
+
+
+def test_hourly_lightgbm_reads_the_weekly_cycle_and_exports_it():
+    from shipyard.datasets.bike_sharing import load_bike_sharing
+
+    hours = load_bike_sharing().test.tail(24 * 30)
+    hours = hours.assign(stamp=pd.to_datetime(hours["dteday"]) + pd.to_timedelta(hours["hr"], "h"))
+    built, frequency = build_series(hours, time="stamp", target="cnt", fill="zero")
+    assert frequency == "h"
+    model = make_model("lightgbm", 24, 20).fit(built[0])
+    assert 168 in model.lags_
+    stamps = future_stamps(built[0].stamps[-1], "h", 24)
+    trained = model.forecast(24, stamps, np.zeros((24, 0)))
+    parameters = json.loads(json.dumps(model.parameters()))
+    from lightgbm import Booster
+
+    from shipyard.tasks.forecasting.runtime import forecast_from_parameters
+
+    booster = Booster(model_str=model.model_text().decode())
+    exported = forecast_from_parameters(parameters, 24, stamps, np.zeros((24, 0)), booster)
+    np.testing.assert_allclose(exported, trained, rtol=1e-12)

@@ -133,17 +133,19 @@ class LightGBMLags:
         self.rounds = rounds
         self.covariates = covariates
 
-    def _lags(self, length: int) -> list[int]:
+    def _lags(self, series: Series) -> list[int]:
         season = max(self.season_length, 1)
-        lags = sorted({*range(1, min(season, 14) + 1), season, 2 * season})
-        return [lag for lag in lags if lag < length // 2] or [1]
+        wanted = {*range(1, min(season, 14) + 1), season, 2 * season}
+        if len(series.stamps) > 1 and series.stamps[1] - series.stamps[0] == pd.Timedelta(hours=1):
+            wanted.add(WEEK_OF_HOURS)  # hourly data has a weekly cycle beside the daily one
+        return [lag for lag in sorted(wanted) if lag < len(series.values) // 2] or [1]
 
     def fit(self, series: Series) -> LightGBMLags:
         """Train on every step with a full history of lags."""
         import lightgbm
 
         values = series.values
-        self.lags_ = self._lags(len(values))
+        self.lags_ = self._lags(series)
         self.level_window_ = max(1, min(self.season_length, len(values) // 4))
         start = max(max(self.lags_), self.level_window_)
         if len(values) - start < 10:
@@ -209,6 +211,7 @@ class LightGBMLags:
 
 
 FAMILIES = ("seasonal_naive", "drift", "auto_ets", "lightgbm")
+WEEK_OF_HOURS = 168
 
 
 def make_model(
