@@ -39,6 +39,7 @@ __all__ = [
     "EngineConfig",
     "EvaluationConfig",
     "FairnessConfig",
+    "ForecastingConfig",
     "LeakageConfig",
     "MonitoringConfig",
     "PipelineConfig",
@@ -821,6 +822,49 @@ class AnomalyConfig(_Strict):
         return self
 
 
+class ForecastingConfig(_Strict):
+    """How a time series table is read, checked and forecast (``task: forecasting``)."""
+
+    time: str = Field(description="The column holding each row's timestamp.")
+    series: str | None = Field(
+        default=None, description="The column naming the series of a row (many in one table)."
+    )
+    horizon: int = Field(
+        default=14, ge=1, le=10_000, description="Steps ahead the model forecasts at most."
+    )
+    frequency: str | None = Field(
+        default=None,
+        description="The pandas frequency of the stamps ('D', 'h', 'MS', 'W-SUN'); unset: "
+        "inferred, and every series checked against it.",
+    )
+    season_length: int | None = Field(
+        default=None, ge=1, le=10_000, description="Steps per season; unset: from the frequency."
+    )
+    fill: Literal["error", "zero", "previous", "interpolate"] = Field(
+        default="error",
+        description="What a missing stamp gets: refused ('error'), 0, the previous value, or "
+        "a linear interpolation.",
+    )
+    covariates: tuple[str, ...] = Field(
+        default=(),
+        description="Columns known in advance (calendar, holidays, prices): a forecast "
+        "request gives their future values.",
+    )
+    windows: int = Field(default=5, ge=2, le=200, description="Rolling-origin backtest windows.")
+    step: int | None = Field(
+        default=None, ge=1, description="Steps between backtest origins; unset: the horizon."
+    )
+    models: tuple[Literal["seasonal_naive", "drift", "auto_ets", "lightgbm"], ...] = Field(
+        default=("seasonal_naive", "drift", "auto_ets", "lightgbm"),
+        min_length=1,
+        description="Candidate families; auto_ets needs the 'forecast' extra (statsforecast).",
+    )
+    level: float = Field(
+        default=0.9, gt=0, lt=1, description="Coverage of the conformal prediction intervals."
+    )
+    lightgbm_rounds: int = Field(default=200, ge=1, le=10_000, description="Boosting rounds.")
+
+
 class TextConfig(_Strict):
     """Text classification settings (``task: text_classification``)."""
 
@@ -942,6 +986,7 @@ class PipelineConfig(_Strict):
     text: TextConfig | None = None
     clustering: ClusteringConfig | None = None
     anomaly: AnomalyConfig | None = None
+    forecasting: ForecastingConfig | None = None
 
     @model_validator(mode="after")
     def _metric_fits_task(self) -> PipelineConfig:

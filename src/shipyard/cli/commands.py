@@ -748,8 +748,8 @@ def demo(
     which: Annotated[
         str,
         typer.Argument(
-            help="Which demo: adult (tabular), spam (text), recommend, or drift (the closed "
-            "loop on bike sharing)."
+            help="Which demo: adult (tabular), spam (text), recommend, drift (the closed "
+            "loop on bike sharing), or forecast (daily bike rentals, 14 days ahead)."
         ),
     ] = "adult",
     time_budget: Annotated[
@@ -858,6 +858,9 @@ _task_commands.register(app)
 from shipyard.cli import stream as _stream_commands  # noqa: E402
 
 _stream_commands.register(app)
+from shipyard.cli import forecast as _forecast_commands  # noqa: E402
+
+_forecast_commands.register(app)
 
 from shipyard.cli.log import log_app  # noqa: E402  (it imports this module's helpers)
 

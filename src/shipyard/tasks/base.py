@@ -88,6 +88,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "recommendation": "shipyard.tasks.recommendation.task:RecommendationTask",
     "clustering": "shipyard.tasks.clustering.task:ClusteringTask",
     "anomaly_detection": "shipyard.tasks.anomaly.task:AnomalyDetectionTask",
+    "forecasting": "shipyard.tasks.forecasting.task:ForecastingTask",
 }
 
 
@@ -117,7 +118,8 @@ class Capabilities:
     protocols
         The serving protocols the task's predictor speaks: ``predict`` (the own JSON API,
         the Open Inference Protocol and ``/invocations``), ``recommend`` (``/recommend`` and
-        ``/similar``); serving builds the routes of each.
+        ``/similar``), ``forecast`` (``/forecast`` and ``/actuals``); serving builds the routes
+        of each.
     target
         Whether ``data.target`` is ``required`` (the column to predict), ``optional`` (known
         labels an unsupervised task evaluates with) or refused (``none``).
