@@ -86,6 +86,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "tabular": "shipyard.tasks.tabular.task:TabularTask",
     "text_classification": "shipyard.tasks.text.task:TextClassificationTask",
     "recommendation": "shipyard.tasks.recommendation.task:RecommendationTask",
+    "image_classification": "shipyard.tasks.image.task:ImageClassificationTask",
 }
 
 
