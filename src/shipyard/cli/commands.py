@@ -748,8 +748,8 @@ def demo(
     which: Annotated[
         str,
         typer.Argument(
-            help="Which demo: adult (tabular), spam (text), recommend, or drift (the closed "
-            "loop on bike sharing)."
+            help="Which demo: adult (tabular), spam (text), pneumonia (images), recommend, "
+            "or drift (the closed loop on bike sharing)."
         ),
     ] = "adult",
     time_budget: Annotated[

@@ -22,8 +22,13 @@ PARITY_TOLERANCE = 1e-4
 OPSET = 17
 
 
-def export_onnx(network: Any, channels: int, size: int) -> bytes:
-    """Export ``network`` (on the CPU, evaluation mode) to ONNX bytes."""
+def export_onnx(
+    network: Any,
+    channels: int,
+    size: int,
+    outputs: tuple[str, ...] = ("probabilities", "embedding", "saliency"),
+) -> bytes:
+    """Export ``network`` (on the CPU, evaluation mode) to ONNX bytes with named outputs."""
     import warnings
 
     import torch
@@ -39,13 +44,8 @@ def export_onnx(network: Any, channels: int, size: int) -> bytes:
             buffer,  # type: ignore[arg-type]
             dynamo=False,
             input_names=["pixels"],
-            output_names=["probabilities", "embedding", "saliency"],
-            dynamic_axes={
-                "pixels": {0: "batch"},
-                "probabilities": {0: "batch"},
-                "embedding": {0: "batch"},
-                "saliency": {0: "batch"},
-            },
+            output_names=list(outputs),
+            dynamic_axes={name: {0: "batch"} for name in ("pixels", *outputs)},
             opset_version=OPSET,
         )
     return buffer.getvalue()

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 __all__ = [
+    "FrozenPrefix",
     "LinearPixels",
     "SmallCNN",
     "TransferNet",
@@ -128,6 +129,19 @@ class TransferNet(nn.Module):
     def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Return the probabilities, the embedding and the saliency map."""
         return self.suffix(self.prefix(pixels, 0), 0)
+
+
+class FrozenPrefix(nn.Module):
+    """The frozen part of a :class:`TransferNet` as a module of its own (for the export)."""
+
+    def __init__(self, network: TransferNet, blocks: int) -> None:
+        super().__init__()
+        self.network = network
+        self.blocks = blocks
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Return the activations after the frozen blocks."""
+        return self.network.prefix(pixels, self.blocks)
 
 
 def load_backbone() -> tuple[Any, dict[str, str]]:

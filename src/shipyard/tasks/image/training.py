@@ -213,17 +213,14 @@ def _train_transfer(
     x_train = torch.from_numpy(train_pixels).to(device)
     y = torch.from_numpy(train[1]).to(device)
     generator = torch.Generator().manual_seed(seed)
+    frozen = _frozen_part(network, split, train_pixels.shape[1], settings.transfer_size, device)
     with torch.no_grad():
         views = [x_train]
         if settings.augment and settings.finetune_epochs:
             views.append(augment(x_train.cpu(), generator).to(device))
-        activations = torch.cat(
-            [_batched(lambda batch: network.prefix(batch, split), view) for view in views]
-        )
+        activations = torch.cat([frozen(view) for view in views])
         targets = y.repeat(len(views))
-        validation = _batched(
-            lambda batch: network.prefix(batch, split), torch.from_numpy(validation_pixels)
-        )
+        validation = frozen(torch.from_numpy(validation_pixels).to(device))
         embeddings = _batched(lambda batch: network.suffix(batch, split)[1], activations)
     report(f"efficientnet_lite0: backbone features in {time.monotonic() - started:.1f}s")
     original = len(x_train)
@@ -284,6 +281,37 @@ def _train_transfer(
         params,
         message,
     )
+
+
+def _frozen_part(
+    network: Any, blocks: int, channels: int, size: int, device: Any
+) -> Callable[[Any], Any]:
+    """Return a function computing the frozen blocks' activations, batch by batch.
+
+    On the CPU the frozen part runs in ONNX Runtime, which computed these features about four
+    times faster than PyTorch eager on a 2-core machine; on CUDA, PyTorch runs it.
+    """
+    import torch
+
+    if device.type != "cpu":
+        return lambda inputs: _batched(lambda batch: network.prefix(batch, blocks), inputs)
+    from shipyard.tasks.image.export import export_onnx
+    from shipyard.tasks.image.networks import FrozenPrefix
+    from shipyard.tasks.image.predictor import onnx_session
+
+    session = onnx_session(
+        export_onnx(FrozenPrefix(network, blocks), channels, size, outputs=("activations",))
+    )
+
+    def run(inputs: Any) -> Any:
+        pixels = inputs.cpu().numpy()
+        parts = [
+            session.run(None, {"pixels": pixels[start : start + 128]})[0]
+            for start in range(0, len(pixels), 128)
+        ]
+        return torch.from_numpy(np.concatenate(parts))
+
+    return run
 
 
 def _batched(forward: Callable[[Any], Any], inputs: Any, size: int = 128) -> Any:
