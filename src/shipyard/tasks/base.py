@@ -244,6 +244,9 @@ class Task(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    # The target name used when the command line gives none: sources whose labels are not a
+    # named column (an image task's class folders) set it; ``None`` requires ``--target``.
+    default_target: ClassVar[str | None] = None
 
     # Training -------------------------------------------------------------------------------
 

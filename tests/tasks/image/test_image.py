@@ -239,3 +239,28 @@ def test_a_corrupt_training_file_is_named(tmp_path):
     (folder / "broken.png").write_bytes(b"not an image")
     with pytest.raises(DataError, match=r"broken\.png: cannot be read as an image"):
         read_images(str(tmp_path), "label", "image")
+
+
+def test_the_command_line_fills_the_target_of_class_folders(tmp_path, monkeypatch):
+    from shipyard.cli.commands import build_config
+
+    monkeypatch.chdir(tmp_path)
+    flags = {"data": str(tmp_path), "task": "image_classification"}
+    assert build_config(None, flags, []).data.target == "label"
+    flags = {"data": "table.csv", "task": "binary", "target": None}
+    with pytest.raises(ValueError, match="target"):
+        build_config(None, flags, [])
+
+
+def test_retraining_adds_labelled_requests_to_the_images(trained, tmp_path):
+    from shipyard.tasks.image.retrain import extend_images
+
+    config = trained["config"]
+    image = load_pneumoniamnist().test_images[2]
+    learn = [{"inputs": {"image": _png(image)}, "label": "pneumonia"}]
+    rows, new = extend_images(config, learn, tmp_path / "more.parquet")
+    assert (rows, new) == (161, 1)
+    images, _ = read_images(str(tmp_path / "more.parquet"), "label", "image")
+    assert len(images) == 161
+    assert images.labels[-1] == "pneumonia"
+    assert images.images[-1][:, :, 0].tolist() == image.tolist()

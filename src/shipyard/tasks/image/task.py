@@ -69,6 +69,7 @@ class ImageClassificationTask(Task):
         unsupported_keys=TABLE_ONLY_KEYS,
         explanations=True,
     )
+    default_target = "label"
 
     def small_config(self, folder: Path) -> dict[str, Any]:
         """Use 160 PneumoniaMNIST X-rays as a table of base64 PNGs; the linear model alone."""
