@@ -11,6 +11,7 @@ import base64
 import io
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -77,8 +78,8 @@ def server(trained: dict[str, Any]) -> Any:
 
 def test_parity_single_and_batched_is_recorded_within_the_tolerance(trained):
     parity = trained["run"].parity
-    assert parity["max_abs_diff_single"] <= 1e-4
-    assert parity["max_abs_diff_batch"] <= 1e-4
+    assert parity["single"] <= 1e-4
+    assert parity["batched"] <= 1e-4
     assert parity["rows"] > 0
 
 
@@ -209,6 +210,35 @@ def test_the_manifest_states_limits_and_evaluation(trained):
         "rotation",
     }
     assert [row["name"] for row in manifest["leaderboard"]] != []
+
+
+def test_the_card_and_report_show_the_limits_and_the_confident_errors(trained):
+    from shipyard.evaluation.card import build_card
+    from shipyard.evaluation.report import render_report
+    from shipyard.registry.bundle import read_manifest
+    from shipyard.tasks.image.documents import IMAGE_SECTIONS
+    from shipyard.tasks.image.task import ImageClassificationTask
+
+    manifest = read_manifest(Path(trained["run"].version.bundle_path))
+    card = build_card(manifest, None, sections=IMAGE_SECTIONS).to_markdown()
+    assert "Not a medical device" in card
+    assert "Intended use" in card
+    data = load_pneumoniamnist()
+    images = list(data.test_images[:40, :, :, None])
+    fitted = trained["fitted"]
+    outputs = fitted.predictor.score_images(images)
+    split = SimpleNamespace(test=SimpleNamespace(images=images), classes=["normal", "pneumonia"])
+    grid = ImageClassificationTask._error_grid(fitted, split, data.test_labels[:40], outputs)
+    errors = sum(
+        fitted.predictor.class_index(row) != label
+        for row, label in zip(outputs.tolist(), data.test_labels[:40], strict=True)
+    )
+    assert Image.open(io.BytesIO(grid)).size == (112 * max(1, min(8, errors)), 112 + 14)
+    report = render_report(
+        {**manifest, "name": "xrays"}, {"confident_errors": grid}, IMAGE_SECTIONS
+    )
+    assert "Robustness" in report
+    assert "confident_errors" in report
 
 
 def test_sources_folder_table_and_npz_read_the_same_images(tmp_path):

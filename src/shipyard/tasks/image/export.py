@@ -79,8 +79,8 @@ def check_image_parity(
         [predictor.run(pixels[i : i + 1])["probabilities"] for i in range(len(pixels))]
     )
     gaps = {
-        "max_abs_diff_batch": float(np.max(np.abs(batched - expected))) if len(pixels) else 0.0,
-        "max_abs_diff_single": float(np.max(np.abs(single - expected))) if len(pixels) else 0.0,
+        "batched": float(np.max(np.abs(batched - expected))) if len(pixels) else 0.0,
+        "single": float(np.max(np.abs(single - expected))) if len(pixels) else 0.0,
     }
     worst = max(gaps.values())
     if worst > PARITY_TOLERANCE:

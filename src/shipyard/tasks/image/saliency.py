@@ -37,3 +37,25 @@ def overlay(pixels: npt.NDArray[np.uint8], saliency: npt.NDArray[Any], scale: in
     red[:, :, 0] = 255.0
     blended = gray_rgb * (1.0 - alpha) + red * alpha
     return Image.fromarray(np.clip(blended, 0, 255).astype(np.uint8), mode="RGB")
+
+
+def error_grid(
+    images: list[npt.NDArray[np.uint8]], saliencies: list[npt.NDArray[Any]], captions: list[str]
+) -> bytes:
+    """Return a PNG: each image's saliency overlay (112 pixels) with its caption, in a row."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    side, caption_height = 112, 14
+    grid = Image.new("RGB", (side * max(1, len(images)), side + caption_height), "white")
+    draw = ImageDraw.Draw(grid)
+    for position, (pixels, saliency, caption) in enumerate(
+        zip(images, saliencies, captions, strict=True)
+    ):
+        tile = overlay(pixels, saliency).resize((side, side), Image.Resampling.NEAREST)
+        grid.paste(tile, (position * side, 0))
+        draw.text((position * side + 2, side + 1), caption, fill="black")
+    buffer = io.BytesIO()
+    grid.save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -44,6 +44,7 @@ __all__ = ["ImageClassificationTask"]
 
 CLASSIFICATION_METRICS = ("roc_auc", "accuracy", "f1", "log_loss")
 PARITY_IMAGES = 64
+ERROR_GRID_IMAGES = 8
 INTENDED_USE = (
     "Decision support for trained readers of images like the training images; every answer "
     "is to be checked by a qualified person. Not a medical device: it is not approved, "
@@ -353,7 +354,31 @@ class ImageClassificationTask(Task):
             "image_reference.json": json.dumps(image_reference, allow_nan=False).encode(),
             "drift_reference.json": json.dumps(drift_reference, allow_nan=False).encode(),
         }
-        return EvaluatedModel(test_metrics, manifest, files, outputs)
+        plots = {}
+        if config.evaluation.report:
+            plots["confident_errors"] = self._error_grid(fitted, data, y_test, outputs)
+        return EvaluatedModel(test_metrics, manifest, files, outputs, plots)
+
+    @staticmethod
+    def _error_grid(fitted: FittedModel, data: SplitData, y_test: Any, outputs: Any) -> bytes:
+        """Return the most confident test errors with their saliency maps, as one PNG."""
+        from shipyard.tasks.image.pixels import model_input
+        from shipyard.tasks.image.saliency import error_grid
+
+        predictor = fitted.predictor
+        predicted = np.array([predictor.class_index(row) for row in outputs.tolist()])
+        wrong = np.flatnonzero(predicted != y_test)
+        worst = wrong[np.argsort(-outputs[wrong, predicted[wrong]])][:ERROR_GRID_IMAGES]
+        images = [data.test.images[row] for row in worst]
+        saliencies = (
+            list(predictor.run(model_input(images, predictor.size))["saliency"]) if images else []
+        )
+        captions = [
+            f"{data.classes[predicted[row]]} {outputs[row, predicted[row]]:.2f} "
+            f"(is {data.classes[y_test[row]]})"
+            for row in worst
+        ]
+        return error_grid(images, saliencies, captions)
 
     @staticmethod
     def _evaluation(

@@ -99,6 +99,8 @@ def _fit(
             return epoch, True
         order = torch.randperm(count, generator=generator)
         for start in range(0, count, settings.batch_size):
+            if start and time.monotonic() > deadline:  # mid-epoch: the share is a promise
+                return epoch, True
             rows = order[start : start + settings.batch_size]
             batch = inputs[rows]
             if transform is not None:
