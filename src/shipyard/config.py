@@ -40,6 +40,7 @@ __all__ = [
     "EvaluationConfig",
     "FairnessConfig",
     "ForecastingConfig",
+    "ImageConfig",
     "LeakageConfig",
     "MonitoringConfig",
     "PipelineConfig",
@@ -890,6 +891,39 @@ class TextConfig(_Strict):
     explain_tokens: int = Field(default=5, ge=0, le=50, description="Tokens per explanation.")
 
 
+class ImageConfig(_Strict):
+    """Image classification settings (``task: image_classification``)."""
+
+    column: str = Field(
+        default="image",
+        description="The image field of requests and of a CSV/Parquet source (paths or bytes).",
+    )
+    candidates: tuple[Literal["efficientnet_lite0", "small_cnn", "linear_pixels"], ...] = Field(
+        default=("efficientnet_lite0", "small_cnn", "linear_pixels"),
+        min_length=1,
+        description="efficientnet_lite0 is transfer learning from ImageNet weights.",
+    )
+    size: int = Field(default=28, ge=8, le=512, description="Side (pixels) of the small models.")
+    transfer_size: int = Field(
+        default=64, ge=32, le=512, description="Side (pixels) the pretrained backbone sees."
+    )
+    epochs: int = Field(default=12, ge=1, description="Epochs of the models trained from scratch.")
+    head_epochs: int = Field(default=60, ge=1, description="Epochs of the frozen-feature head.")
+    finetune_epochs: int = Field(
+        default=4, ge=0, description="Epochs fine-tuning the backbone's last blocks (0: none)."
+    )
+    finetune_blocks: int = Field(default=2, ge=1, le=16, description="Last blocks fine-tuned.")
+    batch_size: int = Field(default=64, ge=1)
+    learning_rate: float = Field(default=2e-3, gt=0)
+    augment: bool = Field(default=True, description="Random flips and shifts while training.")
+    max_bytes: int = Field(
+        default=2_000_000, ge=1_000, description="Largest encoded image accepted (else 413)."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="auto: CUDA when present, else the CPU."
+    )
+
+
 ENGINE_URL = re.compile(
     r"^(local|dask://(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:]+\])(:(?P<port>\d{1,5}))?)$"
 )
@@ -987,6 +1021,7 @@ class PipelineConfig(_Strict):
     clustering: ClusteringConfig | None = None
     anomaly: AnomalyConfig | None = None
     forecasting: ForecastingConfig | None = None
+    image: ImageConfig | None = None
 
     @model_validator(mode="after")
     def _metric_fits_task(self) -> PipelineConfig:

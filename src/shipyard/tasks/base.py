@@ -89,6 +89,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "clustering": "shipyard.tasks.clustering.task:ClusteringTask",
     "anomaly_detection": "shipyard.tasks.anomaly.task:AnomalyDetectionTask",
     "forecasting": "shipyard.tasks.forecasting.task:ForecastingTask",
+    "image_classification": "shipyard.tasks.image.task:ImageClassificationTask",
 }
 
 
@@ -252,6 +253,9 @@ class Task(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    # The target name used when the command line gives none: sources whose labels are not a
+    # named column (an image task's class folders) set it; ``None`` requires ``--target``.
+    default_target: ClassVar[str | None] = None
 
     # Training -------------------------------------------------------------------------------
 
