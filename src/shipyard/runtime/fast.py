@@ -236,7 +236,10 @@ class SingleRecordPath:
         self._regression = predictor.task == "regression"
         # Other tasks' predictors (text, for one) have no compiled record encoder: they are
         # scored through their own score_records.
-        tabular = hasattr(predictor, "preprocessor")
+        # A predictor that encodes in its ONNX graph is scored through score_records too.
+        tabular = hasattr(predictor, "preprocessor") and not getattr(
+            predictor, "encodes_in_graph", False
+        )
         self._encoder = RecordEncoder(predictor) if tabular else None
 
     def outputs(self, record: Any) -> list[float]:

@@ -1,0 +1,172 @@
+"""``shipyard package``, ``shipyard export`` and ``shipyard import``: models to other platforms.
+
+Thin shells over :mod:`shipyard.deploy`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shipyard.cli import output
+from shipyard.cli.commands import (
+    ConfigOption,
+    HomeOption,
+    JsonOption,
+    RegistryOption,
+    _open_registry,
+    handles_errors,
+)
+
+__all__ = ["export_app", "register"]
+
+ReferenceArgument = Annotated[
+    str, typer.Argument(help="NAME (its champion), NAME@ALIAS or NAME:VERSION.")
+]
+
+export_app = typer.Typer(help="Write a registered model in another platform's format.")
+
+
+@handles_errors
+def package(
+    context: typer.Context,
+    reference: ReferenceArgument,
+    output_folder: Annotated[
+        Path, typer.Option("--output", "-o", help="New folder for the build context.")
+    ],
+    k8s: Annotated[
+        bool, typer.Option("--k8s", help="Also write Kubernetes and KServe manifests.")
+    ] = False,
+    image: Annotated[
+        str | None, typer.Option(help="Image reference in the manifests (default NAME:VERSION).")
+    ] = None,
+    base_image: Annotated[str, typer.Option(help="The Dockerfile's base image.")] = (
+        "python:3.11-slim"
+    ),
+    cpu: Annotated[str, typer.Option(help="CPU request and limit per pod ('2', '500m').")] = "1",
+    memory: Annotated[str, typer.Option(help="Memory request and limit per pod.")] = "1Gi",
+    replicas: Annotated[int, typer.Option(min=1, help="Replicas (autoscaler minimum).")] = 1,
+    max_replicas: Annotated[int, typer.Option(min=1, help="Autoscaler maximum.")] = 4,
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write a container build context (Dockerfile, pinned wheels, the bundle) for a version."""
+    from shipyard.deploy.container import write_context
+    from shipyard.deploy.kubernetes import KubernetesSettings
+
+    opened = _open_registry(config, home, registry)
+    try:
+        version = opened.resolve(reference)
+        settings = None
+        if k8s:
+            settings = KubernetesSettings(
+                image=image or f"{version.name}:{version.version}",
+                cpu=cpu,
+                memory=memory,
+                replicas=replicas,
+                max_replicas=max_replicas,
+            )
+        with output.error_console.status(f"Packaging {version.reference}"):
+            built = write_context(
+                opened,
+                version.reference,
+                output_folder,
+                base_image=base_image,
+                kubernetes=settings,
+            )
+    finally:
+        opened.close()
+    if as_json:
+        output.print_json(
+            {
+                "folder": str(built.folder),
+                "reference": built.reference,
+                "manifest_sha256": built.manifest_sha256,
+                "requirements": built.requirements,
+                "manifests": [str(path) for path in built.manifests],
+            }
+        )
+        return
+    output.console.print(
+        f"Wrote the build context for {built.reference} to {built.folder} "
+        f"({len(built.requirements)} pinned packages"
+        + (f", {len(built.manifests)} Kubernetes manifests" if built.manifests else "")
+        + f"). Build it with: docker build -t {version.name}:{version.version} {built.folder}",
+        highlight=False,
+    )
+
+
+@export_app.command("onnx")
+@handles_errors
+def export_onnx(
+    context: typer.Context,
+    reference: ReferenceArgument,
+    data: Annotated[
+        str,
+        typer.Option(
+            help="Held-out rows for the parity check: CSV/Parquet or dataset:NAME:SPLIT."
+        ),
+    ],
+    output_file: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to write the .onnx file.")
+    ] = None,
+    rows: Annotated[int, typer.Option(min=1, help="Held-out rows compared.")] = 1000,
+    register_version: Annotated[
+        bool,
+        typer.Option("--register", help="Also register it as a version served by ONNX Runtime."),
+    ] = False,
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Export preprocessing and model as one ONNX graph, checked within 1e-5 of the model."""
+    from shipyard.data.sources import read_table
+    from shipyard.deploy.onnx_export import export_onnx as run_export
+    from shipyard.errors import ConfigError
+    from shipyard.training.export import frame_to_records
+
+    if output_file is None and not register_version:
+        raise ConfigError("Say where the graph goes: --output FILE, --register, or both.")
+    records = frame_to_records(read_table(data).head(rows))
+    opened = _open_registry(config, home, registry)
+    try:
+        with output.error_console.status(f"Exporting {reference} to ONNX"):
+            done = run_export(opened, reference, records, output_file, register=register_version)
+    finally:
+        opened.close()
+    result = {
+        "source": done.source,
+        "rows": done.rows,
+        "max_gap": done.max_gap,
+        "path": str(done.path) if done.path else None,
+        "registered": done.registered.reference if done.registered else None,
+    }
+    if as_json:
+        output.print_json(result)
+        return
+    where = " and ".join(
+        part
+        for part in (
+            f"wrote {done.path}" if done.path else "",
+            f"registered {result['registered']} (serve it to use ONNX Runtime)"
+            if done.registered
+            else "",
+        )
+        if part
+    )
+    output.console.print(
+        f"{done.source}: the ONNX graph answers within {done.max_gap:.2g} of the model on "
+        f"{done.rows} held-out rows; {where}.",
+        highlight=False,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``package``, ``export`` and ``import`` to the root command."""
+    app.command("package")(package)
+    app.add_typer(export_app, name="export")
