@@ -49,6 +49,10 @@ def package(
     memory: Annotated[str, typer.Option(help="Memory request and limit per pod.")] = "1Gi",
     replicas: Annotated[int, typer.Option(min=1, help="Replicas (autoscaler minimum).")] = 1,
     max_replicas: Annotated[int, typer.Option(min=1, help="Autoscaler maximum.")] = 4,
+    download_wheels: Annotated[
+        bool,
+        typer.Option(help="Put the pinned wheels in the context: the image builds offline."),
+    ] = False,
     config: ConfigOption = None,
     home: HomeOption = None,
     registry: RegistryOption = None,
@@ -77,6 +81,7 @@ def package(
                 output_folder,
                 base_image=base_image,
                 kubernetes=settings,
+                download_wheels=download_wheels,
             )
     finally:
         opened.close()
@@ -162,6 +167,34 @@ def export_onnx(
     output.console.print(
         f"{done.source}: the ONNX graph answers within {done.max_gap:.2g} of the model on "
         f"{done.rows} held-out rows; {where}.",
+        highlight=False,
+    )
+
+
+@export_app.command("mlflow")
+@handles_errors
+def export_mlflow(
+    context: typer.Context,
+    reference: ReferenceArgument,
+    output_folder: Annotated[
+        Path, typer.Option("--output", "-o", help="New folder for the MLflow model.")
+    ],
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    registry: RegistryOption = None,
+) -> None:
+    """Write a version as an MLflow model from code (no pickle) that verifies the bundle."""
+    from shipyard.deploy.mlflow_export import export_mlflow as run_export
+
+    opened = _open_registry(config, home, registry)
+    try:
+        with output.error_console.status(f"Exporting {reference} to MLflow"):
+            version = run_export(opened, reference, output_folder)
+    finally:
+        opened.close()
+    output.console.print(
+        f"Wrote {version.reference} as an MLflow model to {output_folder}; serve it with: "
+        f"mlflow models serve -m {output_folder} --env-manager local",
         highlight=False,
     )
 

@@ -1,12 +1,13 @@
 """``shipyard package``: a container build context for one registered version.
 
-The context holds everything ``docker build`` (or ``podman build``) needs, and nothing is
-fetched but the pinned wheels::
+The context holds everything ``docker build`` (or ``podman build``) needs; nothing but the
+pinned wheels is fetched, and not even those with ``download_wheels``::
 
     Dockerfile          slim Python base, a venv, the pinned wheels, a non-root user,
                         HEALTHCHECK on /ready, the entry point
     requirements.txt    exactly the packages serving this bundle needs, pinned
-    wheels/             shipyard itself, as installed here
+    wheels/             shipyard itself, as installed here (and, with
+                        ``download_wheels``, every pinned wheel: an offline build)
     registry/           a registry holding only this version, its bundle byte for byte
                         (same version number, same manifest hash: verified when the image is
                         built and again when it starts)
@@ -50,7 +51,40 @@ def _model_formats(manifest: dict[str, object]) -> list[str]:
     return [str(model.get("format", ""))] if isinstance(model, dict) else []
 
 
-def _dockerfile(version: ModelVersion, base_image: str) -> str:
+def _download_wheels(requirements: Path, folder: Path) -> None:
+    """Fetch the pinned wheels into the context, so that the image builds offline."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
+    command += ["--only-binary=:all:", "--dest", str(folder), "-r", str(requirements)]
+    run = subprocess.run(command, capture_output=True, text=True, check=False)
+    if run.returncode != 0:
+        raise ConfigError(
+            f"pip could not download the pinned wheels ({run.stderr.strip().splitlines()[-1:]}); "
+            "check the package index, or package without --download-wheels."
+        )
+
+
+SYSTEM_PACKAGES = {"lightgbm": ("libgomp1",)}
+"""Debian packages a pinned wheel needs beside it (LightGBM's OpenMP runtime)."""
+
+
+def _system_packages(requirements: dict[str, str]) -> str:
+    needed = sorted({item for name in requirements for item in SYSTEM_PACKAGES.get(name, ())})
+    if not needed:
+        return ""
+    return f"""
+# Shared libraries the wheels load (not part of the slim base).
+RUN apt-get update \\
+    && apt-get install -y --no-install-recommends {" ".join(needed)} \\
+    && rm -rf /var/lib/apt/lists/*
+"""
+
+
+def _dockerfile(
+    version: ModelVersion, base_image: str, offline: bool, requirements: dict[str, str]
+) -> str:
     healthcheck = (
         "import os, urllib.request; "
         "urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/ready', timeout=2)"
@@ -64,15 +98,16 @@ FROM ${{BASE_IMAGE}}
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \\
     PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-
+{_system_packages(requirements)}
 # The pinned wheels (no dependency resolution in the image: the list is complete), then
 # shipyard itself from the context.
 COPY requirements.txt /tmp/context/requirements.txt
 COPY wheels/ /tmp/context/wheels/
 RUN python3 -m venv /opt/shipyard \\
     && /opt/shipyard/bin/pip install --no-deps --only-binary=:all: \\
+        --find-links /tmp/context/wheels{" --no-index" if offline else ""} \\
         -r /tmp/context/requirements.txt \\
-    && /opt/shipyard/bin/pip install --no-deps /tmp/context/wheels/*.whl \\
+    && /opt/shipyard/bin/pip install --no-deps /tmp/context/wheels/shipyard-*.whl \\
     && rm -rf /tmp/context
 
 # A user without a login or a home of its own; it owns only the registry folder (the
@@ -171,7 +206,7 @@ The entry point runs the same way in any virtual environment on Linux with Pytho
 ```bash
 python3 -m venv venv
 venv/bin/pip install --no-deps --only-binary=:all: -r requirements.txt
-venv/bin/pip install --no-deps wheels/*.whl
+venv/bin/pip install --no-deps wheels/shipyard-*.whl
 SHIPYARD_MODEL={version.reference} SHIPYARD_HOME=registry SHIPYARD_API_KEY="$KEY" \\
     venv/bin/python -m shipyard.deploy.entrypoint
 ```
@@ -185,8 +220,12 @@ def write_context(
     *,
     base_image: str = BASE_IMAGE,
     kubernetes: KubernetesSettings | None = None,
+    download_wheels: bool = False,
 ) -> BuildContext:
     """Write the build context for ``reference`` into the new or empty ``folder``.
+
+    With ``download_wheels``, pip fetches every pinned wheel into ``wheels/`` and the image
+    installs from there alone (``--no-index``): it builds with no network.
 
     Raises
     ------
@@ -221,10 +260,14 @@ def write_context(
         + "".join(f"{name}=={pinned}\n" for name, pinned in requirements.items()),
         encoding="utf-8",
     )
+    if download_wheels:
+        _download_wheels(folder / "requirements.txt", folder / "wheels")
     manifests: tuple[Path, ...] = ()
     if kubernetes is not None:
         manifests = write_manifests(folder / "k8s", version, kubernetes)
-    (folder / "Dockerfile").write_text(_dockerfile(version, base_image), encoding="utf-8")
+    (folder / "Dockerfile").write_text(
+        _dockerfile(version, base_image, download_wheels, requirements), encoding="utf-8"
+    )
     (folder / "README.md").write_text(_readme(version, manifests), encoding="utf-8")
     (folder / ".dockerignore").write_text("k8s/\nREADME.md\n", encoding="utf-8")
     (folder / "context.json").write_text(
