@@ -55,3 +55,12 @@ def held_out_records(count: int) -> list[dict[str, Any]]:
     from shipyard.training.export import frame_to_records
 
     return frame_to_records(datasets.load("adult").test.drop(columns="income").head(count))
+
+
+def get_json(url: str) -> Any:
+    """GET ``url``; return the decoded answer."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=60) as answer:
+        return json.loads(answer.read())

@@ -199,7 +199,49 @@ def export_mlflow(
     )
 
 
+@handles_errors
+def import_model(
+    context: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name to register it under.")],
+    model_file: Annotated[Path, typer.Option("--model", help="The model file.")],
+    kind: Annotated[str, typer.Option(help="lightgbm (text), xgboost (JSON) or onnx.")],
+    sample: Annotated[
+        str, typer.Option(help="Labelled sample rows (CSV/Parquet): the contract comes from it.")
+    ],
+    target: Annotated[str, typer.Option(help="The label column of the sample.")],
+    classes: Annotated[
+        list[str] | None,
+        typer.Option("--class", help="Class label in the model's output order, repeatable."),
+    ] = None,
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register a LightGBM, XGBoost or ONNX model trained elsewhere, checked on the sample."""
+    from shipyard.data.sources import read_table
+    from shipyard.deploy.imports import import_model as run_import
+
+    frame = read_table(sample)
+    opened = _open_registry(config, home, registry)
+    try:
+        done = run_import(opened, name, model_file, kind, frame, target, classes)
+    finally:
+        opened.close()
+    if as_json:
+        output.print_json({**done.version.as_dict(), "features": done.features})
+        return
+    aliases = f" ({', '.join(done.version.aliases)})" if done.version.aliases else ""
+    output.console.print(
+        f"Registered {done.version.reference}{aliases}: a {done.version.task} model on "
+        f"{len(done.features)} features, within {done.max_gap:.2g} of {kind}'s own answers on "
+        f"the sample. Serve it with: shipyard serve {done.version.reference}",
+        highlight=False,
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add ``package``, ``export`` and ``import`` to the root command."""
     app.command("package")(package)
     app.add_typer(export_app, name="export")
+    app.command("import")(import_model)

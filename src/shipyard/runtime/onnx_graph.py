@@ -5,6 +5,9 @@ bundle: records are cleaned, validated and their unknown categories settled exac
 then the bundle's ONNX graph (written by ``shipyard export onnx``: the preprocessing and the
 model in one graph) scores them in ONNX Runtime. A bundle whose manifest model entry has the
 format :data:`ONNX_GRAPH_FORMAT` is loaded this way.
+
+:class:`OnnxFeatureScorer` scores an imported ONNX model (``shipyard import --kind onnx``)
+whose input is the feature matrix, as any other scorer (format :data:`ONNX_FEATURES_FORMAT`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,13 @@ from shipyard.runtime.preprocess import MISSING_CATEGORY, CompiledPreprocessor
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ONNX_GRAPH_FORMAT", "OnnxGraph", "OnnxPredictor"]
+__all__ = [
+    "ONNX_FEATURES_FORMAT",
+    "ONNX_GRAPH_FORMAT",
+    "OnnxFeatureScorer",
+    "OnnxGraph",
+    "OnnxPredictor",
+]
 
 ONNX_GRAPH_FORMAT = "onnx-graph"
 
@@ -128,3 +137,46 @@ class OnnxPredictor(Predictor):
             for column in self.graph.numeric
         }
         return self.graph.run_columns(columns)
+
+
+ONNX_FEATURES_FORMAT = "onnx-features"
+
+
+class OnnxFeatureScorer:
+    """Score an imported ONNX model whose one input is the feature matrix ``[N, features]``.
+
+    Classifiers (two outputs: labels, then probabilities as a tensor or skl2onnx's ZipMap
+    list of mappings) give their probabilities; regressors their first output, flattened.
+
+    Parameters
+    ----------
+    model_bytes
+        The serialized ONNX model.
+    task
+        ``binary``, ``multiclass`` or ``regression``.
+    """
+
+    def __init__(self, model_bytes: bytes, task: str) -> None:
+        onnxruntime = require("onnxruntime", "onnx")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(
+            model_bytes, options, providers=["CPUExecutionProvider"]
+        )
+        self.task = task
+        (graph_input,) = self.session.get_inputs()
+        self.input_name = graph_input.name
+        self.input_type = np.float64 if graph_input.type == "tensor(double)" else np.float32
+        self.classifier = len(self.session.get_outputs()) >= 2
+
+    def score(self, features: FloatArray) -> FloatArray:
+        """Return probabilities ``(n, classes)`` or values ``(n,)``, as float64."""
+        feed = {self.input_name: np.asarray(features, dtype=self.input_type)}
+        if not self.classifier:
+            (values, *_) = self.session.run(None, feed)
+            return np.asarray(values, dtype=np.float64).reshape(-1)
+        probabilities = self.session.run(None, feed)[1]
+        if isinstance(probabilities, list):  # ZipMap: one mapping per row, in class order
+            return np.array([list(row.values()) for row in probabilities], dtype=np.float64)
+        return np.asarray(probabilities, dtype=np.float64)
