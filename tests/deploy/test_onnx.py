@@ -150,3 +150,5 @@ def test_the_graph_scores_a_frame_like_records(registry_copy, exported) -> None:
     frame = pd.DataFrame.from_records(records)
     columns = {column: frame[column].tolist() for column in graph.numeric}
     assert np.array_equal(graph.run_columns(columns), graph.run_records(records))
+    onnx_predictor = OnnxPredictor(graph, predictor)
+    assert np.array_equal(onnx_predictor.score_frame(frame), graph.run_records(records))

@@ -57,7 +57,15 @@ def test_the_dockerfile_pins_the_wheels_runs_as_a_user_and_checks_ready(context:
     assert {"lightgbm", "numpy", "starlette", "uvicorn"} <= names
     # Exactly what serving this LightGBM bundle needs: no training-only or other-family extras.
     assert not names & {"xgboost", "xgboost-cpu", "catboost", "torch", "fairlearn", "dask"}
-    for part in ("USER shipyard", "HEALTHCHECK", "/ready", "--no-deps", "entrypoint --check"):
+    parts = (
+        "USER shipyard",
+        "HEALTHCHECK",
+        "/ready",
+        "--no-deps",
+        "entrypoint --check",
+        "libgomp1",
+    )
+    for part in parts:
         assert part in dockerfile
     recorded = json.loads((context / "context.json").read_text())
     assert recorded["reference"] == "adult:1"

@@ -1,7 +1,8 @@
 """``shipyard package``: a container build context for one registered version.
 
-The context holds everything ``docker build`` (or ``podman build``) needs; nothing but the
-pinned wheels is fetched, and not even those with ``download_wheels``::
+The context holds everything ``docker build`` (or ``podman build``) needs; the build fetches
+the pinned wheels (not even those with ``download_wheels``) and the Debian packages a wheel
+loads (LightGBM's OpenMP runtime), nothing else::
 
     Dockerfile          slim Python base, a venv, the pinned wheels, a non-root user,
                         HEALTHCHECK on /ready, the entry point

@@ -69,11 +69,11 @@ class OnnxGraph:
         feed: dict[str, Any] = {}
         for column, numeric in self.numeric.items():
             values = columns[column]
-            if numeric:
+            if numeric and isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
+                array = values.astype(np.float64)
+            elif numeric:
                 array = np.array(
-                    [np.nan if _is_missing(value) else float(value) for value in values]
-                    if not isinstance(values, np.ndarray)
-                    else values.astype(np.float64),
+                    [np.nan if _is_missing(value) else float(value) for value in values],
                     dtype=np.float64,
                 )
             else:
@@ -82,7 +82,11 @@ class OnnxGraph:
                     dtype=object,
                 )
             feed[column] = array.reshape(-1, 1)
-        (outputs,) = self.session.run(None, feed)
+        return self.run_feed(feed)
+
+    def run_feed(self, feed: Mapping[str, Any]) -> FloatArray:
+        """Run the session on prepared inputs (``[N, 1]`` float64 or str arrays per column)."""
+        (outputs,) = self.session.run(None, dict(feed))
         return np.asarray(outputs, dtype=np.float64)
 
     def run_records(self, records: Sequence[Mapping[str, Any]]) -> FloatArray:
@@ -131,12 +135,24 @@ class OnnxPredictor(Predictor):
         return self.graph.run_records(self.settle_records(records))
 
     def score_frame(self, frame: pd.DataFrame) -> FloatArray:
-        """Score a clean, checked frame (see :meth:`Predictor.score_frame`)."""
-        columns = {
-            column: frame[column].to_numpy(dtype=object, na_value=None)
-            for column in self.graph.numeric
-        }
-        return self.graph.run_columns(columns)
+        """Score a clean, checked frame (see :meth:`Predictor.score_frame`), column-wise."""
+        import pandas as pd
+
+        feed: dict[str, Any] = {}
+        for column, numeric in self.graph.numeric.items():
+            series = frame[column]
+            if numeric and pd.api.types.is_numeric_dtype(series):
+                values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            elif numeric:
+                values = np.array(
+                    [np.nan if _is_missing(v) else float(v) for v in series.tolist()], np.float64
+                )
+            else:
+                # The graph's text inputs: each value's str, missing as the missing category.
+                text = series.astype(object).where(series.notna(), MISSING_CATEGORY)
+                values = np.asarray(text.astype(str).to_numpy(), dtype=object)
+            feed[column] = values.reshape(-1, 1)
+        return self.graph.run_feed(feed)
 
 
 ONNX_FEATURES_FORMAT = "onnx-features"
