@@ -10,11 +10,15 @@ the registry recorded (kept in the model's config), and answers as ``shipyard se
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
-import mlflow
-from mlflow.pyfunc.model import PythonModel
+with warnings.catch_warnings():
+    # MLflow warns about type hints of its own modules when they are first imported.
+    warnings.simplefilter("ignore", UserWarning)
+    import mlflow
+    from mlflow.pyfunc.model import PythonModel
 
 __all__ = ["ShipyardModel"]
 
