@@ -19,7 +19,6 @@ loads (LightGBM's OpenMP runtime), nothing else::
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -254,7 +253,6 @@ def write_context(
         copy.adopt(version, aliases=(DEFAULT_ALIAS,))
     finally:
         copy.close()
-    os.chmod(folder / "registry" / "registry.db", 0o644)  # the image's user copies it as its own
     wheel = write_wheel(folder / "wheels")
     (folder / "requirements.txt").write_text(
         "# Pinned: the packages serving this bundle needs, at the versions that checked it.\n"

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from importlib import metadata
 
-from shipyard.errors import ConfigError
+from shipyard.errors import ConfigError, require
 
 __all__ = ["FORMAT_EXTRAS", "pinned_requirements", "serving_extras"]
 
@@ -58,7 +58,7 @@ def pinned_requirements(extras: Iterable[str], root: str = "shipyard") -> dict[s
     ConfigError
         When a needed package is not installed here, naming the extra that installs it.
     """
-    from packaging.requirements import Requirement
+    Requirement = require("packaging.requirements", "deploy").Requirement
 
     wanted = [(root, tuple(extras))]
     seen: dict[str, str] = {}
