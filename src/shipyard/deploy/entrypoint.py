@@ -14,8 +14,9 @@ environment:
 ``SHIPYARD_WORKERS``
     Processes; by default one per CPU of the container's limit (cgroup ``cpu.max`` or
     ``cpu.cfs_quota_us``), else one per visible core, at most 64.
-``PORT``
-    The port (default 8080).
+``PORT`` / ``HOST``
+    The port (default 8080) and the interface (default ``0.0.0.0``, every interface of the
+    container).
 
 Then it becomes ``shipyard serve`` with those settings (``exec``: the server is the
 container's main process and receives its signals).
