@@ -883,3 +883,7 @@ app.add_typer(log_app, name="log")
 from shipyard.cli.db import db_app  # noqa: E402  (it imports this module's helpers)
 
 app.add_typer(db_app, name="db")
+
+from shipyard.cli import deploy as _deploy_commands  # noqa: E402
+
+_deploy_commands.register(app)

@@ -354,6 +354,77 @@ class Registry:
             raise
         return self.get(name, version)
 
+    def adopt(self, source: ModelVersion, aliases: tuple[str, ...] = ()) -> ModelVersion:
+        """Copy a version of another registry here, unchanged: same number, same manifest hash.
+
+        The bundle is verified against ``source.manifest_sha256`` before and after the copy,
+        so the copy is the registered bundle byte for byte. Used to build a registry that holds
+        one served version (a container image's).
+
+        Raises
+        ------
+        RegistryError
+            When this registry already holds a version of that number.
+        BundleIntegrityError
+            When the source bundle differs from its recorded hashes.
+        """
+        verify_bundle(source.bundle_path, source.manifest_sha256)
+        relative = Path(source.name) / f"v{source.version}"
+        final = self.artifacts / relative
+        staging = self.artifacts / source.name / f".staging-{uuid.uuid4().hex}"
+        try:
+            with Session(self.engine) as session, session.begin():
+                if session.get(_Model, source.name) is None:
+                    session.add(_Model(name=source.name))
+                    session.flush()
+                if final.exists() or session.scalar(
+                    select(_Version.id).where(
+                        _Version.model_name == source.name, _Version.version == source.version
+                    )
+                ):
+                    raise RegistryError(
+                        f"This registry already holds {source.reference}; adopt it into an "
+                        "empty registry."
+                    )
+                shutil.copytree(source.bundle_path, staging, symlinks=True)
+                verify_bundle(staging, source.manifest_sha256)
+                session.add(
+                    _Version(
+                        model_name=source.name,
+                        version=source.version,
+                        task=source.task,
+                        metrics=source.metrics,
+                        params=source.params,
+                        data_fingerprint=source.data_fingerprint,
+                        config=source.config,
+                        package_versions=source.package_versions,
+                        parent_version=source.parent_version,
+                        bundle_path=relative.as_posix(),
+                        manifest_sha256=source.manifest_sha256,
+                    )
+                )
+                for alias in aliases:
+                    session.add(
+                        _Alias(model_name=source.name, alias=alias, version=source.version)
+                    )
+                session.add(
+                    _Event(
+                        model_name=source.name,
+                        version=source.version,
+                        action="adopt",
+                        detail={
+                            "manifest_sha256": source.manifest_sha256,
+                            "aliases": list(aliases),
+                        },
+                    )
+                )
+                session.flush()
+                staging.rename(final)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return self.get(source.name, source.version)
+
     def promote(
         self,
         name: str,

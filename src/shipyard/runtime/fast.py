@@ -239,7 +239,10 @@ class SingleRecordPath:
         self._format_row = getattr(predictor, "format_row", None)
         # Other tasks' predictors (text, for one) have no compiled record encoder: they are
         # scored through their own score_records.
-        tabular = hasattr(predictor, "preprocessor")
+        # A predictor that encodes in its ONNX graph is scored through score_records too.
+        tabular = hasattr(predictor, "preprocessor") and not getattr(
+            predictor, "encodes_in_graph", False
+        )
         self._encoder = RecordEncoder(predictor) if tabular else None
 
     def outputs(self, record: Any) -> list[float]:

@@ -126,6 +126,10 @@ def load_scorer(model: Mapping[str, Any], bundle_dir: Path, task: str) -> Scorer
     from shipyard.runtime.bundle_files import bundle_file
 
     kind, path = model["format"], bundle_file(bundle_dir, model["path"])
+    if kind == "onnx-features":  # an imported ONNX model, read as bytes
+        from shipyard.runtime.onnx_graph import OnnxFeatureScorer
+
+        return OnnxFeatureScorer(path.read_bytes(), task)
     if kind not in ("lightgbm-text", "linear-json"):
         from shipyard.runtime.scorers import build_scorer
 

@@ -131,6 +131,28 @@ class KeyStore:
         self._write([*self.keys(), record])
         return record, key
 
+    def add(self, key: str, label: str = "") -> ApiKey:
+        """Store the hash of a key made elsewhere (a deployment's secret); return its record.
+
+        Raises
+        ------
+        ConfigError
+            When the key is shorter than 16 characters (too easy to guess).
+        """
+        if len(key) < 16:
+            raise ConfigError(
+                f"An API key must have at least 16 characters; this one has {len(key)}. "
+                "Make one with 'python -c \"import secrets; print(secrets.token_urlsafe(32))\"'."
+            )
+        record = ApiKey(
+            id=_digest(key)[:8],
+            label=label,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            sha256=_digest(key),
+        )
+        self._write([*(known for known in self.keys() if known.id != record.id), record])
+        return record
+
     def revoke(self, key_id: str) -> ApiKey:
         """Delete the key with id ``key_id``.
 

@@ -454,6 +454,7 @@ class TabularTask(Task):
         """Build a :class:`~shipyard.runtime.Predictor` from the bundle's files."""
         from shipyard.data.contract import Contract
         from shipyard.runtime.models import load_scorer
+        from shipyard.runtime.onnx_graph import ONNX_GRAPH_FORMAT
         from shipyard.runtime.predictor import Predictor
         from shipyard.runtime.preprocess import CompiledPreprocessor
         from shipyard.runtime.unknown import LEGACY_POLICY
@@ -463,8 +464,11 @@ class TabularTask(Task):
             contract_path.read_text(encoding="utf-8"), source=str(contract_path)
         )
         spec = json.loads(bundle_file(directory, manifest.section("preprocessing")).read_bytes())
-        scorer = load_scorer(manifest.model.model_dump(), directory, manifest.task)
-        return Predictor(
+        model = manifest.model.model_dump()
+        # An ONNX export registered as a version: the graph scores, the native model explains.
+        native = model.pop("native") if model["format"] == ONNX_GRAPH_FORMAT else None
+        scorer = load_scorer(native or model, directory, manifest.task)
+        predictor = Predictor(
             contract,
             CompiledPreprocessor(spec),
             scorer,
@@ -476,6 +480,12 @@ class TabularTask(Task):
             unknown_categories=manifest.section("unknown_categories", LEGACY_POLICY),
             group_thresholds=_group_thresholds(directory, manifest),
         )
+        if native is None:
+            return predictor
+        from shipyard.runtime.onnx_graph import OnnxGraph, OnnxPredictor
+
+        onnx_file = bundle_file(directory, model["path"]).read_bytes()
+        return OnnxPredictor(OnnxGraph(onnx_file, predictor.preprocessor), predictor)
 
     def monitoring(self, directory: Path, manifest: Manifest, reference: str) -> TaskMonitoring:
         """Sketch the logged records after the model's own cleaning, column by column."""
