@@ -229,8 +229,11 @@ class RecommendationTask(Task):
                     help=f"a user id; {len(predictor.users)} users are known, an unknown "
                     "one gets the most popular items",
                     suggestions=users,
+                    default=users[0] if users else "",
                 ),
-                TryItField("k", "Items", "integer", minimum=1, maximum=100, help="1 to 100"),
+                TryItField(
+                    "k", "Items", "integer", minimum=1, maximum=100, help="1 to 100", default="10"
+                ),
             ),
             submit_label="Recommend",
         )
