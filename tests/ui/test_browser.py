@@ -135,7 +135,9 @@ def test_a_wrong_key_is_refused_and_a_valid_one_logs_in(page: Any, site: Site):
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{site.base}/ui/")
     cookie = next(c for c in page.context.cookies() if c["name"] == "shipyard_ui")
-    assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict"
+    assert cookie["httpOnly"]
+    assert cookie["secure"]
+    assert cookie["sameSite"] == "Strict"
     assert page.evaluate("document.cookie") == ""  # no script can read it
     assert page.get_by_role("link", name="adult").is_visible()
     shot(site, page, "models")
@@ -145,7 +147,9 @@ def test_a_model_opens_with_its_versions_and_leaderboard(page: Any, site: Site):
     page.get_by_role("link", name="adult", exact=True).first.click()
     page.wait_for_url(f"{site.base}/ui/models/adult")
     versions = page.get_by_role("table").first.inner_text()
-    assert "v1" in versions and "v2" in versions and "champion" in versions
+    assert "v1" in versions
+    assert "v2" in versions
+    assert "champion" in versions
     assert re.search(r"0\.\d{4} \[0\.\d{4}, 0\.\d{4}\]", versions)  # a metric with its CI
     assert "gate passed" in versions or "gate failed" in versions
     assert "lightgbm" in page.get_by_role("region", name="Leaderboard of v1").inner_text()
@@ -159,7 +163,8 @@ def test_a_version_shows_its_card_lineage_and_report(page: Any, site: Site):
     assert page.get_by_role("heading", name="Test metrics").is_visible()
     lineage = page.get_by_role("region", name="Lineage").inner_text()
     fingerprint = site.registry.get("adult", 1).data_fingerprint
-    assert fingerprint and fingerprint in lineage
+    assert fingerprint
+    assert fingerprint in lineage
     shot(site, page, "version")
     page.get_by_role("link", name="Evaluation report").click()
     page.wait_for_url(f"{site.base}/ui/models/adult/versions/1/report")
@@ -192,7 +197,8 @@ def test_the_tabular_try_it_form_answers_with_an_explanation(page: Any, site: Si
     assert page.get_by_test_id("prediction").inner_text() == str(expected["prediction"])
     probabilities = page.locator("table.probabilities").inner_text()
     for label, value in expected["probabilities"].items():
-        assert label in probabilities and f"{value:.4f}" in probabilities
+        assert label in probabilities
+        assert f"{value:.4f}" in probabilities
     assert "Contribution of each column" in page.locator("table.explanation").inner_text()
     assert page.locator("table.explanation tbody tr").count() >= 5
     shot(site, page, "try-tabular")
@@ -240,7 +246,8 @@ def test_a_promotion_asks_for_confirmation_and_lands_in_the_audit_log(page: Any,
     assert "champion promoted to adult:2" in page.get_by_role("status").inner_text()
     assert site.registry.resolve("adult").version == 2
     event = site.registry.events("adult")[-1]
-    assert event["action"] == "promote" and event["version"] == 2
+    assert event["action"] == "promote"
+    assert event["version"] == 2
     assert event["detail"]["reason"].startswith("same model, checked by hand (web UI, key ")
     page.get_by_role("link", name="Audit log", exact=True).click()
     log = page.get_by_role("table").inner_text()
