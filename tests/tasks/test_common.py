@@ -195,3 +195,24 @@ def test_served_answers_are_logged_and_sketched_by_monitoring(trained: Trained):
     assert first.closed
     assert first.report, "no column was sketched"
     assert all(row["samples"] > 0 for row in first.report)
+
+
+def test_the_try_it_form_answers_one_record_or_says_why_not(trained: Trained):
+    from shipyard.ui.try_it import TryItService
+
+    version = trained.run.version
+    service = TryItService(trained.registry)
+    form = service.form(version.name, version.version)
+    if not form.available:
+        assert form.message  # the front doors show it in the form's place
+        return
+    # The form's defaults, and a sentence where a text field starts empty.
+    values = {
+        field.name: field.default
+        or ("a short message to classify" if field.kind in ("text", "textarea") else "")
+        for field in form.fields
+    }
+    answer = service.answer(version.name, version.version, values)
+    assert answer.prediction is not None
+    if answer.probabilities:
+        assert sum(answer.probabilities.values()) == pytest.approx(1.0)

@@ -101,8 +101,8 @@ def page(browser: Any, site: Site) -> Iterator[Any]:
     context.close()
 
 
-def shot(site: Site, page: Any, name: str) -> None:
-    page.screenshot(path=str(site.shots / f"{name}.png"), full_page=True)
+def shot(site: Site, page: Any, name: str, full_page: bool = True) -> None:
+    page.screenshot(path=str(site.shots / f"{name}.png"), full_page=full_page)
 
 
 def test_a_page_without_the_session_cookie_is_refused(browser: Any, site: Site):
@@ -165,12 +165,12 @@ def test_a_version_shows_its_card_lineage_and_report(page: Any, site: Site):
     fingerprint = site.registry.get("adult", 1).data_fingerprint
     assert fingerprint
     assert fingerprint in lineage
-    shot(site, page, "version")
+    shot(site, page, "version", full_page=False)  # the card runs long
     page.get_by_role("link", name="Evaluation report").click()
     page.wait_for_url(f"{site.base}/ui/models/adult/versions/1/report")
     assert "adult" in page.title()
     assert page.locator("img").count() >= 3  # the report's plots, inline
-    shot(site, page, "report")
+    shot(site, page, "report", full_page=False)
 
 
 def _adult_record() -> dict[str, Any]:

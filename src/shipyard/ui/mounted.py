@@ -13,10 +13,16 @@ from shipyard.serving.keys import KeyStore
 from shipyard.ui.app import UISettings, ui_routes
 from shipyard.ui.session import read_or_create_secret
 
-__all__ = ["MOUNTS_FACTORY", "ui_mounts"]
+__all__ = ["MOUNTS_FACTORY", "ui_mount", "ui_mounts"]
 
 # What a worker recipe names to mount the UI (see shipyard.serving.server.mounts_from_spec).
 MOUNTS_FACTORY = "shipyard.ui.mounted:ui_mounts"
+
+
+def ui_mount(registry: Registry, keys: KeyStore, settings: UISettings | None = None) -> Mount:
+    """Return the UI mounted at ``/ui``; its session secret is kept beside the keys file."""
+    secret = read_or_create_secret(keys.path.parent)
+    return Mount("/ui", routes=ui_routes(registry, keys, secret, settings))
 
 
 def ui_mounts(registry: Registry, spec: dict[str, Any]) -> list[Mount]:
@@ -26,11 +32,6 @@ def ui_mounts(registry: Registry, spec: dict[str, Any]) -> list[Mount]:
     """
     settings = ServingConfig.model_validate(spec["settings"])
     monitoring = MonitoringConfig.model_validate(spec.get("monitoring") or {})
-    keys_file = Path(spec["keys_file"])
-    routes = ui_routes(
-        registry,
-        KeyStore(keys_file),
-        read_or_create_secret(keys_file.parent),
-        UISettings(secure_cookie=settings.ui_secure_cookie, window_size=monitoring.window_size),
-    )
-    return [Mount("/ui", routes=routes)]
+    keys = KeyStore(Path(spec["keys_file"]))
+    ui = UISettings(secure_cookie=settings.ui_secure_cookie, window_size=monitoring.window_size)
+    return [ui_mount(registry, keys, ui)]
