@@ -15,8 +15,6 @@ and ``rollback`` do, so they land in the same audit log, with the reason given.
 
 from __future__ import annotations
 
-import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +45,6 @@ from shipyard.ui.session import (
 from shipyard.ui.try_it import TryItService
 
 __all__ = ["CONTENT_SECURITY_POLICY", "UISettings", "create_ui", "ui_routes"]
-
-logger = logging.getLogger("shipyard.ui")
 
 # Nothing but this server: scripts, styles, images, fetches and form posts. Inline styles are
 # allowed because uPlot positions its legend and cursor with style attributes.
@@ -103,7 +99,6 @@ class _Pages:
             lstrip_blocks=True,
         )
         self.templates.filters.update(FILTERS)
-        self.moves: OrderedDict[str, str] = OrderedDict()
 
     # -- rendering ---------------------------------------------------------------------
 
@@ -171,17 +166,16 @@ class _Pages:
                     answer = Response(status_code=401, headers={"HX-Redirect": target})
                     return self._secured(answer)
                 return self._secured(RedirectResponse(target, status_code=303))
-            if request.method == "POST":
-                form = await read_form(request)
-                presented = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
-                if not tokens_match(session.csrf, presented):
-                    return self.refuse(
-                        request,
-                        "This action carried no valid security (CSRF) token, so it was "
-                        "refused. Reload the page and submit the form again.",
-                    )
-                request.state.form = form
             try:
+                if request.method == "POST":
+                    form = await read_form(request)
+                    presented = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
+                    if not tokens_match(session.csrf, presented):
+                        return self.refuse(
+                            request,
+                            "This action carried no valid security (CSRF) token, so it was "
+                            "refused. Reload the page and submit the form again.",
+                        )
                 return await handler(request, session)
             except ModelNotFoundError as error:
                 return self.render(request, session, "error.html", 404, message=str(error))
@@ -204,7 +198,10 @@ class _Pages:
         return response
 
     async def login(self, request: Request) -> Response:
-        form = await read_form(request)
+        try:
+            form = await read_form(request)
+        except DataError as error:
+            return self.refuse(request, str(error))
         pending = self.codec.load(request.cookies.get(COOKIE_NAME))
         target = _local(request, form.get("next"))
         if pending is None or not tokens_match(pending.csrf, form.get(CSRF_FIELD)):

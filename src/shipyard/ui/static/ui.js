@@ -5,6 +5,9 @@
     var style = getComputedStyle(document.documentElement);
     return style.getPropertyValue("--chart-" + ((index % 8) + 1)).trim() || "#1f5fbf";
   }
+  function filled(values) {
+    return values.filter(function (value) { return value !== null; }).length;
+  }
   function draw(element) {
     var source = document.getElementById(element.getAttribute("data-chart"));
     if (!source || typeof uPlot === "undefined") { return; }
@@ -25,7 +28,8 @@
           width: interval ? 1 : 2,
           dash: interval ? [5, 5] : undefined,
           spanGaps: false,
-          points: { show: xs.length < 40 },
+          // Points where a line would be too short to see (few windows, or one busy hour).
+          points: { show: xs.length < 40 || filled(spec.series[name]) < 5 },
         };
       })
     );
