@@ -48,12 +48,22 @@ HELP_MUST_NOT_IMPORT = (
     "duckdb",
     "torch",
     "shipyard.config",
+    "jinja2",
+    "gradio",
 )
 
 
 @pytest.mark.parametrize(
     "arguments",
-    [["--help"], ["train", "--help"], ["serve", "--help"], ["models", "--help"], ["db", "--help"]],
+    [
+        ["--help"],
+        ["train", "--help"],
+        ["serve", "--help"],
+        ["models", "--help"],
+        ["db", "--help"],
+        ["ui", "--help"],
+        ["gradio", "--help"],
+    ],
 )
 def test_help_imports_nothing_heavy(arguments: list[str]) -> None:
     code = (

@@ -57,7 +57,7 @@ def chart_json(value: Any) -> Markup:
     r"""Return JSON for a ``<script type="application/json">``: ``<`` escaped, so no tag ends.
 
     >>> str(chart_json({"a": "</script>"}))
-    '{"a": "\\\\u003c/script>"}'
+    '{"a": "\\u003c/script>"}'
     """
     return Markup(json.dumps(value, default=str).replace("<", "\\u003c"))
 
