@@ -6,6 +6,7 @@ cookie by hand (the browser tests check the cookie's attributes in Chromium).
 
 from __future__ import annotations
 
+import gc
 import re
 import shutil
 from collections.abc import Iterator
@@ -202,3 +203,32 @@ def test_the_standalone_app_redirects_to_the_ui_and_serves_its_files(served: Ser
     script = httpx.get(f"{served.base}/ui/static/htmx.min.js")
     assert script.status_code == 200
     assert "htmx" in script.text[:2000]
+
+
+def test_each_worker_of_serve_mounts_the_ui_from_its_recipe(
+    ui_registry: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+):
+    from shipyard.config import ServingConfig
+    from shipyard.serving.server import WORKER_SPEC_VARIABLE, app_from_environment, worker_spec
+    from shipyard.ui.mounted import MOUNTS_FACTORY
+
+    home = ui_registry.copy(tmp_path / "home").home
+    registry = Registry(f"sqlite:///{home / 'registry.db'}", home / "artifacts")
+    keys_file = home / "api-keys.json"
+    _, key = KeyStore(keys_file).create("worker")
+    settings = ServingConfig(poll_seconds=0, log_predictions=False)
+    spec = worker_spec(registry, "adult", settings, keys_file, mounts=MOUNTS_FACTORY)
+    import orjson
+
+    monkeypatch.setenv(WORKER_SPEC_VARIABLE, orjson.dumps(spec).decode())
+    try:
+        with running_server(app_from_environment()) as base:
+            assert httpx.get(f"{base}/ui/login").status_code == 200
+            assert httpx.get(f"{base}/v1/models/adult").status_code == 401  # still keyed
+            keyed = httpx.get(f"{base}/v1/models/adult", headers={"X-API-Key": key})
+            assert keyed.status_code == 200
+    finally:
+        registry.close()
+        gc.unfreeze()  # app_from_environment froze this process's objects, as a worker does
+    # Workers sign sessions with one secret, kept beside the keys file.
+    assert (home / "ui-session.secret").stat().st_mode & 0o777 == 0o600
