@@ -111,8 +111,8 @@ def test_target_cannot_be_dropped() -> None:
 
 
 def test_missing_required_key_is_named() -> None:
-    with pytest.raises(ConfigError, match=re.escape("data.target: this key is required")):
-        load_config_dict({"name": "x", "data": {"source": "a.csv"}})
+    with pytest.raises(ConfigError, match=re.escape("data.source: this key is required")):
+        load_config_dict({"name": "x", "data": {"target": "y"}})
 
 
 def test_split_sizes_must_leave_training_rows() -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -47,6 +48,8 @@ HELP_MUST_NOT_IMPORT = (
     "pyarrow",
     "duckdb",
     "torch",
+    "nats",
+    "redis",
     "shipyard.config",
     "jinja2",
     "gradio",
@@ -63,6 +66,7 @@ HELP_MUST_NOT_IMPORT = (
         ["db", "--help"],
         ["ui", "--help"],
         ["gradio", "--help"],
+        ["stream", "--help"],
     ],
 )
 def test_help_imports_nothing_heavy(arguments: list[str]) -> None:
@@ -80,3 +84,17 @@ def test_help_imports_nothing_heavy(arguments: list[str]) -> None:
     )
     assert "Usage" in result.stdout
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.parametrize(("preset", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_openmp_threads_wait_passively_unless_the_user_says(
+    preset: str | None, expected: str
+) -> None:
+    environment = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+    if preset is not None:
+        environment["OMP_WAIT_POLICY"] = preset
+    code = "import os, shipyard; print(os.environ['OMP_WAIT_POLICY'])"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environment
+    )
+    assert result.stdout.strip() == expected

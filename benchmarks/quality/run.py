@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -50,6 +51,16 @@ def run_shipyard(split: Split, train: Path, test: Path, budget: float, home: Pat
         "seconds": seconds,
         "best": run.best,
         "verdict": run.verdict.get("summary"),
+        "timings": run.timings,
+        # What each family did, so that a leaderboard of one explains itself.
+        "families": {
+            row.name: (
+                f"{row.status} {row.cv_mean:.4f}"
+                if row.status == "ok"
+                else f"{row.status}: {row.message}"
+            )
+            for row in run.leaderboard
+        },
     }
 
 
@@ -64,7 +75,10 @@ def run_peer(tool: str, python: str, split: Split, train: Path, test: Path, budg
         split.task,
         str(budget),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    # The peers get the OpenMP wait policy shipyard sets for itself, so that the comparison
+    # is between the searches, not between spinning and passive threads on a busy machine.
+    environment = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ}
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr else "failed"}
     return json.loads(done.stdout.strip().splitlines()[-1])

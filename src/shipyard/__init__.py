@@ -11,9 +11,17 @@ on first use, so ``import shipyard`` stays fast and pulls in no model library.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
 from shipyard._version import __version__
+
+# OpenMP threads (LightGBM, XGBoost, scikit-learn) spin while they wait for each other by
+# default. On a machine with more runnable threads than cores, a busy laptop, the spinning
+# takes the CPU the work needs: 100 LightGBM trees on Adult took 46-50 s with 2 spinning
+# threads and 2-3 s with passive ones, at load 14 on 2 cores (docs/training.md). Set before a
+# model library loads OpenMP, which reads it once; a value the user set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 if TYPE_CHECKING:
     from shipyard import datasets

@@ -47,6 +47,7 @@ __all__ = [
     "RegistryConfig",
     "ServingConfig",
     "SplitConfig",
+    "StreamConfig",
     "TextConfig",
     "TrainingConfig",
     "ValidationConfig",
@@ -79,7 +80,11 @@ class DataConfig(_Strict):
         default=None,
         description="A separate labelled test set. When absent, a test split is held out.",
     )
-    target: str = Field(description="The column to predict.")
+    target: str | None = Field(
+        default=None,
+        description="The column to predict. Required by the supervised tasks; the anomaly "
+        "detection task reads it as optional known labels; clustering has none.",
+    )
     drop: tuple[str, ...] = Field(default=(), description="Columns never used as features.")
     encoding: str | None = Field(
         default=None,
@@ -100,6 +105,19 @@ class DataConfig(_Strict):
         description="Columns holding personal data: the prediction log applies "
         "'monitoring.personal_data' to them, and the model card lists them.",
     )
+
+    @property
+    def target_column(self) -> str:
+        """The target of a task that needs one.
+
+        Raises
+        ------
+        ConfigError
+            When ``target`` is unset (the task's config check says so first).
+        """
+        if self.target is None:
+            raise ConfigError("data.target is not set; set it to the column to predict.")
+        return self.target
 
 
 class SplitConfig(_Strict):
@@ -400,6 +418,51 @@ class ServingConfig(_Strict):
     )
 
 
+class StreamConfig(_Strict):
+    """Options of ``shipyard stream``: where events come from, where answers go, the limits."""
+
+    source: str | None = Field(
+        default=None,
+        description="Broker URL: nats://HOST:4222 (JetStream) or redis://HOST:6379/DB (Streams).",
+    )
+    subject: str | None = Field(
+        default=None, description="Subject (NATS) or stream key (Redis) the events arrive on."
+    )
+    to: str | None = Field(
+        default=None, description="Subject or stream key the answers are published to."
+    )
+    dead_letter: str | None = Field(
+        default=None, description="Where invalid events go, with the reason; default 'TO.dead'."
+    )
+    group: str | None = Field(
+        default=None,
+        description="Durable consumer (NATS) or consumer group (Redis); default 'shipyard-NAME'.",
+    )
+    max_batch_size: int = Field(default=64, ge=1, description="Events scored together, at most.")
+    max_batch_wait_ms: float = Field(
+        default=2.0, ge=0, description="How long a micro-batch waits for more events."
+    )
+    max_in_flight: int = Field(
+        default=256, ge=1, description="Events read but not yet acknowledged, at most."
+    )
+    ack_wait: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds before an unacknowledged event is delivered again (after a crash).",
+    )
+    dedup_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="How long an answer's id is remembered to drop a duplicate publish.",
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="Port of /metrics (Prometheus); unset: none."
+    )
+    drain_timeout: float = Field(
+        default=30.0, ge=0, description="Seconds to finish in-flight events on SIGTERM."
+    )
+
+
 class DriftConfig(_Strict):
     """When a column of a monitoring window counts as drifted."""
 
@@ -685,6 +748,89 @@ class RecommendationConfig(_Strict):
     )
 
 
+class ClusteringConfig(_Strict):
+    """Clustering settings (``task: clustering``): candidates and how one is chosen."""
+
+    methods: tuple[Literal["kmeans", "hdbscan"], ...] = Field(
+        default=("kmeans", "hdbscan"), min_length=1, description="Families tried."
+    )
+    k_values: tuple[int, ...] = Field(
+        default=(2, 3, 4, 5, 6, 8),
+        min_length=1,
+        description="Numbers of clusters k-means tries; one is chosen by silhouette and "
+        "stability across seeds.",
+    )
+    min_cluster_sizes: tuple[int, ...] = Field(
+        default=(25, 50, 100),
+        min_length=1,
+        description="HDBSCAN's min_cluster_size values tried.",
+    )
+    pca_components: int | None = Field(
+        default=None,
+        ge=1,
+        description="Cluster on this many principal components of the standardised columns "
+        "(unset: on the standardised columns themselves).",
+    )
+    seeds: int = Field(
+        default=3, ge=2, le=10, description="Seeds (and subsamples) per candidate for stability."
+    )
+    min_stability: float = Field(
+        default=0.75,
+        ge=0,
+        le=1,
+        description="Least mean adjusted Rand index between seeds for a candidate to be chosen "
+        "by silhouette (when none reaches it, the most stable one is chosen).",
+    )
+    sample_rows: int = Field(
+        default=2000,
+        ge=100,
+        description="Rows the silhouette and the stability are computed on (a seeded sample).",
+    )
+    exemplars: int = Field(
+        default=2000,
+        ge=10,
+        description="Clustered training points HDBSCAN keeps to assign new points to.",
+    )
+
+
+class AnomalyConfig(_Strict):
+    """Anomaly detection settings (``task: anomaly_detection``)."""
+
+    methods: tuple[Literal["isolation_forest", "lof"], ...] = Field(
+        default=("isolation_forest", "lof"), min_length=1, description="Families tried."
+    )
+    contamination: float | Literal["auto"] = Field(
+        default="auto",
+        description="Expected share of anomalies: sets the decision threshold (a number in "
+        "(0, 0.5]), or 'auto' (IsolationForest's paper offset; LOF's score 1.5).",
+    )
+    pca_components: int | None = Field(
+        default=None, ge=1, description="Score on this many principal components."
+    )
+    trees: int = Field(default=100, ge=1, le=2000, description="IsolationForest trees.")
+    neighbors: int = Field(default=20, ge=1, le=500, description="LOF's number of neighbours.")
+    reference_rows: int = Field(
+        default=2000,
+        ge=50,
+        description="Training rows LOF keeps as its reference points (a seeded sample).",
+    )
+    k: int = Field(
+        default=50,
+        ge=1,
+        description="Precision at k: the share of true anomalies among the k highest scores "
+        "of the test rows (when data.target holds known labels).",
+    )
+
+    @model_validator(mode="after")
+    def _contamination_in_range(self) -> AnomalyConfig:
+        if self.contamination != "auto" and not 0 < self.contamination <= 0.5:
+            raise ValueError(
+                "anomaly.contamination must be 'auto' or a share in (0, 0.5], for example "
+                f"0.05; got {self.contamination!r}"
+            )
+        return self
+
+
 class TextConfig(_Strict):
     """Text classification settings (``task: text_classification``)."""
 
@@ -798,11 +944,14 @@ class PipelineConfig(_Strict):
     evaluation: EvaluationConfig = EvaluationConfig()
     fairness: FairnessConfig = FairnessConfig()
     serving: ServingConfig = ServingConfig()
+    stream: StreamConfig = StreamConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     registry: RegistryConfig = RegistryConfig()
     engine: EngineConfig = EngineConfig()
     recommendation: RecommendationConfig | None = None
     text: TextConfig | None = None
+    clustering: ClusteringConfig | None = None
+    anomaly: AnomalyConfig | None = None
 
     @model_validator(mode="after")
     def _metric_fits_task(self) -> PipelineConfig:
@@ -816,7 +965,7 @@ class PipelineConfig(_Strict):
                 f"metric '{self.metric}' is for regression, but task is "
                 f"'{self.task}'; use one of roc_auc, accuracy, f1, log_loss"
             )
-        if self.data.target in self.data.drop:
+        if self.data.target is not None and self.data.target in self.data.drop:
             raise ValueError(f"data.drop lists the target '{self.data.target}'; remove it there")
         return self
 
@@ -895,6 +1044,16 @@ CLI_FLAGS: dict[str, str] = {
     "webhook": "monitoring.alerts.webhook",
     "gate_share": "monitoring.retraining.gate_share",
     "min_gate_rows": "monitoring.retraining.min_gate_rows",
+    "source": "stream.source",
+    "subject": "stream.subject",
+    "to": "stream.to",
+    "dead_letter": "stream.dead_letter",
+    "group": "stream.group",
+    "max_batch_size": "stream.max_batch_size",
+    "max_batch_wait_ms": "stream.max_batch_wait_ms",
+    "max_in_flight": "stream.max_in_flight",
+    "ack_wait": "stream.ack_wait",
+    "metrics_port": "stream.metrics_port",
 }
 
 

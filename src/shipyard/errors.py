@@ -15,6 +15,8 @@ too, so existing ``except ValueError`` blocks keep working::
     │   └── PartitionError                  one partition (file) failed: names it and the reason
     ├── PredictionLogError (RuntimeError)   the prediction log did not commit a served
     │                                       prediction (failed, full or too slow)
+    ├── BrokerError (ConnectionError)       a message broker cannot be reached or refused
+    │                                       a publish (shipyard stream)
     ├── RegistryError                       registry problems
     │   ├── ModelNotFoundError (LookupError) no such model, version or alias
     │   └── BundleIntegrityError            a bundle file is missing, extra or altered
@@ -34,6 +36,7 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "BrokerError",
     "BundleIntegrityError",
     "ConfigError",
     "DataError",
@@ -120,6 +123,10 @@ class PredictionLogError(ShipyardError, RuntimeError):
 
     The server answers 503 then: a prediction is acknowledged only once it is logged.
     """
+
+
+class BrokerError(ShipyardError, ConnectionError):
+    """A message broker cannot be reached, or it refused a publish (``shipyard stream``)."""
 
 
 class RegistryError(ShipyardError):

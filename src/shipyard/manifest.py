@@ -70,7 +70,7 @@ class Manifest(BaseModel):
     manifest_version: int = MANIFEST_VERSION
     bundle_format: int = 1
     task: str
-    target: str
+    target: str | None = None
     metric: str
     model: ModelEntry
     classes: list[Any] = Field(default_factory=list)

@@ -140,7 +140,8 @@ def _requests(trained: Trained, count: int) -> list[Any]:
         assert trained.config.recommendation is not None
         return list(frame[trained.config.recommendation.user].tolist())
     data = trained.config.data
-    inputs = frame.drop(columns=[data.target, *data.drop])
+    labels = [data.target] if data.target is not None else []  # unsupervised tasks have none
+    inputs = frame.drop(columns=[*labels, *data.drop])
     return json.loads(inputs.to_json(orient="records"))
 
 

@@ -884,6 +884,10 @@ from shipyard.cli import tasks as _task_commands  # noqa: E402
 
 _task_commands.register(app)
 
+from shipyard.cli import stream as _stream_commands  # noqa: E402
+
+_stream_commands.register(app)
+
 from shipyard.cli.log import log_app  # noqa: E402  (it imports this module's helpers)
 
 app.add_typer(log_app, name="log")

@@ -86,7 +86,9 @@ def leaderboard_table(metric: str, rows: list[dict[str, Any]]) -> Table:
             str(rank) if ok else "-",
             row["name"],
             f"{row['cv_mean']:.4f}" if scored else "",
-            f"[{row['cv_low']:.4f}, {row['cv_high']:.4f}]" if scored else "",
+            f"[{row['cv_low']:.4f}, {row['cv_high']:.4f}]"
+            if scored and row.get("cv_low") is not None
+            else "",
             "" if p_value is None else f"{p_value:.3g}",
             str(row.get("trials", "")) if scored else "",
             f"{row['fit_seconds']:.1f}" if scored else "",

@@ -159,14 +159,35 @@ class ValidationReport(BaseModel):
 
 
 class Contract(BaseModel):
-    """The data contract of a model: its feature columns, its target, the ignored columns."""
+    """The data contract of a model: its feature columns, its target, the ignored columns.
+
+    The target is ``None`` for a model learnt without labels (clustering, anomaly detection).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: Literal[1] = 1
-    target: ColumnContract
+    target: ColumnContract | None = None
     columns: tuple[ColumnContract, ...]
     ignored: tuple[str, ...] = ()
+
+    @property
+    def target_columns(self) -> list[ColumnContract]:
+        """The target as a list: empty when the model has none."""
+        return [] if self.target is None else [self.target]
+
+    @property
+    def target_name(self) -> str:
+        """The target column's name.
+
+        Raises
+        ------
+        DataError
+            When the model was learnt without a target.
+        """
+        if self.target is None:
+            raise DataError("This model was learnt without a target column.")
+        return self.target.name
 
     def column(self, name: str) -> ColumnContract:
         """Return a feature column's rules by name, suggesting the nearest name if unknown."""
@@ -224,7 +245,7 @@ class Contract(BaseModel):
         never saw, see :mod:`shipyard.runtime.unknown`) lifts the category rule of the feature
         columns; the target's categories are always checked.
         """
-        columns = [*self.columns, self.target] if with_target else list(self.columns)
+        columns = [*self.columns, *self.target_columns] if with_target else list(self.columns)
         violations: list[Violation] = []
         counts: Counter[str] = Counter()
         for column in columns:
@@ -264,7 +285,7 @@ class Contract(BaseModel):
         Missing columns concern every row and are not listed here: check
         :meth:`validate_frame` for them first.
         """
-        columns = [*self.columns, self.target] if with_target else list(self.columns)
+        columns = [*self.columns, *self.target_columns] if with_target else list(self.columns)
         problems: dict[Any, list[str]] = {}
         for column in columns:
             if column.name not in frame.columns:
@@ -354,7 +375,7 @@ def _plain(value: Any) -> Any:
 
 def infer_contract(
     frame: pd.DataFrame,
-    target: str,
+    target: str | None,
     drop: Iterable[str] = (),
     max_categories: int = 100,
     *,
@@ -363,23 +384,15 @@ def infer_contract(
 ) -> Contract:
     """Infer a contract from a frame (see the module docstring for the rules).
 
+    ``target`` is ``None`` for data without labels: every column is then a feature candidate.
+
     Raises
     ------
     DataError
         When the target is absent or has missing values, or no usable feature remains.
     """
-    if target not in frame.columns:
-        hint = difflib.get_close_matches(target, [str(c) for c in frame.columns], n=1)
-        raise DataError(
-            f"Target column '{target}' is not in the data; columns are "
-            f"{', '.join(map(str, frame.columns))}."
-            + (f" Did you mean '{hint[0]}'?" if hint else "")
-        )
-    if frame[target].isna().any():
-        raise DataError(
-            f"Target column '{target}' has {int(frame[target].isna().sum())} "
-            "missing values; drop those rows before training."
-        )
+    if target is not None:
+        _check_target(frame, target)
     dropped = set(drop)
     declared = set(text_columns)
     missing_text = sorted(declared - set(map(str, frame.columns)))
@@ -407,9 +420,27 @@ def infer_contract(
             "No usable feature column remains after inference; "
             f"ignored: {', '.join(ignored) or 'none'}."
         )
+    if target is None:
+        return Contract(columns=tuple(columns), ignored=tuple(ignored))
     target_column = _infer_column(target, frame[target], max_categories=10**9)
     assert target_column is not None  # the target is never ignored: no category limit
     return Contract(target=target_column, columns=tuple(columns), ignored=tuple(ignored))
+
+
+def _check_target(frame: pd.DataFrame, target: str) -> None:
+    """Refuse a target the frame lacks, or one with missing values."""
+    if target not in frame.columns:
+        hint = difflib.get_close_matches(target, [str(c) for c in frame.columns], n=1)
+        raise DataError(
+            f"Target column '{target}' is not in the data; columns are "
+            f"{', '.join(map(str, frame.columns))}."
+            + (f" Did you mean '{hint[0]}'?" if hint else "")
+        )
+    if frame[target].isna().any():
+        raise DataError(
+            f"Target column '{target}' has {int(frame[target].isna().sum())} "
+            "missing values; drop those rows before training."
+        )
 
 
 def _looks_like_text(series: pd.Series) -> bool:

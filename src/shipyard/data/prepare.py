@@ -77,7 +77,7 @@ def prepare_training_data(
     frame: pd.DataFrame, config: PipelineConfig
 ) -> tuple[pd.DataFrame, DataReport]:
     """Profile the raw training frame, then fit and apply the cleaner; return the clean frame."""
-    target = config.data.target
+    target = config.data.target_column
     if target not in frame.columns:
         # Contract inference names the problem (with the nearest column name).
         return frame, DataReport(profile={}, cleaning_spec=None)
@@ -117,7 +117,7 @@ def leakage_findings(
         return
     report.leakage = check_leakage(
         train,
-        contract.target.name,
+        contract.target_name,
         contract.feature_names,
         task=task,
         test=test,

@@ -177,7 +177,7 @@ def run_drift_demo(
         chunk = year_2012.iloc[start : start + hours]
         start += hours
         report(f"replaying {hours} hours of 2012 through {result.url} with feedback")
-        result.served.append(_replay(result.url, name, demo.key, chunk, config.data.target))
+        result.served.append(_replay(result.url, name, demo.key, chunk, config.data.target_column))
 
     def watch(step: str) -> WatchPass:
         report(f"watch pass: {step}")

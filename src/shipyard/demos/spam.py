@@ -47,7 +47,7 @@ def held_out_messages(config: PipelineConfig, frame: Any) -> Any:
 
     _, _, test = split_frame(
         frame,
-        config.data.target,
+        config.data.target_column,
         classification=True,
         seed=config.seed,
         test_size=config.split.test_size,

@@ -24,6 +24,7 @@ from shipyard.evaluation.report import (
     robustness_blocks,
     selection_blocks,
     slice_blocks,
+    target_text,
 )
 
 __all__ = ["build_card", "bundle_documents", "personal_data_items"]
@@ -131,7 +132,7 @@ def build_card(
     served_from = model.get("path") or ", ".join(sorted(model.get("files", {}).values()))
     card.items(
         [
-            f"Task: {task}; target '{manifest['target']}'"
+            f"Task: {task}; {target_text(manifest.get('target'))}"
             + (f"; classes {', '.join(map(str, classes))}" if classes else ""),
             f"Model family: {model['family']} (served from {served_from}, format "
             f"{model['format']})",

@@ -313,6 +313,11 @@ def slice_blocks(document: Document, slices: Sequence[Mapping[str, Any]]) -> Non
     document.table(["feature", "slice", "rows", *names], rows, worst)
 
 
+def target_text(target: Any) -> str:
+    """Say what the model predicts: ``target 'income'``, or that it learnt without one."""
+    return "no target (learnt without labels)" if target is None else f"target '{target}'"
+
+
 def render_report(
     manifest: Mapping[str, Any],
     plots: Mapping[str, bytes],
@@ -327,7 +332,7 @@ def render_report(
     title = f"Evaluation report: {manifest.get('name', evaluation.get('model', 'model'))}"
     document = Document(title)
     document.paragraph(
-        f"Task {manifest['task']}, target '{manifest['target']}', model family "
+        f"Task {manifest['task']}, {target_text(manifest.get('target'))}, model family "
         f"{manifest['model']['family']}; rows: "
         + ", ".join(f"{key} {value}" for key, value in manifest.get("rows", {}).items())
         + "."

@@ -69,7 +69,7 @@ def evaluate(
             "records; its test metrics are in 'shipyard models show'."
         )
     frame = predictor.clean_frame(read_table(source, options))
-    target = contract.target.name
+    target = contract.target_name
     if target not in frame.columns:
         raise DataError(f"'{source}' has no target column '{target}'; evaluation needs labels.")
     if frame[target].isna().all():

@@ -82,6 +82,11 @@ def _with_predictions(
     import numpy as np
 
     # The chunk is ours alone: add the columns in place rather than copying it.
+    named = getattr(predictor, "output_columns", None)
+    if named is not None:  # a cluster and its distance, a score and its decision
+        for name, values in named(outputs).items():
+            chunk[name] = values
+        return chunk
     if predictor.task == "regression":
         chunk["prediction"] = outputs
         return chunk

@@ -142,7 +142,7 @@ class RecordEncoder:
         self._allowed = frozenset(
             {column.name for column in contract.columns}
             | set(contract.ignored)
-            | {contract.target.name}
+            | {column.name for column in contract.target_columns}
         )
         self._checks: list[tuple[Any, ...]] = []
         for column in contract.columns:
@@ -234,6 +234,9 @@ class SingleRecordPath:
         self._score_row = getattr(getattr(predictor, "scorer", None), "score_row", None)
         self._labels = [str(label) for label in predictor.classes]
         self._regression = predictor.task == "regression"
+        # A predictor whose answer is neither a label nor a value (a cluster and its distance,
+        # an anomaly score and its decision) formats its outputs itself.
+        self._format_row = getattr(predictor, "format_row", None)
         # Other tasks' predictors (text, for one) have no compiled record encoder: they are
         # scored through their own score_records.
         tabular = hasattr(predictor, "preprocessor")
@@ -289,6 +292,9 @@ class SingleRecordPath:
 
     def answer(self, outputs: list[float], group: str | None = None) -> dict[str, Any]:
         """Format raw outputs like :meth:`Predictor.format_outputs` does."""
+        if self._format_row is not None:
+            answer: dict[str, Any] = self._format_row(outputs)
+            return answer
         if self._regression:
             return {"prediction": float(outputs[0])}
         answer = {

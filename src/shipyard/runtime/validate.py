@@ -109,7 +109,7 @@ class RecordValidator:
         self.unknown_categories = unknown_categories
         self._columns = list(contract.columns)
         self._known = {column.name for column in contract.columns}
-        self._tolerated = set(contract.ignored) | {contract.target.name}
+        self._tolerated = set(contract.ignored) | {c.name for c in contract.target_columns}
         self._category_sets = {
             column.name: frozenset(column.categories)
             for column in contract.columns
@@ -136,7 +136,7 @@ class RecordValidator:
                 )
             ]
         found: list[Finding] = []
-        columns = [*self._columns, self.contract.target] if with_target else self._columns
+        columns = [*self._columns, *self.contract.target_columns] if with_target else self._columns
         for column in columns:
             broken = self._check(column, record.get(column.name, None), column.name in record)
             if broken:

@@ -127,6 +127,8 @@ def _service_routes(context: ServingContext) -> list[BaseRoute]:
             auth=context.auth,
             max_records=context.settings.max_records,
             unknown_fields=context.settings.unknown_fields,
+            # Predictors whose answer is not a label or a value describe it themselves.
+            answer=getattr(predictor, "answer_schema", None),
         )
         mounted = mounted_operations(request.app.routes, model.name, model.version)
         return JSONResponse(openapi_document(documented, mounted))

@@ -56,6 +56,7 @@ class DocumentedModel:
     auth: bool = True
     max_records: int = 10_000
     unknown_fields: str = "reject"
+    answer: dict[str, Any] | None = None
 
     @property
     def output_names(self) -> list[str]:
@@ -331,7 +332,7 @@ def _service_paths() -> dict[str, dict[str, Any]]:
 def _components(model: DocumentedModel) -> dict[str, Any]:
     return {
         "Record": record_schema(model.contract, model.unknown_fields),
-        "Answer": answer_schema(model.task, model.classes),
+        "Answer": model.answer or answer_schema(model.task, model.classes),
         "Error": {
             "type": "object",
             "required": ["error", "message"],

@@ -67,7 +67,7 @@ def record_schema(contract: Contract, unknown_fields: str = "reject") -> dict[st
     """JSON Schema of one request record."""
     properties = {column.name: column_schema(column) for column in contract.columns}
     # The target and ignored columns are tolerated in a record (a row of the training file).
-    for name in (contract.target.name, *contract.ignored):
+    for name in (*(c.name for c in contract.target_columns), *contract.ignored):
         properties.setdefault(name, {})
     return {
         "type": "object",

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from shipyard.errors import ConfigError, DataError
 from shipyard.manifest import Manifest
@@ -87,6 +87,8 @@ BUILTIN_TASKS: dict[str, str] = {
     "tabular": "shipyard.tasks.tabular.task:TabularTask",
     "text_classification": "shipyard.tasks.text.task:TextClassificationTask",
     "recommendation": "shipyard.tasks.recommendation.task:RecommendationTask",
+    "clustering": "shipyard.tasks.clustering.task:ClusteringTask",
+    "anomaly_detection": "shipyard.tasks.anomaly.task:AnomalyDetectionTask",
 }
 
 
@@ -117,6 +119,9 @@ class Capabilities:
         The serving protocols the task's predictor speaks: ``predict`` (the own JSON API,
         the Open Inference Protocol and ``/invocations``), ``recommend`` (``/recommend`` and
         ``/similar``); serving builds the routes of each.
+    target
+        Whether ``data.target`` is ``required`` (the column to predict), ``optional`` (known
+        labels an unsupervised task evaluates with) or refused (``none``).
     """
 
     config_tasks: tuple[str, ...]
@@ -128,6 +133,7 @@ class Capabilities:
     traffic_split: bool = True
     feedback_unit: str = "labels"
     protocols: tuple[str, ...] = ("predict",)
+    target: Literal["required", "optional", "none"] = "required"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form, the shape ``shipyard tasks --json`` prints."""
@@ -141,6 +147,7 @@ class Capabilities:
             "traffic_split": self.traffic_split,
             "feedback_unit": self.feedback_unit,
             "protocols": list(self.protocols),
+            "target": self.target,
         }
 
 
@@ -393,6 +400,7 @@ class Task(ABC):
         """
         from shipyard.config import PipelineConfig
 
+        self._check_target(config)
         defaults = _defaults_of(PipelineConfig, config)
         for key in self.capabilities.unsupported_keys:
             if _lookup(config, key) != _lookup(defaults, key):
@@ -400,6 +408,21 @@ class Task(ABC):
                     f"The {self.name} task does not honour '{key}' (set to "
                     f"{_lookup(config, key)!r}); remove it from the config."
                 )
+
+    def _check_target(self, config: PipelineConfig) -> None:
+        """Refuse a missing target where the task needs one, or one it cannot use."""
+        needs = self.capabilities.target
+        if needs == "required" and config.data.target is None:
+            raise ConfigError(
+                f"The {self.name} task needs data.target, the column to predict; set it in "
+                "the config (or pass --target)."
+            )
+        if needs == "none" and config.data.target is not None:
+            raise ConfigError(
+                f"The {self.name} task learns without labels, but data.target is set to "
+                f"{config.data.target!r}; remove it (list the column in data.drop to keep it "
+                "out of the features)."
+            )
 
     def describe(self) -> dict[str, Any]:
         """Name, summary and capabilities, JSON-ready."""

@@ -283,7 +283,11 @@ def predict_answer(answer: Mapping[str, Any]) -> TryItAnswer:
     """Read one answer of a ``predict``-protocol predictor (``prediction``, ``probabilities``).
 
     A list of ``{"token", "contribution"}`` under ``explanation`` (a text model's top
-    tokens) becomes the explanation.
+    tokens) becomes the explanation. An answer without ``prediction`` (a cluster and its
+    distance) is shown entry by entry.
+
+    >>> predict_answer({"cluster": 2, "distance": 0.41234}).prediction
+    'cluster 2, distance 0.4123'
     """
     probabilities = {
         str(label): float(value) for label, value in answer.get("probabilities", {}).items()
@@ -294,9 +298,21 @@ def predict_answer(answer: Mapping[str, Any]) -> TryItAnswer:
         for item in tokens
         if isinstance(item, Mapping) and "token" in item
     ]
+    prediction = answer.get("prediction")
+    if prediction is None:
+        # Answers of another shape (a cluster and its distance, an anomaly score): each entry.
+        prediction = ", ".join(
+            f"{key} {_shown(value)}"
+            for key, value in answer.items()
+            if not isinstance(value, Mapping | list)
+        )
     return TryItAnswer(
-        prediction=answer.get("prediction"),
+        prediction=prediction,
         probabilities=dict(sorted(probabilities.items(), key=lambda pair: -pair[1])),
         explanation=explanation,
         explanation_title="Words that pushed the answer most" if explanation else "",
     )
+
+
+def _shown(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

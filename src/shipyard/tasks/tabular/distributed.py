@@ -301,7 +301,7 @@ def partitioned_contract(
     """
     sources = data.payload["sources"]
     contract, facts = infer_partitioned_contract(
-        context.engine, sources, config.data.target, config.data.drop
+        context.engine, sources, config.data.target_column, config.data.drop
     )
     validate_partitions(context.engine, sources, contract, with_target=True).raise_if_failed(
         f"The training data ({config.data.source})"
@@ -344,7 +344,7 @@ def partitioned_split(
     }
     encode = EncodePartition(
         spec,
-        config.data.target,
+        config.data.target_column,
         tuple(classes),
         config.seed,
         config.split.test_size,

@@ -105,7 +105,10 @@ class TabularTask(Task):
             else (split.validation_size, split.test_size)
         )
         frame, notes = labelled_rows(
-            read_table(data.source, options), data.target, data.source, minimum_rows(*held_out)
+            read_table(data.source, options),
+            data.target_column,
+            data.source,
+            minimum_rows(*held_out),
         )
         return PreparedData(frame, test, notes=notes)
 
@@ -123,7 +126,7 @@ class TabularTask(Task):
 
         context.report("profiling and cleaning the data")
         frame, data_report = prepare_training_data(data.frame, config)
-        contract = infer_contract(frame, config.data.target, drop=config.data.drop)
+        contract = infer_contract(frame, config.data.target_column, drop=config.data.drop)
         data_report.describe_contract(contract)
         if contract.ignored:
             data.notes.append(f"not used as features: {', '.join(contract.ignored)}")
@@ -213,7 +216,7 @@ class TabularTask(Task):
         share = config.split.validation_size / (1.0 - config.split.test_size)
         train_part, validation, held_out = split_frame(
             data.frame,
-            config.data.target,
+            config.data.target_column,
             classification=kind != "regression",
             seed=config.seed,
             test_size=None if separate_test else config.split.test_size,

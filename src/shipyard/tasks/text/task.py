@@ -80,7 +80,7 @@ class TextClassificationTask(Task):
         context.report(f"reading {data.source}")
         frame, notes = labelled_rows(
             read_table(data.source, ReadOptions(data.encoding, data.header)),
-            data.target,
+            data.target_column,
             data.source,
             minimum_rows(split.validation_size, split.test_size),
         )
@@ -96,7 +96,7 @@ class TextClassificationTask(Task):
         settings = config.text or TextConfig()
         contract = infer_contract(
             data.frame,
-            config.data.target,
+            config.data.target_column,
             drop=config.data.drop,
             detect_text=not settings.columns,
             text_columns=settings.columns,
@@ -129,7 +129,7 @@ class TextClassificationTask(Task):
         from shipyard.evaluation.metrics import default_metric
         from shipyard.tasks.detect import class_order
 
-        target = config.data.target
+        target = config.data.target_column
         classes = class_order(data.frame[target], config.positive_class)
         if len(classes) < 2:
             raise DataError(
