@@ -40,7 +40,16 @@ def test_read_table_resolves_dataset_references() -> None:
 
 
 def test_unknown_dataset_lists_the_available_ones() -> None:
-    message = "No bundled dataset named 'adlut'. Available: adult, bike_sharing, sms_spam, xwines."
+    message = (
+        "No bundled dataset named 'adlut'. Available: adult, bike_sharing, bike_sharing_daily, "
+        "sms_spam, xwines."
+    )
     with pytest.raises(DataError, match=re.escape(message)):
         datasets.load("adlut")
-    assert datasets.available() == ["adult", "bike_sharing", "sms_spam", "xwines"]
+    assert datasets.available() == [
+        "adult",
+        "bike_sharing",
+        "bike_sharing_daily",
+        "sms_spam",
+        "xwines",
+    ]

@@ -39,6 +39,8 @@ __all__ = [
     "EngineConfig",
     "EvaluationConfig",
     "FairnessConfig",
+    "ForecastingConfig",
+    "ImageConfig",
     "LeakageConfig",
     "MonitoringConfig",
     "PipelineConfig",
@@ -831,6 +833,49 @@ class AnomalyConfig(_Strict):
         return self
 
 
+class ForecastingConfig(_Strict):
+    """How a time series table is read, checked and forecast (``task: forecasting``)."""
+
+    time: str = Field(description="The column holding each row's timestamp.")
+    series: str | None = Field(
+        default=None, description="The column naming the series of a row (many in one table)."
+    )
+    horizon: int = Field(
+        default=14, ge=1, le=10_000, description="Steps ahead the model forecasts at most."
+    )
+    frequency: str | None = Field(
+        default=None,
+        description="The pandas frequency of the stamps ('D', 'h', 'MS', 'W-SUN'); unset: "
+        "inferred, and every series checked against it.",
+    )
+    season_length: int | None = Field(
+        default=None, ge=1, le=10_000, description="Steps per season; unset: from the frequency."
+    )
+    fill: Literal["error", "zero", "previous", "interpolate"] = Field(
+        default="error",
+        description="What a missing stamp gets: refused ('error'), 0, the previous value, or "
+        "a linear interpolation.",
+    )
+    covariates: tuple[str, ...] = Field(
+        default=(),
+        description="Columns known in advance (calendar, holidays, prices): a forecast "
+        "request gives their future values.",
+    )
+    windows: int = Field(default=5, ge=2, le=200, description="Rolling-origin backtest windows.")
+    step: int | None = Field(
+        default=None, ge=1, description="Steps between backtest origins; unset: the horizon."
+    )
+    models: tuple[Literal["seasonal_naive", "drift", "auto_ets", "lightgbm"], ...] = Field(
+        default=("seasonal_naive", "drift", "auto_ets", "lightgbm"),
+        min_length=1,
+        description="Candidate families; auto_ets needs the 'forecast' extra (statsforecast).",
+    )
+    level: float = Field(
+        default=0.9, gt=0, lt=1, description="Coverage of the conformal prediction intervals."
+    )
+    lightgbm_rounds: int = Field(default=200, ge=1, le=10_000, description="Boosting rounds.")
+
+
 class TextConfig(_Strict):
     """Text classification settings (``task: text_classification``)."""
 
@@ -854,6 +899,39 @@ class TextConfig(_Strict):
         description="C values tried first, in order (the portfolio); Optuna then searches C.",
     )
     explain_tokens: int = Field(default=5, ge=0, le=50, description="Tokens per explanation.")
+
+
+class ImageConfig(_Strict):
+    """Image classification settings (``task: image_classification``)."""
+
+    column: str = Field(
+        default="image",
+        description="The image field of requests and of a CSV/Parquet source (paths or bytes).",
+    )
+    candidates: tuple[Literal["efficientnet_lite0", "small_cnn", "linear_pixels"], ...] = Field(
+        default=("efficientnet_lite0", "small_cnn", "linear_pixels"),
+        min_length=1,
+        description="efficientnet_lite0 is transfer learning from ImageNet weights.",
+    )
+    size: int = Field(default=28, ge=8, le=512, description="Side (pixels) of the small models.")
+    transfer_size: int = Field(
+        default=64, ge=32, le=512, description="Side (pixels) the pretrained backbone sees."
+    )
+    epochs: int = Field(default=12, ge=1, description="Epochs of the models trained from scratch.")
+    head_epochs: int = Field(default=60, ge=1, description="Epochs of the frozen-feature head.")
+    finetune_epochs: int = Field(
+        default=4, ge=0, description="Epochs fine-tuning the backbone's last blocks (0: none)."
+    )
+    finetune_blocks: int = Field(default=2, ge=1, le=16, description="Last blocks fine-tuned.")
+    batch_size: int = Field(default=64, ge=1)
+    learning_rate: float = Field(default=2e-3, gt=0)
+    augment: bool = Field(default=True, description="Random flips and shifts while training.")
+    max_bytes: int = Field(
+        default=2_000_000, ge=1_000, description="Largest encoded image accepted (else 413)."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="auto: CUDA when present, else the CPU."
+    )
 
 
 ENGINE_URL = re.compile(
@@ -952,6 +1030,8 @@ class PipelineConfig(_Strict):
     text: TextConfig | None = None
     clustering: ClusteringConfig | None = None
     anomaly: AnomalyConfig | None = None
+    forecasting: ForecastingConfig | None = None
+    image: ImageConfig | None = None
 
     @model_validator(mode="after")
     def _metric_fits_task(self) -> PipelineConfig:

@@ -134,8 +134,12 @@ def test_the_manifest_round_trips_and_names_every_file(trained: Trained):
 
 
 def _requests(trained: Trained, count: int) -> list[Any]:
-    """Real inputs from the training source: records, or users for a recommender."""
+    """Real inputs from the training source: records, users for a recommender, or forecasts."""
     frame = read_table(trained.config.data.source).head(count)
+    if "forecast" in trained.task.capabilities.protocols:
+        assert trained.config.forecasting is not None
+        covariates = {name: [0] * 7 for name in trained.config.forecasting.covariates}
+        return [{"horizon": 1 + index % 7, "covariates": covariates} for index in range(count)]
     if "recommend" in trained.task.capabilities.protocols:
         assert trained.config.recommendation is not None
         return list(frame[trained.config.recommendation.user].tolist())
@@ -147,6 +151,8 @@ def _requests(trained: Trained, count: int) -> list[Any]:
 
 def _ask(client: httpx.Client, trained: Trained, request: Any) -> httpx.Response:
     name = trained.config.name
+    if "forecast" in trained.task.capabilities.protocols:
+        return client.post(f"/v1/models/{name}/forecast", json=request)
     if "recommend" in trained.task.capabilities.protocols:
         return client.get(f"/v1/models/{name}/recommend", params={"user": request})
     return client.post(f"/v1/models/{name}/predict", json=request)
@@ -160,7 +166,9 @@ def test_bad_requests_get_a_4xx_that_names_the_problem(trained: Trained):
     name = trained.config.name
     with running_server(_serve(trained)) as url, httpx.Client(base_url=url, timeout=60) as client:
         assert client.get("/health").status_code == 200
-        if "recommend" in trained.task.capabilities.protocols:
+        if "forecast" in trained.task.capabilities.protocols:
+            answer = client.post(f"/v1/models/{name}/forecast", json={"horizon": "many"})
+        elif "recommend" in trained.task.capabilities.protocols:
             answer = client.get(f"/v1/models/{name}/recommend", params={"k": "many"})
         else:
             answer = client.post(f"/v1/models/{name}/predict", json={"no_such_field": 1})

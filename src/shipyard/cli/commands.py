@@ -178,7 +178,20 @@ def build_config(config: Path | None, flags: dict[str, Any], sets: list[str]) ->
         raise ConfigError(
             "Nothing to train: pass --config shipyard.yaml, or --data FILE and --target COLUMN."
         )
+    _default_target(raw)
     return load_config_dict(raw)
+
+
+def _default_target(raw: dict[str, Any]) -> None:
+    """Fill ``data.target`` from the task when the command line names none (class folders)."""
+    data = raw["data"]
+    if "target" in data or "task" not in raw:
+        return
+    from shipyard.tasks.base import task_for_config_name
+
+    default = task_for_config_name(str(raw["task"])).default_target
+    if default is not None:
+        data["target"] = default
 
 
 @app.command()
@@ -777,8 +790,9 @@ def demo(
     which: Annotated[
         str,
         typer.Argument(
-            help="Which demo: adult (tabular), spam (text), recommend, or drift (the closed "
-            "loop on bike sharing)."
+            help="Which demo: adult (tabular), spam (text), pneumonia (images), recommend, "
+            "drift (the closed loop on bike sharing), or forecast (daily bike rentals, 14 days "
+            "ahead)."
         ),
     ] = "adult",
     time_budget: Annotated[
@@ -887,6 +901,9 @@ _task_commands.register(app)
 from shipyard.cli import stream as _stream_commands  # noqa: E402
 
 _stream_commands.register(app)
+from shipyard.cli import forecast as _forecast_commands  # noqa: E402
+
+_forecast_commands.register(app)
 
 from shipyard.cli.log import log_app  # noqa: E402  (it imports this module's helpers)
 

@@ -1,4 +1,4 @@
-"""``shipyard demo spam``, ``recommend`` and ``drift``: run a demo and print what happened."""
+"""``shipyard demo spam``, ``pneumonia``, ``recommend``, ``drift``, ``forecast``: run one."""
 
 from __future__ import annotations
 
@@ -9,18 +9,24 @@ from shipyard.errors import ConfigError
 
 __all__ = ["DEMOS", "run_named_demo"]
 
-DEMOS = ("adult", "spam", "recommend", "drift")
+DEMOS = ("adult", "spam", "pneumonia", "recommend", "drift", "forecast")
 
 
 def run_named_demo(which: str, overrides: dict[str, Any], as_json: bool) -> None:
-    """Run the ``spam``, ``recommend`` or ``drift`` demo and print what happened.
+    """Run the ``spam``, ``pneumonia``, ``recommend``, ``drift`` or ``forecast`` demo; print it.
 
     Raises
     ------
     ConfigError
         When ``which`` names no demo.
     """
-    runners = {"recommend": _recommend, "spam": _spam, "drift": _drift}
+    runners = {
+        "recommend": _recommend,
+        "spam": _spam,
+        "pneumonia": _pneumonia,
+        "drift": _drift,
+        "forecast": _forecast,
+    }
     if which not in runners:
         raise ConfigError(f"No demo named '{which}'; choose one of {', '.join(DEMOS)}.")
     runners[which](overrides, as_json)
@@ -86,6 +92,37 @@ def _spam(overrides: dict[str, Any], as_json: bool) -> None:
             highlight=False,
         )
     output.console.print("Server stopped.")
+
+
+def _pneumonia(overrides: dict[str, Any], as_json: bool) -> None:
+    from shipyard.demos.pneumonia import run_pneumonia_demo
+
+    result = run_pneumonia_demo(overrides, report=output.reporter())
+    if as_json:
+        output.print_json(result.as_dict())
+        return
+    data = result.run.as_dict()
+    output.print_train_run(data)
+    auc = data["test_metrics"].get("roc_auc")
+    if auc:
+        output.console.print(
+            f"\nTest AUC {auc['value']:.3f} ({auc['confidence']:.0%} CI {auc['low']:.3f} to "
+            f"{auc['high']:.3f}) on {data['rows']['test']} held-out X-rays (a balanced subset "
+            "of PneumoniaMNIST, not its official split).",
+            highlight=False,
+        )
+    output.console.print(f"\nAnswers from {result.url} for real test X-rays:")
+    for call in result.calls:
+        answer = call["answer"]
+        positive = answer["probabilities"].get("1", 0.0)
+        output.console.print(
+            f"  X-ray {call['image']} (actually {call['actual']}) -> "
+            f"[bold]{'pneumonia' if str(answer['prediction']) == '1' else 'normal'}[/bold] "
+            f"(p(pneumonia)={positive:.3f}, threshold {answer.get('threshold', 0.5):.3f}); "
+            f"saliency: {call['saliency']}",
+            highlight=False,
+        )
+    output.console.print("Server stopped. Not a medical device: a demonstration only.")
 
 
 def _drift(overrides: dict[str, Any], as_json: bool) -> None:
@@ -154,3 +191,54 @@ def _drift_table(table_class: Any, window: Any) -> Any:
         verdict = {True: "[bold red]yes[/]", False: "no", None: "too few"}[row["drifted"]]
         table.add_row(name, row["test"], f"{row['p_value']:.2g}", f"{row['psi']:.3f}", verdict)
     return table
+
+
+def _forecast(overrides: dict[str, Any], as_json: bool) -> None:
+    from rich.table import Table
+
+    from shipyard.demos.forecast import run_forecast_demo
+    from shipyard.tasks.forecasting.evaluation import backtest_table
+
+    # Forecasting has no time-budgeted search; the flag is accepted and ignored.
+    overrides = {key: value for key, value in overrides.items() if key == "registry.home"}
+    result = run_forecast_demo(overrides, report=output.reporter())
+    if as_json:
+        output.print_json(result.as_dict())
+        return
+    section = result.forecasting
+    backtest = section["backtest"]
+    header, rows = backtest_table(section)
+    table = Table(
+        title=f"Backtest: {backtest['windows']} rolling origins x {backtest['horizon']} days "
+        "(means with 95% bootstrap intervals; last column: MASE minus seasonal naive's)"
+    )
+    for name in header:
+        table.add_column(name)
+    for row in rows:
+        table.add_row(*row)
+    output.console.print(table)
+    verdict = section["verdict"]
+    output.console.print(
+        f"Chosen: [bold]{section['chosen']}[/bold]; {verdict['verdict']}.", highlight=False
+    )
+    intervals = section["intervals"]
+    output.console.print(
+        f"Conformal intervals: nominal {intervals['level']:.0%}, measured "
+        f"{intervals['coverage']:.1%} on {int(intervals['points'])} backtest days.",
+        highlight=False,
+    )
+    data = result.run.as_dict()
+    output.console.print(f"Registered [bold]{data['reference']}[/bold] in {data['bundle']}")
+    answer = result.forecast
+    forecast = Table(
+        title=f"{answer['horizon']}-day forecast from {result.url} "
+        f"({answer['model']}:{answer['version']}), {answer['level']:.0%} intervals"
+    )
+    for name in ("day", "forecast", "lower", "upper"):
+        forecast.add_column(name, justify="right")
+    for stamp, point, low, high in zip(
+        answer["timestamps"], answer["forecast"], answer["lower"], answer["upper"], strict=True
+    ):
+        forecast.add_row(stamp[:10], f"{point:,.0f}", f"{low:,.0f}", f"{high:,.0f}")
+    output.console.print(forecast)
+    output.console.print("Server stopped.")

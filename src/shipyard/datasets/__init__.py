@@ -116,6 +116,23 @@ def _load_bike_sharing() -> Dataset:
     return load_bike_sharing()
 
 
+def _load_bike_sharing_daily() -> Dataset:
+    from shipyard.datasets.bike_sharing import CITATION, load_bike_sharing_daily
+
+    daily = load_bike_sharing_daily()
+    return Dataset(
+        name="bike_sharing_daily",
+        train=daily,
+        test=daily.iloc[:0],
+        target="cnt",
+        license="CC BY 4.0 (UCI Machine Learning Repository)",
+        citation=CITATION,
+        description="Daily bike rentals in Washington D.C., 2011-2012 (731 days), with the "
+        "holiday and working-day calendar: a series to forecast.",
+        splits=("train",),
+    )
+
+
 def _load_sms_spam() -> Dataset:
     from shipyard.datasets.sms_spam import load_sms_spam
 
@@ -125,6 +142,7 @@ def _load_sms_spam() -> Dataset:
 _LOADERS = {
     "adult": _load_adult,
     "bike_sharing": _load_bike_sharing,
+    "bike_sharing_daily": _load_bike_sharing_daily,
     "sms_spam": _load_sms_spam,
     "xwines": _load_xwines,
 }

@@ -18,6 +18,7 @@ from shipyard.errors import DataValidationError
 __all__ = [
     "FLOAT64_MAX",
     "Finding",
+    "RecordTooLargeError",
     "RecordValidationError",
     "RecordValidator",
     "number_range_problem",
@@ -63,6 +64,10 @@ def number_range_problem(value: int | float) -> str | None:
 
 class RecordValidationError(DataValidationError):
     """One or more request records break the contract; ``violations`` lists each problem."""
+
+
+class RecordTooLargeError(RecordValidationError):
+    """A value of a request record is over its contract's size limit (an image's bytes)."""
 
 
 class Finding(NamedTuple):

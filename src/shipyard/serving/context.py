@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shipyard.errors import PredictionLogError
-from shipyard.runtime.validate import RecordValidationError
+from shipyard.runtime.validate import RecordTooLargeError, RecordValidationError
 from shipyard.serving.logs import log_event
 
 if TYPE_CHECKING:
@@ -299,6 +299,10 @@ class ServingContext:
                 async with asyncio.timeout(self.settings.request_timeout):
                     outputs = await slot.outputs(records)
             groups = slot.path.groups(records)
+        except RecordTooLargeError as error:
+            raise RequestError(
+                413, "value_too_large", str(error), violations=error.violations
+            ) from None
         except RecordValidationError as error:
             raise RequestError(
                 422, "validation_error", str(error), violations=error.violations

@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from shipyard.evaluation.explain import UnsupportedModelError, explain_records
-from shipyard.runtime.validate import RecordValidationError
+from shipyard.runtime.validate import RecordTooLargeError, RecordValidationError
 from shipyard.serving.context import RequestError
 
 if TYPE_CHECKING:
@@ -38,6 +38,29 @@ def _json(content: Any, status: int = 200) -> Response:
 
 def _error(status: int, error: str, message: str, **extra: Any) -> Response:
     return _json({"error": error, "message": message, **extra}, status)
+
+
+async def _image_explanation(render: Any, records: list[Any]) -> Response:
+    """Answer one image record with its saliency overlay (PNG)."""
+    from starlette.concurrency import run_in_threadpool
+
+    if len(records) != 1:
+        raise RequestError(
+            422,
+            "validation_error",
+            f"/explain answers one image at a time with a PNG; got {len(records)} records.",
+        )
+    try:
+        png = await run_in_threadpool(render, records[0])
+    except RecordTooLargeError as error:
+        raise RequestError(
+            413, "value_too_large", str(error), violations=error.violations
+        ) from None
+    except RecordValidationError as error:
+        raise RequestError(
+            422, "validation_error", str(error), violations=error.violations
+        ) from None
+    return Response(png, media_type="image/png")
 
 
 def explain_routes(context: ServingContext) -> list[Route]:
@@ -68,6 +91,9 @@ def explain_routes(context: ServingContext) -> list[Route]:
             )
         context.check_count(records)
         model = context.state.primary.model
+        render = getattr(model.predictor, "explain_image", None)
+        if render is not None:  # a saliency map over the image, as a PNG
+            return await _image_explanation(render, records)
         try:
             answers = explain_records(model.predictor, records)
         except RecordValidationError as error:

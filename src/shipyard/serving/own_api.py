@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shipyard.serving.context import JSONResponse, RequestError, ServingContext, new_request_id
+from shipyard.serving.multipart import is_multipart, records_from_multipart
 
 __all__ = ["own_routes"]
 
@@ -36,7 +37,14 @@ def own_routes(context: ServingContext) -> list[Route]:
     async def predict(request: Request) -> Response:
         started = time.perf_counter()
         context.check_name(request.path_params["name"])
-        payload = await context.read_json(request)
+        content_type = request.headers.get("content-type")
+        if is_multipart(content_type):
+            # Files uploaded as a form (images): one record per file, as a JSON client sends.
+            assert content_type is not None
+            uploaded = records_from_multipart(await context.read_body(request), content_type)
+            payload: Any = uploaded[0] if len(uploaded) == 1 else uploaded
+        else:
+            payload = await context.read_json(request)
         single = isinstance(payload, dict)
         records = [payload] if single else payload
         if not isinstance(records, list) or not records:

@@ -89,6 +89,8 @@ BUILTIN_TASKS: dict[str, str] = {
     "recommendation": "shipyard.tasks.recommendation.task:RecommendationTask",
     "clustering": "shipyard.tasks.clustering.task:ClusteringTask",
     "anomaly_detection": "shipyard.tasks.anomaly.task:AnomalyDetectionTask",
+    "forecasting": "shipyard.tasks.forecasting.task:ForecastingTask",
+    "image_classification": "shipyard.tasks.image.task:ImageClassificationTask",
 }
 
 
@@ -118,7 +120,8 @@ class Capabilities:
     protocols
         The serving protocols the task's predictor speaks: ``predict`` (the own JSON API,
         the Open Inference Protocol and ``/invocations``), ``recommend`` (``/recommend`` and
-        ``/similar``); serving builds the routes of each.
+        ``/similar``), ``forecast`` (``/forecast`` and ``/actuals``); serving builds the routes
+        of each.
     target
         Whether ``data.target`` is ``required`` (the column to predict), ``optional`` (known
         labels an unsupervised task evaluates with) or refused (``none``).
@@ -251,6 +254,9 @@ class Task(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    # The target name used when the command line gives none: sources whose labels are not a
+    # named column (an image task's class folders) set it; ``None`` requires ``--target``.
+    default_target: ClassVar[str | None] = None
 
     # Training -------------------------------------------------------------------------------
 

@@ -12,9 +12,11 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from shipyard.datasets import Dataset
 
-__all__ = ["CITATION", "load_bike_sharing"]
+__all__ = ["CITATION", "load_bike_sharing", "load_bike_sharing_daily"]
 
 CITATION = (
     "Fanaee-T, H. & Gama, J. (2013). Event labeling combining ensemble detectors and background "
@@ -49,3 +51,20 @@ def load_bike_sharing() -> Dataset:
         description="Hourly bike rentals in Washington D.C. with weather and calendar "
         "(2011 train, 2012 test).",
     )
+
+
+def load_bike_sharing_daily() -> pd.DataFrame:
+    """Daily rentals (731 days, 2011-2012): the hourly counts summed per day.
+
+    The same numbers as the UCI ``day.csv`` (its ``cnt`` is the sum of the day's hours). Columns:
+    ``dteday`` (the date), ``cnt`` (rentals), and the calendar known in advance: ``holiday``
+    and ``workingday`` (0 or 1).
+    """
+    hourly = load_bike_sharing()
+    import pandas as pd
+
+    hours = pd.concat([hourly.train, hourly.test], ignore_index=True)
+    daily = hours.groupby("dteday", sort=True).agg(
+        cnt=("cnt", "sum"), holiday=("holiday", "max"), workingday=("workingday", "max")
+    )
+    return daily.reset_index()
