@@ -47,7 +47,7 @@ __all__ = [
     "predict_answer",
 ]
 
-FieldKind = Literal["number", "integer", "boolean", "choice", "text", "textarea"]
+FieldKind = Literal["number", "integer", "boolean", "choice", "text", "textarea", "image"]
 # Text columns are free text (a message, a review): a large box. Other strings are one line.
 _KINDS: dict[str, FieldKind] = {
     "number": "number",
@@ -72,7 +72,8 @@ class TryItField:
         What the person reads beside the field.
     kind
         ``number``, ``integer``, ``boolean``, ``choice`` (one of ``choices``), ``text`` (one
-        line) or ``textarea`` (free text).
+        line), ``textarea`` (free text) or ``image`` (an uploaded PNG or JPEG file, sent as
+        its bytes in base64).
     required
         Whether an empty value is refused (else it is sent as missing).
     choices

@@ -57,7 +57,8 @@ CONTENT_SECURITY_POLICY = (
 REPORT_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
 )
-MAX_FORM_BYTES = 256 * 1024
+# Room for an uploaded image in base64 (a try-it form); other forms are far smaller.
+MAX_FORM_BYTES = 8 * 1024 * 1024
 STATIC = Path(__file__).parent / "static"
 
 Handler = Callable[[Request, Session], Awaitable[Response]]

@@ -9,7 +9,9 @@ before it is imported: the app makes no request beyond its own server.
 
 from __future__ import annotations
 
+import base64
 import os
+from pathlib import Path
 from typing import Any
 
 from shipyard.errors import DataError, require
@@ -30,6 +32,8 @@ def _component(gr: Any, field: TryItField) -> Any:
     info = field.help or None
     if field.kind == "boolean":
         return gr.Checkbox(label=field.label, info=info)
+    if field.kind == "image":
+        return gr.Image(label=field.label, type="filepath", sources=["upload"])
     if field.kind == "choice":
         choices = list(field.choices) if field.required else ["", *field.choices]
         return gr.Dropdown(
@@ -71,6 +75,8 @@ def field_values(form: TryItForm, inputs: tuple[Any, ...]) -> dict[str, str]:
     for field, value in zip(form.fields, inputs, strict=True):
         if value is None:
             values[field.name] = ""
+        elif field.kind == "image":
+            values[field.name] = base64.b64encode(Path(value).read_bytes()).decode("ascii")
         elif isinstance(value, bool):
             values[field.name] = "true" if value else "false"
         elif isinstance(value, float) and value.is_integer():

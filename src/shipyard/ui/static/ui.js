@@ -51,6 +51,15 @@
   function drawAll(root) {
     (root || document).querySelectorAll("[data-chart]").forEach(draw);
   }
+  // An image field: the chosen file's bytes go in base64 into the hidden field the API reads.
+  document.addEventListener("change", function (event) {
+    var input = event.target;
+    var target = input.getAttribute && document.getElementById(input.getAttribute("data-base64-into"));
+    if (!target || !input.files || !input.files[0]) { return; }
+    var reader = new FileReader();
+    reader.onload = function () { target.value = String(reader.result).split(",")[1] || ""; };
+    reader.readAsDataURL(input.files[0]);
+  });
   document.addEventListener("DOMContentLoaded", function () { drawAll(document); });
   document.addEventListener("htmx:afterSwap", function (event) { drawAll(event.target); });
 })();
