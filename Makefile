@@ -15,12 +15,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[serve,data,report]"
 	touch $@
 
-# Development install: every extra (text, vision and mlflow too), plus the test and lint groups.
+# Development install: every extra (text, vision, mlflow and gradio too), plus the test and lint groups.
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
 	# The text and vision extras need torch: the CPU build 2.13.0 (never a newer one).
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -e ".[all,text,vision,mlflow]" --group test --group lint
+	$(BIN)/python -m pip install --quiet -e ".[all,text,vision,mlflow,gradio]" --group test --group lint
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

@@ -29,6 +29,7 @@ def test_demo_trains_serves_and_answers_real_records(tmp_path):
         assert abs(sum(answer["probabilities"].values()) - 1.0) < 1e-9
     assert sum(call["answer"]["prediction"] == call["actual"] for call in result.calls) >= 2
     assert any("server stopped" in message for message in messages)
+    assert any(f"web UI while the demo runs: {result.url}/ui/" in m for m in messages)
 
     # The fairness verdict on sex and race, and the model card written from the registry.
     verdict = result.fairness_verdict

@@ -51,6 +51,8 @@ HELP_MUST_NOT_IMPORT = (
     "nats",
     "redis",
     "shipyard.config",
+    "jinja2",
+    "gradio",
 )
 
 
@@ -62,6 +64,8 @@ HELP_MUST_NOT_IMPORT = (
         ["serve", "--help"],
         ["models", "--help"],
         ["db", "--help"],
+        ["ui", "--help"],
+        ["gradio", "--help"],
         ["stream", "--help"],
     ],
 )

@@ -408,6 +408,16 @@ class ServingConfig(_Strict):
         default_factory=RateLimitConfig,
         description="Requests per second and burst per API key; off by default.",
     )
+    ui: bool = Field(
+        default=True,
+        description="Mount the web UI under /ui (log in with an API key; needs serving.auth).",
+    )
+    ui_secure_cookie: bool = Field(
+        default=True,
+        description="Send the UI's session cookie over HTTPS only (browsers count "
+        "http://127.0.0.1 and localhost as secure); turn off only behind a TLS proxy that "
+        "forwards plain HTTP under another host name.",
+    )
 
 
 class StreamConfig(_Strict):
@@ -1105,6 +1115,8 @@ CLI_FLAGS: dict[str, str] = {
     "access_log": "serving.access_log",
     "rate_limit": "serving.rate_limit.requests_per_second",
     "rate_burst": "serving.rate_limit.burst",
+    "ui": "serving.ui",
+    "insecure_cookie": "serving.ui_secure_cookie",
     "chunk_size": "serving.chunk_size",
     "engine": "engine.url",
     "window_size": "monitoring.window_size",

@@ -204,3 +204,41 @@ def test_served_answers_are_logged_and_sketched_by_monitoring(trained: Trained):
     assert first.closed
     assert first.report, "no column was sketched"
     assert all(row["samples"] > 0 for row in first.report)
+
+
+def test_the_try_it_form_answers_one_record_or_says_why_not(trained: Trained):
+    from shipyard.ui.try_it import TryItService
+
+    version = trained.run.version
+    service = TryItService(trained.registry)
+    form = service.form(version.name, version.version)
+    if not form.available:
+        assert form.message  # the front doors show it in the form's place
+        return
+    # The form's defaults, a sentence where a text field starts empty, a small PNG to upload.
+    values = {
+        field.name: field.default
+        or ("a short message to classify" if field.kind in ("text", "textarea") else "")
+        for field in form.fields
+    }
+    for field in form.fields:
+        if field.kind == "image":
+            values[field.name] = _small_png()
+    answer = service.answer(version.name, version.version, values)
+    assert answer.prediction is not None
+    if answer.probabilities:
+        assert sum(answer.probabilities.values()) == pytest.approx(1.0)
+
+
+def _small_png() -> str:
+    """A 28 x 28 grey gradient as a base64 PNG, what an upload field sends."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    pixels = np.tile(np.arange(0, 252, 9, dtype=np.uint8), (28, 1))
+    Image.fromarray(pixels, mode="L").save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -557,17 +557,28 @@ def serve(
         int | None,
         typer.Option(help="Requests a key may send at once (serving.rate_limit.burst)."),
     ] = None,
+    ui: Annotated[
+        bool | None,
+        typer.Option("--ui/--no-ui", help="Mount the web UI under /ui (serving.ui)."),
+    ] = None,
+    insecure_cookie: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-cookie",
+            help="Send the UI's cookie over plain HTTP too (serving.ui_secure_cookie=false).",
+        ),
+    ] = False,
     config: ConfigOption = None,
     home: HomeOption = None,
     registry: RegistryOption = None,
 ) -> None:
-    """Serve a registered model over HTTP after verifying its bundle."""
+    """Serve a registered model over HTTP after verifying its bundle (the web UI at /ui)."""
     from shipyard.config import CLI_FLAGS, ServingConfig, apply_overrides, load_config
     from shipyard.errors import require
 
     require("uvicorn", "serve")
     from shipyard.serving import KeyStore, build_app, run_server
-    from shipyard.serving.server import worker_spec
+    from shipyard.serving.server import mounts_from_spec, worker_spec
 
     loaded = load_config(config) if config else None
     settings = loaded.serving if loaded else ServingConfig()
@@ -588,6 +599,8 @@ def serve(
         "access_log": True if access_log else None,
         "rate_limit": rate_limit,
         "rate_burst": rate_burst,
+        "ui": ui,
+        "insecure_cookie": False if insecure_cookie else None,
     }
     updates = {CLI_FLAGS[flag].removeprefix("serving."): value for flag, value in flags.items()}
     settings = ServingConfig.model_validate(apply_overrides(settings.model_dump(), updates))
@@ -603,19 +616,35 @@ def serve(
                 f"Created API key {record.id} (shown once; stored hashed in {keys_path}):"
             )
             output.console.print(key, highlight=False)
-    app_ = build_app(opened, reference, settings, keys, monitoring=monitoring)
+    mounts_factory = None
+    if settings.ui and settings.auth:
+        from shipyard.ui.mounted import MOUNTS_FACTORY
+
+        mounts_factory = MOUNTS_FACTORY
+    elif settings.ui:
+        output.error_console.print(
+            "The web UI is not mounted: it logs people in with API keys, and serving.auth "
+            "is off. Serve with keys, or run 'shipyard ui'."
+        )
+    spec = worker_spec(opened, reference, settings, keys_path, monitoring, mounts_factory)
+    app_ = build_app(
+        opened,
+        reference,
+        settings,
+        keys,
+        monitoring=monitoring,
+        own_auth_mounts=mounts_from_spec(opened, spec),
+    )
     output.error_console.print(
         f"Serving {reference} on http://{settings.host}:{settings.port}"
         f" with {settings.workers} worker(s), API keys "
         f"{'required' if settings.auth else 'OFF'} (OpenAPI at /openapi.json); Ctrl+C stops."
     )
-    run_server(
-        app_,
-        settings.host,
-        settings.port,
-        settings=settings,
-        worker_spec=worker_spec(opened, reference, settings, keys_path, monitoring),
-    )
+    if mounts_factory:
+        output.error_console.print(
+            f"Web UI: http://{settings.host}:{settings.port}/ui/ (log in with an API key)."
+        )
+    run_server(app_, settings.host, settings.port, settings=settings, worker_spec=spec)
 
 
 @app.command()
@@ -887,3 +916,6 @@ app.add_typer(db_app, name="db")
 from shipyard.cli import deploy as _deploy_commands  # noqa: E402
 
 _deploy_commands.register(app)
+from shipyard.cli import ui as _ui_commands  # noqa: E402
+
+_ui_commands.register(app)

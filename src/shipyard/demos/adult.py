@@ -127,17 +127,34 @@ def run_demo(
     report(f"model card written to {cards[0]}")
     report(f"starting a server for {reference}")
     demo = demo_key(config)
-    app = build_app(registry, reference, config.serving, demo.store)
+    app = build_app(
+        registry, reference, config.serving, demo.store, own_auth_mounts=_ui(registry, demo)
+    )
     adult = datasets.load("adult")
     rows = adult.test.iloc[list(DEMO_TEST_ROWS)]
     records = frame_to_records(rows.drop(columns=[adult.target]))
     calls = []
     with running_server(app, host=config.serving.host, port=0) as url:
         endpoint = f"{url}/v1/models/{config.name}/predict"
+        if demo.store is not None:
+            report(f"web UI while the demo runs: {url}/ui/ (log in with an API key)")
         report(f"POST {endpoint}, one record per request")
         for record, actual in zip(records, rows[adult.target], strict=True):
             answer = post_json(endpoint, record, demo.key)
             calls.append({"record": record, "answer": answer, "actual": actual})
     report("server stopped")
     demo.retire(report)
+    report(
+        "browse the registry in the web UI: shipyard ui --home "
+        f"{config.registry.home}, then open http://127.0.0.1:{config.serving.port}/ui/"
+    )
     return DemoResult(run, url, calls, cards)
+
+
+def _ui(registry: Registry, demo: DemoKey) -> list[Any]:
+    """Mount the web UI beside the demo's API (when keys are on: people log in with one)."""
+    if demo.store is None:
+        return []
+    from shipyard.ui.mounted import ui_mount
+
+    return [ui_mount(registry, demo.store)]

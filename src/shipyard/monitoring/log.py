@@ -272,6 +272,44 @@ class MonitoringStore:
                 counts[key] = int(session.scalar(query) or 0)
         return counts
 
+    def traffic(
+        self, model_name: str, since: datetime, until: datetime, buckets: int
+    ) -> dict[str, Any]:
+        """Count a model's answered requests per version, and its failures, per time bucket.
+
+        ``[since, until)`` is cut into ``buckets`` equal spans; the answer holds each span's
+        start (``starts``, ISO 8601), ``answered`` (version -> counts), ``failed`` (counts)
+        and ``bucket_seconds``. The UI's request rate, error and canary share charts read it.
+        """
+        width = (until - since) / buckets
+
+        def position(at: datetime) -> int:
+            at = at if at.tzinfo else at.replace(tzinfo=UTC)
+            return min(int((at - since) / width), buckets - 1)
+
+        answered: dict[str, list[int]] = {}
+        failed = [0] * buckets
+        with Session(self.engine) as session:
+            for table, counts in ((_Prediction, None), (_Failure, failed)):
+                rows = session.execute(
+                    select(table.at, table.version).where(
+                        table.model_name == model_name, table.at >= since, table.at < until
+                    )
+                )
+                for at, version in rows:
+                    target = (
+                        counts
+                        if counts is not None
+                        else answered.setdefault(str(version), [0] * buckets)
+                    )
+                    target[position(at)] += 1
+        return {
+            "starts": [(since + width * index).isoformat() for index in range(buckets)],
+            "answered": dict(sorted(answered.items(), key=lambda pair: int(pair[0]))),
+            "failed": failed,
+            "bucket_seconds": width.total_seconds(),
+        }
+
     def labels_since(self, model_name: str, since: datetime) -> int:
         """Count the feedback labels of a model that arrived at or after ``since``."""
         with Session(self.engine) as session:

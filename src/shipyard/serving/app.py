@@ -23,7 +23,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from shipyard.config import ServingConfig
 from shipyard.monitoring.privacy import LogMask
@@ -166,6 +166,7 @@ def create_app(
     max_records: int | None = None,
     canary_share: float | None = None,
     services: Sequence[Callable[[ServingContext], BackgroundService]] = (),
+    own_auth_mounts: Sequence[Mount] = (),
 ) -> Starlette:
     """Build the ASGI app serving one model version (and optional canary and shadow).
 
@@ -191,6 +192,9 @@ def create_app(
         Share of requests for the canary; defaults to ``settings.canary_share``.
     services
         Build background services from the app's context; they run while the app is up.
+    own_auth_mounts
+        Apps mounted beside the API that check their own credentials (the web UI, which
+        logs people in with a session cookie): the API-key check skips their paths.
     """
     settings = settings or ServingConfig()
     overrides = {
@@ -211,6 +215,7 @@ def create_app(
     routes: list[BaseRoute] = []
     for build in (*ROUTE_BUILDERS, *extra_routes):
         routes.extend(build(context))
+    routes.extend(own_auth_mounts)
 
     async def request_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, RequestError)
@@ -271,6 +276,7 @@ def create_app(
             verify=verify_key,
             access_log=settings.access_log,
             limiter=limiter_for(settings.rate_limit),
+            own_auth=tuple(mount.path for mount in own_auth_mounts),
         )
     )
     app = Starlette(

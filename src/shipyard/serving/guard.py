@@ -76,6 +76,9 @@ class Guard:
         Log one JSON line per request.
     limiter
         Rate limits per key (per address without auth); ``None`` sets no limit.
+    own_auth
+        Path prefixes of mounted apps that check their own credentials (the web UI's session
+        cookie under ``/ui``): no API key is asked there, and their rate is kept per address.
     """
 
     def __init__(
@@ -85,12 +88,14 @@ class Guard:
         verify: Callable[[str | None], bool] | None,
         access_log: bool = False,
         limiter: RateLimiter | None = None,
+        own_auth: tuple[str, ...] = (),
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.verify = verify
         self.access_log = access_log
         self.limiter = limiter
+        self.own_auth = own_auth
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         """Handle one ASGI connection event."""
@@ -131,6 +136,8 @@ class Guard:
         """Return the error code and body of a 401, or ``None`` when the request may pass."""
         if self.verify is None or scope["method"] == "OPTIONS" or path in PUBLIC_PATHS:
             return None
+        if self._own_auth(path):
+            return None
         presented = _presented_keys(scope["headers"])
         if len(presented) > 1:
             return "ambiguous_credentials", _AMBIGUOUS
@@ -142,7 +149,11 @@ class Guard:
         """Return 0 when the request is within its client's rate, else seconds to wait."""
         if self.limiter is None or scope["method"] == "OPTIONS" or path in PUBLIC_PATHS:
             return 0
-        return self.limiter.acquire(_client(scope, self.verify is not None))
+        by_key = self.verify is not None and not self._own_auth(path)
+        return self.limiter.acquire(_client(scope, by_key))
+
+    def _own_auth(self, path: str) -> bool:
+        return any(path == prefix or path.startswith(f"{prefix}/") for prefix in self.own_auth)
 
     def _done(self, path: str, scope: Scope, status: int, start: float) -> None:
         seconds = time.perf_counter() - start

@@ -116,6 +116,27 @@ class KeyStore:
             found |= hmac.compare_digest(candidate, digest)
         return found
 
+    def identify(self, presented: str | None) -> ApiKey | None:
+        """Return the stored key ``presented`` is, or ``None`` (a login form's check)."""
+        if not self.verify(presented):
+            return None
+        digest = _digest(presented or "")
+        return next((key for key in self.keys() if hmac.compare_digest(key.sha256, digest)), None)
+
+    def knows(self, sha256: str) -> bool:
+        """Return whether a key with this SHA-256 is still stored (not revoked)."""
+        with self._lock:
+            self._refresh()
+            digests = self._digests
+        try:
+            candidate = bytes.fromhex(sha256)
+        except ValueError:
+            return False
+        found = False
+        for digest in digests:
+            found |= hmac.compare_digest(candidate, digest)
+        return found
+
     # -- writing -------------------------------------------------------------------------
 
     def create(self, label: str = "") -> tuple[ApiKey, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import importlib
 import logging
 import logging.config
 import os
@@ -80,10 +81,12 @@ def build_app(
     keys: KeyStore | None = None,
     extra_routes: Sequence[RouteBuilder] = (),
     monitoring: MonitoringConfig | None = None,
+    own_auth_mounts: Sequence[Any] = (),
 ) -> Any:
     """Build the ASGI app serving ``reference``, configured by ``settings``.
 
-    ``extra_routes`` adds route builders (``context -> routes``) after the built-in ones.
+    ``extra_routes`` adds route builders (``context -> routes``) after the built-in ones;
+    ``own_auth_mounts`` mounts apps that check their own credentials (the web UI).
 
     When ``reference`` names an alias (``NAME`` or ``NAME@ALIAS``) and ``settings.poll_seconds``
     is positive, the app follows the alias: a moved alias is hot-swapped in without failing a
@@ -114,6 +117,12 @@ def build_app(
         )
     own_app = _app_of_its_own(task.capabilities.protocols)
     if own_app is not None:
+        if own_auth_mounts:
+            logger.warning(
+                "The web UI is not mounted beside %s models; run 'shipyard ui' to browse "
+                "the registry.",
+                task.name,
+            )
         if not task.capabilities.traffic_split:
             # Said at start, so that nobody waits for a hot swap this app will not do.
             logger.warning(
@@ -182,6 +191,7 @@ def build_app(
         extra_routes=(*extra_routes, *task.route_builders()),
         canary_share=canary_share,
         services=services,
+        own_auth_mounts=own_auth_mounts,
     )
 
 
@@ -264,9 +274,30 @@ def app_from_environment() -> Any:
     settings = ServingConfig.model_validate(spec["settings"])
     keys = KeyStore(spec["keys_file"]) if spec.get("keys_file") else None
     monitoring = MonitoringConfig.model_validate(spec.get("monitoring") or {})
-    app = build_app(registry, spec["reference"], settings, keys, monitoring=monitoring)
+    app = build_app(
+        registry,
+        spec["reference"],
+        settings,
+        keys,
+        monitoring=monitoring,
+        own_auth_mounts=mounts_from_spec(registry, spec),
+    )
     freeze_loaded_objects()
     return app
+
+
+def mounts_from_spec(registry: Registry, spec: dict[str, Any]) -> list[Any]:
+    """Build the mounts a worker recipe names (``"module:function"``), or none.
+
+    The function takes the registry and the recipe; naming it keeps this module free of an
+    import of the front door it mounts (the web UI).
+    """
+    factory = spec.get("mounts")
+    if not factory:
+        return []
+    module, _, name = str(factory).partition(":")
+    built: list[Any] = getattr(importlib.import_module(module), name)(registry, spec)
+    return built
 
 
 def run_server(
@@ -332,9 +363,14 @@ def worker_spec(
     settings: ServingConfig,
     keys_file: Path | None,
     monitoring: MonitoringConfig | None = None,
+    mounts: str | None = None,
 ) -> dict[str, Any]:
-    """Return the recipe :func:`app_from_environment` rebuilds the app from."""
+    """Return the recipe :func:`app_from_environment` rebuilds the app from.
+
+    ``mounts`` names a ``"module:function"`` that builds more mounts from the recipe.
+    """
     return {
+        "mounts": mounts,
         "registry_url": registry.url,
         "artifacts": str(registry.artifacts),
         "reference": reference,

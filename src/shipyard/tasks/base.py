@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from shipyard.evaluation.report import DocumentSections
     from shipyard.monitoring.adapters import TaskMonitoring
     from shipyard.monitoring.gate import GateResult
+    from shipyard.tasks.try_it import TryItAnswer, TryItForm
     from shipyard.training.trainer import CandidateResult
 
 __all__ = [
@@ -339,6 +340,44 @@ class Task(ABC):
     def encode_labels(self, labels: Sequence[Any], manifest: Manifest) -> Any:
         """Encode feedback labels as the metrics expect (class indices, or numbers)."""
         raise DataError(f"The {self.name} task does not score labelled rows.")
+
+    def try_it(self, manifest: Manifest, contract: Contract | None, predictor: Any) -> TryItForm:
+        """Return the form a person fills in to try one request (the UI, the Gradio app).
+
+        ``contract`` is the bundle's data contract (``None`` when it has none) and
+        ``predictor`` the loaded model, for forms that list what it knows (a recommender's
+        users). The default draws one field per contract column for tasks that speak ``predict``
+        (:func:`~shipyard.tasks.try_it.form_from_contract`); any other task gets no form and
+        a message, until it returns its own.
+        """
+        from shipyard.tasks.try_it import TryItForm, form_from_contract
+
+        if "predict" not in self.capabilities.protocols:
+            return TryItForm.unavailable(
+                f"The {self.name} task offers no try-it form yet; call the model's API."
+            )
+        return form_from_contract(contract)
+
+    def try_it_answer(
+        self, predictor: Any, manifest: Manifest, record: dict[str, Any]
+    ) -> TryItAnswer:
+        """Answer one record of the try-it form (built by :meth:`try_it`) with ``predictor``.
+
+        The default asks a ``predict``-protocol predictor; its answer's probabilities and any
+        explanation it carries are shown.
+
+        Raises
+        ------
+        DataError
+            When the task has no try-it answer, or the record breaks the contract.
+        """
+        from shipyard.tasks.try_it import predict_answer
+
+        if "predict" not in self.capabilities.protocols:
+            raise DataError(
+                f"The {self.name} task offers no try-it form yet; call the model's API."
+            )
+        return predict_answer(predictor.predict_records([record])[0])
 
     def document_sections(self) -> DocumentSections:
         """Return the task's own blocks of the model card and the report (tabular by default)."""

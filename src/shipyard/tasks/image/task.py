@@ -35,10 +35,12 @@ from shipyard.tasks.base import (
 
 if TYPE_CHECKING:
     from shipyard.config import ImageConfig, PipelineConfig
+    from shipyard.data.contract import Contract
     from shipyard.evaluation.report import DocumentSections
     from shipyard.manifest import Manifest
     from shipyard.monitoring.adapters import TaskMonitoring
     from shipyard.tasks.image.sources import ImageSet
+    from shipyard.tasks.try_it import TryItForm
 
 __all__ = ["ImageClassificationTask"]
 
@@ -71,6 +73,14 @@ class ImageClassificationTask(Task):
         explanations=True,
     )
     default_target = "label"
+
+    def try_it(self, manifest: Manifest, contract: Contract | None, predictor: Any) -> TryItForm:
+        """Offer an upload of one PNG or JPEG image (sent as base64, as the API takes it)."""
+        from shipyard.tasks.try_it import TryItField, TryItForm
+
+        column = contract.columns[0].name if contract is not None else "image"
+        upload = TryItField(column, "Image", "image", help="a PNG or JPEG file")
+        return TryItForm((upload,), submit_label="Classify")
 
     def small_config(self, folder: Path) -> dict[str, Any]:
         """Use 160 PneumoniaMNIST X-rays as a table of base64 PNGs; the linear model alone."""

@@ -28,11 +28,17 @@ from shipyard.tasks.base import (
 
 if TYPE_CHECKING:
     from shipyard.config import PipelineConfig, RecommendationConfig
+    from shipyard.data.contract import Contract
     from shipyard.evaluation.report import DocumentSections
     from shipyard.manifest import Manifest
     from shipyard.monitoring.adapters import TaskMonitoring
+    from shipyard.tasks.try_it import TryItAnswer, TryItForm
 
 __all__ = ["RecommendationTask"]
+
+
+# The users the try-it form offers as one types (any id may still be entered).
+TRY_IT_USERS = 500
 
 
 def _settings(config: PipelineConfig) -> RecommendationConfig:
@@ -208,6 +214,50 @@ class RecommendationTask(Task):
         from shipyard.runtime.recommend import RecommenderScorer
 
         return RecommenderScorer(directory, manifest.to_document())
+
+    def try_it(self, manifest: Manifest, contract: Contract | None, predictor: Any) -> TryItForm:
+        """Offer a user picker (known users suggested as one types) and how many items to list."""
+        from shipyard.tasks.try_it import TryItField, TryItForm
+
+        users = tuple(str(user) for user in predictor.users[:TRY_IT_USERS])
+        return TryItForm(
+            (
+                TryItField(
+                    "user",
+                    "User",
+                    "text",
+                    help=f"a user id; {len(predictor.users)} users are known, an unknown "
+                    "one gets the most popular items",
+                    suggestions=users,
+                    default=users[0] if users else "",
+                ),
+                TryItField(
+                    "k", "Items", "integer", minimum=1, maximum=100, help="1 to 100", default="10"
+                ),
+            ),
+            submit_label="Recommend",
+        )
+
+    def try_it_answer(
+        self, predictor: Any, manifest: Manifest, record: dict[str, Any]
+    ) -> TryItAnswer:
+        """List the user's top items with their scores (the answer of ``/recommend``)."""
+        from shipyard.tasks.try_it import TryItAnswer
+
+        answer = predictor.recommend(record["user"], int(record.get("k") or 10))
+        notes = (
+            ["Unknown user: the most popular items are listed (cold start)."]
+            if answer["cold_start"]
+            else [
+                f"The user already has {len(predictor.seen(record['user']))} items; "
+                "they are left out."
+            ]
+        )
+        return TryItAnswer(
+            prediction=f"{len(answer['items'])} items for user {answer['user']}",
+            items=answer["items"],
+            notes=notes,
+        )
 
     def monitoring(self, directory: Path, manifest: Manifest, reference: str) -> TaskMonitoring:
         """Sketch the popularity of listed and taken items; coverage and hit rates per window."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from shipyard.manifest import Manifest
     from shipyard.monitoring.adapters import TaskMonitoring
     from shipyard.runtime.predictor import Predictor
+    from shipyard.tasks.try_it import TryItAnswer
     from shipyard.training.export import ExportedModel
 
 __all__ = ["TabularTask"]
@@ -449,6 +451,30 @@ class TabularTask(Task):
         return apply_group_thresholds(fitted, evaluated, data, config, context)
 
     # Serving and monitoring ------------------------------------------------------------------
+
+    def try_it_answer(
+        self, predictor: Any, manifest: Manifest, record: dict[str, Any]
+    ) -> TryItAnswer:
+        """Answer one record with its probabilities and each column's contribution.
+
+        The contributions are those of ``/explain`` (:func:`~shipyard.evaluation.explain.
+        explain_records`): each input column's share of the model's raw output.
+        """
+        from shipyard.evaluation.explain import UnsupportedModelError, explain_records
+        from shipyard.tasks.try_it import predict_answer
+
+        answer = predict_answer(predictor.predict_records([record])[0])
+        try:
+            explained = explain_records(predictor, [record])[0]
+        except UnsupportedModelError as error:
+            return replace(answer, notes=[*answer.notes, str(error)])
+        contributions = sorted(explained["contributions"].items(), key=lambda pair: -abs(pair[1]))
+        return replace(
+            answer,
+            explanation=[(str(name), float(value)) for name, value in contributions],
+            explanation_title=f"Contribution of each column to the {explained['space']} "
+            f"(base value {explained['base_value']:.4g})",
+        )
 
     def load(self, directory: Path, manifest: Manifest, unknown_fields: str) -> Any:
         """Build a :class:`~shipyard.runtime.Predictor` from the bundle's files."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,9 +31,11 @@ from shipyard.tasks.base import (
 
 if TYPE_CHECKING:
     from shipyard.config import PipelineConfig
+    from shipyard.data.contract import Contract
     from shipyard.evaluation.report import DocumentSections
     from shipyard.manifest import Manifest
     from shipyard.monitoring.adapters import TaskMonitoring
+    from shipyard.tasks.try_it import TryItForm
 
 __all__ = ["TextClassificationTask"]
 
@@ -326,6 +329,13 @@ class TextClassificationTask(Task):
             unknown_fields,
             int(manifest.section("explain_tokens", 5)),
         )
+
+    def try_it(self, manifest: Manifest, contract: Contract | None, predictor: Any) -> TryItForm:
+        """Draw a text box per text column the model reads (the others are not used)."""
+        from shipyard.tasks.try_it import form_from_contract
+
+        form = form_from_contract(contract, columns=list(predictor.text_columns))
+        return replace(form, submit_label="Classify")
 
     def monitoring(self, directory: Path, manifest: Manifest, reference: str) -> TaskMonitoring:
         """Sketch text signals of the logged requests and the answers' outputs."""
