@@ -86,6 +86,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "tabular": "shipyard.tasks.tabular.task:TabularTask",
     "text_classification": "shipyard.tasks.text.task:TextClassificationTask",
     "recommendation": "shipyard.tasks.recommendation.task:RecommendationTask",
+    "retrieval_qa": "shipyard.tasks.notes.task:RetrievalQATask",
 }
 
 
