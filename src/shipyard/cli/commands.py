@@ -748,8 +748,8 @@ def demo(
     which: Annotated[
         str,
         typer.Argument(
-            help="Which demo: adult (tabular), spam (text), recommend, or drift (the closed "
-            "loop on bike sharing)."
+            help="Which demo: adult (tabular), spam (text), recommend, drift (the closed "
+            "loop on bike sharing), or notes (answers from shipyard's own docs)."
         ),
     ] = "adult",
     time_budget: Annotated[
@@ -854,6 +854,10 @@ _watch_commands.register(app)
 from shipyard.cli import tasks as _task_commands  # noqa: E402
 
 _task_commands.register(app)
+
+from shipyard.cli import ask as _ask_commands  # noqa: E402
+
+_ask_commands.register(app)
 
 from shipyard.cli.log import log_app  # noqa: E402  (it imports this module's helpers)
 

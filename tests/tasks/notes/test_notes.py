@@ -228,3 +228,34 @@ def test_retrieval_metrics_count_ranks_of_the_expected_file():
     assert scores.values["recall@2"].tolist() == [1.0, 0.0, 0.0]
     assert np.allclose(scores.values["mrr"], [1.0, 1 / 3, 0.0])
     assert np.allclose(scores.values["ndcg@2"], [1.0, 0.0, 0.0])
+
+
+def test_a_file_of_questions_is_answered_in_batch_from_the_cli(trained: Notes, tmp_path: Path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from shipyard.cli import app
+
+    answers = tmp_path / "answers.jsonl"
+    home = str(trained.folder / "home")
+    result = CliRunner().invoke(
+        app,
+        [
+            "ask",
+            "handbook",
+            "--file",
+            str(trained.folder / "questions.csv"),
+            "-o",
+            str(answers),
+            "--home",
+            home,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in answers.read_text().splitlines()]
+    assert [row["question"] for row in rows] == [question for question, _ in QUESTIONS]
+    assert [row["citations"][0]["file"] for row in rows] == [source for _, source in QUESTIONS]
+    refused = CliRunner().invoke(app, ["ask", "handbook", UNSUPPORTED, "--home", home, "--json"])
+    assert refused.exit_code == 0, refused.output
+    assert json.loads(refused.output)["answered"] is False
