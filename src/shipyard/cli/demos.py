@@ -119,8 +119,8 @@ def _notes(overrides: dict[str, Any], as_json: bool) -> None:
             )
     recall = result.recall
     output.console.print(
-        f"\nrecall@5 on all {recall['questions']} questions of the question set (asked over "
-        f"HTTP): [bold]{recall['recall@5']:.3f}[/bold]",
+        f"\nrecall@5 on all {recall['questions']} questions of the question set (the "
+        f"registered version's retrieval): [bold]{recall['recall@5']:.3f}[/bold]",
         highlight=False,
     )
     versus = result.comparison
