@@ -258,4 +258,4 @@ def test_a_file_of_questions_is_answered_in_batch_from_the_cli(trained: Notes, t
     assert [row["citations"][0]["file"] for row in rows] == [source for _, source in QUESTIONS]
     refused = CliRunner().invoke(app, ["ask", "handbook", UNSUPPORTED, "--home", home, "--json"])
     assert refused.exit_code == 0, refused.output
-    assert json.loads(refused.output)["answered"] is False
+    assert json.loads(refused.stdout)["answered"] is False
