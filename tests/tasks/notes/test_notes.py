@@ -259,3 +259,22 @@ def test_a_file_of_questions_is_answered_in_batch_from_the_cli(trained: Notes, t
     refused = CliRunner().invoke(app, ["ask", "handbook", UNSUPPORTED, "--home", home, "--json"])
     assert refused.exit_code == 0, refused.output
     assert json.loads(refused.stdout)["answered"] is False
+
+
+def test_the_reindex_gate_compares_recall_on_sourced_feedback(trained: Notes):
+    from shipyard.manifest import Manifest
+    from shipyard.tasks.notes.loop import recall_gate
+
+    version = trained.registry.resolve("handbook")
+    manifest = Manifest.from_document(read_manifest(Path(version.bundle_path)))
+    rows = [
+        {"inputs": {"question": question}, "label": {"source": source}}
+        for question, source in QUESTIONS
+    ]
+    same = recall_gate(trained.predictor, trained.planted, manifest, rows, 5, 0.0)
+    assert same.metric == "recall@5"
+    assert same.samples == len(QUESTIONS)
+    assert same.challenger == same.champion == 1.0
+    assert not same.passed  # no improvement: the champion stays
+    too_few = recall_gate(trained.predictor, trained.planted, manifest, rows, 50, 0.0)
+    assert not too_few.passed
