@@ -68,7 +68,7 @@ def embed(
     """
     blocks, seconds = [], 0.0
     for low in range(0, len(chunks), BLOCK):
-        stored = cache / f"block-{low}-{len(chunks)}.npy"
+        stored = cache / f"block-{low}.npy"  # the corpus of a smaller run is a prefix
         timing = stored.with_suffix(".seconds")
         if not stored.exists():
             part = chunks[low : low + BLOCK]

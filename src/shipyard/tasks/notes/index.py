@@ -9,8 +9,8 @@ served. Tables:
 - ``chunks_fts``: an FTS5 index over heading and text (Porter stemming), ranked by BM25;
 - ``meta(key, value)``: the encoder, the chunking settings and the probe embeddings.
 
-Dense search is exact (every vector is scored: a matrix product over a few thousand chunks
-takes well under a millisecond, and there is nothing to tune); keyword search is FTS5's BM25;
+Dense search is exact (every vector is scored, on one thread: a few milliseconds for 10,000
+chunks, and nothing to tune); keyword search is FTS5's BM25;
 the hybrid ranks the union of both candidate lists by ``weight * dense + (1 - weight) *
 keyword``, each min-max scaled over the candidates, with ``weight`` tuned on the question set.
 """
@@ -232,7 +232,7 @@ class NotesIndex:
         """Return the ``k`` chunks closest to ``vector`` by cosine, as ``(row, score)``."""
         if not len(self.chunks):
             return []
-        scores = self.vectors @ np.asarray(vector, dtype=np.float32)
+        scores = _cosine(self.vectors, vector)
         k = min(k, len(scores))
         best = np.argpartition(-scores, k - 1)[:k]
         best = best[np.lexsort((best, -scores[best]))]
@@ -256,7 +256,7 @@ class NotesIndex:
         if not rows:
             return []
         ordered = sorted(rows)
-        cosine = self.vectors[ordered] @ np.asarray(vector, dtype=np.float32)
+        cosine = _cosine(self.vectors[ordered], vector)
         bm25 = np.array([keyword.get(row, 0.0) for row in ordered])
         combined = weight * _scaled(cosine) + (1.0 - weight) * _scaled(bm25)
         # Ties (keyword-only ranking of chunks without a keyword match) fall to the cosine.
@@ -264,6 +264,15 @@ class NotesIndex:
         return [
             Hit(ordered[i], float(combined[i]), float(cosine[i]), float(bm25[i])) for i in order
         ]
+
+
+def _cosine(vectors: npt.NDArray[np.float32], vector: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+    """Dot products of unit vectors with one query, on this thread.
+
+    ``einsum`` rather than ``@``: a matrix-vector product through BLAS starts its thread pool,
+    which on a busy 2-core machine took 23 ms for 10,000 chunks against 5 ms on one thread.
+    """
+    return np.einsum("ij,j->i", vectors, np.asarray(vector, dtype=np.float32))
 
 
 def _scaled(values: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
