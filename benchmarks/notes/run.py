@@ -13,7 +13,7 @@ embeddings:
 - recall@5 on the 68 hand-written docs questions: hybrid (weight 0.5 and the tuned one),
   keyword only, dense through our index, dense through FAISS.
 
-    python benchmarks/notes/run.py --chunks 10000 --cache /tmp/notes-bench
+    python benchmarks/notes/run.py --chunks 10000 --cache .notes-bench
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--chunks", type=int, default=10_000)
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/notes-bench"))
+    parser.add_argument("--cache", type=Path, default=Path(".notes-bench"))
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument(
         "--reuse-index", type=Path, help="An index of the docs (shipyard demo notes) to reuse."
