@@ -20,7 +20,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
 	# The text and vision extras need torch: the CPU build 2.13.0 (never a newer one).
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -e ".[all,text,vision,mlflow,gradio]" --group test --group lint
+	$(BIN)/python -m pip install --quiet -e ".[all,text,vision,notes,mlflow,gradio]" --group test --group lint
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

@@ -43,6 +43,8 @@ __all__ = [
     "ImageConfig",
     "LeakageConfig",
     "MonitoringConfig",
+    "NotesConfig",
+    "NotesGeneratorConfig",
     "PipelineConfig",
     "RateLimitConfig",
     "RecommendationConfig",
@@ -934,6 +936,55 @@ class ImageConfig(_Strict):
     )
 
 
+class NotesGeneratorConfig(_Strict):
+    """An OpenAI-compatible chat-completions endpoint that writes the answers (optional)."""
+
+    url: str = Field(
+        description="The API base URL up to /v1, e.g. http://127.0.0.1:8080/v1 (llama.cpp)."
+    )
+    model: str = Field(default="local", description="The model name the server expects.")
+    api_key_env: str | None = Field(
+        default=None, description="Environment variable holding the API key (never stored)."
+    )
+    timeout: float = Field(default=60.0, gt=0, description="Seconds to wait for a reply.")
+    max_tokens: int = Field(default=300, ge=16, le=8192, description="The longest reply.")
+
+
+class NotesConfig(_Strict):
+    """Answers from a folder of notes (``task: retrieval_qa``); data.source is the question set."""
+
+    folder: str = Field(description="The folder of Markdown, text, HTML and PDF notes.")
+    question_column: str = Field(
+        default="question", description="The question set's question column."
+    )
+    max_chars: int = Field(default=800, ge=100, le=4000, description="Longest chunk, in chars.")
+    k: int = Field(default=5, ge=1, le=50, description="Chunks retrieved per question.")
+    weight: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Hybrid weight of the dense score (0 keyword only, 1 dense only); "
+        "unset tunes it on the validation questions.",
+    )
+    threshold: float = Field(
+        default=0.2,
+        ge=-1,
+        le=1,
+        description="Refuse to answer when the best chunk's cosine is below this.",
+    )
+    validation_share: float = Field(
+        default=0.4, gt=0, lt=1, description="Questions used to tune the weight, not to test."
+    )
+    cache: str | None = Field(
+        default=None,
+        description="Embedding cache for incremental re-indexing; default registry.home/"
+        "notes-cache.sqlite.",
+    )
+    generator: NotesGeneratorConfig | None = Field(
+        default=None, description="Write answers with this endpoint; unset answers extractively."
+    )
+
+
 ENGINE_URL = re.compile(
     r"^(local|dask://(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:]+\])(:(?P<port>\d{1,5}))?)$"
 )
@@ -1032,6 +1083,7 @@ class PipelineConfig(_Strict):
     anomaly: AnomalyConfig | None = None
     forecasting: ForecastingConfig | None = None
     image: ImageConfig | None = None
+    notes: NotesConfig | None = None
 
     @model_validator(mode="after")
     def _metric_fits_task(self) -> PipelineConfig:

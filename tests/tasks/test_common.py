@@ -134,12 +134,15 @@ def test_the_manifest_round_trips_and_names_every_file(trained: Trained):
 
 
 def _requests(trained: Trained, count: int) -> list[Any]:
-    """Real inputs from the training source: records, users for a recommender, or forecasts."""
+    """Real inputs from the training source: records, users, forecasts or questions."""
     frame = read_table(trained.config.data.source).head(count)
     if "forecast" in trained.task.capabilities.protocols:
         assert trained.config.forecasting is not None
         covariates = {name: [0] * 7 for name in trained.config.forecasting.covariates}
         return [{"horizon": 1 + index % 7, "covariates": covariates} for index in range(count)]
+    if "ask" in trained.task.capabilities.protocols:
+        assert trained.config.notes is not None
+        return [{"question": text} for text in frame[trained.config.notes.question_column]]
     if "recommend" in trained.task.capabilities.protocols:
         assert trained.config.recommendation is not None
         return list(frame[trained.config.recommendation.user].tolist())
@@ -155,6 +158,8 @@ def _ask(client: httpx.Client, trained: Trained, request: Any) -> httpx.Response
         return client.post(f"/v1/models/{name}/forecast", json=request)
     if "recommend" in trained.task.capabilities.protocols:
         return client.get(f"/v1/models/{name}/recommend", params={"user": request})
+    if "ask" in trained.task.capabilities.protocols:
+        return client.post(f"/v1/models/{name}/ask", json=request)
     return client.post(f"/v1/models/{name}/predict", json=request)
 
 
@@ -170,6 +175,8 @@ def test_bad_requests_get_a_4xx_that_names_the_problem(trained: Trained):
             answer = client.post(f"/v1/models/{name}/forecast", json={"horizon": "many"})
         elif "recommend" in trained.task.capabilities.protocols:
             answer = client.get(f"/v1/models/{name}/recommend", params={"k": "many"})
+        elif "ask" in trained.task.capabilities.protocols:
+            answer = client.post(f"/v1/models/{name}/ask", json={"question": 42})
         else:
             answer = client.post(f"/v1/models/{name}/predict", json={"no_such_field": 1})
         assert 400 <= answer.status_code < 500, answer.text

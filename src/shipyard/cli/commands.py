@@ -791,8 +791,8 @@ def demo(
         str,
         typer.Argument(
             help="Which demo: adult (tabular), spam (text), pneumonia (images), recommend, "
-            "drift (the closed loop on bike sharing), or forecast (daily bike rentals, 14 days "
-            "ahead)."
+            "drift (the closed loop on bike sharing), forecast (daily bike rentals, 14 days "
+            "ahead), or notes (answers from shipyard's own docs)."
         ),
     ] = "adult",
     time_budget: Annotated[
@@ -904,6 +904,9 @@ _stream_commands.register(app)
 from shipyard.cli import forecast as _forecast_commands  # noqa: E402
 
 _forecast_commands.register(app)
+from shipyard.cli import ask as _ask_commands  # noqa: E402
+
+_ask_commands.register(app)
 
 from shipyard.cli.log import log_app  # noqa: E402  (it imports this module's helpers)
 

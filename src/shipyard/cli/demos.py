@@ -1,4 +1,4 @@
-"""``shipyard demo spam``, ``pneumonia``, ``recommend``, ``drift``, ``forecast``: run one."""
+"""``shipyard demo spam``, ``pneumonia``, ``recommend``, ``drift``, ``forecast``, ``notes``."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from shipyard.errors import ConfigError
 
 __all__ = ["DEMOS", "run_named_demo"]
 
-DEMOS = ("adult", "spam", "pneumonia", "recommend", "drift", "forecast")
+DEMOS = ("adult", "spam", "pneumonia", "recommend", "drift", "forecast", "notes")
 
 
 def run_named_demo(which: str, overrides: dict[str, Any], as_json: bool) -> None:
-    """Run the ``spam``, ``pneumonia``, ``recommend``, ``drift`` or ``forecast`` demo; print it.
+    """Run one of the demos besides ``adult`` and print what happened.
 
     Raises
     ------
@@ -26,6 +26,7 @@ def run_named_demo(which: str, overrides: dict[str, Any], as_json: bool) -> None
         "pneumonia": _pneumonia,
         "drift": _drift,
         "forecast": _forecast,
+        "notes": _notes,
     }
     if which not in runners:
         raise ConfigError(f"No demo named '{which}'; choose one of {', '.join(DEMOS)}.")
@@ -123,6 +124,58 @@ def _pneumonia(overrides: dict[str, Any], as_json: bool) -> None:
             highlight=False,
         )
     output.console.print("Server stopped. Not a medical device: a demonstration only.")
+
+
+def _notes(overrides: dict[str, Any], as_json: bool) -> None:
+    from shipyard.demos.notes import run_notes_demo
+
+    # Indexing has no time-budgeted search; the flag is accepted and ignored.
+    overrides = {key: value for key, value in overrides.items() if key == "registry.home"}
+    result = run_notes_demo(overrides, report=output.reporter())
+    if as_json:
+        output.print_json(result.as_dict())
+        return
+    data = result.run.as_dict()
+    output.console.print(
+        output.metrics_table(
+            f"Test metrics of the hybrid retriever on {data['rows']['test']} held-out questions",
+            data["test_metrics"],
+        )
+    )
+    for note in data["notes"]:
+        output.console.print(f"Note: {note}")
+    output.console.print(f"Registered [bold]{data['reference']}[/bold] in {data['bundle']}")
+    output.console.print(f"\nAnswers from {result.url}:")
+    for answer in result.answers:
+        output.console.print(f"\n[bold]Q: {answer['question']}[/bold]", highlight=False)
+        output.console.print(f"A: {answer['answer']}", highlight=False)
+        for citation in answer["citations"]:
+            output.console.print(
+                f"   [{citation.get('source')}] {citation['file']} - {citation['heading']} "
+                f"(characters {citation['start']}-{citation['end']})",
+                highlight=False,
+            )
+    recall = result.recall
+    output.console.print(
+        f"\nrecall@5 on all {recall['questions']} questions of the question set (the "
+        f"registered version's retrieval): [bold]{recall['recall@5']:.3f}[/bold]",
+        highlight=False,
+    )
+    versus = result.comparison
+    for name, row in versus.items():
+        verdict = (
+            "significantly better"
+            if row["better"]
+            else "significantly worse"
+            if row["worse"]
+            else "not significantly different"
+        )
+        output.console.print(
+            f"Hybrid vs keyword search alone on the test questions, {name}: "
+            f"{row['difference']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}] ({verdict})",
+            highlight=False,
+        )
+    output.console.print("Server stopped.")
 
 
 def _drift(overrides: dict[str, Any], as_json: bool) -> None:

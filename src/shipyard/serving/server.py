@@ -199,14 +199,16 @@ def _app_of_its_own(protocols: Sequence[str]) -> Callable[..., Any] | None:
     """Return the builder of the app a protocol is served by alone, or ``None``.
 
     The record protocols (``predict``) share one app with canary, shadow and hot swap; a
-    protocol listed here (``recommend``, ``forecast``) has an app of its own.
+    protocol listed here (``recommend``, ``forecast``, ``ask``) has an app of its own.
     """
+    from shipyard.serving.ask_routes import create_ask_app
     from shipyard.serving.forecast_routes import create_forecast_app
     from shipyard.serving.recommend_routes import create_recommendation_app
 
     apps: dict[str, Callable[..., Any]] = {
         "recommend": create_recommendation_app,
         "forecast": create_forecast_app,
+        "ask": create_ask_app,
     }
     return next((apps[protocol] for protocol in protocols if protocol in apps), None)
 

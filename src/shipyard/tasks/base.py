@@ -91,6 +91,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "anomaly_detection": "shipyard.tasks.anomaly.task:AnomalyDetectionTask",
     "forecasting": "shipyard.tasks.forecasting.task:ForecastingTask",
     "image_classification": "shipyard.tasks.image.task:ImageClassificationTask",
+    "retrieval_qa": "shipyard.tasks.notes.task:RetrievalQATask",
 }
 
 
