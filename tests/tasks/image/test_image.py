@@ -273,13 +273,18 @@ def test_a_corrupt_training_file_is_named(tmp_path):
 
 def test_the_command_line_fills_the_target_of_class_folders(tmp_path, monkeypatch):
     from shipyard.cli.commands import build_config
+    from shipyard.errors import ConfigError
+    from shipyard.tasks.base import task_for_config
 
     monkeypatch.chdir(tmp_path)
     flags = {"data": str(tmp_path), "task": "image_classification"}
     assert build_config(None, flags, []).data.target == "label"
+    # A task with no default target still needs one: its config check says so.
     flags = {"data": "table.csv", "task": "binary", "target": None}
-    with pytest.raises(ValueError, match="target"):
-        build_config(None, flags, [])
+    config = build_config(None, flags, [])
+    assert config.data.target is None
+    with pytest.raises(ConfigError, match="target"):
+        task_for_config(config)
 
 
 def test_retraining_adds_labelled_requests_to_the_images(trained, tmp_path):
