@@ -32,9 +32,11 @@ from shipyard.tasks.base import (
 
 if TYPE_CHECKING:
     from shipyard.config import NotesConfig, PipelineConfig
+    from shipyard.data.contract import Contract
     from shipyard.evaluation.report import DocumentSections
     from shipyard.manifest import Manifest
     from shipyard.monitoring.adapters import TaskMonitoring
+    from shipyard.tasks.try_it import TryItAnswer, TryItForm
 
 __all__ = ["RetrievalQATask"]
 
@@ -217,6 +219,40 @@ class RetrievalQATask(Task):
         from shipyard.tasks.notes.predictor import NotesPredictor
 
         return NotesPredictor.from_bundle(directory, manifest.to_document())
+
+    def try_it(self, manifest: Manifest, contract: Contract | None, predictor: Any) -> TryItForm:
+        """Offer a question box and how many chunks to retrieve."""
+        from shipyard.tasks.try_it import TryItField, TryItForm
+
+        return TryItForm(
+            (
+                TryItField(
+                    "question",
+                    "Question",
+                    "textarea",
+                    help="a question about the notes; answered from them, with citations",
+                ),
+                TryItField("k", "Chunks", "integer", minimum=1, maximum=50, default="5"),
+            ),
+            submit_label="Ask",
+        )
+
+    def try_it_answer(
+        self, predictor: Any, manifest: Manifest, record: dict[str, Any]
+    ) -> TryItAnswer:
+        """Answer the question as ``/ask`` does: the answer, its citations and the chunks."""
+        from shipyard.tasks.try_it import TryItAnswer
+
+        answer = predictor.ask(record["question"], int(record.get("k") or 5))
+        citations = [
+            {key: citation[key] for key in ("source", "file", "heading", "start", "end")}
+            for citation in answer["citations"]
+        ]
+        notes = [
+            f"{answer['mode']} answer; best retrieval score {answer['retrieval_score']:.3f}"
+            + ("" if answer["answered"] else " (below the threshold: no answer)")
+        ]
+        return TryItAnswer(prediction=answer["answer"], items=citations, notes=notes)
 
     def monitoring(self, directory: Path, manifest: Manifest, reference: str) -> TaskMonitoring:
         """Sketch retrieval scores, question similarity and refusals; feedback hit rate."""
