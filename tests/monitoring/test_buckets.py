@@ -30,7 +30,7 @@ def adult_sketcher():
     contract = infer_contract(adult.train, "income")
     outputs = np.column_stack([np.full(len(adult.train), 0.7), np.full(len(adult.train), 0.3)])
     reference = build_reference(adult.train, contract, outputs, "binary")
-    records = frame_to_records(adult.test.drop(columns=["income"]).head(2400))
+    records = frame_to_records(adult.test.drop(columns=["income"]).head(1200))
     return RowSketcher(reference, "binary", CLASSES), records
 
 
@@ -78,7 +78,7 @@ def test_four_writers_merge_to_the_sketch_of_all_rows(url, adult_sketcher):
     # Four server processes, each with its own connection pool, log book and writer id.
     sketcher, records = adult_sketcher
     name = f"adult-{uuid.uuid4().hex[:8]}"  # a PostgreSQL database outlives the test
-    rows = predictions(name, records)  # 2,400 rows a second apart: 41 one-minute buckets
+    rows = predictions(name, records)  # 1,200 rows a second apart: 21 one-minute buckets
     stores = [MonitoringStore(url) for _ in range(4)]
     loggers = [
         PredictionLogger(
@@ -216,4 +216,53 @@ def test_retention_deletes_old_buckets(tmp_path, adult_sketcher):
     found = SketchTimeline(store, "m", 1, sketcher.reference).buckets()
     assert int(found.predictions.sum()) == 5
     assert found.counts.sum(axis=0).tolist() == sketch_of(sketcher, recent).tolist()
+    store.close()
+
+
+def test_log_time_sketches_clean_values_as_record_by_record_cleaning(tmp_path):
+    # The log thread cleans one column at a time and remembers each text's slot; the count
+    # windows of old cleaned record by record: the counts must not differ.
+    from shipyard.monitoring.columns import column_cleaner
+    from shipyard.monitoring.reference import PREDICTION_COLUMN
+    from shipyard.monitoring.sketch import CategoricalSketch, NumericSketch
+    from shipyard.runtime.clean import Cleaner
+
+    cleaner = Cleaner(
+        {
+            "version": 1,
+            "missing_tokens": ["?"],
+            "columns": {
+                "sex": {"kind": "category", "canonical": {"f": "F", "m": "M"}},
+                "age": {"kind": "number"},
+            },
+        }
+    )
+    reference = {
+        "sex": CategoricalSketch(["F", "M"], [0, 0, 0]),
+        "age": NumericSketch([30.0, 50.0], [0, 0, 0]),
+        PREDICTION_COLUMN: CategoricalSketch(["0", "1"], [0, 0, 0]),
+    }
+    fast = RowSketcher(
+        reference, "multiclass", ["no", "yes"], clean_column=column_cleaner(cleaner, reference)
+    )
+    slow = RowSketcher(reference, "multiclass", ["no", "yes"], prepare=cleaner.clean_records)
+    sexes = [" f", "?", "M", "X", None, "m ", "F", 3, "f"]
+    rows = [
+        PredictionRecord(
+            f"r{index}",
+            "m",
+            1,
+            {"sex": sexes[index % len(sexes)], "age": [25, None, 61.5, "?"][index % 4]},
+            {"prediction": ["no", "yes"][index % 3 == 0]},
+            1.0,
+            at=START,
+        )
+        for index in range(200)
+    ]
+    store = MonitoringStore(f"sqlite:///{tmp_path / 'log.db'}")
+    book = SketchBook(lambda *_: fast)
+    for start in range(0, 200, 23):  # later batches reuse the remembered texts
+        store.add_batch(rows[start : start + 23], (), book)
+    found = SketchTimeline(store, "m", 1, reference).buckets()
+    assert found.counts.sum(axis=0).tolist() == sketch_of(slow, rows).tolist()
     store.close()

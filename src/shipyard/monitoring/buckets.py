@@ -73,6 +73,7 @@ from shipyard.monitoring.sketching import output_value
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
+    from shipyard.monitoring.columns import ColumnCleaner
     from shipyard.monitoring.log import MonitoringStore, PredictionRecord
     from shipyard.monitoring.sketching import RowSketcher
 
@@ -209,6 +210,7 @@ class _Opened:
             for name, sketch in self.layout.reference.items()
             if isinstance(sketch, CategoricalSketch)
         }
+        self.slots: dict[str, dict[str, int]] = {}  # raw text -> slot, per categorical column
 
     def vector(self, records: Sequence[PredictionRecord]) -> np.ndarray:
         """Return the flat sketch of ``records``: each value's slot, counted in one pass.
@@ -231,7 +233,7 @@ class _Opened:
                 values: Any = [output_value(record.output, task, classes) for record in records]
             else:
                 values = [record.get(name) for record in inputs]
-                if clean is not None:
+                if clean is not None and name in self.edges:
                     values = clean(name, values)
             missing_slot = part.stop - 1
             if name in self.edges:
@@ -240,17 +242,39 @@ class _Opened:
                 bins = np.searchsorted(self.edges[name], numbers, side="left")
                 slots.append(np.where(absent, missing_slot, part.start + bins))
             else:
-                index = self.categories[name]
-                other = part.start + len(index)  # categories the reference never had
-                found = []
-                for value in values:
-                    if _is_missing(value):
-                        found.append(missing_slot)
-                    else:
-                        text = value if type(value) is str else str(value)
-                        found.append(part.start + index[text] if text in index else other)
-                slots.append(np.asarray(found, dtype=np.int64))
+                slots.append(self._category_slots(name, part, values, clean))
         return np.bincount(np.concatenate(slots), minlength=self.layout.size).astype(np.int64)
+
+    def _category_slots(
+        self, name: str, part: slice, values: list[Any], clean: ColumnCleaner | None
+    ) -> np.ndarray:
+        """Each value's slot in a categorical column, remembering the slot of each raw text.
+
+        Cleaning a text is a function of the text alone (:mod:`~shipyard.monitoring.columns`),
+        so a text seen before needs no cleaning again: traffic repeats a few categories.
+        """
+        known = self.slots.setdefault(name, {})
+        if name == PREDICTION_COLUMN:
+            clean = None  # the prediction is sketched as the reference reduced it, uncleaned
+        texts = all(type(value) is str for value in values)
+        new = [value for value in set(values) if value not in known] if texts else values
+        if new:
+            cleaned = clean(name, list(new)) if clean is not None else new
+            index = self.categories[name]
+            other = part.start + len(index)  # categories the reference never had
+            found = []
+            for value in cleaned:
+                if _is_missing(value):
+                    found.append(part.stop - 1)
+                else:
+                    text = value if type(value) is str else str(value)
+                    found.append(part.start + index[text] if text in index else other)
+            if not texts:
+                return np.asarray(found, dtype=np.int64)
+            if len(known) > 100_000:  # texts without end (ids in a category column): start over
+                known.clear()
+            known.update(zip(new, found, strict=True))
+        return np.fromiter((known[value] for value in values), dtype=np.int64, count=len(values))
 
     def _sketches(self, records: Sequence[PredictionRecord]) -> dict[str, Sketch]:
         def rows() -> list[dict[str, Any]]:
