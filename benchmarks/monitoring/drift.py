@@ -171,7 +171,7 @@ def log_rows(
     )
     done = store.count(NAME)["predictions"]  # rows an earlier, stopped run committed
     if done:
-        print(f"resuming after {done} logged rows")
+        print(f"resuming after {done} logged rows: the time below is for the other rows")
     started = time.perf_counter()
     try:
         for start in range(done, len(rows), batch):
