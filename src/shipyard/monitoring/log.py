@@ -273,17 +273,37 @@ class MonitoringStore:
                 if sketches is None:
                     connection.execute(statement, _prediction_rows(records))
                 else:
-                    inserted = set(
-                        connection.execute(
-                            statement.returning(_Prediction.request_id),
-                            _prediction_rows(records),
-                        ).scalars()
-                    )
-                    committed = sketches.stage(connection, _first_of_each(records, inserted))
+                    kept = self._inserted(connection, statement, records)
+                    committed = sketches.stage(connection, kept)
             if failures:
                 connection.execute(insert(_Failure), _failure_rows(failures))
         if committed is not None:
             committed()
+
+    def _inserted(
+        self, connection: Any, statement: Any, records: Sequence[PredictionRecord]
+    ) -> list[PredictionRecord]:
+        """Insert ``records`` (skipping logged request ids); return those actually inserted."""
+        rows = _prediction_rows(records)
+        if self.engine.dialect.name != "sqlite":
+            inserted = set(
+                connection.execute(statement.returning(_Prediction.request_id), rows).scalars()
+            )
+            return _first_of_each(records, inserted)
+        # SQLite holds its one write lock from the insert to the commit: when fewer rows went
+        # in than were given, the rows this insert added are the newest rows with these ids.
+        # (RETURNING costs about as much as the insert at a few dozen rows.)
+        added = connection.execute(statement, rows).rowcount
+        if added == len(records):
+            return list(records)
+        wanted = sorted({record.request_id for record in records})
+        newest = connection.execute(
+            select(_Prediction.request_id)
+            .where(_Prediction.request_id.in_(wanted))
+            .order_by(_Prediction.id.desc())
+            .limit(max(added, 0))
+        )
+        return _first_of_each(records, set(newest.scalars()))
 
     def activity(
         self, model_name: str, version: int, since: datetime, until: datetime | None = None
