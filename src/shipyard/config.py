@@ -691,6 +691,12 @@ class MonitoringConfig(_Strict):
         description="Seconds a durable prediction waits for its log commit; past it the "
         "request gets 503 rather than hanging.",
     )
+    sketch_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="Length of the time buckets whose per-column sketches the server writes "
+        "with each log batch (drift over any time range reads them); 0 turns them off.",
+    )
     drift: DriftConfig = DriftConfig()
     alerts: AlertsConfig = AlertsConfig()
     retraining: RetrainingConfig = RetrainingConfig()

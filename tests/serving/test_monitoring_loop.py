@@ -15,7 +15,7 @@ from shipyard.cli import app as cli
 from shipyard.config import ServingConfig
 from shipyard.errors import DataError
 from shipyard.monitoring.log import MonitoringStore
-from shipyard.pipeline.monitor import monitor
+from shipyard.pipeline.monitor import monitor, open_row_sketcher, open_timeline
 from shipyard.pipeline.retrain import retrain
 from shipyard.registry.store import Registry
 from shipyard.serving import build_app, running_server
@@ -77,6 +77,31 @@ def test_monitor_finds_the_drift_that_was_served(trained_adult, tmp_path):
     # A second call reads nothing twice.
     again = monitor(registry, "adult", window_size=300)
     assert [window.count for window in again.windows][:2] == [300, 300]
+
+    # The server sketched every answered request as it logged it: the stored sketches equal
+    # the sketch of the logged rows read back, and drift over the whole range comes from them.
+    store = MonitoringStore(registry.url)
+    timeline = open_timeline(registry, "adult", store)
+    sketcher = open_row_sketcher(registry, "adult")
+    logged = store.predictions("adult", limit=1000)
+    direct = sketcher.empty()
+    sketcher.add(direct, [row["inputs"] for row in logged], [row["output"] for row in logged])
+    stored = timeline.buckets()
+    assert int(stored.predictions.sum()) == 600
+    assert stored.counts.sum(axis=0).tolist() == timeline.layout.flatten(direct).tolist()
+    assert timeline.between().count == 600
+    store.close()
+    result = CliRunner().invoke(
+        cli, ["drift", "adult", "--since", "1h", "--every", "1d", "--home", str(home), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    ranged = json.loads(result.stdout)
+    assert ranged["range"]["count"] == 600
+    assert [period["count"] for period in ranged["periods"]] == [600]
+    assert {row["column"] for row in ranged["range"]["report"]} >= {"age", "__prediction__"}
+    result = CliRunner().invoke(cli, ["drift", "adult", "--every", "soon", "--home", str(home)])
+    assert result.exit_code == 2
+    assert "90s, 15m, 1h or 7d" in result.output
 
 
 def test_monitor_explains_a_bundle_without_reference(fitted_adult):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -106,6 +107,126 @@ def monitor(
     output.console.print(f"Report: {result.report_path}", highlight=False)
 
 
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _duration(text: str, option: str) -> timedelta:
+    """``90s``, ``15m``, ``1h`` or ``7d`` as a duration."""
+    number, unit = text[:-1], text[-1:].lower()
+    try:
+        seconds = float(number) * _UNITS[unit]
+    except (KeyError, ValueError):
+        raise typer.BadParameter(
+            f"'{text}' is not a duration; write a number and a unit: 90s, 15m, 1h or 7d.",
+            param_hint=option,
+        ) from None
+    if seconds <= 0:
+        raise typer.BadParameter(f"'{text}' must be longer than 0.", param_hint=option)
+    return timedelta(seconds=seconds)
+
+
+def _moment(text: str | None, option: str) -> datetime | None:
+    """Read an ISO 8601 time (UTC unless it says otherwise), or a duration meaning ago."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        if text[-1:].lower() not in _UNITS:
+            raise typer.BadParameter(
+                f"'{text}' is neither an ISO 8601 time (2026-01-31T12:00) nor a duration "
+                "ago (24h, 7d).",
+                param_hint=option,
+            ) from None
+        return datetime.now(UTC) - _duration(text, option)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@handles_errors
+def drift(
+    context: typer.Context,
+    reference: Annotated[
+        str, typer.Argument(help="NAME (its champion), NAME@ALIAS or NAME:VERSION.")
+    ],
+    since: Annotated[
+        str | None,
+        typer.Option(help="From this time (ISO 8601, UTC by default) or this long ago (24h)."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Up to this time (excluded); default: now.")
+    ] = None,
+    every: Annotated[
+        str | None,
+        typer.Option(help="Also report each period of this length (15m, 1h, 1d)."),
+    ] = None,
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Drift over a time range from the sketches the server wrote with the log (no row read)."""
+    from shipyard.cli.watch import monitoring_config
+    from shipyard.monitoring.log import MonitoringStore
+    from shipyard.monitoring.policy import drift_thresholds
+    from shipyard.pipeline.monitor import open_timeline
+
+    start, end = _moment(since, "--since"), _moment(until, "--until")
+    period = _duration(every, "--every") if every else None
+    opened = _open_registry(config, home, registry)
+    version = opened.resolve(reference)
+    settings = monitoring_config(opened, version.name, config, {})
+    store = MonitoringStore(opened.url)
+    try:
+        timeline = open_timeline(
+            opened, version.reference, store, drift_thresholds(settings.drift)
+        )
+        whole = timeline.between(start, end)
+        periods = timeline.every(period, start, end) if period else []
+    finally:
+        store.close()
+    if as_json:
+        output.print_json(
+            {
+                "reference": version.reference,
+                "range": whole.as_dict(),
+                "periods": [item.as_dict() for item in periods],
+            }
+        )
+        return
+    if not whole.count:
+        output.console.print(
+            f"{version.reference}: no sketched predictions in this range (sketches are "
+            "written by 'shipyard serve' with monitoring.sketch_seconds > 0).",
+            highlight=False,
+        )
+        return
+    table = Table(
+        title=f"{version.reference}: drift of {whole.count} predictions, buckets from "
+        f"{whole.first_bucket:%Y-%m-%d %H:%M:%S} to {whole.last_bucket:%Y-%m-%d %H:%M:%S} UTC",
+        title_justify="left",
+    )
+    for column in ("column", "test", "p-value", "PSI", "JS", "KS bounds", "drifted"):
+        table.add_column(column, justify="left" if column == "column" else "right")
+    for row in whole.report:
+        bounds = whole.ks_bounds.get(row.column)
+        table.add_row(
+            row.column,
+            row.test,
+            f"{row.p_value:.2g}",
+            f"{row.psi:.3f}",
+            f"{row.js_distance:.3f}",
+            f"{bounds[0]:.3f}-{bounds[1]:.3f}" if bounds else "",
+            {True: "[bold red]yes[/]", False: "no", None: "too few"}[row.drifted],
+        )
+    output.console.print(table)
+    for item in periods:
+        drifted = ", ".join(item.drifted) or "none"
+        output.console.print(
+            f"{item.first_bucket:%Y-%m-%d %H:%M}: {item.count} predictions, drifted: {drifted}",
+            highlight=False,
+        )
+
+
 @handles_errors
 def retrain(
     context: typer.Context,
@@ -167,6 +288,7 @@ def retrain(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``monitor`` and ``retrain`` to the root command."""
+    """Add ``monitor``, ``drift`` and ``retrain`` to the root command."""
     app.command("monitor")(monitor)
+    app.command("drift")(drift)
     app.command("retrain")(retrain)

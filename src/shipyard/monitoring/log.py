@@ -32,7 +32,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -55,6 +55,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from shipyard.errors import DataError, PredictionLogError
 from shipyard.migrations import MONITORING, check_schema
+
+if TYPE_CHECKING:
+    from shipyard.monitoring.buckets import SketchBook
 
 __all__ = [
     "LoggedBatch",
@@ -186,6 +189,18 @@ def _prediction_rows(records: Sequence[PredictionRecord]) -> list[dict[str, Any]
     ]
 
 
+def _first_of_each(
+    records: Sequence[PredictionRecord], inserted: set[str]
+) -> list[PredictionRecord]:
+    """Keep the records that were inserted: the first of each inserted request id."""
+    kept = []
+    for record in records:
+        if record.request_id in inserted:
+            kept.append(record)
+            inserted.discard(record.request_id)
+    return kept
+
+
 def _failure_rows(failures: Sequence[PredictionFailure]) -> list[dict[str, Any]]:
     return [
         {
@@ -236,20 +251,59 @@ class MonitoringStore:
         self.add_batch((), failures)
 
     def add_batch(
-        self, records: Sequence[PredictionRecord], failures: Sequence[PredictionFailure]
+        self,
+        records: Sequence[PredictionRecord],
+        failures: Sequence[PredictionFailure],
+        sketches: SketchBook | None = None,
     ) -> None:
-        """Write predictions and failed requests in one transaction (one commit to wait for)."""
+        """Write predictions and failed requests in one transaction (one commit to wait for).
+
+        With ``sketches``, the predictions actually inserted (not those whose request id was
+        already logged) are added to their time buckets' sketches in the same transaction
+        (:class:`~shipyard.monitoring.buckets.SketchBook`).
+        """
         if not records and not failures:
             return
         postgresql = self.engine.dialect.name == "postgresql"
         upsert = postgresql_insert if postgresql else sqlite_insert
+        committed: Callable[[], None] | None = None
         with self.engine.begin() as connection:
             if records:
-                connection.execute(
-                    upsert(_Prediction).on_conflict_do_nothing(), _prediction_rows(records)
-                )
+                statement = upsert(_Prediction).on_conflict_do_nothing()
+                if sketches is None:
+                    connection.execute(statement, _prediction_rows(records))
+                else:
+                    kept = self._inserted(connection, statement, records)
+                    committed = sketches.stage(connection, kept)
             if failures:
                 connection.execute(insert(_Failure), _failure_rows(failures))
+        if committed is not None:
+            committed()
+
+    def _inserted(
+        self, connection: Any, statement: Any, records: Sequence[PredictionRecord]
+    ) -> list[PredictionRecord]:
+        """Insert ``records`` (skipping logged request ids); return those actually inserted."""
+        rows = _prediction_rows(records)
+        if self.engine.dialect.name != "sqlite":
+            inserted = set(
+                connection.execute(statement.returning(_Prediction.request_id), rows).scalars()
+            )
+            return _first_of_each(records, inserted)
+        # SQLite holds its one write lock from the insert to the commit: when fewer rows went
+        # in than were given, the rows this insert added are the newest rows with these ids.
+        # (RETURNING costs about as much as the insert at a few dozen rows.)
+        added = connection.execute(statement, rows).rowcount
+        if added == len(records):
+            return list(records)
+        wanted = sorted({record.request_id for record in records})
+        newest = connection.execute(
+            select(_Prediction.request_id)
+            .where(_Prediction.request_id.in_(wanted))
+            .order_by(_Prediction.id.desc())
+            .limit(max(added, 0))
+        )
+        return _first_of_each(records, set(newest.scalars()))
 
     def activity(
         self, model_name: str, version: int, since: datetime, until: datetime | None = None
@@ -529,6 +583,8 @@ class MonitoringStore:
 
     def purge(self, older_than: timedelta) -> int:
         """Delete predictions and feedback older than the retention period; return rows removed."""
+        from shipyard.monitoring.buckets import _SketchBucket
+
         cutoff = _now() - older_than
         old = select(_Prediction.request_id).where(_Prediction.at < cutoff)
         with self.engine.begin() as connection:
@@ -536,11 +592,13 @@ class MonitoringStore:
             removed_feedback = removed.rowcount
             removed = connection.execute(delete(_Prediction).where(_Prediction.at < cutoff))
             removed_predictions = removed.rowcount
-            removed = connection.execute(delete(_Failure).where(_Failure.at < cutoff))
+            removed_failures = connection.execute(delete(_Failure).where(_Failure.at < cutoff))
+            # Sketch buckets that started before the cutoff go too (their counts are not rows).
+            connection.execute(delete(_SketchBucket).where(_SketchBucket.started_at < cutoff))
             return (
                 int(removed_feedback or 0)
                 + int(removed_predictions or 0)
-                + int(removed.rowcount or 0)
+                + int(removed_failures.rowcount or 0)
             )
 
 
@@ -593,6 +651,9 @@ class PredictionLogger:
         or only queues the rows (``async``).
     commit_timeout
         Seconds a durable :meth:`record` waits for its commit.
+    sketches
+        Adds each committed batch to its time buckets' sketches, in the same transaction
+        (``None``: the log alone).
     """
 
     def __init__(
@@ -602,8 +663,10 @@ class PredictionLogger:
         batch_size: int = 1000,
         durable: bool = True,
         commit_timeout: float = 5.0,
+        sketches: SketchBook | None = None,
     ) -> None:
         self.store = store
+        self.sketches = sketches
         self.max_queue = max_queue
         self.batch_size = batch_size
         self.durable = durable
@@ -701,7 +764,7 @@ class PredictionLogger:
         failed = [row for row in rows if isinstance(row, PredictionFailure)]
         failed_commit = False
         try:
-            self.store.add_batch(answered, failed)
+            self.store.add_batch(answered, failed, self.sketches)
             self.written += len(answered)
         except Exception:  # the log must never take the server down
             logger.exception("could not write %d predictions to the log", len(rows))

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shipyard.monitoring.drift import ColumnDrift, DriftThresholds, drift_report
 from shipyard.monitoring.log import LoggedBatch, MonitoringStore, _Base
-from shipyard.monitoring.reference import PREDICTION_COLUMN
 from shipyard.monitoring.sketch import Sketch, sketch_from_json
+from shipyard.monitoring.sketching import RowSketcher, output_value
 
 if TYPE_CHECKING:
     from shipyard.monitoring.columns import ColumnCleaner
@@ -63,16 +63,6 @@ class DriftWindow:
     def drifted(self) -> list[str]:
         """Columns with a drift verdict in this window."""
         return [row["column"] for row in self.report if row["drifted"]]
-
-
-def output_value(output: Mapping[str, Any], task: str, classes: Sequence[Any]) -> Any:
-    """Reduce a logged output the way reference sketches reduce model outputs."""
-    if task == "binary":
-        return output["probabilities"][str(classes[-1])]
-    if task == "multiclass":
-        labels = [str(label) for label in classes]
-        return str(labels.index(str(output["prediction"])))
-    return output["prediction"]
 
 
 class DriftMonitor:
@@ -215,9 +205,8 @@ class DriftMonitor:
         return drift_report(self.reference, sketches, self.thresholds)
 
     def _add(self, sketches: dict[str, Sketch], batch: LoggedBatch, positions: list[int]) -> None:
-        inputs = [batch.inputs[position] for position in positions]
-        if self.values is not None:
-            rows = [
+        def rows() -> list[dict[str, Any]]:
+            return [
                 {
                     "id": batch.ids[position],
                     "version": batch.versions[position],
@@ -227,23 +216,21 @@ class DriftMonitor:
                 }
                 for position in positions
             ]
-            found = self.values(rows)
-            for name, sketch in sketches.items():
-                sketch.update(found.get(name, ()))
-            return
-        if self.prepare is not None and self.clean_column is None:
-            inputs = self.prepare(inputs)
-        for name, sketch in sketches.items():
-            if name == PREDICTION_COLUMN:
-                sketch.update(
-                    [
-                        output_value(batch.outputs[position], self.task, self.classes)
-                        for position in positions
-                    ]
-                )
-                continue
-            column = [record.get(name) for record in inputs]
-            sketch.update(column if self.clean_column is None else self.clean_column(name, column))
+
+        sketcher = RowSketcher(
+            self.reference,
+            self.task,
+            self.classes,
+            prepare=self.prepare,
+            values=self.values,
+            clean_column=self.clean_column,
+        )
+        sketcher.add(
+            sketches,
+            [batch.inputs[position] for position in positions],
+            [batch.outputs[position] for position in positions],
+            rows,
+        )
 
     def _close(self, window: _Window, sketches: Mapping[str, Sketch]) -> None:
         window.closed = 1

@@ -20,12 +20,14 @@ from shipyard.monitoring.log import MonitoringStore
 from shipyard.monitoring.performance import estimated_metrics, realised_metrics
 from shipyard.monitoring.privacy import LogMask, hash_key_path, masked_monitoring, read_hash_key
 from shipyard.monitoring.report import render_report
+from shipyard.monitoring.sketching import RowSketcher
+from shipyard.monitoring.timeline import SketchTimeline
 from shipyard.monitoring.windows import DriftMonitor, DriftWindow
 from shipyard.registry.bundle import load_manifest
 from shipyard.registry.store import ModelVersion, Registry
 from shipyard.tasks.base import task_for_manifest
 
-__all__ = ["MonitorRun", "monitor", "open_drift_monitor"]
+__all__ = ["MonitorRun", "monitor", "open_drift_monitor", "open_row_sketcher", "open_timeline"]
 
 MIN_LABELS_PER_WINDOW = 30
 
@@ -187,6 +189,46 @@ def open_drift_monitor(
         values=watched.values,
         clean_column=watched.clean_column,
     )
+
+
+def open_row_sketcher(registry: Registry, reference: str) -> RowSketcher:
+    """Return how a registered version's logged predictions are sketched (its verified bundle).
+
+    Raises
+    ------
+    BundleIntegrityError
+        When the bundle was altered.
+    DataError
+        When the bundle has no drift reference (trained before monitoring existed).
+    """
+    _, _, watched = _watched(registry, reference)
+    return RowSketcher(
+        watched.reference,
+        watched.task,
+        watched.classes,
+        prepare=watched.prepare,
+        values=watched.values,
+        clean_column=watched.clean_column,
+    )
+
+
+def open_timeline(
+    registry: Registry,
+    reference: str,
+    store: MonitoringStore,
+    thresholds: DriftThresholds | None = None,
+) -> SketchTimeline:
+    """Open the stored sketches of a registered version, for drift over time ranges.
+
+    Raises
+    ------
+    BundleIntegrityError
+        When the bundle was altered.
+    DataError
+        When the bundle has no drift reference (trained before monitoring existed).
+    """
+    version, _, watched = _watched(registry, reference)
+    return SketchTimeline(store, version.name, version.version, watched.reference, thresholds)
 
 
 def _watched(registry: Registry, reference: str) -> tuple[ModelVersion, Manifest, TaskMonitoring]:

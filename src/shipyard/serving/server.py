@@ -18,7 +18,7 @@ import orjson
 import uvicorn
 
 from shipyard.config import MonitoringConfig, ServingConfig
-from shipyard.errors import ConfigError, ModelNotFoundError
+from shipyard.errors import ConfigError, DataError, ModelNotFoundError
 from shipyard.monitoring.privacy import LogMask, hash_key_path, read_hash_key
 from shipyard.pipeline.rollout import CANARY_ALIAS
 from shipyard.registry.bundle import load_predictor, read_manifest
@@ -42,6 +42,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from shipyard.monitoring.log import PredictionLogger
+    from shipyard.monitoring.sketching import RowSketcher
 
 logger = logging.getLogger("shipyard.serving")
 
@@ -173,6 +174,9 @@ def build_app(
 
         watcher = watch
     prediction_log = _prediction_log(registry, settings, monitoring)
+    if prediction_log is not None and prediction_log.sketches is not None:
+        # Open the bundle's reference now rather than on the first logged batch.
+        prediction_log.sketches.prepare(model.name, model.version)
     services: list[Any] = []
     if (
         prediction_log is not None
@@ -223,13 +227,32 @@ def _prediction_log(
     """
     if not settings.log_predictions:
         return None
+    from shipyard.monitoring.buckets import SketchBook
     from shipyard.monitoring.log import MonitoringStore, PredictionLogger
 
+    sketches = None
+    if monitoring.sketch_seconds > 0:
+        sketches = SketchBook(
+            lambda name, number: _row_sketcher(registry, name, number),
+            bucket_seconds=monitoring.sketch_seconds,
+        )
     return PredictionLogger(
         MonitoringStore(registry.url),
         durable=monitoring.log_durability == "durable",
         commit_timeout=monitoring.log_commit_timeout,
+        sketches=sketches,
     )
+
+
+def _row_sketcher(registry: Registry, name: str, number: int) -> RowSketcher | None:
+    """How the log thread sketches a version's predictions; None when it has no reference."""
+    from shipyard.pipeline.monitor import open_row_sketcher
+
+    try:
+        return open_row_sketcher(registry, f"{name}:{number}")
+    except DataError as error:  # a bundle without a drift reference: log it, unsketched
+        logger.warning("predictions of %s:%d are not sketched: %s", name, number, error)
+        return None
 
 
 def _canary_version(registry: Registry, name: str) -> int | None:
