@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from shipyard.config import ServingConfig
@@ -30,6 +27,7 @@ from shipyard.errors import ConfigError, DataError, PredictionLogError
 from shipyard.serving.app import JSONResponse, ServedModel
 from shipyard.serving.context import RequestError, new_request_id, read_json
 from shipyard.serving.feedback_routes import parse_feedback, store_feedback
+from shipyard.serving.single_model import create_single_model_app, error_response, wrong_model
 
 if TYPE_CHECKING:
     from shipyard.monitoring.log import PredictionLogger
@@ -37,19 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["ask_routes", "create_ask_app"]
 
 logger = logging.getLogger("shipyard.serving")
-
-
-def _error(status: int, error: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": error, "message": message}, status_code=status)
-
-
-def _wrong_model(model: ServedModel, request: Request) -> JSONResponse | None:
-    name = request.path_params["name"]
-    if name == model.name:
-        return None
-    return _error(
-        404, "model_not_found", f"This server serves model '{model.name}', not '{name}'."
-    )
 
 
 def _questions(body: Any, limit: int) -> tuple[list[Any], bool, Any]:
@@ -97,7 +82,7 @@ def ask_routes(
     settings = settings or ServingConfig()
 
     async def ask(request: Request) -> Response:
-        wrong = _wrong_model(model, request)
+        wrong = wrong_model(model, request)
         if wrong is not None:
             return wrong
         started = time.perf_counter()
@@ -106,11 +91,11 @@ def ask_routes(
             questions, batch, k = _questions(body, settings.max_records)
             answers = await run_in_threadpool(predictor.ask_many, questions, k)
         except RequestError as error:
-            return _error(error.status, error.error, error.message)
+            return error_response(error.status, error.error, error.message)
         except DataError as error:
-            return _error(422, "validation_error", str(error))
+            return error_response(422, "validation_error", str(error))
         except ConfigError as error:  # the generator did not answer
-            return _error(502, "generator_unavailable", str(error))
+            return error_response(502, "generator_unavailable", str(error))
         if prediction_log is not None:
             seconds = (time.perf_counter() - started) / len(answers)
             records = []
@@ -127,7 +112,7 @@ def ask_routes(
             try:
                 await prediction_log.record(records)
             except PredictionLogError as error:
-                return _error(503, "log_unavailable", str(error))
+                return error_response(503, "log_unavailable", str(error))
         head = {"model": model.name, "version": model.version}
         return JSONResponse({**head, "answers": answers} if batch else {**head, **answers[0]})
 
@@ -142,7 +127,7 @@ def _feedback_route(model: ServedModel, log: PredictionLogger, settings: Serving
     from shipyard.tasks.notes.monitoring import check_feedback
 
     async def feedback(request: Request) -> Response:
-        wrong = _wrong_model(model, request)
+        wrong = wrong_model(model, request)
         if wrong is not None:
             return wrong
         try:
@@ -151,10 +136,12 @@ def _feedback_route(model: ServedModel, log: PredictionLogger, settings: Serving
                 try:
                     check_feedback(label)
                 except DataError as error:
-                    return _error(422, "validation_error", f"Feedback item {index}: {error}")
+                    return error_response(
+                        422, "validation_error", f"Feedback item {index}: {error}"
+                    )
             stored = await store_feedback(log, model.name, pairs)
         except RequestError as error:
-            return _error(error.status, error.error, error.message)
+            return error_response(error.status, error.error, error.message)
         return JSONResponse({"model": model.name, "stored": stored})
 
     return Route("/v1/models/{name}/feedback", feedback, methods=["POST"])
@@ -167,12 +154,6 @@ def create_ask_app(
     settings: ServingConfig | None = None,
 ) -> Starlette:
     """Build the ASGI app serving one notes version (metadata, card and health included)."""
-    from shipyard.evaluation.card import build_card
-    from shipyard.serving.guard import Guard
-    from shipyard.serving.metrics import ServingMetrics
-    from shipyard.serving.rate_limit import limiter_for
-    from shipyard.tasks.base import task_for_manifest
-
     manifest = model.manifest
     metadata = {
         "name": model.name,
@@ -185,73 +166,11 @@ def create_ask_app(
             if key not in ("question_centroid", "generator")
         },
     }
-
-    async def model_metadata(request: Request) -> Response:
-        return _wrong_model(model, request) or JSONResponse(metadata)
-
-    async def models(request: Request) -> Response:
-        return JSONResponse({"models": [{"name": model.name, "version": model.version}]})
-
-    async def card(request: Request) -> Response:
-        wrong = _wrong_model(model, request)
-        if wrong is not None:
-            return wrong
-        kind = request.query_params.get("format", "markdown")
-        if kind not in ("markdown", "html", "json"):
-            return _error(
-                400, "invalid_format", f"format must be markdown, html or json, not '{kind}'."
-            )
-        document = build_card(manifest, sections=task_for_manifest(manifest).document_sections())
-        if kind == "html":
-            return HTMLResponse(document.to_html())
-        if kind == "json":
-            return JSONResponse({"title": document.title, "markdown": document.to_markdown()})
-        return PlainTextResponse(document.to_markdown(), media_type="text/markdown")
-
-    async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def ready(request: Request) -> Response:
-        return JSONResponse({"status": "ready", "model": model.name, "version": model.version})
-
-    async def http_error(request: Request, error: Exception) -> Response:
-        assert isinstance(error, HTTPException)
-        return _error(error.status_code, "http_error", str(error.detail))
-
-    async def server_error(request: Request, error: Exception) -> Response:
-        logger.exception("unhandled error on %s", request.url.path)
-        return _error(
-            500,
-            "internal_error",
-            "The server failed to answer this request; the error was logged.",
-        )
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            if prediction_log is not None:
-                prediction_log.close()  # write what is queued before the process ends
-
-    routes = [
-        *ask_routes(model, prediction_log, settings),
-        Route("/v1/models/{name}/card", card, methods=["GET"]),
-        Route("/v1/models/{name}", model_metadata, methods=["GET"]),
-        Route("/v1/models", models, methods=["GET"]),
-        Route("/health", health, methods=["GET"]),
-        Route("/ready", ready, methods=["GET"]),
-    ]
-    return Starlette(
-        routes=routes,
-        middleware=[
-            Middleware(
-                Guard,
-                metrics=ServingMetrics(),
-                verify=verify_key,
-                limiter=limiter_for((settings or ServingConfig()).rate_limit),
-            )
-        ],
-        exception_handlers={HTTPException: http_error, Exception: server_error},
-        lifespan=lifespan,
+    return create_single_model_app(
+        model,
+        ask_routes(model, prediction_log, settings),
+        metadata,
+        verify_key=verify_key,
+        prediction_log=prediction_log,
+        settings=settings,
     )

@@ -16,21 +16,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from shipyard.config import ServingConfig
 from shipyard.errors import DataError, PredictionLogError
 from shipyard.serving.app import JSONResponse, ServedModel
 from shipyard.serving.context import RequestError, new_request_id, read_json
+from shipyard.serving.single_model import create_single_model_app, error_response, wrong_model
 from shipyard.tasks.forecasting.monitoring import merge_actuals, parse_actuals, resolve_series
 from shipyard.tasks.forecasting.served import ServedForecaster
 
@@ -41,19 +40,6 @@ __all__ = ["create_forecast_app", "forecast_routes"]
 
 logger = logging.getLogger("shipyard.serving")
 LOG_PAGE = 10_000
-
-
-def _error(status: int, error: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": error, "message": message}, status_code=status)
-
-
-def _wrong_model(model: ServedModel, request: Request) -> JSONResponse | None:
-    name = request.path_params["name"]
-    if name == model.name:
-        return None
-    return _error(
-        404, "model_not_found", f"This server serves model '{model.name}', not '{name}'."
-    )
 
 
 def forecast_routes(
@@ -68,7 +54,7 @@ def forecast_routes(
     settings = settings or ServingConfig()
 
     async def forecast(request: Request) -> Response:
-        wrong = _wrong_model(model, request)
+        wrong = wrong_model(model, request)
         if wrong is not None:
             return wrong
         started = time.perf_counter()
@@ -89,9 +75,9 @@ def forecast_routes(
                 body.get("series"), body.get("horizon"), body.get("covariates")
             )
         except RequestError as error:
-            return _error(error.status, error.error, error.message)
+            return error_response(error.status, error.error, error.message)
         except DataError as error:
-            return _error(422, "validation_error", str(error))
+            return error_response(422, "validation_error", str(error))
         if prediction_log is not None:
             answer["request_id"] = new_request_id()
             inputs = {key: body[key] for key in ("series", "horizon", "covariates") if key in body}
@@ -101,7 +87,7 @@ def forecast_routes(
             try:
                 await prediction_log.record([record])
             except PredictionLogError as error:
-                return _error(503, "log_unavailable", str(error))
+                return error_response(503, "log_unavailable", str(error))
         return JSONResponse({"model": model.name, "version": model.version, **answer})
 
     routes = [Route("/v1/models/{name}/forecast", forecast, methods=["POST"])]
@@ -143,13 +129,13 @@ def _actuals_route(
     """``POST /v1/models/{name}/actuals``: observed values by series and timestamp."""
 
     async def actuals(request: Request) -> Response:
-        wrong = _wrong_model(model, request)
+        wrong = wrong_model(model, request)
         if wrong is not None:
             return wrong
         try:
             triples = parse_actuals(await read_json(request, settings))
             if len(triples) > settings.max_records:
-                return _error(
+                return error_response(
                     413,
                     "too_many_records",
                     f"{len(triples)} actuals exceed the limit of {settings.max_records} per "
@@ -161,9 +147,9 @@ def _actuals_route(
             ]
             stored = await run_in_threadpool(_store_actuals, log, model.name, resolved)
         except RequestError as error:
-            return _error(error.status, error.error, error.message)
+            return error_response(error.status, error.error, error.message)
         except DataError as error:
-            return _error(422, "validation_error", str(error))
+            return error_response(422, "validation_error", str(error))
         return JSONResponse({"model": model.name, "actuals": len(resolved), "forecasts": stored})
 
     return Route("/v1/models/{name}/actuals", actuals, methods=["POST"])
@@ -176,12 +162,6 @@ def create_forecast_app(
     settings: ServingConfig | None = None,
 ) -> Starlette:
     """Build the ASGI app serving one forecaster version (forecast, metadata, card, health)."""
-    from starlette.middleware import Middleware
-
-    from shipyard.serving.guard import Guard
-    from shipyard.serving.metrics import ServingMetrics
-    from shipyard.serving.rate_limit import limiter_for
-
     manifest = model.manifest
     section = manifest.get("forecasting", {})
     metadata = {
@@ -195,76 +175,11 @@ def create_forecast_app(
             for key in ("horizon", "frequency", "level", "covariates", "data_window", "verdict")
         },
     }
-
-    async def model_metadata(request: Request) -> Response:
-        return _wrong_model(model, request) or JSONResponse(metadata)
-
-    async def models(request: Request) -> Response:
-        return JSONResponse({"models": [{"name": model.name, "version": model.version}]})
-
-    async def card(request: Request) -> Response:
-        from shipyard.evaluation.card import build_card
-        from shipyard.tasks.base import task_for_manifest
-
-        wrong = _wrong_model(model, request)
-        if wrong is not None:
-            return wrong
-        kind = request.query_params.get("format", "markdown")
-        if kind not in ("markdown", "html", "json"):
-            return _error(
-                400, "invalid_format", f"format must be markdown, html or json, not '{kind}'."
-            )
-        document = build_card(manifest, sections=task_for_manifest(manifest).document_sections())
-        if kind == "html":
-            return HTMLResponse(document.to_html())
-        if kind == "json":
-            return JSONResponse({"title": document.title, "markdown": document.to_markdown()})
-        return PlainTextResponse(document.to_markdown(), media_type="text/markdown")
-
-    async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def ready(request: Request) -> Response:
-        return JSONResponse({"status": "ready", "model": model.name, "version": model.version})
-
-    async def http_error(request: Request, error: Exception) -> Response:
-        assert isinstance(error, HTTPException)
-        return _error(error.status_code, "http_error", str(error.detail))
-
-    async def server_error(request: Request, error: Exception) -> Response:
-        logger.exception("unhandled error on %s", request.url.path)
-        return _error(
-            500,
-            "internal_error",
-            "The server failed to answer this request; the error was logged.",
-        )
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            if prediction_log is not None:
-                prediction_log.close()  # write what is queued before the process ends
-
-    routes = [
-        *forecast_routes(model, prediction_log, settings),
-        Route("/v1/models/{name}/card", card, methods=["GET"]),
-        Route("/v1/models/{name}", model_metadata, methods=["GET"]),
-        Route("/v1/models", models, methods=["GET"]),
-        Route("/health", health, methods=["GET"]),
-        Route("/ready", ready, methods=["GET"]),
-    ]
-    return Starlette(
-        routes=routes,
-        middleware=[
-            Middleware(
-                Guard,
-                metrics=ServingMetrics(),
-                verify=verify_key,
-                limiter=limiter_for((settings or ServingConfig()).rate_limit),
-            )
-        ],
-        exception_handlers={HTTPException: http_error, Exception: server_error},
-        lifespan=lifespan,
+    return create_single_model_app(
+        model,
+        forecast_routes(model, prediction_log, settings),
+        metadata,
+        verify_key=verify_key,
+        prediction_log=prediction_log,
+        settings=settings,
     )

@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from shipyard.config import ServingConfig
@@ -31,6 +29,11 @@ from shipyard.runtime.recommend import RecommenderScorer, UnknownItemError
 from shipyard.serving.app import JSONResponse, ServedModel
 from shipyard.serving.context import RequestError, new_request_id, read_json
 from shipyard.serving.feedback_routes import parse_feedback, store_feedback
+from shipyard.serving.single_model import (
+    create_single_model_app,
+    error_response,
+    wrong_model,
+)
 from shipyard.tasks.recommendation.feedback import check_label
 
 if TYPE_CHECKING:
@@ -40,10 +43,6 @@ __all__ = ["create_recommendation_app", "recommendation_routes"]
 
 logger = logging.getLogger("shipyard.serving")
 Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
-
-
-def _error(status: int, error: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": error, "message": message}, status_code=status)
 
 
 def _k(request: Request, default: int) -> int:
@@ -70,25 +69,21 @@ def recommendation_routes(
 
     def guarded(handler: Callable[[Request], dict[str, Any]]) -> Endpoint:
         async def endpoint(request: Request) -> Response:
-            name = request.path_params["name"]
-            if name != model.name:
-                return _error(
-                    404,
-                    "model_not_found",
-                    f"This server serves model '{model.name}', not '{name}'.",
-                )
+            wrong = wrong_model(model, request)
+            if wrong is not None:
+                return wrong
             started = time.perf_counter()
             try:
                 answer = handler(request)
             except UnknownItemError as error:
-                return _error(404, "item_not_found", str(error))
+                return error_response(404, "item_not_found", str(error))
             except DataError as error:
-                return _error(422, "validation_error", str(error))
+                return error_response(422, "validation_error", str(error))
             if prediction_log is not None and "user" in answer:
                 try:
                     await _log_list(prediction_log, model, answer, time.perf_counter() - started)
                 except PredictionLogError as error:
-                    return _error(503, "log_unavailable", str(error))
+                    return error_response(503, "log_unavailable", str(error))
             return JSONResponse({"model": model.name, "version": model.version, **answer})
 
         return endpoint
@@ -136,15 +131,13 @@ def _feedback_route(model: ServedModel, log: PredictionLogger, settings: Serving
     """``POST /v1/models/{name}/feedback`` for clicks and purchases on served lists."""
 
     async def feedback(request: Request) -> Response:
-        name = request.path_params["name"]
-        if name != model.name:
-            return _error(
-                404, "model_not_found", f"This server serves model '{model.name}', not '{name}'."
-            )
+        wrong = wrong_model(model, request)
+        if wrong is not None:
+            return wrong
         try:
             pairs = parse_feedback(await read_json(request, settings))
             if len(pairs) > settings.max_records:
-                return _error(
+                return error_response(
                     413,
                     "too_many_records",
                     f"{len(pairs)} labels exceed the limit of {settings.max_records} per "
@@ -154,11 +147,13 @@ def _feedback_route(model: ServedModel, log: PredictionLogger, settings: Serving
                 try:
                     check_label(label)
                 except DataError as error:
-                    return _error(422, "validation_error", f"Feedback item {index}: {error}")
-            stored = await store_feedback(log, name, pairs)
+                    return error_response(
+                        422, "validation_error", f"Feedback item {index}: {error}"
+                    )
+            stored = await store_feedback(log, model.name, pairs)
         except RequestError as error:
-            return _error(error.status, error.error, error.message)
-        return JSONResponse({"model": name, "stored": stored})
+            return error_response(error.status, error.error, error.message)
+        return JSONResponse({"model": model.name, "stored": stored})
 
     return Route("/v1/models/{name}/feedback", feedback, methods=["POST"])
 
@@ -189,93 +184,11 @@ def create_recommendation_app(
         "metrics": manifest.get("metrics", {}).get("test", {}),
         "recommendation": manifest.get("recommendation", {}),
     }
-
-    async def model_metadata(request: Request) -> Response:
-        if request.path_params["name"] != model.name:
-            return _error(
-                404,
-                "model_not_found",
-                f"This server serves model '{model.name}', not '{request.path_params['name']}'.",
-            )
-        return JSONResponse(metadata)
-
-    async def models(request: Request) -> Response:
-        return JSONResponse({"models": [{"name": model.name, "version": model.version}]})
-
-    async def card(request: Request) -> Response:
-        from shipyard.evaluation.card import build_card
-        from shipyard.tasks.base import task_for_manifest
-
-        if request.path_params["name"] != model.name:
-            return _error(
-                404,
-                "model_not_found",
-                f"This server serves model '{model.name}', not '{request.path_params['name']}'.",
-            )
-        kind = request.query_params.get("format", "markdown")
-        if kind not in ("markdown", "html", "json"):
-            return _error(
-                400, "invalid_format", f"format must be markdown, html or json, not '{kind}'."
-            )
-        document = build_card(
-            model.manifest, sections=task_for_manifest(model.manifest).document_sections()
-        )
-        if kind == "html":
-            return HTMLResponse(document.to_html())
-        if kind == "json":
-            return JSONResponse({"title": document.title, "markdown": document.to_markdown()})
-        return PlainTextResponse(document.to_markdown(), media_type="text/markdown")
-
-    async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def ready(request: Request) -> Response:
-        return JSONResponse({"status": "ready", "model": model.name, "version": model.version})
-
-    async def http_error(request: Request, error: Exception) -> Response:
-        assert isinstance(error, HTTPException)
-        return _error(error.status_code, "http_error", str(error.detail))
-
-    async def server_error(request: Request, error: Exception) -> Response:
-        logger.exception("unhandled error on %s", request.url.path)
-        return _error(
-            500,
-            "internal_error",
-            "The server failed to answer this request; the error was logged.",
-        )
-
-    routes = [
-        *recommendation_routes(model, prediction_log, settings),
-        Route("/v1/models/{name}/card", card, methods=["GET"]),
-        Route("/v1/models/{name}", model_metadata, methods=["GET"]),
-        Route("/v1/models", models, methods=["GET"]),
-        Route("/health", health, methods=["GET"]),
-        Route("/ready", ready, methods=["GET"]),
-    ]
-    from starlette.middleware import Middleware
-
-    from shipyard.serving.guard import Guard
-    from shipyard.serving.metrics import ServingMetrics
-    from shipyard.serving.rate_limit import limiter_for
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            if prediction_log is not None:
-                prediction_log.close()  # write what is queued before the process ends
-
-    return Starlette(
-        routes=routes,
-        middleware=[
-            Middleware(
-                Guard,
-                metrics=ServingMetrics(),
-                verify=verify_key,
-                limiter=limiter_for((settings or ServingConfig()).rate_limit),
-            )
-        ],
-        exception_handlers={HTTPException: http_error, Exception: server_error},
-        lifespan=lifespan,
+    return create_single_model_app(
+        model,
+        recommendation_routes(model, prediction_log, settings),
+        metadata,
+        verify_key=verify_key,
+        prediction_log=prediction_log,
+        settings=settings,
     )
