@@ -47,6 +47,9 @@ GREATER_IS_BETTER = {
     "log_loss": False,
     "rmse": False,
     "mae": False,
+    # Forecast errors (scaled by the seasonal naive's, and symmetric percentage).
+    "mase": False,
+    "smape": False,
     "r2": True,
 }
 DEFAULT_METRICS = {

@@ -8,6 +8,7 @@ each window's labelled predictions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +230,26 @@ def open_timeline(
     """
     version, _, watched = _watched(registry, reference)
     return SketchTimeline(store, version.name, version.version, watched.reference, thresholds)
+
+
+def task_realised_metric(
+    registry: Registry, store: MonitoringStore, reference: str, since: datetime
+) -> dict[str, Any] | None:
+    """Return the realised metric a task computes from its labelled rows since ``since``.
+
+    For tasks whose answers are not scored one label at a time (a forecaster's MASE over the
+    actuals that arrived): ``{"metric", "labels", "value", "low", "high", ...}``, or ``None``
+    when the task computes none or has too few labelled rows.
+    """
+    version = registry.resolve(reference)
+    manifest = load_manifest(version.bundle_path, version.manifest_sha256)
+    if task_for_manifest(manifest).label_kind(manifest) is not None:
+        return None  # scored one label at a time: live_numbers already did
+    version, _, watched = _watched(registry, reference)
+    if watched.performance is None:
+        return None
+    rows = store.labelled(version.name, since=since, version=version.version)
+    return watched.performance(rows)
 
 
 def _watched(registry: Registry, reference: str) -> tuple[ModelVersion, Manifest, TaskMonitoring]:

@@ -25,7 +25,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,7 +39,7 @@ from shipyard.monitoring.alerts import (
     evaluate_rules,
 )
 from shipyard.monitoring.deliveries import AlertDeliveries
-from shipyard.monitoring.live import live_numbers
+from shipyard.monitoring.live import LiveNumbers, live_numbers
 from shipyard.monitoring.log import MonitoringStore
 from shipyard.monitoring.policy import (
     PREDICTION_NAME,
@@ -51,7 +51,7 @@ from shipyard.monitoring.policy import (
     retrain_triggers,
 )
 from shipyard.monitoring.windows import DriftWindow
-from shipyard.pipeline.monitor import open_drift_monitor
+from shipyard.pipeline.monitor import open_drift_monitor, task_realised_metric
 from shipyard.pipeline.rollout import CANARY_ALIAS, Decision, Rollout
 from shipyard.registry.store import DEFAULT_ALIAS, ModelVersion, Registry
 
@@ -189,6 +189,8 @@ class Watcher:
                 since,
                 min_labels=SNAPSHOT_MIN_LABELS,
             ).numbers
+            if live.value is None:
+                live = self._task_metric(store, champion, live, since)
             new_labels = store.labels_since(self.name, champion.created_at)
             snapshot = build_snapshot(champion, metric, window, live, new_labels, now)
             decisions += self._alerts(store, snapshot, events, now)
@@ -233,6 +235,22 @@ class Watcher:
                 {"removed": removed, "days": days},
             )
         ]
+
+    def _task_metric(
+        self, store: MonitoringStore, champion: ModelVersion, live: LiveNumbers, since: datetime
+    ) -> LiveNumbers:
+        """Fill in the realised metric that the task computes itself (a forecaster's error)."""
+        realised = task_realised_metric(self.registry, store, champion.reference, since)
+        if not realised or realised.get("value") is None:
+            return live
+        return replace(
+            live,
+            labels=int(realised.get("labels", 0)),
+            metric=str(realised["metric"]),
+            value=float(realised["value"]),
+            low=realised.get("low"),
+            high=realised.get("high"),
+        )
 
     def _drift(
         self, store: MonitoringStore, champion: ModelVersion, manifest: Mapping[str, Any]

@@ -130,6 +130,30 @@ def test_actuals_are_scored_by_monitoring(served: Served):
     assert result.windows[0].report, "the forecasts' level was not sketched"
 
 
+def test_a_watch_pass_sees_the_realised_forecast_error(served: Served):
+    from shipyard.config import MonitoringConfig
+    from shipyard.pipeline.watch import Watcher
+
+    for _ in range(3):
+        assert _forecast(served, horizon=HORIZON, covariates=_covariates(served)).is_success
+    actuals = [
+        {"timestamp": str(row.dteday), "value": int(row.cnt)} for row in served.future.itertuples()
+    ]
+    assert served.client.post("/v1/models/bikes/actuals", json=actuals).is_success
+    config = MonitoringConfig.model_validate({"retraining": {"enabled": False}})
+    snapshot = Watcher(served.registry, "bikes", config).run_once().snapshot
+    # The forecaster's own error over the actuals is the realised metric the policy compares
+    # with the backtest's, lower being better: a worse forecast is a positive drop.
+    assert snapshot.metric == "mase"
+    assert snapshot.greater_is_better is False
+    assert snapshot.reference_metric == pytest.approx(served.run.test_metrics["mase"].value)
+    assert snapshot.realised_metric is not None
+    assert snapshot.realised_metric > 0
+    assert snapshot.metric_drop == pytest.approx(
+        snapshot.realised_metric - snapshot.reference_metric
+    )
+
+
 def test_actuals_for_stamps_no_forecast_covered_get_a_404(served: Served):
     answer = served.client.post(
         "/v1/models/bikes/actuals", json={"timestamp": "2010-01-01", "value": 3}
