@@ -142,14 +142,16 @@ class StreamConsumer:
         dead: list[DeadLetter] = []
         valid: list[Event] = []
         records: list[Any] = []
+        slot = self.scorer.choose()
+        # A model whose record is one file takes an event's raw bytes as that file.
+        file_field = getattr(slot.model.predictor, "file_field", None)
         for event in events:
-            decoded = decode_record(event)
+            decoded = decode_record(event, file_field)
             if isinstance(decoded, DeadLetter):
                 dead.append(decoded)
             else:
                 valid.append(event)
                 records.append(decoded)
-        slot = self.scorer.choose()
         try:
             batch = self.scorer.score(slot, valid, records)
         except Exception as error:

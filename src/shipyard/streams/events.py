@@ -1,14 +1,17 @@
 """Events as brokers deliver them, and what the consumer publishes back.
 
 An event is one JSON record (the body a ``POST /v1/models/NAME/predict`` would carry for one
-record) with an id. The id is the key of everything that follows: the answer is published
-under it (the broker drops a second publish of the same id), the prediction log stores it as
-the request id (feedback names it), and a dead letter carries it. A broker gives each event a
-stable id, so an event delivered again after a crash gets the same one.
+record) with an id; for a model whose record is one file (an image model), the event may also
+be the file's raw bytes, taken as that field, as a multipart upload is. The id is the key of
+everything that follows: the answer is published under it (the broker drops a second publish
+of the same id), the prediction log stores it as the request id (feedback names it), and a
+dead letter carries it. A broker gives each event a stable id, so an event delivered again
+after a crash gets the same one.
 """
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,8 +59,11 @@ class DeadLetter:
         )
 
 
-def decode_record(event: Event) -> dict[str, Any] | DeadLetter:
+def decode_record(event: Event, file_field: str | None = None) -> dict[str, Any] | DeadLetter:
     """Return the event's record, or the dead letter that says why it cannot be one.
+
+    ``file_field`` is the record field a model takes a file in (base64), when its record is
+    one file: a body that is not a JSON object is then the file's raw bytes.
 
     Examples
     --------
@@ -65,6 +71,8 @@ def decode_record(event: Event) -> dict[str, Any] | DeadLetter:
     {'age': 39}
     >>> decode_record(Event("2", b"[1, 2]")).reason
     'the event must be one JSON object (a record), got a list'
+    >>> decode_record(Event("3", b"GIF89a"), file_field="image")
+    {'image': 'R0lGODlh'}
     """
     if len(event.id) > MAX_ID_LENGTH:
         return DeadLetter(
@@ -73,6 +81,8 @@ def decode_record(event: Event) -> dict[str, Any] | DeadLetter:
             "(the prediction log's request id): send a shorter id",
             "id_too_long",
         )
+    if file_field is not None and not event.data.lstrip().startswith(b"{"):
+        return {file_field: base64.b64encode(event.data).decode("ascii")}
     try:
         record = orjson.loads(event.data)
     except orjson.JSONDecodeError as error:

@@ -299,3 +299,66 @@ def test_retraining_adds_labelled_requests_to_the_images(trained, tmp_path):
     assert len(images) == 161
     assert images.labels[-1] == "pneumonia"
     assert images.images[-1][:, :, 0].tolist() == image.tolist()
+
+
+def test_a_stream_scores_raw_image_bytes_like_the_http_route(trained, server, tmp_path):
+    """A stream event may be the image file itself: answered as ``/predict`` answers it."""
+    import asyncio
+    import shutil
+    import uuid
+
+    from tests.streams.conftest import NATS_URL, wait_for_async
+    from tests.streams.test_nats_stream import publish, read_all, remove, stored
+
+    from shipyard.config import MonitoringConfig, StreamConfig
+    from shipyard.streams import serve_stream
+
+    name = trained["config"].name
+    shutil.copytree(trained["config"].registry.home, tmp_path / "home")
+    registry = Registry(
+        f"sqlite:///{tmp_path / 'home' / 'registry.db'}", tmp_path / "home" / "artifacts"
+    )
+    images = [_png(image) for image in load_pneumoniamnist().test_images[:3]]
+    expected = server.post(f"/v1/models/{name}/predict", json=[{"image": i} for i in images])
+    assert expected.status_code == 200, expected.text
+    base = f"shipyard-test.{uuid.uuid4().hex[:10]}"
+    source, to = f"{base}.in", f"{base}.out"
+    ids = [f"xray-{index}" for index in range(len(images))]
+    config = StreamConfig(source=NATS_URL, subject=source, to=to, dead_letter=f"{base}.dead")
+
+    async def scenario() -> list[tuple[str, dict[str, Any]]]:
+        files = [base64.b64decode(image) for image in images]
+        await publish(NATS_URL, source, list(zip(ids, files, strict=True)))
+        ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        run = asyncio.create_task(
+            serve_stream(
+                registry,
+                name,
+                config,
+                ServingConfig(auth=False, poll_seconds=0),
+                MonitoringConfig(drift_refresh_seconds=0),
+                on_ready=ready.set_result,
+                handle_signals=False,
+            )
+        )
+        consumer = await asyncio.wait_for(ready, 60)
+
+        async def answered() -> bool:
+            return await stored(NATS_URL, to) >= len(ids)
+
+        await wait_for_async(answered, 120, "the answers")
+        consumer.stop()
+        await run
+        return await read_all(NATS_URL, to)
+
+    try:
+        answers = dict(asyncio.run(scenario()))
+    finally:
+        asyncio.run(remove(NATS_URL, source, to, f"{base}.dead"))
+        registry.close()
+    assert sorted(answers) == ids
+    for event_id, http_answer in zip(ids, expected.json()["predictions"], strict=True):
+        answer = dict(answers[event_id])
+        assert answer.pop("id") == event_id
+        http_answer.pop("request_id", None)  # the HTTP request's own id
+        assert {key: answer[key] for key in http_answer} == http_answer

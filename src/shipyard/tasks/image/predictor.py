@@ -148,6 +148,8 @@ class ImagePredictor:
         self.threshold = threshold if task == "binary" else None
         self.validator = ImageValidator(contract, image, unknown_fields)
         self.session = onnx_session(model)
+        self.file_field = contract.columns[0].name
+        """The record field holding the image (base64): where a stream event's raw bytes go."""
 
     def run(self, pixels: npt.NDArray[np.float32]) -> dict[str, npt.NDArray[np.float32]]:
         """Run the ONNX model on model inputs; return every output by name."""
