@@ -76,3 +76,17 @@ def test_categorical_update_takes_unhashable_values():
     sketch = CategoricalSketch(categories=list(CATEGORIES), counts=[0] * (len(CATEGORIES) + 1))
     sketch.update([["a"], "a", {"b": 1}])
     assert sketch.counts == [0, 0, 1, 0, 2]
+
+
+def test_a_whole_number_is_one_category_as_an_integer_or_a_float():
+    # Served JSON gives 1, a training column with missing values gives 1.0: the same category.
+    reference = CategoricalSketch.from_values([1.0, 2.0, float("nan"), 1.0])
+    assert reference.categories == ["1", "2"]
+    served = reference.empty()
+    served.update([1, 1.0, 2, 3, None])
+    assert served.counts == [2, 1, 1]
+    assert served.missing == 1
+    # A reference an earlier release wrote as "1.0" still counts the integer 1 as its own.
+    earlier = CategoricalSketch(categories=["1.0", "2.0"], counts=[0, 0, 0])
+    earlier.update([1, 2.0, 7])
+    assert earlier.counts == [1, 1, 1]

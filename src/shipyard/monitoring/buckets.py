@@ -67,6 +67,7 @@ from shipyard.monitoring.sketch import (
     Sketch,
     _as_floats,
     _is_missing,
+    category_of,
 )
 from shipyard.monitoring.sketching import output_value
 
@@ -206,7 +207,7 @@ class _Opened:
             if isinstance(sketch, NumericSketch)
         }
         self.categories = {
-            name: {category: position for position, category in enumerate(sketch.categories)}
+            name: dict(sketch.index)
             for name, sketch in self.layout.reference.items()
             if isinstance(sketch, CategoricalSketch)
         }
@@ -267,7 +268,7 @@ class _Opened:
                 if _is_missing(value):
                     found.append(part.stop - 1)
                 else:
-                    text = value if type(value) is str else str(value)
+                    text = value if type(value) is str else category_of(value)
                     found.append(part.start + index[text] if text in index else other)
             if not texts:
                 return np.asarray(found, dtype=np.int64)

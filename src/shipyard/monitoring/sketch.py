@@ -20,6 +20,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,21 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CategoricalSketch", "NumericSketch", "Sketch", "sketch_from_json"]
+__all__ = ["CategoricalSketch", "NumericSketch", "Sketch", "category_of", "sketch_from_json"]
+
+
+def category_of(value: Any) -> str:
+    """Return the category a value counts as: its text, a whole number without ".0".
+
+    A number is the same category whether it arrives as ``1`` (JSON) or ``1.0`` (a column
+    with missing values, read as floats).
+
+    >>> [category_of(value) for value in (1, 1.0, 1.5, "1.0", True)]
+    ['1', '1', '1.5', '1.0', 'True']
+    """
+    if isinstance(value, float | np.floating) and math.isfinite(value) and value == int(value):
+        return str(int(value))
+    return str(value)
 
 
 def _is_missing(value: Any) -> bool:
@@ -146,12 +161,18 @@ class CategoricalSketch:
     kind: str = field(default="categorical", init=False)
 
     def __post_init__(self) -> None:
-        self._index = {category: position for position, category in enumerate(self.categories)}
+        self.index = {category: position for position, category in enumerate(self.categories)}
+        """Category -> its count's position (what :func:`category_of` values look up)."""
+        # A whole number written as "1.0" by an earlier release also answers to "1".
+        for position, category in enumerate(self.categories):
+            whole = category[:-2] if category.endswith(".0") else ""
+            if whole.lstrip("-").isdigit():
+                self.index.setdefault(whole, position)
 
     @classmethod
     def from_values(cls, values: Iterable[Any], max_categories: int = 100) -> CategoricalSketch:
         """Build a reference sketch over the most frequent ``max_categories`` values."""
-        present = [str(value) for value in values if not _is_missing(value)]
+        present = [category_of(value) for value in values if not _is_missing(value)]
         unique, frequency = np.unique(np.asarray(present, dtype=object), return_counts=True)
         order = np.argsort(-frequency, kind="stable")[:max_categories]
         categories = sorted(str(unique[position]) for position in order)
@@ -176,13 +197,13 @@ class CategoricalSketch:
                 tally = Counter()
             if tally and all(type(value) is str for value in tally):
                 for value, count in tally.items():
-                    self.counts[self._index.get(value, other)] += count
+                    self.counts[self.index.get(value, other)] += count
                 return
         for value in values:
             if _is_missing(value):
                 self.missing += 1
             else:
-                self.counts[self._index.get(str(value), other)] += 1
+                self.counts[self.index.get(category_of(value), other)] += 1
 
     def merge(self, other: CategoricalSketch) -> CategoricalSketch:
         """Return the sum of two sketches with the same categories."""
