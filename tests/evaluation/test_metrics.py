@@ -140,7 +140,12 @@ def test_regression_metrics_match_sklearn_on_diabetes() -> None:
 def test_default_metrics_and_directions() -> None:
     assert default_metric("binary") == "roc_auc"
     assert default_metric("regression") == "rmse"
-    assert set(GREATER_IS_BETTER) == {m for ms in DEFAULT_METRICS.values() for m in ms}
+    # Every metric a label kind reports has a direction, and so do the forecast errors that
+    # monitoring compares (lower is better).
+    label_metrics = {m for ms in DEFAULT_METRICS.values() for m in ms}
+    assert set(GREATER_IS_BETTER) == label_metrics | {"mase", "smape"}
+    assert GREATER_IS_BETTER["mase"] is False
+    assert GREATER_IS_BETTER["smape"] is False
 
 
 def classifier_outputs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
