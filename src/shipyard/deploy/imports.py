@@ -215,7 +215,8 @@ def import_model(
         write_bundle(staged, {**files, "drift_reference.json": b"{}"}, {**manifest, "name": name})
         predictor = load_predictor(staged)
         outputs = predictor.score_frame(frame)
-    served = outputs[:, 1] if task == "binary" and native.ndim == 1 else outputs
+    # A binary library answers the positive class alone; the predictor answers both.
+    served = outputs[:, 1] if len(predictor.classes) == 2 and native.ndim == 1 else outputs
     if served.shape != native.shape:
         raise DataError(
             f"The model gives {native.shape[1:] or 'one value'} per row, but a {task} model with "

@@ -309,7 +309,8 @@ def build_graph(directory: Path, manifest: Mapping[str, Any], name: str = "shipy
         _lightgbm(graph, features, payload, task)
     else:
         _linear(graph, features, payload, task)
-    shape: list[str | int] = ["N"] if task == "regression" else ["N", len(manifest["classes"])]
+    classes = manifest.get("classes") or []  # none for a regression
+    shape: list[str | int] = ["N", len(classes)] if classes else ["N"]
     output = helper.make_tensor_value_info(OUTPUT, TensorProto.DOUBLE, shape)
     built = helper.make_model(
         helper.make_graph(graph.nodes, name, graph.inputs, [output], graph.initializers),
