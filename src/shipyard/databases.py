@@ -4,11 +4,33 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
-__all__ = ["create_private_sqlite_file"]
+__all__ = ["SQLITE_BUSY_TIMEOUT_S", "create_private_sqlite_file", "open_store_engine"]
+
+SQLITE_BUSY_TIMEOUT_S = 30.0
+"""How long a SQLite connection waits for another's write lock before "database is locked".
+
+Python's default is 5 s. Several processes opening a new registry at once (a server's
+workers, a CLI beside a server) queue for the lock that creates the tables; on a loaded
+machine the holder can keep it longer than 5 s.
+"""
+
+
+def open_store_engine(url: str, **options: Any) -> Engine:
+    """Open an engine on one of shipyard's own stores (registry, monitoring log).
+
+    For SQLite, connections wait :data:`SQLITE_BUSY_TIMEOUT_S` for a lock instead of failing.
+    """
+    if url.startswith("sqlite"):
+        connect_args = dict(options.pop("connect_args", {}))
+        connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_S)
+        options["connect_args"] = connect_args
+    return create_engine(url, **options)
 
 
 def create_private_sqlite_file(url: str) -> None:

@@ -16,7 +16,7 @@ from tests.streams.conftest import AdultEvents, output_of, wait_for, wait_for_as
 from shipyard.config import MonitoringConfig, ServingConfig, StreamConfig
 from shipyard.monitoring.log import MonitoringStore
 from shipyard.streams import serve_stream
-from shipyard.streams.nats_broker import stream_name_for
+from shipyard.streams.nats_broker import NatsBroker, stream_name_for
 
 SETTINGS = ServingConfig(auth=False, poll_seconds=0)
 MONITORING = MonitoringConfig(drift_refresh_seconds=0)
@@ -247,3 +247,48 @@ def test_kill_9_mid_stream_then_restart_loses_and_repeats_no_answer(
     assert store.count("adult")["predictions"] == count  # each logged once
     store.close()
     assert "Stopped:" in output_of(tmp_path)
+
+
+def test_one_event_in_flight_is_not_held_back_by_the_poll(nats_url: str) -> None:
+    # The consumer's read: a long poll for a batch, then a short wait for company. The short
+    # wait's lingering pull used to capture the next event, and the next long poll then
+    # waited out its whole timeout for the rest of its batch: one event in five or so.
+    source, to, dead = subjects()
+    poll, events = 4.0, 20
+
+    async def closed_loop() -> list[float]:
+        broker = await NatsBroker.connect(
+            nats_url,
+            source,
+            to,
+            dead,
+            "one-in-flight",
+            ack_wait=30,
+            dedup_seconds=60,
+            max_in_flight=64,
+        )
+        client = await nats.connect(nats_url)
+        waits: list[float] = []
+        try:
+            clock = asyncio.get_running_loop().time
+            for number in range(events):
+                sent = clock()
+                await client.publish(source, b"{}", headers={"Nats-Msg-Id": f"e{number}"})
+                batch = await broker.fetch(64, poll)
+                if batch:
+                    batch += await broker.fetch(64 - len(batch), 0.002)
+                waits.append(clock() - sent)
+                assert [event.id for event in batch] == [f"e{number}"]
+                for event in batch:
+                    await event.handle.ack()
+        finally:
+            await client.close()
+            await broker.close()
+        return waits
+
+    try:
+        waits = asyncio.run(closed_loop())
+    finally:
+        asyncio.run(remove(nats_url, source, to, dead))
+    slow = [round(wait, 2) for wait in waits if wait > poll / 2]
+    assert slow == [], f"events waited for the poll to end: {slow} s"

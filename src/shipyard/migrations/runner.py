@@ -38,6 +38,7 @@ from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import OperationalError
 
 from shipyard._version import __version__
+from shipyard.databases import open_store_engine
 from shipyard.errors import DatabaseSchemaError, RegistryError
 
 __all__ = [
@@ -291,7 +292,6 @@ def run_environment(config: Config) -> None:
 
 def _open_database(url: str) -> Engine:
     """Open an existing database: upgrading a path with a typo must not create one."""
-    from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -311,7 +311,7 @@ def _open_database(url: str) -> Engine:
             f"There is no registry database at {database}: nothing to upgrade. Check "
             "--registry or --home (registry.url, registry.home in the config)."
         )
-    return create_engine(url)
+    return open_store_engine(url)
 
 
 def _each_store(url: str, action: Callable[[Engine, StoreSchema], _T]) -> list[_T]:

@@ -44,14 +44,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    create_engine,
     func,
     select,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from shipyard.databases import create_private_sqlite_file
+from shipyard.databases import create_private_sqlite_file, open_store_engine
 from shipyard.errors import ModelNotFoundError, RegistryError
 from shipyard.migrations import REGISTRY, check_schema
 from shipyard.registry.bundle import load_predictor, read_manifest, verify_bundle, write_bundle
@@ -208,7 +207,7 @@ class Registry:
         self.artifacts = Path(artifacts)
         try:
             create_private_sqlite_file(url)
-            self.engine = create_engine(url)
+            self.engine = open_store_engine(url)
             try:
                 # A new database is created at the head revision; another is refused, with
                 # the way to upgrade it (shipyard.migrations).

@@ -30,6 +30,8 @@ __all__ = ["NatsBroker", "stream_name_for"]
 logger = logging.getLogger("shipyard.streams")
 
 _PUBLISH_TIMEOUT = 10.0
+_AT_ONCE_SECONDS = 0.01
+"""How long a fetch waits for the server's answer about what is stored already."""
 
 
 def stream_name_for(subject: str) -> str:
@@ -168,12 +170,23 @@ class NatsBroker:
         return cls(client, js, subscription, stream, group, to, dead_letter)
 
     async def fetch(self, count: int, timeout: float) -> list[Event]:
-        """Return up to ``count`` events, waiting up to ``timeout`` s for the first one."""
+        """Return up to ``count`` events, waiting up to ``timeout`` s for the first one.
+
+        What is stored already is taken at once. Otherwise the wait is for one event only:
+        once a lingering pull of ``count`` has its first message, the client waits out the
+        rest of the timeout for the others, which held a lone event up to ``timeout``.
+        """
+        at_once = min(timeout, _AT_ONCE_SECONDS)
+        messages = await self._fetch(count, at_once)
+        if not messages and timeout > at_once:
+            messages = await self._fetch(1, timeout - at_once)
+        return [Event(event_id(message), message.data, message) for message in messages]
+
+    async def _fetch(self, count: int, timeout: float) -> list[Any]:
         try:
-            messages = await self.subscription.fetch(count, timeout=max(timeout, 0.001))
+            return list(await self.subscription.fetch(count, timeout=max(timeout, 0.001)))
         except (TimeoutError, nats.errors.TimeoutError):
             return []
-        return [Event(event_id(message), message.data, message) for message in messages]
 
     async def publish(self, answers: Sequence[Published], dead: Sequence[DeadLetter]) -> None:
         """Publish every answer and dead letter with its id as ``Nats-Msg-Id``; wait for acks.
