@@ -17,7 +17,9 @@ from shipyard.pipeline import train
 from shipyard.pipeline.budget import (
     MIN_BOOTSTRAP,
     MIN_FAIRNESS_BOOTSTRAP,
+    SUITE_FIXED_S,
     evaluation_config,
+    idle_resample_seconds,
     plan_evaluation,
     refuse_hopeless_budget,
     refuse_spent_budget,
@@ -77,6 +79,28 @@ def test_a_fairness_gate_keeps_the_suite_however_short_the_time() -> None:
     plan = _plan(config, left_s=0.0)
     assert plan.suite
     assert plan.fairness_samples == MIN_FAIRNESS_BOOTSTRAP
+
+
+def _minimal_plan(per_resample_s: float, test_rows: int) -> Any:
+    # A fairness gate keeps the suite, whose fixed part the probe's slowdown scales.
+    config = _config(
+        sensitive=["sex"], fairness={"thresholds": {"demographic_parity_difference": 0.2}}
+    )
+    return plan_evaluation(
+        config,
+        left_s=0.0,
+        per_resample_s=per_resample_s,
+        test_rows=test_rows,
+        train_rows=1_000,
+    )
+
+
+def test_a_small_test_set_probed_on_an_idle_machine_does_not_look_slow() -> None:
+    # A resample of 200 rows costs mostly the metric functions' fixed overhead: a probe at
+    # idle pace must plan the suite at about its idle cost, not many times it.
+    idle = idle_resample_seconds("binary", 200)
+    plan = _minimal_plan(idle, 200)
+    assert plan.estimate_s < 2 * SUITE_FIXED_S
 
 
 def test_a_hopeless_budget_is_refused_with_the_budget_that_would_hold() -> None:

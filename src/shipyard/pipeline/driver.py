@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from shipyard.config import PipelineConfig, dump_config
-from shipyard.errors import ConfigError, ModelNotFoundError
+from shipyard.errors import ConfigError, ModelNotFoundError, TrainingError
 from shipyard.manifest import MANIFEST_VERSION, Manifest
 from shipyard.pipeline.budget import (
     REPLAN_SHARE,
@@ -374,9 +374,13 @@ def _plan(
     Returns the plan and the probed seconds per bootstrap resample (for the second plan).
     """
     budget = config.training.time_budget
-    per_resample = bootstrap_seconds(
-        split.kind, split.rows.get("test", 0), len(split.classes), config.seed
-    )
+
+    def probe() -> float | None:
+        return bootstrap_seconds(
+            split.kind, split.rows.get("test", 0), len(split.classes), config.seed
+        )
+
+    per_resample = probe()
 
     def planned(left_s: float) -> EvaluationPlan:
         return plan_evaluation(
@@ -388,9 +392,19 @@ def _plan(
             kind=split.kind,
         )
 
-    refuse_hopeless_budget(
-        budget, timings.elapsed(), planned(0.0), preparing_s=timings.parts["prepare_s"]
-    )
+    try:
+        refuse_hopeless_budget(
+            budget, timings.elapsed(), planned(0.0), preparing_s=timings.parts["prepare_s"]
+        )
+    except TrainingError:
+        if per_resample is None:
+            raise
+        # A stall of the machine during the probe must not refuse the run: probe once more
+        # and keep the faster measure.
+        per_resample = min(per_resample, probe() or per_resample)
+        refuse_hopeless_budget(
+            budget, timings.elapsed(), planned(0.0), preparing_s=timings.parts["prepare_s"]
+        )
     left = budget - timings.elapsed()
     plan = planned(left)
     development = left - plan.estimate_s
