@@ -72,8 +72,9 @@ def run_cell(split: Split, train: Path, test: Path, budget: float, home: Path) -
     cell = {"dataset": split.name, "budget": budget, "wall": round(wall, 1)}
     cell["ratio"] = round(wall / budget, 2)
     if done.returncode != 0:
-        lines = done.stderr.strip().splitlines()
-        return {**cell, "error": lines[-1] if lines else f"exit {done.returncode}"}
+        # The error is the stderr from "Error:" on (the console wraps it at its width).
+        error = done.stderr[done.stderr.rfind("Error:") :] if "Error:" in done.stderr else ""
+        return {**cell, "error": " ".join(error.split()) or f"exit {done.returncode}"}
     run = json.loads(done.stdout)
     rows = {row["name"]: row for row in run["leaderboard"]}
     linear = rows.get("linear", {})
