@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 
 from shipyard import datasets
-from shipyard.config import ServingConfig, load_config_dict
+from shipyard.config import MonitoringConfig, ServingConfig, load_config_dict
 from shipyard.pipeline import train
 from shipyard.registry.store import Registry
 
@@ -51,7 +51,14 @@ def test_embedding_classifier_trains_exports_and_serves(tmp_path):
     assert run.test_metrics["roc_auc"].value > 0.9
     manifest = registry.manifest(run.version.reference)
     assert manifest["model"]["format"] == "embedding-linear-json"
-    app = build_app(registry, run.version.reference, ServingConfig(auth=False))
+    # Generous timeouts: embedding a batch of 100 messages on a loaded machine takes a while,
+    # and this test is about the answers, not their latency.
+    app = build_app(
+        registry,
+        run.version.reference,
+        ServingConfig(auth=False, request_timeout=120),
+        monitoring=MonitoringConfig(log_commit_timeout=60),
+    )
     with running_server(app) as url:
         request = urllib.request.Request(
             f"{url}/v1/models/spam-embedding/predict",
