@@ -14,7 +14,9 @@ IBANs, IP addresses; :mod:`shipyard.data.personal`) on a sample of
 suggest personal data are reported as hints.
 
 Files are scanned by DuckDB, which spills to disk rather than running out of memory, so a file
-larger than memory can be profiled; pandas frames are profiled in place without a copy.
+larger than memory can be profiled; pandas frames are profiled in place without a copy. A CSV
+file up to :data:`ARROW_SHARE` of the memory limit is parsed by PyArrow's multithreaded reader
+instead (:mod:`shipyard.data.profile_arrow`), which is faster than loading it into DuckDB.
 
 Examples
 --------
