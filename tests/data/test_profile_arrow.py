@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,13 @@ def test_padded_numbers_and_booleans_are_read_as_duckdb_reads_them(tmp_path: Pat
     frame = duckdb.connect().read_csv(str(path)).df()
     assert frame["count"].tolist() == [7, 8, 9]
     assert frame["member"].tolist() == [True, False, True]
+
+
+def test_compressed_files_go_through_duckdb(tmp_path: Path) -> None:
+    path = tmp_path / "messy.csv.gz"
+    path.write_bytes(gzip.compress(MESSY.encode()))
+    assert _arrow_table(path) is None
+    assert profile_table(path).column("score").missing == 2
 
 
 def test_memory_limits_in_bytes() -> None:
