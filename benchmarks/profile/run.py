@@ -1,16 +1,22 @@
-"""Profile a 5-million-row, 20-column CSV with shipyard and with pandas; compare time and memory.
+"""Profile a 5-million-row, 20-column file with shipyard, pandas and ydata-profiling.
 
 Usage::
 
     python benchmarks/profile/run.py [--rows 5000000] [--format csv|parquet] [--folder FOLDER]
+        [--peers pandas ydata-minimal ydata-full] [--peer-python YDATA_PYTHON] [--timeout 1800]
 
 The file is generated once (seeded) and reused. Each contender runs in its own process so its
-peak resident memory (ru_maxrss) is its own:
+peak resident memory (ru_maxrss) is its own; the clock starts before the file is read. Wall
+time and CPU time (all threads) are both reported: on a shared machine the wall time follows
+the load, the CPU time much less.
 
 - shipyard: ``profile_table(path, target="label")`` (DuckDB, memory limit 3 GB), which also
   computes histograms, top values, outliers, duplicates and target associations;
-- pandas: ``pd.read_csv(path)`` then ``describe(include="all")`` (ydata-profiling is not
-  installable here; pandas ``describe`` is the fallback peer the issue names).
+- pandas: ``pd.read_csv(path)`` (or ``read_parquet``) then ``describe(include="all")``;
+- ydata-profiling: ``peer.py`` run by ``--peer-python`` (ydata-profiling pins its own pandas and
+  numpy, so it lives in a virtual environment of its own): ``ProfileReport(frame,
+  minimal=True)`` (``ydata-minimal``) or the default full report (``ydata-full``), statistics
+  only (``get_description()``), no HTML. A peer that runs past ``--timeout`` is reported as such.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -68,7 +75,7 @@ def contender(name: str, path: str) -> None:
 
     from shipyard.data.profile import profile_table
 
-    started = time.perf_counter()
+    started, processor = time.perf_counter(), cpu_seconds()
     if name == "shipyard":
         profile = profile_table(path, target="label")
         detail = f"{len(profile.columns)} columns, {profile.duplicate_rows} duplicate rows"
@@ -76,9 +83,46 @@ def contender(name: str, path: str) -> None:
         frame = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path)
         summary = frame.describe(include="all")
         detail = f"describe: {summary.shape}"
-    seconds = time.perf_counter() - started
+    seconds, processor = time.perf_counter() - started, cpu_seconds() - processor
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"name": name, "seconds": seconds, "peak_bytes": peak, "detail": detail}))
+    result = {"name": name, "seconds": seconds, "cpu_seconds": processor, "peak_bytes": peak}
+    print(json.dumps({**result, "detail": detail}))
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process, every thread: the load of a shared machine changes it less."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(name: str, path: Path, arguments: argparse.Namespace) -> dict[str, Any]:
+    """Run one contender in its own process; return its JSON line, or why it has none."""
+    if name.startswith("ydata-"):
+        command = [
+            arguments.peer_python,
+            str(Path(__file__).parent / "peer.py"),
+            str(path),
+            name.removeprefix("ydata-"),
+        ]
+    else:
+        command = [sys.executable, __file__, "--rows", str(arguments.rows)]
+        command += ["--format", arguments.format, "--folder", str(arguments.folder)]
+        command += ["--contender", name]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, check=False, timeout=arguments.timeout
+        )
+    except subprocess.TimeoutExpired:
+        return {"name": name, "error": f"did not finish in {arguments.timeout:.0f} s"}
+    if done.returncode != 0:
+        last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"
+        return {"name": name, "error": last}
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
 
 def main() -> None:
@@ -89,6 +133,11 @@ def main() -> None:
     )
     parser.add_argument("--contender")
     parser.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    parser.add_argument(
+        "--peers", nargs="*", default=["pandas"], choices=["pandas", "ydata-minimal", "ydata-full"]
+    )
+    parser.add_argument("--peer-python", default=sys.executable)
+    parser.add_argument("--timeout", type=float, default=1800.0)
     arguments = parser.parse_args()
     path = arguments.folder / f"profile-{arguments.rows}.{arguments.format}"
     if arguments.contender:
@@ -100,37 +149,25 @@ def main() -> None:
         generate(path, arguments.rows)
         print(f"generated {path} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     print(f"file: {path} ({path.stat().st_size / 2**20:.0f} MiB, {arguments.rows:,} rows x 20)")
-    print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
-    results = {}
-    for name in ("shipyard", "pandas"):
-        output = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--rows",
-                str(arguments.rows),
-                "--folder",
-                str(arguments.folder),
-                "--format",
-                arguments.format,
-                "--contender",
-                name,
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        results[name] = json.loads(output.strip().splitlines()[-1])
-        item = results[name]
-        print(
-            f"{name:9s} {item['seconds']:7.1f} s  peak {item['peak_bytes'] / 2**30:5.2f} GiB"
-            f"  ({item['detail']})"
+    print("load:", uptime(), flush=True)
+    ours = measure("shipyard", path, arguments)
+    for name in ["shipyard", *arguments.peers]:
+        item = ours if name == "shipyard" else measure(name, path, arguments)
+        if "error" in item:
+            print(f"{name:13s} {item['error']}", flush=True)
+            continue
+        line = (
+            f"{name:13s} {item['seconds']:7.1f} s  CPU {item['cpu_seconds']:6.1f} s  "
+            f"peak {item['peak_bytes'] / 2**30:5.2f} GiB  ({item['detail']})"
         )
-    ratio = results["pandas"]["seconds"] / results["shipyard"]["seconds"]
-    memory = results["pandas"]["peak_bytes"] / results["shipyard"]["peak_bytes"]
-    speed = f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
-    print(f"shipyard is {speed} and uses {memory:.1f}x less peak memory")
-    print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+        if name != "shipyard" and "error" not in ours:
+            ratio = item["seconds"] / ours["seconds"]
+            speed = f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
+            memory = item["peak_bytes"] / ours["peak_bytes"]
+            processor = item["cpu_seconds"] / ours["cpu_seconds"]
+            line += f"; shipyard {speed}, {processor:.1f}x less CPU, {memory:.1f}x less memory"
+        print(line, flush=True)
+        print("load:", uptime(), flush=True)
 
 
 if __name__ == "__main__":

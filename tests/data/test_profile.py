@@ -102,3 +102,27 @@ def test_reports_are_self_contained(messy: pd.DataFrame, tmp_path: Path) -> None
 def test_unknown_target_is_a_data_error(messy: pd.DataFrame) -> None:
     with pytest.raises(DataError, match="Target column 'prices' is not in"):
         profile_table(messy, target="prices")
+
+
+def test_large_tables_quantiles_from_a_sample_within_the_stated_error() -> None:
+    """Above EXACT_ROWS rows the quantiles come from a 100,000-row sample.
+
+    A quantile of n sampled values misses its level by about sqrt(p (1 - p) / n) in rank
+    (0.0016 for the median at n = 100,000); 0.01 is more than six of those.
+    """
+    generator = np.random.default_rng(3)
+    rows = 300_000
+    skewed = generator.lognormal(0.0, 1.0, rows)
+    holes = skewed.copy()
+    holes[generator.choice(rows, rows // 10, replace=False)] = np.nan
+    groups = generator.integers(0, 3, rows)
+    frame = pd.DataFrame({"skewed": skewed, "holes": holes, "group": groups})
+    frame = pd.concat([frame, frame.head(3)], ignore_index=True)  # three rows twice
+    found = profile_table(frame)
+    assert found.duplicate_rows == 3
+    for name in ("skewed", "holes"):
+        present = np.sort(frame[name].dropna().to_numpy())
+        for label, value in found.column(name).quantiles.items():
+            level = float(label.rstrip("%")) / 100
+            rank = np.searchsorted(present, value, side="right") / len(present)
+            assert abs(rank - level) < 0.01, (name, label, rank)

@@ -310,15 +310,26 @@ def scan_table(
             return connection.read_parquet(str(path))
         if kind == "json":
             return connection.read_json(str(path), format="newline_delimited")
-        found = sniff_text(path, options)
-        utf8 = found.encoding in ("utf-8", "utf-8-sig")
-        if utf8 and found.header and found.delimiter != WHITESPACE:
-            return connection.read_csv(str(path), sep=found.delimiter, header=True)
-        # DuckDB reads UTF-8 with a header and one delimiter character only: other text
-        # files go through pandas in memory.
-        return connection.from_df(read_table(path, options))
+        return scan_text(path, sniff_text(path, options), connection, options)
     except duckdb.Error as error:
         raise DataError(f"Cannot read '{path}': {error}") from error
+
+
+def duckdb_reads(found: TextFormat) -> bool:
+    """Whether DuckDB's own reader takes a text file of this format (else pandas reads it)."""
+    utf8 = found.encoding in ("utf-8", "utf-8-sig")
+    return utf8 and found.header and found.delimiter != WHITESPACE
+
+
+def scan_text(
+    path: Path, found: TextFormat, connection: Any, options: ReadOptions | None = None
+) -> Any:
+    """Open a text file already sniffed as ``found`` as a DuckDB relation (see scan_table)."""
+    if duckdb_reads(found):
+        return connection.read_csv(str(path), sep=found.delimiter, header=True)
+    # DuckDB reads UTF-8 with a header and one delimiter character only: other text
+    # files go through pandas in memory.
+    return connection.from_df(read_table(path, options))
 
 
 def fingerprint(frame: pd.DataFrame) -> str:
