@@ -12,6 +12,7 @@ to that code must keep this revision's result (or freeze a copy of it here).
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -82,6 +83,11 @@ def upgrade() -> None:
             [(row[0], _OldRow(row[1], row[2], row[3], row[4])) for row in rows],
         )
         after = rows[-1][0]
+    if connection.dialect.name != "sqlite" or sqlite3.sqlite_version_info >= (3, 35):
+        # PostgreSQL, and SQLite since 3.35, drop a column in place: no copy of the table.
+        op.drop_column(PREDICTIONS, "inputs")
+        op.drop_column(PREDICTIONS, "output")
+        return
     with op.batch_alter_table(PREDICTIONS) as batch:
         batch.drop_column("inputs")
         batch.drop_column("output")
