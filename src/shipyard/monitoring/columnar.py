@@ -38,9 +38,10 @@ import hashlib
 import math
 import re
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, Protocol
 
 from sqlalchemy import (
@@ -63,6 +64,7 @@ from sqlalchemy import (
     table,
     text,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
@@ -229,6 +231,10 @@ class TypedTable:
     table: Table = field(init=False)
     fields: dict[str, dict[str, LoggedColumn]] = field(init=False)
     _indexes: dict[str, list[tuple[LoggedColumn, int]]] = field(init=False)
+    _getters: dict[str, tuple[tuple[str, ...], Callable[[Sequence[Any]], tuple[Any, ...]]]] = (
+        field(init=False)
+    )
+    _processors: dict[str, list[tuple[int, Callable[[Any], Any]]]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.table = Table(
@@ -246,6 +252,34 @@ class TypedTable:
         for index, item in enumerate(self.columns, start=4):
             self.fields[item.role][item.name] = item
             self._indexes[item.role].append((item, index))
+        # The common row (every column applies, everything fitted) is rebuilt with C calls.
+        self._getters = {
+            role: (
+                tuple(item.name for item, _ in self._indexes[role]),
+                _getter([index for _, index in self._indexes[role]]),
+            )
+            for role in ROLES
+        }
+        self._processors = {}
+
+    def processors(
+        self, dialect: Dialect, description: Sequence[Any]
+    ) -> list[tuple[int, Callable[[Any], Any]]]:
+        """Return the conversions a driver's raw row needs, as ``(position, function)``.
+
+        Only the columns whose type converts what the driver returns (SQLite's booleans and
+        JSON texts; none on PostgreSQL, whose driver decodes both) are touched.
+        """
+        if dialect.name not in self._processors:
+            found: list[tuple[int, Callable[[Any], Any]]] = []
+            for position, sql_column in enumerate(self.table.columns):
+                driver_type = description[position][1]  # what the driver says it returns
+                implementation = sql_column.type.dialect_impl(dialect)
+                process = implementation.result_processor(dialect, driver_type)
+                if process is not None:
+                    found.append((position, process))
+            self._processors[dialect.name] = found
+        return self._processors[dialect.name]
 
     def holds(self, records: Sequence[Logged]) -> bool:
         """Whether every field of ``records`` has its column (or was declined one already)."""
@@ -302,8 +336,8 @@ class TypedTable:
         """Rebuild the logged request and answer from a row of :meth:`select`."""
         layout = row[1]
         return (
-            self._document(row, layout, row[2], self._indexes["inputs"]),
-            self._document(row, layout, row[3], self._indexes["output"]),
+            self._document(row, layout, row[2], "inputs"),
+            self._document(row, layout, row[3], "output"),
         )
 
     def _document(
@@ -311,16 +345,17 @@ class TypedTable:
         row: Sequence[Any],
         layout: int,
         unfit: dict[str, Any] | None,
-        indexes: list[tuple[LoggedColumn, int]],
+        role: str,
     ) -> Any:
         if unfit is None and layout == len(self.columns):
-            return {item.name: row[index] for item, index in indexes}
+            names, getter = self._getters[role]
+            return dict(zip(names, getter(row), strict=True))
         if unfit is not None and "document" in unfit:
             return unfit["document"]
         missing = set(unfit.get("missing", ())) if unfit else set()
         document = {
             item.name: row[index]
-            for item, index in indexes
+            for item, index in self._indexes[role]
             if item.position < layout and item.name not in missing
         }
         if unfit:
@@ -463,20 +498,59 @@ class LogLayout:
             connection.execute(delete(rows).where(rows.c.log_id.in_(old)))
 
 
+def _getter(indexes: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    if len(indexes) == 1:
+        only = indexes[0]
+        return lambda row: (row[only],)
+    if not indexes:
+        return _nothing
+    return itemgetter(*indexes)
+
+
+def _nothing(row: Sequence[Any]) -> tuple[Any, ...]:
+    return ()
+
+
+def _fetch(connection: Connection, typed: TypedTable, statement: Any) -> list[Any]:
+    """Run ``statement``; return the driver's rows, converted only where a type needs it.
+
+    Building SQLAlchemy rows costs more than reading them; the conversions are the column
+    types' own.
+    """
+    result = connection.execute(statement)
+    try:
+        cursor = result.cursor
+        if cursor is None:
+            return []
+        processors = typed.processors(connection.dialect, cursor.description)
+        raw = cursor.fetchall()
+    finally:
+        result.close()
+    if not processors:
+        return list(raw)
+    converted = []
+    for row in raw:
+        values = list(row)
+        for position, process in processors:
+            values[position] = process(values[position])
+        converted.append(values)
+    return converted
+
+
 def _rows(connection: Connection, typed: TypedTable, ids: Sequence[int]) -> list[Any]:
     """Read the typed rows of ``ids``: one range when they are dense, else lists of ids."""
     log_id = typed.table.c.log_id
     first, last = min(ids), max(ids)
     if last - first < 2 * len(ids):
         chosen = set(ids)
-        result = connection.execute(typed.select().where(log_id.between(first, last)))
-        return [row for row in result if row[0] in chosen]
+        rows = _fetch(connection, typed, typed.select().where(log_id.between(first, last)))
+        return rows if len(rows) == len(chosen) else [row for row in rows if row[0] in chosen]
     ordered = sorted(ids)
-    rows: list[Any] = []
+    found: list[Any] = []
     for start in range(0, len(ordered), _CHUNK):
         chunk = ordered[start : start + _CHUNK]
-        rows.extend(connection.execute(typed.select().where(log_id.in_(chunk))))
-    return rows
+        found.extend(_fetch(connection, typed, typed.select().where(log_id.in_(chunk))))
+    return found
 
 
 def _extend(
