@@ -32,7 +32,9 @@ import asyncio
 import contextlib
 import logging
 import queue
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -647,9 +649,19 @@ def _sqlite_durability(connection: Any, record: Any) -> None:
     that guarantee.
     """
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    for attempt in range(300):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as error:
+            # Switching a database to WAL while another connection holds its write lock
+            # (a schema upgrade, in a database still in rollback mode) is refused at once,
+            # without the busy timeout: SQLite avoids a deadlock. Wait for that lock.
+            if "locked" not in str(error) or attempt == 299:
+                raise
+            time.sleep(0.1)
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
