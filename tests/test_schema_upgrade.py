@@ -34,6 +34,7 @@ from shipyard.errors import DatabaseSchemaError
 from shipyard.migrations import MONITORING, REGISTRY, STORES, read_status, upgrade
 from shipyard.migrations.runner import _scripts
 from shipyard.monitoring import buckets as buckets_module  # noqa: F401 (declares a table)
+from shipyard.monitoring import columnar as columnar_module  # noqa: F401 (declares tables)
 from shipyard.monitoring import log as log_module
 from shipyard.monitoring.alerts import Alert
 from shipyard.monitoring.deliveries import AlertDeliveries
@@ -140,7 +141,7 @@ def test_sqlite_stores_written_before_schema_versions_upgrade_and_keep_every_row
 
     printed = run_cli("db", "upgrade", "--registry", url)
     assert "registry: unversioned -> registry_0001" in printed
-    assert "monitoring: unversioned -> monitoring_0003" in printed
+    assert "monitoring: unversioned -> monitoring_0004" in printed
     assert "applied monitoring_0002: Alert deliveries" in printed
     assert "applied monitoring_0003: Sketch buckets" in printed
     assert_everything_is_there(url, home)
@@ -222,7 +223,7 @@ def test_postgresql_stores_written_before_schema_versions_upgrade_and_keep_every
         MonitoringStore(postgres_schema)
 
     printed = run_cli("db", "upgrade", "--registry", postgres_schema)
-    assert "monitoring: unversioned -> monitoring_0003" in printed
+    assert "monitoring: unversioned -> monitoring_0004" in printed
     assert_everything_is_there(postgres_schema, home)
     # New rows go in after the old ones.
     registry = Registry(postgres_schema, home / "bundles")
@@ -262,6 +263,8 @@ def test_the_models_match_the_tables_the_revisions_create(fresh_url: str) -> Non
         "shipyard_drift_windows",
         "shipyard_alert_deliveries",
         "shipyard_sketch_buckets",
+        "shipyard_log_tables",
+        "shipyard_log_columns",
     } <= set(log_module._Base.metadata.tables)
     for metadata in (registry_module._Base.metadata, log_module._Base.metadata):
         with engine.connect() as connection:
@@ -308,6 +311,10 @@ def test_an_older_revision_is_refused_then_upgraded_by_one_step(tmp_path: Path) 
     with engine.begin() as connection:  # what a database at monitoring_0001 looks like
         connection.execute(text("DROP TABLE shipyard_alert_deliveries"))
         connection.execute(text("DROP TABLE shipyard_sketch_buckets"))
+        connection.execute(text("DROP TABLE shipyard_log_columns"))
+        connection.execute(text("DROP TABLE shipyard_log_tables"))
+        connection.execute(text("ALTER TABLE shipyard_predictions ADD COLUMN inputs JSON"))
+        connection.execute(text("ALTER TABLE shipyard_predictions ADD COLUMN output JSON"))
         connection.execute(
             text("UPDATE shipyard_monitoring_version SET version_num = :old"),
             {"old": "monitoring_0001"},
@@ -315,12 +322,16 @@ def test_an_older_revision_is_refused_then_upgraded_by_one_step(tmp_path: Path) 
     with pytest.raises(DatabaseSchemaError) as refused:
         MonitoringStore(url)
     message = str(refused.value)
-    assert "at schema revision monitoring_0001 and this shipyard needs monitoring_0003" in message
+    assert "at schema revision monitoring_0001 and this shipyard needs monitoring_0004" in message
     assert "shipyard db upgrade" in message
     assert "\n" not in message
     done = upgrade(engine, MONITORING)
-    assert (done.before, done.after) == ("monitoring_0001", "monitoring_0003")
-    assert [step.split(":")[0] for step in done.applied] == ["monitoring_0002", "monitoring_0003"]
+    assert (done.before, done.after) == ("monitoring_0001", "monitoring_0004")
+    assert [step.split(":")[0] for step in done.applied] == [
+        "monitoring_0002",
+        "monitoring_0003",
+        "monitoring_0004",
+    ]
     MonitoringStore(url).close()
     engine.dispose()
 

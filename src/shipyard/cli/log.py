@@ -1,4 +1,4 @@
-"""``shipyard log``: erase logged predictions on request, purge old ones."""
+"""``shipyard log``: erase logged predictions on request, purge old ones, export them."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from shipyard.cli.commands import (
 __all__ = ["log_app"]
 
 log_app = typer.Typer(
-    help="Erase logged predictions (and their feedback) on request; purge old ones.",
+    help="Erase logged predictions (and their feedback) on request; purge old ones; export "
+    "a version's log with typed columns.",
     no_args_is_help=True,
 )
 
@@ -112,3 +113,46 @@ def _retention_days(config: Path | None) -> float | None:
     source = config if config is not None else (default if default.is_file() else None)
     settings = load_config(source).monitoring if source is not None else MonitoringConfig()
     return settings.retention_days
+
+
+@log_app.command("export")
+@handles_errors
+def log_export(
+    context: typer.Context,
+    name: Annotated[str, typer.Argument(help="The model whose log to export.")],
+    out: Annotated[Path, typer.Argument(help="The file to write.")],
+    version: Annotated[int, typer.Option(help="The model version whose predictions to export.")],
+    file_format: Annotated[
+        str, typer.Option("--format", help="File format: parquet (the only one yet).")
+    ] = "parquet",
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write a version's logged predictions to a file with one typed column per field.
+
+    Query it with DuckDB, for example: SELECT avg(age) FROM 'log.parquet'.
+    """
+    from shipyard.monitoring.export import export_log
+    from shipyard.monitoring.log import MonitoringStore
+
+    if file_format != "parquet":
+        raise typer.BadParameter(
+            f"'{file_format}' is not a format this command writes; use --format parquet.",
+            param_hint="--format",
+        )
+    opened = _open_registry(config, home, registry)
+    url = opened.url
+    opened.close()  # only its database URL is needed
+    store = MonitoringStore(url)
+    try:
+        rows = export_log(store, name, version, out)
+    finally:
+        store.close()
+    if as_json:
+        output.print_json({"model": name, "version": version, "rows": rows, "path": str(out)})
+        return
+    output.console.print(
+        f"Wrote {rows} logged predictions of {name}:{version} to {out}.", highlight=False
+    )

@@ -10,6 +10,11 @@ Feedback (a request id and its true label) is always durable:
 runs in WAL mode with ``synchronous=NORMAL``: a commit survives the process being killed, not
 a power loss (see :func:`_sqlite_durability`).
 
+``shipyard_predictions`` holds one narrow row per prediction (log id, request id, model,
+version, time, latency); the request and the answer go, in the same transaction, to the
+version's typed table (:mod:`shipyard.monitoring.columnar`), and the readers put them back
+together.
+
 Examples
 --------
 >>> store = MonitoringStore("sqlite://")
@@ -25,10 +30,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import queue
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,7 +46,6 @@ from sqlalchemy import (
     Float,
     Integer,
     String,
-    Text,
     create_engine,
     delete,
     event,
@@ -68,6 +73,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger("shipyard.monitoring")
+_NOTHING = (None, None)  # the request and answer of a log row whose typed row is missing
 
 
 def _now() -> datetime:
@@ -86,9 +92,8 @@ class _Prediction(_Base):
     model_name: Mapped[str] = mapped_column(String(100), index=True)
     version: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True, default=_now)
-    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
-    output: Mapped[dict[str, Any]] = mapped_column(JSON)
     latency_ms: Mapped[float] = mapped_column(Float)
+    # The request and the answer live in the version's typed table (shipyard.monitoring.columnar).
 
 
 class _Feedback(_Base):
@@ -160,20 +165,6 @@ class LoggedBatch:
         return value  # type: ignore[no-any-return]
 
 
-def _decode_json(values: list[Any]) -> list[Any]:
-    """Decode JSON texts as the column type would, in one parse per batch, not one per row.
-
-    The texts of a batch are joined into one JSON array: the same decoder reads the same
-    documents, without the per-call cost. Values the driver already decoded (PostgreSQL)
-    and SQL NULLs pass through.
-    """
-    texts = [value for value in values if isinstance(value, str)]
-    if not texts:
-        return values
-    decoded = iter(json.loads("[" + ",".join(texts) + "]"))
-    return [next(decoded) if isinstance(value, str) else value for value in values]
-
-
 def _prediction_rows(records: Sequence[PredictionRecord]) -> list[dict[str, Any]]:
     return [
         {
@@ -181,12 +172,18 @@ def _prediction_rows(records: Sequence[PredictionRecord]) -> list[dict[str, Any]
             "model_name": record.model_name,
             "version": record.version,
             "at": record.at,
-            "inputs": record.inputs,
-            "output": record.output,
             "latency_ms": record.latency_ms,
         }
         for record in records
     ]
+
+
+def _by_version(rows: Iterable[tuple[int, int]]) -> dict[int, list[int]]:
+    """Group ``(log id, version)`` pairs as ``{version: [log ids]}``."""
+    grouped: dict[int, list[int]] = {}
+    for log_id, version in rows:
+        grouped.setdefault(version, []).append(log_id)
+    return grouped
 
 
 def _first_of_each(
@@ -224,10 +221,12 @@ class MonitoringStore:
 
     def __init__(self, url: str) -> None:
         from shipyard.databases import create_private_sqlite_file
+        from shipyard.monitoring.columnar import LogLayout
 
         self.url = url
         create_private_sqlite_file(url)  # it holds logged requests: owner-only when new
         self.engine = create_engine(url)
+        self.layout = LogLayout(self.engine.dialect.name)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_durability)
         try:
@@ -264,46 +263,52 @@ class MonitoringStore:
         """
         if not records and not failures:
             return
-        postgresql = self.engine.dialect.name == "postgresql"
-        upsert = postgresql_insert if postgresql else sqlite_insert
         committed: Callable[[], None] | None = None
-        with self.engine.begin() as connection:
-            if records:
-                statement = upsert(_Prediction).on_conflict_do_nothing()
-                if sketches is None:
-                    connection.execute(statement, _prediction_rows(records))
-                else:
-                    kept = self._inserted(connection, statement, records)
-                    committed = sketches.stage(connection, kept)
-            if failures:
-                connection.execute(insert(_Failure), _failure_rows(failures))
+        try:
+            with self.engine.begin() as connection:
+                if records:
+                    logged = self._inserted(connection, records)
+                    # The typed rows go in the same transaction: acknowledged means logged.
+                    self.layout.write(connection, logged)
+                    if sketches is not None:
+                        committed = sketches.stage(connection, [record for _, record in logged])
+                if failures:
+                    connection.execute(insert(_Failure), _failure_rows(failures))
+        except BaseException:
+            self.layout.forget()  # the rolled back transaction may have created tables
+            raise
         if committed is not None:
             committed()
 
     def _inserted(
-        self, connection: Any, statement: Any, records: Sequence[PredictionRecord]
-    ) -> list[PredictionRecord]:
-        """Insert ``records`` (skipping logged request ids); return those actually inserted."""
+        self, connection: Any, records: Sequence[PredictionRecord]
+    ) -> list[tuple[int, PredictionRecord]]:
+        """Insert ``records`` (skipping logged request ids); return ``(log id, record)`` pairs.
+
+        Only the records actually inserted are returned: the first of each request id that
+        was not logged before.
+        """
         rows = _prediction_rows(records)
         if self.engine.dialect.name != "sqlite":
-            inserted = set(
-                connection.execute(statement.returning(_Prediction.request_id), rows).scalars()
+            statement = postgresql_insert(_Prediction).on_conflict_do_nothing()
+            returned = connection.execute(
+                statement.returning(_Prediction.request_id, _Prediction.id), rows
             )
-            return _first_of_each(records, inserted)
-        # SQLite holds its one write lock from the insert to the commit: when fewer rows went
-        # in than were given, the rows this insert added are the newest rows with these ids.
-        # (RETURNING costs about as much as the insert at a few dozen rows.)
-        added = connection.execute(statement, rows).rowcount
-        if added == len(records):
-            return list(records)
-        wanted = sorted({record.request_id for record in records})
-        newest = connection.execute(
-            select(_Prediction.request_id)
-            .where(_Prediction.request_id.in_(wanted))
-            .order_by(_Prediction.id.desc())
-            .limit(max(added, 0))
-        )
-        return _first_of_each(records, set(newest.scalars()))
+            ids = dict(returned.all())
+        else:
+            # SQLite holds its one write lock from the insert to the commit, and gives a new
+            # row the largest id yet: the rows this insert added are the newest ``added`` rows.
+            # (RETURNING costs about as much as the insert at a few dozen rows.)
+            ignoring = sqlite_insert(_Prediction).on_conflict_do_nothing()
+            added = max(int(connection.execute(ignoring, rows).rowcount or 0), 0)
+            newest = connection.execute(
+                select(_Prediction.request_id, _Prediction.id)
+                .order_by(_Prediction.id.desc())
+                .limit(added)
+            )
+            ids = dict(newest.all()) if added else {}
+        kept = _first_of_each(records, set(ids))
+        return [(ids[record.request_id], record) for record in kept]
 
     def activity(
         self, model_name: str, version: int, since: datetime, until: datetime | None = None
@@ -439,32 +444,45 @@ class MonitoringStore:
         after_id: int = 0,
         limit: int = 10_000,
         session: Session | None = None,
+        version: int | None = None,
     ) -> list[dict[str, Any]]:
         """Return predictions with an id above ``after_id``, oldest first.
 
         Pass ``session`` to read inside a caller's transaction (required for in-memory SQLite,
-        where every connection is a different database).
+        where every connection is a different database); ``version`` keeps one version's.
         """
         query = (
-            select(_Prediction)
+            select(
+                _Prediction.id,
+                _Prediction.request_id,
+                _Prediction.version,
+                _Prediction.at,
+                _Prediction.latency_ms,
+            )
             .where(_Prediction.model_name == model_name, _Prediction.id > after_id)
             .order_by(_Prediction.id)
             .limit(limit)
         )
+        if version is not None:
+            query = query.where(_Prediction.version == version)
         if session is None:
             with Session(self.engine) as own:
-                return self.predictions(model_name, after_id, limit, own)
+                return self.predictions(model_name, after_id, limit, own, version)
+        rows = session.execute(query).all()
+        documents = self.layout.documents(
+            session.connection(), model_name, _by_version((row[0], row[2]) for row in rows)
+        )
         return [
             {
-                "id": row.id,
-                "request_id": row.request_id,
-                "version": row.version,
-                "at": row.at,
-                "inputs": row.inputs,
-                "output": row.output,
-                "latency_ms": row.latency_ms,
+                "id": log_id,
+                "request_id": request_id,
+                "version": logged_version,
+                "at": at,
+                "inputs": documents.get(log_id, _NOTHING)[0],
+                "output": documents.get(log_id, _NOTHING)[1],
+                "latency_ms": latency_ms,
             }
-            for row in session.scalars(query).all()
+            for log_id, request_id, logged_version, at, latency_ms in rows
         ]
 
     def prediction_batch(
@@ -477,7 +495,7 @@ class MonitoringStore:
         """Return the predictions :meth:`predictions` would, as columns, and faster.
 
         Only what drift windows read is fetched (id, version, time, request record, answer);
-        the JSON columns are fetched as text and decoded per batch.
+        the times are converted only when asked for.
         """
         if session is None:
             with Session(self.engine) as own:
@@ -487,8 +505,6 @@ class MonitoringStore:
                 _Prediction.id,
                 _Prediction.version,
                 type_coerce(_Prediction.at, String),
-                type_coerce(_Prediction.inputs, Text),
-                type_coerce(_Prediction.output, Text),
             )
             .where(_Prediction.model_name == model_name, _Prediction.id > after_id)
             .order_by(_Prediction.id)
@@ -497,13 +513,17 @@ class MonitoringStore:
         result = session.connection().execute(query)
         try:
             # The driver's rows as they are: no column here needs a result processor (the
-            # time and the JSON are converted below), and building Row objects costs more
+            # time is converted when asked for), and building Row objects costs more
             # than reading them.
             rows = result.cursor.fetchall() if result.cursor is not None else []
         finally:
             result.close()
-        columns = [list(column) for column in zip(*rows, strict=True)] or [[] for _ in range(5)]
-        ids, versions, times, inputs, outputs = columns
+        columns = [list(column) for column in zip(*rows, strict=True)] or [[] for _ in range(3)]
+        ids, versions, times = columns
+        documents = self.layout.documents(
+            session.connection(), model_name, _by_version(zip(ids, versions, strict=True))
+        )
+        found = [documents.get(log_id, _NOTHING) for log_id in ids]
         dialect = self.engine.dialect
         convert = _Prediction.__table__.c.at.type.dialect_impl(dialect).result_processor(
             dialect, None
@@ -511,8 +531,8 @@ class MonitoringStore:
         return LoggedBatch(
             ids=ids,
             versions=versions,
-            inputs=_decode_json(inputs),
-            outputs=_decode_json(outputs),
+            inputs=[inputs for inputs, _ in found],
+            outputs=[output for _, output in found],
             times=times,
             convert_time=convert,
         )
@@ -533,7 +553,13 @@ class MonitoringStore:
         logged in ``[since, until)``.
         """
         query = (
-            select(_Prediction, _Feedback.label)
+            select(
+                _Prediction.id,
+                _Prediction.request_id,
+                _Prediction.version,
+                _Prediction.at,
+                _Feedback.label,
+            )
             .join(_Feedback, _Feedback.request_id == _Prediction.request_id)
             .where(_Prediction.model_name == model_name)
             .order_by(_Prediction.id)
@@ -548,17 +574,20 @@ class MonitoringStore:
             query = query.where(_Prediction.at < until)
         with Session(self.engine) as session:
             rows = session.execute(query).all()
-        selected = rows[-limit:] if limit else rows
+            selected = rows[-limit:] if limit else rows
+            documents = self.layout.documents(
+                session.connection(), model_name, _by_version((row[0], row[2]) for row in selected)
+            )
         return [
             {
-                "request_id": prediction.request_id,
-                "version": prediction.version,
-                "at": prediction.at,
-                "inputs": prediction.inputs,
-                "output": prediction.output,
+                "request_id": request_id,
+                "version": logged_version,
+                "at": at,
+                "inputs": documents.get(log_id, _NOTHING)[0],
+                "output": documents.get(log_id, _NOTHING)[1],
                 "label": label,
             }
-            for prediction, label in selected
+            for log_id, request_id, logged_version, at, label in selected
         ]
 
     def erase(self, model_name: str, request_ids: Iterable[str]) -> dict[str, int]:
@@ -572,6 +601,12 @@ class MonitoringStore:
         with self.engine.begin() as connection:
             for start in range(0, len(wanted), 500):  # within every driver's parameter limit
                 chunk = wanted[start : start + 500]
+                found = connection.execute(
+                    select(_Prediction.id, _Prediction.version).where(
+                        _Prediction.model_name == model_name, _Prediction.request_id.in_(chunk)
+                    )
+                )
+                self.layout.delete(connection, model_name, _by_version(found.all()))
                 for key, table in (("feedback", _Feedback), ("predictions", _Prediction)):
                     result = connection.execute(
                         delete(table).where(
@@ -589,6 +624,7 @@ class MonitoringStore:
         old = select(_Prediction.request_id).where(_Prediction.at < cutoff)
         with self.engine.begin() as connection:
             removed = connection.execute(delete(_Feedback).where(_Feedback.request_id.in_(old)))
+            self.layout.purge(connection, cutoff)
             removed_feedback = removed.rowcount
             removed = connection.execute(delete(_Prediction).where(_Prediction.at < cutoff))
             removed_predictions = removed.rowcount
@@ -613,9 +649,19 @@ def _sqlite_durability(connection: Any, record: Any) -> None:
     that guarantee.
     """
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    for attempt in range(300):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as error:
+            # Switching a database to WAL while another connection holds its write lock
+            # (a schema upgrade, in a database still in rollback mode) is refused at once,
+            # without the busy timeout: SQLite avoids a deadlock. Wait for that lock.
+            if "locked" not in str(error) or attempt == 299:
+                raise
+            time.sleep(0.1)
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
