@@ -56,7 +56,12 @@ def handles_errors(command: F) -> F:
             root = context.find_root() if hasattr(context, "find_root") else None
             if root is not None and root.params.get("debug"):
                 raise
-            output.error_console.print(f"[bold red]Error:[/bold red] {error}", highlight=False)
+            from rich.markup import escape
+
+            # Escaped: a message naming an extra ('shipyard[granian]') is not markup.
+            output.error_console.print(
+                f"[bold red]Error:[/bold red] {escape(str(error))}", highlight=False
+            )
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
