@@ -20,6 +20,7 @@ import numpy as np
 
 from shipyard import datasets
 from shipyard.data.contract import infer_contract
+from shipyard.monitoring.reference import build_reference, reference_to_json
 from shipyard.registry.store import Registry
 from shipyard.serving.keys import KeyStore, default_keys_file
 from shipyard.tasks.tabular import LightGBMCandidate, feature_set
@@ -56,11 +57,17 @@ def build(workdir: Path, rows: int) -> None:
         },
         "contract": "contract.yaml",
         "preprocessing": "preprocessing.json",
+        # Served predictions are sketched at log time against it, as a trained model's are.
+        "drift_reference": "drift_reference.json",
     }
+    reference = build_reference(
+        train[columns], contract, pipeline.predict_proba(train[columns]), "binary"
+    )
     files = {
         "contract.yaml": contract.to_yaml().encode(),
         "preprocessing.json": json.dumps(exported.preprocessing, allow_nan=False).encode(),
         exported.model_filename: exported.model_payload.encode(),
+        "drift_reference.json": json.dumps(reference_to_json(reference), allow_nan=False).encode(),
     }
     version = registry.register("adult", files, manifest)
     registry.promote("adult", version.version, "champion", reason="benchmark")

@@ -4,10 +4,13 @@ Each target serves the same Adult model (see prepare.py) pinned to CPU 0 with ``
 runs pinned to CPU 1 and POSTs one JSON record per request, at 32 and at 1 concurrent
 connections, for DURATION seconds each. Every target's answer is checked before it is loaded.
 
-Targets: shipyard (``shipyard serve``, API key on), the empty endpoint on the same stack
-(uvicorn + Starlette), FastAPI + the scikit-learn pipeline, ``mlflow models serve``, BentoML
-plain and with adaptive batching. Peers need bentoml, mlflow and fastapi installed in the
-interpreter given by --python (a separate venv; they are not shipyard dependencies).
+Targets: shipyard (``shipyard serve``, API key on, monitoring on: durable prediction log with
+sketches) on uvicorn and on granian (``--server granian``), the same with monitoring off
+(``shipyard-unlogged``: no prediction log), the empty endpoint on the same stack (Starlette on
+uvicorn, on granian's ASGI, and a bare RSGI app on granian), FastAPI + the scikit-learn
+pipeline, ``mlflow models serve``, BentoML plain and with adaptive batching. Peers need bentoml,
+mlflow and fastapi, and the granian targets granian, installed in the interpreter given by
+--python (a separate venv; they are not shipyard dependencies).
 
 Run:
   python benchmarks/serving/run.py WORKDIR --python BENCH_VENV/bin/python --duration 20 \
@@ -50,6 +53,12 @@ def targets(workdir: Path, python: str) -> dict[str, dict[str, Any]]:
     bentoml = str(Path(python).parent / "bentoml")
     mlflow = str(Path(python).parent / "mlflow")
     env = {"WORKDIR": str(workdir)}
+    # The same server with monitoring off: no prediction log (and so no sketches).
+    unlogged = workdir / "unlogged.yaml"
+    unlogged.write_text(
+        "name: adult\ndata: {source: unused.csv, target: income}\n"
+        "serving: {log_predictions: false}\n"
+    )
     return {
         "shipyard": {
             "command": [
@@ -62,6 +71,25 @@ def targets(workdir: Path, python: str) -> dict[str, dict[str, Any]]:
                 "{port}",
                 "--poll-seconds",
                 "0",
+            ],
+            "path": "/v1/models/adult/predict",
+            "body": record,
+            "headers": {"Authorization": f"Bearer {key}"},
+            "env": {},
+        },
+        "shipyard-unlogged": {
+            "command": [
+                shipyard,
+                "serve",
+                "adult",
+                "--home",
+                str(workdir / "home"),
+                "--port",
+                "{port}",
+                "--poll-seconds",
+                "0",
+                "--config",
+                str(unlogged),
             ],
             "path": "/v1/models/adult/predict",
             "body": record,
@@ -90,8 +118,43 @@ def targets(workdir: Path, python: str) -> dict[str, dict[str, Any]]:
             "headers": {"Authorization": f"Bearer {key}"},
             "env": {},
         },
+        "shipyard-granian": {
+            "command": [
+                shipyard,
+                "serve",
+                "adult",
+                "--home",
+                str(workdir / "home"),
+                "--port",
+                "{port}",
+                "--poll-seconds",
+                "0",
+                "--server",
+                "granian",
+            ],
+            "path": "/v1/models/adult/predict",
+            "body": record,
+            "headers": {"Authorization": f"Bearer {key}"},
+            "env": {},
+        },
         "empty": {
             "command": [python, str(HERE / "empty_app.py"), "{port}"],
+            "path": "/predict",
+            "body": record,
+            "headers": {},
+            "env": {},
+        },
+        "empty-granian": {
+            "command": [*_granian(python, "asgi"), "empty_app:app"],
+            "cwd": str(HERE),
+            "path": "/predict",
+            "body": record,
+            "headers": {},
+            "env": {},
+        },
+        "empty-rsgi": {
+            "command": [*_granian(python, "rsgi"), "empty_app:rsgi_app"],
+            "cwd": str(HERE),
             "path": "/predict",
             "body": record,
             "headers": {},
@@ -158,6 +221,25 @@ def targets(workdir: Path, python: str) -> dict[str, dict[str, Any]]:
             "env": {**env, "BENTO_BATCHING": "1"},
         },
     }
+
+
+def _granian(python: str, interface: str) -> list[str]:
+    """granian's command line for one process on one thread, logging warnings only."""
+    return [
+        python,
+        "-m",
+        "granian",
+        "--interface",
+        interface,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+    ]
 
 
 def _v2_type(value: Any) -> str:
@@ -281,7 +363,9 @@ def main() -> None:
     parser.add_argument("--connections", default="32,1")
     parser.add_argument(
         "--targets",
-        default="shipyard,shipyard-v2,empty,fastapi-sklearn,mlflow,bentoml,bentoml-batching",
+        default="shipyard,shipyard-granian,shipyard-unlogged,shipyard-v2,empty,empty-granian,"
+        "empty-rsgi,"
+        "fastapi-sklearn,mlflow,bentoml,bentoml-batching",
     )
     parser.add_argument(
         "--wrk",

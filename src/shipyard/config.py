@@ -369,6 +369,11 @@ class ServingConfig(_Strict):
         default=None, description="Hashed API keys; defaults to 'registry.home'/api-keys.json."
     )
     workers: int = Field(default=1, ge=1, le=64, description="Processes; one per core at most.")
+    server: Literal["uvicorn", "granian"] = Field(
+        default="uvicorn",
+        description="The HTTP server: uvicorn, or granian (extra [granian]; more requests per "
+        "core, see docs/serving.md).",
+    )
     request_timeout: float = Field(
         default=10.0, gt=0, description="Seconds to read a body and answer, else 408/503."
     )
@@ -1161,6 +1166,7 @@ CLI_FLAGS: dict[str, str] = {
     "policy": "validation.policy",
     "quarantine": "validation.quarantine_path",
     "workers": "serving.workers",
+    "server": "serving.server",
     "no_auth": "serving.auth",
     "keys_file": "serving.keys_file",
     "request_timeout": "serving.request_timeout",

@@ -267,3 +267,20 @@ def test_debug_flag_shows_the_traceback(tmp_path):
     assert result.exit_code == 1
     assert result.exception is not None
     assert type(result.exception).__name__ == "ModelNotFoundError"
+
+
+def test_a_missing_extra_is_named_with_its_brackets(tmp_path, monkeypatch):
+    import shipyard.errors
+
+    def missing(module, extra):
+        raise shipyard.errors.MissingDependencyError(
+            f"This feature needs the '{module}' package, which is not installed. "
+            f"Install it with: pip install 'shipyard[{extra}]'"
+        )
+
+    monkeypatch.setattr(shipyard.errors, "require", missing)
+    result = CliRunner().invoke(
+        app, ["serve", "adult", "--server", "granian", "--home", str(tmp_path)]
+    )
+    assert result.exit_code == 1
+    assert "pip install 'shipyard[serve]'" in " ".join(result.output.split())

@@ -56,7 +56,12 @@ def handles_errors(command: F) -> F:
             root = context.find_root() if hasattr(context, "find_root") else None
             if root is not None and root.params.get("debug"):
                 raise
-            output.error_console.print(f"[bold red]Error:[/bold red] {error}", highlight=False)
+            from rich.markup import escape
+
+            # Escaped: a message naming an extra ('shipyard[granian]') is not markup.
+            output.error_console.print(
+                f"[bold red]Error:[/bold red] {escape(str(error))}", highlight=False
+            )
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -514,6 +519,10 @@ def serve(
     workers: Annotated[
         int | None, typer.Option(help="Processes, one per core at most (serving.workers).")
     ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(help="HTTP server: uvicorn or granian (serving.server)."),
+    ] = None,
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="Serve without API keys (serving.auth=false).")
     ] = False,
@@ -587,6 +596,7 @@ def serve(
         "host": host,
         "port": port,
         "workers": workers,
+        "server": server,
         "no_auth": False if no_auth else None,
         "keys_file": str(keys_file) if keys_file else None,
         "request_timeout": request_timeout,
@@ -604,6 +614,8 @@ def serve(
     }
     updates = {CLI_FLAGS[flag].removeprefix("serving."): value for flag, value in flags.items()}
     settings = ServingConfig.model_validate(apply_overrides(settings.model_dump(), updates))
+    if settings.server == "granian":
+        require("granian", "granian")  # before loading anything: the extra may be missing
     opened = _open_registry(config, home, registry)
     keys = None
     keys_path = None
@@ -637,7 +649,7 @@ def serve(
     )
     output.error_console.print(
         f"Serving {reference} on http://{settings.host}:{settings.port}"
-        f" with {settings.workers} worker(s), API keys "
+        f" with {settings.workers} {settings.server} worker(s), API keys "
         f"{'required' if settings.auth else 'OFF'} (OpenAPI at /openapi.json); Ctrl+C stops."
     )
     if mounts_factory:

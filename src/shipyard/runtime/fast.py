@@ -54,6 +54,11 @@ class FastLightGBMScorer:
         self.task = scorer.task
         self.booster = scorer.booster
         self._library: Any = getattr(lightgbm.basic, "_LIB")  # noqa: B009
+        # The one-row call takes microseconds: it keeps the GIL. Through ctypes.CDLL it would
+        # release it, and another thread (the prediction log's) could then hold the request
+        # for up to the interpreter's switch interval (5 ms) before it got the GIL back.
+        holding = ctypes.PyDLL(self._library._name, handle=self._library._handle)
+        self._predict_row = holding.LGBM_BoosterPredictForMatSingleRowFast
         self.n_features = int(self.booster.num_feature())
         self.n_outputs = int(self.booster.num_model_per_iteration())
         self._row = (ctypes.c_double * self.n_features)()
@@ -88,7 +93,7 @@ class FastLightGBMScorer:
         with self._lock:
             row_buffer: Any = self._row
             row_buffer[:] = row
-            status = self._library.LGBM_BoosterPredictForMatSingleRowFast(
+            status = self._predict_row(
                 self._config, self._row, ctypes.byref(self._length), self._result
             )
             if status != 0:  # pragma: no cover - only on a LightGBM internal failure
@@ -231,7 +236,8 @@ class SingleRecordPath:
 
     def __init__(self, predictor: Predictor) -> None:
         self.predictor = predictor
-        self._score_row = getattr(getattr(predictor, "scorer", None), "score_row", None)
+        self.scorer = getattr(predictor, "scorer", None)
+        self._score_row = getattr(self.scorer, "score_row", None)
         self._labels = [str(label) for label in predictor.classes]
         self._regression = predictor.task == "regression"
         # A predictor whose answer is neither a label nor a value (a cluster and its distance,
@@ -244,6 +250,13 @@ class SingleRecordPath:
             predictor, "encodes_in_graph", False
         )
         self._encoder = RecordEncoder(predictor) if tabular else None
+        if (
+            self._encoder is not None
+            and self._score_row is None
+            and isinstance(self.scorer, LightGBMScorer)
+        ):
+            # A LightGBM model not accelerated by its owner still gets the one-row routine.
+            self._score_row = FastLightGBMScorer(self.scorer).score_row
 
     def outputs(self, record: Any) -> list[float]:
         """Validate and score one record; return its raw outputs as a list.

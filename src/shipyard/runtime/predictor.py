@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from shipyard.data.contract import Contract
+    from shipyard.runtime.fast import SingleRecordPath
 
 __all__ = ["Predictor", "encode_frame"]
 
@@ -94,6 +95,7 @@ class Predictor:
         )
         self.unknown_seen: Callable[[Counter[str]], None] | None = None
         self.group_thresholds = group_thresholds if two_classes else None
+        self._single_record_path: SingleRecordPath | None = None
 
     def score_records(self, records: Sequence[Mapping[str, Any]]) -> FloatArray:
         """Clean and validate records; return raw outputs: probabilities, or regression values."""
@@ -115,9 +117,25 @@ class Predictor:
         return settled
 
     def predict_records(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Validate and predict; each answer holds ``prediction`` (and ``probabilities``)."""
+        """Validate and predict; each answer holds ``prediction`` (and ``probabilities``).
+
+        One record takes the single-record path (:class:`~shipyard.runtime.fast.
+        SingleRecordPath`: one pass of checks and encoding, the model's one-row routine, no
+        numpy arrays), whose answer and errors are those of the batch path to the last bit.
+        """
+        if len(records) == 1:
+            return [self.single_record_path().predict(records[0])]
         outputs = self.score_records(records)
         return self.format_outputs(outputs, self.groups_of_records(records))
+
+    def single_record_path(self) -> SingleRecordPath:
+        """Return the predictor's single-record path (built on first use, then kept)."""
+        path = self._single_record_path
+        if path is None or path.scorer is not self.scorer:  # a scorer swapped in since
+            from shipyard.runtime.fast import SingleRecordPath
+
+            path = self._single_record_path = SingleRecordPath(self)
+        return path
 
     def groups_of_records(self, records: Sequence[Mapping[str, Any]]) -> list[str] | None:
         """Return each record's sensitive group when labels depend on it, else ``None``.

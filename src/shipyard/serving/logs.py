@@ -55,6 +55,13 @@ def log_config(level: str = "info") -> dict[str, Any]:
         "handlers": {"default": handler},
         "loggers": {
             name: {"handlers": ["default"], "level": level.upper(), "propagate": False}
-            for name in ("shipyard", "uvicorn", "uvicorn.error", "uvicorn.access")
+            for name in (
+                "shipyard",
+                "uvicorn",
+                "uvicorn.error",
+                "uvicorn.access",
+                "_granian",
+                "granian.access",
+            )
         },
     }
