@@ -50,6 +50,12 @@ def test_granian_answers_like_the_app_and_writes_its_log_on_shutdown(fitted_adul
     home = tmp_path / "home"  # a copy: the rows logged here stay out of other tests
     shutil.copytree(Path(fitted_adult.registry.artifacts).parent, home)
     _, key = KeyStore(default_keys_file(home)).create("granian test")
+    # Other tests may have logged rows in the session's registry before it was copied.
+    store = MonitoringStore(f"sqlite:///{home / 'registry.db'}")
+    try:
+        logged_before = store.count("adult")["predictions"]
+    finally:
+        store.close()
     # Logged rows are only queued (async): the shutdown must write them out.
     config = tmp_path / "shipyard.yaml"
     config.write_text(
@@ -103,6 +109,6 @@ def test_granian_answers_like_the_app_and_writes_its_log_on_shutdown(fitted_adul
     assert process.returncode == 0, log.read_text()
     store = MonitoringStore(f"sqlite:///{home / 'registry.db'}")
     try:
-        assert store.count("adult")["predictions"] == len(records)
+        assert store.count("adult")["predictions"] == logged_before + len(records)
     finally:
         store.close()
