@@ -101,6 +101,10 @@ class NotesPredictor:
         )
         return cls(index, manifest["qa"])
 
+    def close(self) -> None:
+        """Release the index (its file, or its database connections)."""
+        self.index.close()
+
     def retrieve(
         self,
         question: str,
