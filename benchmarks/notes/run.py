@@ -6,14 +6,21 @@ written out as sentences, up to ``--chunks``. All chunks are embedded once with 
 encoder (cached in ``--cache`` so a rerun does not pay it again). Then, side by side on the same
 embeddings:
 
-- indexing: writing the SQLite index (chunks, vectors, FTS5) for all chunks;
+- indexing: writing the SQLite index (chunks, vectors, FTS5) for all chunks; with
+  ``--postgres-url``, loading that file into PostgreSQL (tables, COPY, GIN index, read back
+  and verified), and opening it again (the tables reused);
 - query latency (embedding excluded, the 68 docs questions, repeated): the SQLite hybrid
   (FTS5 BM25 + exact numpy cosine), keyword only (FTS5), and FAISS ``IndexFlatIP`` (exact
-  inner product) for the dense part;
+  inner product) for the dense part; with ``--postgres-url``, the PostgreSQL hybrid and
+  keyword only (``ts_rank_cd``);
 - recall@5 on the 68 hand-written docs questions: hybrid (weight 0.5 and the tuned one),
   keyword only, dense through our index, dense through FAISS.
 
-    python benchmarks/notes/run.py --chunks 10000 --cache .notes-bench
+    python benchmarks/notes/run.py --chunks 10000 --cache .notes-bench \
+        --postgres-url postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+The PostgreSQL tables go in the URL's schema (``options=-csearch_path=...`` picks one); those
+of this run's index file are dropped first, so that the first load is measured.
 """
 
 from __future__ import annotations
@@ -31,7 +38,14 @@ from shipyard.datasets.shipyard_docs import docs_folder, questions_path
 from shipyard.tasks.notes.encoder import default_encoder
 from shipyard.tasks.notes.evaluation import expected_files
 from shipyard.tasks.notes.index import NotesIndex, write_index
-from shipyard.tasks.notes.ingest import Chunk, chunk_document, notes_files, read_document
+from shipyard.tasks.notes.ingest import (
+    Chunk,
+    chunk_document,
+    file_sha256,
+    notes_files,
+    read_document,
+)
+from shipyard.tasks.notes.postgres_index import PostgresNotesIndex, table_prefix
 
 
 def corpus(size: int) -> list[Chunk]:
@@ -103,6 +117,9 @@ def main() -> None:
     parser.add_argument(
         "--reuse-index", type=Path, help="An index of the docs (shipyard demo notes) to reuse."
     )
+    parser.add_argument(
+        "--postgres-url", help="Also measure the PostgreSQL backend in this database."
+    )
     arguments = parser.parse_args()
     arguments.cache.mkdir(parents=True, exist_ok=True)
     chunks = corpus(arguments.chunks)
@@ -123,7 +140,12 @@ def main() -> None:
     started = time.perf_counter()
     write_index(target, chunks, vectors, {}, {"probes": []})
     index_seconds = time.perf_counter() - started
+    started = time.perf_counter()
     index = NotesIndex(target)
+    open_seconds = time.perf_counter() - started
+    postgres, postgres_timings = (
+        open_postgres(target, arguments.postgres_url) if arguments.postgres_url else (None, {})
+    )
 
     import faiss
 
@@ -160,6 +182,24 @@ def main() -> None:
         lambda t, v: flat.search(v[None, :].astype(np.float32), 5)[1][0].tolist()
     )
     results["faiss IndexFlatIP"] = {"recall@5": recall(files), **percentiles(seconds)}
+    if postgres is not None:
+        for weight in (0.5, 0.6, 0.8):
+            files, seconds = timed(
+                lambda t, v, w=weight: [h.row for h in postgres.search(t, v, 5, w)]
+            )
+            results[f"postgresql hybrid w={weight}"] = {
+                "recall@5": recall(files),
+                **percentiles(seconds),
+            }
+        files, seconds = timed(lambda t, v: [row for row, _ in postgres.keyword(t, 5)])
+        results["postgresql keyword (ts_rank_cd)"] = {
+            "recall@5": recall(files),
+            **percentiles(seconds),
+        }
+        postgres_timings["same_dense_top10_as_sqlite"] = all(
+            postgres.dense(v, 10) == index.dense(v, 10) for v in question_vectors
+        )
+        postgres.close()
     print(
         json.dumps(
             {
@@ -169,6 +209,8 @@ def main() -> None:
                 "reused_embeddings": sum((c.file, c.start, c.end) in known for c in chunks),
                 "sqlite_index_seconds": index_seconds,
                 "sqlite_index_bytes": target.stat().st_size,
+                "sqlite_open_seconds": open_seconds,
+                **postgres_timings,
                 "faiss_build_seconds": faiss_build,
                 "questions": len(texts),
                 "results": results,
@@ -176,6 +218,35 @@ def main() -> None:
             indent=2,
         )
     )
+
+
+def open_postgres(target: Path, url: str) -> tuple[PostgresNotesIndex, dict[str, object]]:
+    """Load the index file into PostgreSQL from scratch, then open it again (tables reused)."""
+    from sqlalchemy import create_engine, text
+
+    sha256 = file_sha256(target)
+    prefix = table_prefix(sha256)
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        for table in ("chunks", "index"):
+            connection.execute(text(f"DROP TABLE IF EXISTS {prefix}_{table}"))
+        server = connection.execute(text("SHOW server_version")).scalar()
+    engine.dispose()
+    started = time.perf_counter()
+    first = PostgresNotesIndex.load(target, url, sha256)
+    load_seconds = time.perf_counter() - started
+    first.close()
+    started = time.perf_counter()
+    again = PostgresNotesIndex.load(target, url, sha256)
+    reopen_seconds = time.perf_counter() - started
+    assert again.reused
+    assert not first.reused
+    timings = {
+        "postgresql_server": server,
+        "postgresql_load_seconds": load_seconds,
+        "postgresql_reopen_seconds": reopen_seconds,
+    }
+    return again, timings
 
 
 if __name__ == "__main__":

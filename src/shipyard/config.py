@@ -994,6 +994,12 @@ class NotesConfig(_Strict):
     generator: NotesGeneratorConfig | None = Field(
         default=None, description="Write answers with this endpoint; unset answers extractively."
     )
+    index_backend: Literal["sqlite", "postgresql"] = Field(
+        default="sqlite",
+        description="Where the served index answers keyword queries: the bundle's SQLite file "
+        "(FTS5 BM25), or a copy in the registry's PostgreSQL database (full-text search; needs "
+        "registry.url on PostgreSQL and shipyard[postgres]).",
+    )
 
 
 ENGINE_URL = re.compile(

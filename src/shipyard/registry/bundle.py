@@ -192,7 +192,10 @@ def load_manifest(directory: Path, manifest_sha256: str | None = None) -> Manife
 
 
 def load_predictor(
-    directory: Path, manifest_sha256: str | None = None, unknown_fields: str = "reject"
+    directory: Path,
+    manifest_sha256: str | None = None,
+    unknown_fields: str = "reject",
+    store_url: str | None = None,
 ) -> Any:
     """Verify a bundle and build the predictor its task loads from it.
 
@@ -201,13 +204,18 @@ def load_predictor(
     :class:`~shipyard.runtime.text.TextPredictor`, recommenders a
     :class:`~shipyard.runtime.recommend.RecommenderScorer`. Only JSON, YAML, the models' own
     text formats and ``.npy`` arrays (without pickles) are read; no pickle is ever loaded.
+    ``store_url``, the registry's database, is handed to tasks that can use it
+    (:meth:`~shipyard.tasks.base.Task.load_with_store`).
     """
     from shipyard.tasks.base import task_for_manifest
 
     directory = Path(directory)
     manifest = load_manifest(directory, manifest_sha256)
     _warn_on_package_changes(directory, manifest.to_document())
-    return task_for_manifest(manifest).load(directory, manifest, unknown_fields)
+    task = task_for_manifest(manifest)
+    if store_url is None:
+        return task.load(directory, manifest, unknown_fields)
+    return task.load_with_store(directory, manifest, unknown_fields, store_url)
 
 
 def _trained_versions(manifest: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -707,9 +707,11 @@ class Registry:
         return read_manifest(self.resolve(reference).bundle_path)
 
     def load_predictor(self, reference: str, unknown_fields: str = "reject") -> Any:
-        """Verify a version's bundle and return its predictor."""
+        """Verify a version's bundle and return its predictor (which may use this database)."""
         version = self.resolve(reference)
-        return load_predictor(version.bundle_path, version.manifest_sha256, unknown_fields)
+        return load_predictor(
+            version.bundle_path, version.manifest_sha256, unknown_fields, store_url=self.url
+        )
 
     # -- helpers ---------------------------------------------------------------------------
 

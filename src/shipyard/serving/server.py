@@ -76,7 +76,9 @@ def load_served_model(
         When any bundle file differs from its recorded hash.
     """
     version = registry.resolve(reference)
-    predictor = load_predictor(version.bundle_path, version.manifest_sha256, unknown_fields)
+    predictor = load_predictor(
+        version.bundle_path, version.manifest_sha256, unknown_fields, store_url=registry.url
+    )
     manifest = read_manifest(version.bundle_path)
     mask = LogMask.for_manifest(manifest, lambda: read_hash_key(hash_key_path(registry.artifacts)))
     return ServedModel(version.name, version.version, predictor, manifest, mask)

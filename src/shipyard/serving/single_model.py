@@ -58,7 +58,7 @@ def create_single_model_app(
 
     ``metadata`` is what ``GET /v1/models/{name}`` answers; ``verify_key`` checks API keys
     (``None`` serves without them); ``prediction_log`` is closed, writing what is queued, when
-    the app shuts down.
+    the app shuts down, and so is the predictor if it has a ``close`` method.
     """
     from starlette.middleware import Middleware
 
@@ -119,6 +119,9 @@ def create_single_model_app(
         finally:
             if prediction_log is not None:
                 prediction_log.close()  # write what is queued before the process ends
+            close = getattr(model.predictor, "close", None)
+            if callable(close):  # a predictor holding connections (the notes index's)
+                close()
 
     return Starlette(
         routes=[

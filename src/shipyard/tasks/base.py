@@ -318,6 +318,16 @@ class Task(ABC):
     def load(self, directory: Path, manifest: Manifest, unknown_fields: str) -> Any:
         """Build the served predictor from a verified bundle."""
 
+    def load_with_store(
+        self, directory: Path, manifest: Manifest, unknown_fields: str, store_url: str
+    ) -> Any:
+        """Build the predictor of a registered version, given the registry's database URL.
+
+        The same as :meth:`load` unless the task keeps something in that database (the notes
+        task's PostgreSQL index).
+        """
+        return self.load(directory, manifest, unknown_fields)
+
     @abstractmethod
     def monitoring(self, directory: Path, manifest: Manifest, reference: str) -> TaskMonitoring:
         """Describe how the version in ``directory`` is monitored."""

@@ -16,8 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from shipyard.tasks.notes.encoder import Encoder
-from shipyard.tasks.notes.index import Hit, NotesIndex
 from shipyard.tasks.notes.ingest import sentence_spans
+from shipyard.tasks.notes.retrieval import Hit, Retriever
 
 __all__ = ["REFUSAL", "citation", "extractive_answer", "refusal"]
 
@@ -29,7 +29,7 @@ SECOND_SENTENCE_MARGIN = 0.05
 
 
 def citation(
-    index: NotesIndex, hit: Hit, rank: int, span: tuple[int, int] | None = None
+    index: Retriever, hit: Hit, rank: int, span: tuple[int, int] | None = None
 ) -> dict[str, Any]:
     """Where a retrieved chunk (or a sentence of it, ``span``) comes from, JSON-ready."""
     chunk = index.chunks[hit.row]
@@ -57,7 +57,7 @@ def refusal(best: float, threshold: float) -> dict[str, Any]:
 def extractive_answer(
     question_vector: npt.NDArray[np.float32],
     hits: Sequence[Hit],
-    index: NotesIndex,
+    index: Retriever,
     encoder: Encoder,
     threshold: float,
 ) -> dict[str, Any]:

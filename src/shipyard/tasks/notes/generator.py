@@ -26,7 +26,7 @@ from typing import Any
 
 from shipyard.errors import ConfigError
 from shipyard.tasks.notes.answer import REFUSAL, citation
-from shipyard.tasks.notes.index import Hit, NotesIndex
+from shipyard.tasks.notes.retrieval import Hit, Retriever
 
 __all__ = ["GeneratorSettings", "build_messages", "cited_sources", "generated_answer"]
 
@@ -121,7 +121,7 @@ def _complete(settings: GeneratorSettings, messages: list[dict[str, str]]) -> st
 
 
 def generated_answer(
-    question: str, hits: Sequence[Hit], index: NotesIndex, settings: GeneratorSettings
+    question: str, hits: Sequence[Hit], index: Retriever, settings: GeneratorSettings
 ) -> dict[str, Any]:
     """Ask the generator, then check that every citation names a retrieved source.
 

@@ -10,9 +10,8 @@ served. Tables:
 - ``meta(key, value)``: the encoder, the chunking settings and the probe embeddings.
 
 Dense search is exact (every vector is scored, on one thread: a few milliseconds for 10,000
-chunks, and nothing to tune); keyword search is FTS5's BM25;
-the hybrid ranks the union of both candidate lists by ``weight * dense + (1 - weight) *
-keyword``, each min-max scaled over the candidates, with ``weight`` tuned on the question set.
+chunks, and nothing to tune); keyword search is FTS5's BM25; the hybrid ranking
+(:func:`~shipyard.tasks.notes.retrieval.hybrid_search`) is shared with the PostgreSQL backend.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ import re
 import sqlite3
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +29,21 @@ import numpy.typing as npt
 
 from shipyard.errors import DataError
 from shipyard.tasks.notes.ingest import Chunk
+from shipyard.tasks.notes.retrieval import CANDIDATES, Hit, dense_search, hybrid_search
 
-__all__ = ["CANDIDATES", "Hit", "NotesIndex", "fts_query", "write_index"]
+__all__ = [
+    "CANDIDATES",
+    "Hit",
+    "NotesIndex",
+    "chunks_and_vectors",
+    "content_words",
+    "fts_query",
+    "open_index_file",
+    "write_index",
+]
 
-CANDIDATES = 50
-"""Candidates each retriever hands to the hybrid ranking."""
+ROWS = 'SELECT id, file, heading, start, "end", text, vector FROM chunks ORDER BY id'
+"""The chunk rows in order: ``(id, file, heading, start, end, text, vector bytes)``."""
 
 _WORD = re.compile(r"[A-Za-z0-9_]+")
 _STOPWORDS = frozenset(
@@ -86,14 +94,16 @@ _STOPWORDS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Hit:
-    """One retrieved chunk: its row, the hybrid score, and the dense and keyword scores."""
+def content_words(question: str) -> list[str]:
+    """Return a question's words, lowercased, without stop words or repeats, in order.
 
-    row: int
-    score: float
-    dense: float
-    keyword: float
+    Examples
+    --------
+    >>> content_words('How do I rotate an "API key"?')
+    ['rotate', 'api', 'key']
+    """
+    words = [word.lower() for word in _WORD.findall(question)]
+    return list(dict.fromkeys(word for word in words if word not in _STOPWORDS))
 
 
 def fts_query(question: str) -> str:
@@ -104,9 +114,7 @@ def fts_query(question: str) -> str:
     >>> fts_query('How do I rotate an "API key"?')
     '"rotate" OR "api" OR "key"'
     """
-    words = [word.lower() for word in _WORD.findall(question)]
-    kept = list(dict.fromkeys(word for word in words if word not in _STOPWORDS))
-    return " OR ".join(f'"{word}"' for word in kept)
+    return " OR ".join(f'"{word}"' for word in content_words(question))
 
 
 def write_index(
@@ -169,8 +177,51 @@ def write_index(
         connection.close()
 
 
+def open_index_file(
+    path: Path,
+) -> tuple[sqlite3.Connection, dict[str, Any], dict[str, tuple[str, int]]]:
+    """Open an index file read-only; return the connection, its ``meta`` and its ``files``.
+
+    Raises
+    ------
+    DataError
+        When the file is not a notes index.
+    """
+    try:
+        connection = sqlite3.connect(
+            f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False
+        )
+        meta_rows = connection.execute("SELECT key, value FROM meta").fetchall()
+        file_rows = connection.execute("SELECT path, sha256, chunks FROM files").fetchall()
+    except sqlite3.DatabaseError as error:
+        raise DataError(f"'{path}' is not a notes index ({error}).") from error
+    meta = {key: json.loads(value) for key, value in meta_rows}
+    files = {name: (sha, count) for name, sha, count in file_rows}
+    return connection, meta, files
+
+
+def chunks_and_vectors(
+    rows: Sequence[Sequence[Any]],
+) -> tuple[list[Chunk], npt.NDArray[np.float32]]:
+    """Turn chunk rows (:data:`ROWS`' shape, from any backend) into chunks and a vector matrix."""
+    chunks = [
+        Chunk(file, heading, start, end, text) for _, file, heading, start, end, text, _ in rows
+    ]
+    vectors = (
+        np.frombuffer(b"".join(bytes(row[6]) for row in rows), dtype="<f4")
+        .reshape(len(rows), -1)
+        .astype(np.float32)
+        if rows
+        else np.zeros((0, 0), dtype=np.float32)
+    )
+    return chunks, vectors
+
+
 class NotesIndex:
     """An index file opened read-only: chunks and vectors in memory, FTS5 on disk.
+
+    This is the default backend (``notes.index_backend: sqlite``) of the
+    :class:`~shipyard.tasks.notes.retrieval.Retriever` protocol.
 
     Parameters
     ----------
@@ -180,31 +231,14 @@ class NotesIndex:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._connection, self.meta, self.files = open_index_file(path)
         try:
-            self._connection = sqlite3.connect(
-                f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False
-            )
-            rows = self._connection.execute(
-                'SELECT id, file, heading, start, "end", text, vector FROM chunks ORDER BY id'
-            ).fetchall()
-            meta_rows = self._connection.execute("SELECT key, value FROM meta").fetchall()
-            file_rows = self._connection.execute("SELECT path, sha256, chunks FROM files")
-            self.files = {name: (sha, count) for name, sha, count in file_rows.fetchall()}
+            rows = self._connection.execute(ROWS).fetchall()
         except sqlite3.DatabaseError as error:
+            self._connection.close()
             raise DataError(f"'{path}' is not a notes index ({error}).") from error
         self._lock = threading.Lock()
-        self.meta: dict[str, Any] = {key: json.loads(value) for key, value in meta_rows}
-        self.chunks = [
-            Chunk(file, heading, start, end, text)
-            for _, file, heading, start, end, text, _ in rows
-        ]
-        self.vectors = (
-            np.frombuffer(b"".join(row[6] for row in rows), dtype="<f4")
-            .reshape(len(rows), -1)
-            .astype(np.float32)
-            if rows
-            else np.zeros((0, 0), dtype=np.float32)
-        )
+        self.chunks, self.vectors = chunks_and_vectors(rows)
 
     def close(self) -> None:
         """Close the SQLite connection."""
@@ -230,13 +264,7 @@ class NotesIndex:
         self, vector: npt.NDArray[np.float32], k: int = CANDIDATES
     ) -> list[tuple[int, float]]:
         """Return the ``k`` chunks closest to ``vector`` by cosine, as ``(row, score)``."""
-        if not len(self.chunks):
-            return []
-        scores = _cosine(self.vectors, vector)
-        k = min(k, len(scores))
-        best = np.argpartition(-scores, k - 1)[:k]
-        best = best[np.lexsort((best, -scores[best]))]
-        return [(int(row), float(scores[row])) for row in best]
+        return dense_search(self.vectors, vector, k)
 
     def search(
         self,
@@ -251,35 +279,4 @@ class NotesIndex:
         Every hit carries its cosine (``dense``) whatever the weight, since the refusal
         threshold reads it.
         """
-        keyword = dict(self.keyword(question, candidates))
-        rows = {row for row, _ in self.dense(vector, candidates)} | set(keyword)
-        if not rows:
-            return []
-        ordered = sorted(rows)
-        cosine = _cosine(self.vectors[ordered], vector)
-        bm25 = np.array([keyword.get(row, 0.0) for row in ordered])
-        combined = weight * _scaled(cosine) + (1.0 - weight) * _scaled(bm25)
-        # Ties (keyword-only ranking of chunks without a keyword match) fall to the cosine.
-        order = np.lexsort((np.array(ordered), -cosine, -combined))[:k]
-        return [
-            Hit(ordered[i], float(combined[i]), float(cosine[i]), float(bm25[i])) for i in order
-        ]
-
-
-def _cosine(vectors: npt.NDArray[np.float32], vector: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
-    """Dot products of unit vectors with one query, on this thread.
-
-    ``einsum`` rather than ``@``: a matrix-vector product through BLAS starts its thread pool,
-    which on a busy 2-core machine took 23 ms for 10,000 chunks against 5 ms on one thread.
-    """
-    scores: npt.NDArray[np.float32] = np.einsum(
-        "ij,j->i", vectors, np.asarray(vector, dtype=np.float32)
-    )
-    return scores
-
-
-def _scaled(values: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
-    """Min-max scale to [0, 1] (all zeros when the values are equal)."""
-    values = np.asarray(values, dtype=np.float64)
-    spread = float(values.max() - values.min()) if len(values) else 0.0
-    return (values - values.min()) / spread if spread > 0 else np.zeros_like(values)
+        return hybrid_search(self, question, vector, k, weight, candidates)

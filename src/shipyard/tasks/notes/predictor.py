@@ -22,7 +22,7 @@ from shipyard.runtime.bundle_files import bundle_file
 from shipyard.tasks.notes.answer import citation, extractive_answer
 from shipyard.tasks.notes.encoder import Encoder, default_encoder
 from shipyard.tasks.notes.generator import GeneratorSettings, generated_answer
-from shipyard.tasks.notes.index import Hit, NotesIndex
+from shipyard.tasks.notes.retrieval import Hit, Retriever, open_retriever
 
 __all__ = ["MAX_QUESTION_CHARS", "NotesPredictor", "check_question"]
 
@@ -52,7 +52,7 @@ class NotesPredictor:
     Parameters
     ----------
     index
-        The opened index.
+        The opened index (the SQLite file, or its copy in PostgreSQL).
     settings
         The manifest's ``notes`` entry: ``k``, ``weight``, ``threshold``, ``generator``,
         ``question_centroid``.
@@ -61,7 +61,7 @@ class NotesPredictor:
     """
 
     def __init__(
-        self, index: NotesIndex, settings: Mapping[str, Any], encoder: Encoder | None = None
+        self, index: Retriever, settings: Mapping[str, Any], encoder: Encoder | None = None
     ) -> None:
         self.index = index
         self.settings = dict(settings)
@@ -76,10 +76,34 @@ class NotesPredictor:
         self.centroid = None if centroid is None else np.asarray(centroid, dtype=np.float32)
 
     @classmethod
-    def from_bundle(cls, directory: Path, manifest: Mapping[str, Any]) -> NotesPredictor:
-        """Open the index of a verified bundle."""
-        index = NotesIndex(bundle_file(directory, manifest["model"]["path"]))
+    def from_bundle(
+        cls, directory: Path, manifest: Mapping[str, Any], store_url: str | None = None
+    ) -> NotesPredictor:
+        """Open the index of a verified bundle.
+
+        With the registry's database URL (``store_url``) the index opens with the backend
+        the manifest names (``qa.index_backend``: PostgreSQL loads the file into tables
+        there); without one, as when a bundle folder is opened by itself, it reads the
+        SQLite file.
+
+        Raises
+        ------
+        ConfigError
+            When the manifest names PostgreSQL and ``store_url`` is another database.
+        """
+        relative = manifest["model"]["path"]
+        backend = str(manifest["qa"].get("index_backend", "sqlite"))
+        index = open_retriever(
+            bundle_file(directory, relative),
+            backend if store_url is not None else "sqlite",
+            store_url,
+            (manifest.get("files") or {}).get(relative),
+        )
         return cls(index, manifest["qa"])
+
+    def close(self) -> None:
+        """Release the index (its file, or its database connections)."""
+        self.index.close()
 
     def retrieve(
         self,

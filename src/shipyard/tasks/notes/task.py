@@ -91,9 +91,12 @@ class RetrievalQATask(Task):
         }
 
     def check_config(self, config: PipelineConfig) -> None:
-        """Refuse unsupported keys, and a config without its ``notes`` section."""
+        """Refuse unsupported keys, a missing ``notes`` section, PostgreSQL without its URL."""
+        from shipyard.tasks.notes.retrieval import check_backend
+
         super().check_config(config)
-        _settings(config)
+        settings = _settings(config)
+        check_backend(settings.index_backend, config.registry.resolved_url())
 
     def read(self, config: PipelineConfig, context: RunContext) -> PreparedData:
         """Read the question set; fingerprint it together with the notes' files."""
@@ -219,6 +222,14 @@ class RetrievalQATask(Task):
         from shipyard.tasks.notes.predictor import NotesPredictor
 
         return NotesPredictor.from_bundle(directory, manifest.to_document())
+
+    def load_with_store(
+        self, directory: Path, manifest: Manifest, unknown_fields: str, store_url: str
+    ) -> Any:
+        """Open the index with the manifest's backend (PostgreSQL: in the registry's database)."""
+        from shipyard.tasks.notes.predictor import NotesPredictor
+
+        return NotesPredictor.from_bundle(directory, manifest.to_document(), store_url)
 
     def try_it(self, manifest: Manifest, contract: Contract | None, predictor: Any) -> TryItForm:
         """Offer a question box and how many chunks to retrieve."""

@@ -27,7 +27,8 @@ from shipyard.tasks.notes.evaluation import (
     summarise,
     tune_weight,
 )
-from shipyard.tasks.notes.index import CANDIDATES, NotesIndex
+from shipyard.tasks.notes.index import NotesIndex
+from shipyard.tasks.notes.retrieval import CANDIDATES, Retriever, open_retriever
 from shipyard.training.trainer import CandidateResult
 
 if TYPE_CHECKING:
@@ -40,16 +41,20 @@ __all__ = ["Tuning", "evaluate_index", "index_parity", "leaderboard", "rank_file
 
 @dataclass
 class Tuning:
-    """The validation questions' embeddings and the weight chosen on them."""
+    """The validation questions' embeddings and the weight chosen on them.
 
-    index: NotesIndex
+    ``index`` is the built index opened with the configured backend, so that the weight is
+    tuned and the test questions scored on the keyword ranking that will serve.
+    """
+
+    index: Retriever
     vectors: npt.NDArray[np.float32]
     weight: float
     table: list[dict[str, float]] = field(default_factory=list)
 
 
 def rank_files(
-    index: NotesIndex, questions: list[str], vectors: npt.NDArray[np.float32], weight: float
+    index: Retriever, questions: list[str], vectors: npt.NDArray[np.float32], weight: float
 ) -> Callable[[int, float], list[str]]:
     """``(position, weight) -> files of the ranked chunks`` for :func:`tune_weight`."""
 
@@ -60,7 +65,7 @@ def rank_files(
     return rank
 
 
-def _sizes(index: NotesIndex) -> dict[str, int]:
+def _sizes(index: Retriever) -> dict[str, int]:
     sizes: dict[str, int] = {}
     for chunk in index.chunks:
         sizes[chunk.file] = sizes.get(chunk.file, 0) + 1
@@ -75,7 +80,7 @@ def tune(
     settings: NotesConfig,
 ) -> Tuning:
     """Embed the validation questions; choose the hybrid weight unless the config fixes it."""
-    index = NotesIndex(built.path)
+    index = open_retriever(built.path, settings.index_backend, config.registry.resolved_url())
     questions = validation[settings.question_column].tolist()
     vectors = encoder.encode(questions)
     expected = [expected_files(source) for source in validation[config.data.target]]
@@ -121,6 +126,8 @@ def index_parity(
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / "index.sqlite"
         copy.write_bytes(payload["index"])
+        # Both read as SQLite files: the check is on the file's bytes, whatever the backend.
+        original = NotesIndex(built.path)
         reloaded = NotesIndex(copy)
         try:
             dense = (
@@ -134,7 +141,7 @@ def index_parity(
             )
             hybrid = 0.0
             for question, vector in zip(questions, tuning.vectors, strict=True):
-                first = tuning.index.search(question, vector, CANDIDATES, tuning.weight)
+                first = original.search(question, vector, CANDIDATES, tuning.weight)
                 second = reloaded.search(question, vector, CANDIDATES, tuning.weight)
                 if [hit.row for hit in first] != [hit.row for hit in second]:
                     raise ExportError(
@@ -143,6 +150,7 @@ def index_parity(
                 apart = [abs(a.score - b.score) for a, b in zip(first, second, strict=True)]
                 hybrid = max([hybrid, *apart])
         finally:
+            original.close()
             reloaded.close()
     probes = np.asarray(reloaded.meta["probes"], dtype=np.float32)
     encoded = float(np.abs(encoder.encode(PROBES) - probes).max())
@@ -153,7 +161,7 @@ def index_parity(
 
 
 def _scores(
-    index: NotesIndex,
+    index: Retriever,
     questions: list[str],
     vectors: npt.NDArray[np.float32],
     expected: list[set[str]],
@@ -250,6 +258,7 @@ def evaluate_index(
             "question_column": settings.question_column,
             "question_centroid": np.round(centroid.astype(np.float64), 7).tolist(),
             "encoder": encoder.backend,
+            "index_backend": settings.index_backend,
             "embedding_package": built.meta["embedding_package"],
             "max_chars": settings.max_chars,
             "files": {
