@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -75,6 +76,10 @@ class FairnessGateError(RegistryError):
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+class _FolderTaken(Exception):
+    """The next version's bundle folder exists: a concurrent registration, or a leftover."""
 
 
 class _Base(DeclarativeBase):
@@ -276,6 +281,10 @@ class Registry:
             except IntegrityError:
                 if attempt == 4:
                     raise
+            except _FolderTaken as taken:
+                if attempt == 4:  # not a race: a folder no row points at
+                    raise RegistryError(str(taken)) from None
+                time.sleep(0.1 * (attempt + 1))  # let the other registration commit
         raise AssertionError("unreachable")
 
     def _register_once(
@@ -305,7 +314,9 @@ class Registry:
                 relative = Path(name) / f"v{version}"
                 final = self.artifacts / relative
                 if final.exists():
-                    raise RegistryError(
+                    # Another registration may have moved its bundle in after this
+                    # transaction read the latest version: register() tries again.
+                    raise _FolderTaken(
                         f"Bundle folder {final} already exists but the registry "
                         f"has no {name}:{version}; move it away and retry."
                     )

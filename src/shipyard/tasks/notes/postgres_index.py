@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import weakref
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -115,6 +116,9 @@ class PostgresNotesIndex:
         reused: bool,
     ) -> None:
         self.engine = engine
+        # A predictor dropped without close() must still close its pooled connections
+        # (psycopg warns when a connection is collected open).
+        self._release = weakref.finalize(self, engine.dispose)
         self.prefix = prefix
         self.meta = meta
         self.files = files
@@ -180,7 +184,7 @@ class PostgresNotesIndex:
 
     def close(self) -> None:
         """Release the database connections."""
-        self.engine.dispose()
+        self._release()
 
     def __len__(self) -> int:
         return len(self.chunks)
